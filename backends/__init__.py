@@ -1,0 +1,1 @@
+"""Architecture backends: instruction selection, assembler, patch functions."""

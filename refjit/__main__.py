@@ -1,0 +1,3 @@
+from refjit.cli import main
+
+raise SystemExit(main())

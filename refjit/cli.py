@@ -1,0 +1,132 @@
+"""The ``refjit`` command. The only module that prints.
+
+Every subcommand turns a RefjitError into one ``error: ...`` line on stderr and a non-zero exit
+status; bad input never produces a Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from refjit.errors import RefjitError
+
+
+def _cmd_asm(args: argparse.Namespace) -> int:
+    from refjit.asmtext import assemble_lines
+
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        try:
+            with open(args.file, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError as err:
+            raise RefjitError(f"cannot read {args.file}: {err.strerror}") from None
+    results = assemble_lines(args.arch, text.splitlines())
+    failed = 0
+    for r in results:
+        if r.error is None:
+            print(r.encoding.hex())
+        else:
+            failed += 1
+            print(f"error: {r.error}")
+    return 1 if failed else 0
+
+
+def _parse_int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        try:
+            return int(text, 16)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an address: {text!r}") from None
+
+
+def _cmd_disasm(args: argparse.Namespace) -> int:
+    from refjit.disasm import disassemble
+    from refjit.errors import DisasmError
+
+    hexstr = "".join(args.hex).replace(" ", "")
+    if hexstr.startswith(("0x", "0X")):
+        hexstr = hexstr[2:]
+    try:
+        code = bytes.fromhex(hexstr)
+    except ValueError:
+        raise DisasmError(f"not a hex string: {''.join(args.hex)!r}") from None
+    for insn in disassemble(args.arch, code, args.at):
+        print(f"{insn.address:8x}: {insn.data.hex(' '):<24} {insn.text}")
+    return 0
+
+
+DEMO_LISTINGS = {
+    "x86_64": [
+        "movq 0x50(%r12), %rax",
+        "testb $0x1, %al",
+        "jne 0x10",
+        "incl (%rax)",
+        "movq %rax, (%r13)",
+        "addq $0x8, %r13",
+    ],
+    "aarch64": [
+        "ldr x8, [x20, #0x50]",
+        "tbnz w8, #0, 0x14",
+        "ldr w9, [x8]",
+        "add w9, w9, #0x1",
+        "str w9, [x8]",
+        "str x8, [x21], #0x8",
+    ],
+}
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from refjit.asmtext import assemble_lines
+    from refjit.disasm import disassemble
+
+    print("refjit demo: _LOAD_FAST_0's body (PyStackRef_DUP and a push), assembled and decoded on both ISAs\n")
+    for arch, listing in DEMO_LISTINGS.items():
+        print(f"== {arch}")
+        results = assemble_lines(arch, listing)
+        code = b""
+        for r in results:
+            if r.error:
+                raise RefjitError(r.error, where=f"{arch} demo line {r.lineno}")
+            code += r.encoding
+        for insn in disassemble(arch, code, 0):
+            print(f"  {insn.address:4x}: {insn.data.hex(' '):<24} {insn.text}")
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="refjit", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("asm", help="assemble llvm-objdump-style lines, one encoding (hex) per line")
+    a.add_argument("--arch", required=True, choices=("x86_64", "aarch64"))
+    a.add_argument("file", nargs="?", help="input file (default: standard input)")
+    a.set_defaults(func=_cmd_asm)
+
+    d = sub.add_parser("disasm", help="disassemble hex bytes with capstone, in llvm-objdump syntax")
+    d.add_argument("--arch", required=True, choices=("x86_64", "aarch64"))
+    d.add_argument("--at", type=_parse_int, default=0, help="address of the first byte")
+    d.add_argument("hex", nargs="+")
+    d.set_defaults(func=_cmd_disasm)
+
+    m = sub.add_parser("demo", help="the built-in example")
+    m.set_defaults(func=_cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RefjitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130
