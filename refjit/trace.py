@@ -1,0 +1,1091 @@
+"""The trace text format: one format for hand-written files, fuzzer output and captured traces.
+
+A trace is what CPython's JIT receives (a list of ``_PyUOpInstruction``; FACTS §a.5) together
+with the initial state it runs on (the objects, the code object, the frame, the executor and its
+exits). Everything in a file is a line; ``#`` starts a comment; blank lines are ignored::
+
+    refjit-trace 1
+    code int_sum units=32 varnames=n,total,i
+    executor chain_depth=0                       # the running executor, ``&executor``
+    object n  = int 20000
+    object it = range_iterator 0 20000 1
+    frame locals=3 stacksize=3
+    local 0 = n owned
+    local 1 = 0 immortal                         # literals make anonymous objects
+    local 2 = NULL
+    stack 0 = it owned
+       0 _START_EXECUTOR      target=25 operand0=&executor
+       1 _MAKE_WARM           target=0
+       2 _SET_IP              target=25 operand0=&bytecode+0x32
+       3 _CHECK_PERIODIC      jump_target=0 error_target=20
+       ...
+      22 _EXIT_TRACE          target=14 operand0=&exit0
+
+Declarations
+    ``code NAME units=N [varnames=a,b,..] [bytecode=HEX]``: the code object; N = length of
+    ``co_code_adaptive`` in code units (targets are checked against it).
+    ``object NAME = KIND ARGS [immortal] [extra=N]`` with KIND one of ``int V``, ``float V``
+    (``nan``, ``inf``, ``-0.0``, hex floats), ``tuple [..]``, ``list [..] [allocated=N]``,
+    ``range_iterator START STOP STEP``, ``list_iterator SEQ [index=N]``,
+    ``tuple_iterator SEQ [index=N]``, ``executor [invalid]`` (another executor, for side exits).
+    Items of a tuple/list are literals (ints, floats, ``None``/``True``/``False``, nested
+    ``[..]`` lists) or names declared above. ``extra=N`` adds N references held outside the
+    trace's view (e.g. by ``co_consts``). Reference counts are computed: one per owned slot, per
+    container item, per iterator's sequence, per exit that holds an executor, plus ``extra``.
+    ``frame locals=N [stacksize=M]``, ``local I = REF OWNERSHIP``, ``stack I = REF OWNERSHIP``
+    with OWNERSHIP ``owned`` (bit 0 clear), ``borrowed`` / ``immortal`` (bit 0 set), or the
+    slot is ``NULL`` (bits = 1). Locals not listed are NULL.
+    ``executor [invalid] [chain_depth=N]``, ``exit K [target=T] [temperature=V] [executor=NAME]``,
+    ``tstate eval_breaker=V``, ``interp trace_run_counter=V``.
+
+Uop lines: ``INDEX NAME [oparg=N] [fmt=TARGET|JUMP] (target=T | jump_target=J error_target=E)
+[operand0=OPERAND] [operand1=OPERAND]`` where an operand is an integer, ``&NAME[+N]`` (an
+object), ``&executor[+N]``, ``&exitK[+N]`` (``&executor->exits[K]``) or ``&bytecode+N`` (byte N
+of ``co_code_adaptive``).
+
+``parse_trace`` checks everything it can before anything runs and raises TraceError naming the
+line and column and what was expected: syntax, unknown uops (against the profile), missing or
+ill-kinded operands, stack underflow and overflow along the trace's control flow, jump targets
+outside the trace, tier-1 targets outside the bytecode. ``format_trace`` prints a Trace so that
+``parse_trace(format_trace(t)) == t``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from refjit.errors import TraceError
+
+FORMAT_VERSION = 1
+HEADER = "refjit-trace"
+
+# Uops that end a run (stubs and the terminators the trace builder appends).
+STUBS = ("_DEOPT", "_EXIT_TRACE", "_ERROR_POP_N")
+ENDS_RUN = STUBS + ("_FATAL_ERROR", "_JUMP_TO_TOP")
+
+# What operand0 means for the uops whose stencils use it (FACTS §a.6, executor_cases.c.h).
+OPERAND0_KIND = {
+    "_START_EXECUTOR": "executor",
+    "_SET_IP": "bytecode",
+    "_EXIT_TRACE": "exit",
+    "_ERROR_POP_N": "int",
+    "_LOAD_CONST_INLINE": "object",
+    "_LOAD_CONST_INLINE_BORROW": "object",
+    "_POP_TOP_LOAD_CONST_INLINE_BORROW": "object",
+    "_POP_TWO_LOAD_CONST_INLINE_BORROW": "object",
+}
+
+BUILTIN_NAMES = ("None", "True", "False")
+OWNERSHIPS = ("owned", "borrowed", "immortal")
+OBJECT_KINDS = ("int", "float", "tuple", "list", "range_iterator", "list_iterator",
+                "tuple_iterator", "executor")
+
+# Defaults of the executor's exits (pycore_backoff.h: SIDE_EXIT_INITIAL_VALUE 4095, backoff 12).
+SIDE_EXIT_INITIAL_TEMPERATURE = (4095 << 4) | 12
+
+
+# ---------------------------------------------------------------------------------------------
+# The data model
+
+
+@dataclass
+class ObjectDecl:
+    """A heap object of the initial state. ``name`` is None for an anonymous literal."""
+
+    name: str | None
+    kind: str
+    value: object  # int | float | list[Ref] | (start, stop, step) | seq Ref | None
+    immortal: bool = False
+    extra: int = 0
+    allocated: int | None = None  # list
+    index: int = 0  # list/tuple iterators
+    valid: bool = True  # executor
+    line: int = field(default=0, compare=False)
+
+
+# A reference to an object: a declared name, one of BUILTIN_NAMES, or an anonymous ObjectDecl.
+Ref = "str | ObjectDecl"
+
+
+@dataclass
+class Slot:
+    """A local or stack slot: ``ref`` is None for NULL."""
+
+    ref: object  # Ref | None
+    ownership: str = "null"  # owned | borrowed | immortal | null
+    line: int = field(default=0, compare=False)
+
+
+@dataclass
+class Operand:
+    """A uop operand: a plain integer, or an address ``&base+addend``.
+
+    kind: "int" (value), "object" (name = object name), "executor", "exit" (index = exit
+    number), "bytecode" (addend = byte offset into co_code_adaptive).
+    """
+
+    kind: str
+    value: int = 0
+    name: str | None = None
+    addend: int = 0
+
+    def text(self) -> str:
+        if self.kind == "int":
+            return hex(self.value) if self.value >= 10 else str(self.value)
+        base = {"object": self.name, "executor": "executor", "bytecode": "bytecode",
+                "exit": f"exit{self.value}"}[self.kind]
+        if self.addend:
+            return f"&{base}{'+' if self.addend > 0 else '-'}{abs(self.addend):#x}"
+        return f"&{base}"
+
+
+@dataclass
+class UOp:
+    index: int
+    name: str
+    oparg: int = 0
+    format: str = "target"  # "target" (UOP_FORMAT_TARGET) or "jump" (UOP_FORMAT_JUMP)
+    target: int = 0
+    jump_target: int = 0
+    error_target: int = 0
+    operand0: Operand = field(default_factory=lambda: Operand("int"))
+    operand1: Operand = field(default_factory=lambda: Operand("int"))
+    line: int = field(default=0, compare=False)
+
+
+@dataclass
+class ExitDecl:
+    index: int
+    target: int | None = None
+    temperature: int | None = None
+    executor: str | None = None
+    line: int = field(default=0, compare=False)
+
+
+@dataclass
+class Trace:
+    code_name: str = "trace"
+    code_units: int = 0
+    varnames: list[str] = field(default_factory=list)
+    bytecode: bytes | None = None
+    executor_valid: bool = True
+    chain_depth: int = 0
+    eval_breaker: int | None = None
+    trace_run_counter: int | None = None
+    objects: list[ObjectDecl] = field(default_factory=list)  # named, in declaration order
+    nlocals: int = 0
+    stacksize: int | None = None
+    locals: list[Slot] = field(default_factory=list)
+    stack: list[Slot] = field(default_factory=list)
+    exit_decls: list[ExitDecl] = field(default_factory=list)
+    uops: list[UOp] = field(default_factory=list)
+    filename: str = field(default="<trace>", compare=False)
+
+    # -- derived views ------------------------------------------------------------------------
+    def object(self, name: str) -> ObjectDecl:
+        for o in self.objects:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+    def exits(self) -> dict[int, ExitDecl]:
+        """Every exit of the executor, merged from the _EXIT_TRACE stubs and ``exit`` lines."""
+        out: dict[int, ExitDecl] = {}
+        for u in self.uops:
+            if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit":
+                out.setdefault(u.operand0.value, ExitDecl(u.operand0.value, target=u.target))
+        for e in self.exit_decls:
+            cur = out.setdefault(e.index, ExitDecl(e.index))
+            if e.target is not None:
+                cur.target = e.target
+            cur.temperature = e.temperature
+            cur.executor = e.executor
+        return {k: out[k] for k in sorted(out)}
+
+    @property
+    def exit_count(self) -> int:
+        ex = self.exits()
+        return max(ex) + 1 if ex else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Lexing: one line at a time, every token with its column
+
+
+_TOKEN = re.compile(r"\s*(?:(?P<punct>[=\[\],])|(?P<word>[^\s=\[\],#]+))")
+
+
+@dataclass
+class _Tok:
+    text: str
+    col: int  # 1-based
+
+
+class _Line:
+    """The tokens of one line and a cursor, with errors that point at a column."""
+
+    def __init__(self, text: str, lineno: int, filename: str):
+        self.lineno, self.filename = lineno, filename
+        self.toks: list[_Tok] = []
+        self.end_col = len(text.rstrip()) + 1
+        pos = 0
+        while pos < len(text):
+            m = _TOKEN.match(text, pos)
+            if m is None or m.end() == pos:
+                rest = text[pos:].lstrip()
+                if not rest:
+                    break
+                col = len(text) - len(rest) + 1
+                raise TraceError(f"unexpected character {rest[0]!r}", self._where(col))
+            kind = "punct" if m.group("punct") else "word"
+            self.toks.append(_Tok(m.group(kind), m.start(kind) + 1))
+            pos = m.end()
+        self.i = 0
+
+    def _where(self, col: int) -> str:
+        return f"{self.filename}:{self.lineno}:{col}"
+
+    def error(self, why: str, tok: _Tok | None = None) -> TraceError:
+        col = tok.col if tok is not None else (self.peek().col if self.peek() else self.end_col)
+        return TraceError(why, self._where(col))
+
+    def peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def next(self, expected: str) -> _Tok:
+        t = self.peek()
+        if t is None:
+            raise self.error(f"expected {expected}, found end of line")
+        self.i += 1
+        return t
+
+    def expect(self, text: str) -> _Tok:
+        t = self.next(repr(text))
+        if t.text != text:
+            raise self.error(f"expected {text!r}, found {t.text!r}", t)
+        return t
+
+    def word(self, expected: str) -> _Tok:
+        t = self.next(expected)
+        if t.text in "=[],":
+            raise self.error(f"expected {expected}, found {t.text!r}", t)
+        return t
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.toks)
+
+    def options(self, allowed: dict[str, str]) -> dict[str, tuple[str | bool, _Tok]]:
+        """The rest of the line as ``key=value`` pairs and bare flags (allowed: name -> 'value'|'flag')."""
+        out: dict[str, tuple[str | bool, _Tok]] = {}
+        while not self.at_end():
+            key = self.word("key=value")
+            kind = allowed.get(key.text)
+            if kind is None:
+                raise self.error(f"unexpected {key.text!r}; expected one of: "
+                                 + ", ".join(sorted(allowed)), key)
+            if key.text in out:
+                raise self.error(f"{key.text!r} given twice", key)
+            if kind == "flag":
+                out[key.text] = (True, key)
+            else:
+                self.expect("=")
+                vt = self.word(f"a value for {key.text}")
+                value = vt.text
+                while self.peek() is not None and self.peek().text == ",":  # a,b,c
+                    self.next(",")
+                    value += "," + self.word(f"a value for {key.text} after ','").text
+                out[key.text] = (value, vt)  # errors about the value point at it
+        return out
+
+    def int_value(self, text: str, tok: _Tok, what: str, lo: int | None = None,
+                  hi: int | None = None) -> int:
+        try:
+            v = int(text, 0)
+        except ValueError:
+            raise self.error(f"expected an integer for {what}, found {text!r}", tok) from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise self.error(f"{what} {v} out of range [{lo}, {hi}]", tok)
+        return v
+
+
+def _parse_float(text: str) -> float:
+    t = text.lower()
+    if t.lstrip("+-").startswith("0x"):
+        return float.fromhex(text)
+    return float(text)
+
+
+_INT_LITERAL = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+class _Parser:
+    def __init__(self, profile, filename: str):
+        self.profile = profile
+        self.filename = filename
+        self.t = Trace(filename=filename)
+        self.names: dict[str, ObjectDecl] = {}
+        self.seen_code = self.seen_frame = self.seen_executor = False
+        self.lines_of: dict[str, int] = {}
+
+    # -- references and literals ----------------------------------------------------------------
+    def ref(self, ln: _Line, what: str):
+        """A name or literal where an object is expected (slot, container item)."""
+        t = ln.peek()
+        if t is not None and t.text == "[":
+            return ObjectDecl(None, "list", self.items(ln), line=ln.lineno)
+        t = ln.word(what)
+        return self.literal_or_name(ln, t)
+
+    def literal_or_name(self, ln: _Line, t: _Tok):
+        s = t.text
+        if s in BUILTIN_NAMES:
+            return s
+        if _INT_LITERAL.match(s):
+            return ObjectDecl(None, "int", int(s, 0), line=ln.lineno)
+        if s in self.names:
+            return s
+        try:
+            return ObjectDecl(None, "float", _parse_float(s), line=ln.lineno)
+        except ValueError:
+            pass
+        if _NAME.match(s):
+            raise ln.error(f"unknown object {s!r} (declare it above with 'object {s} = ...')", t)
+        raise ln.error(f"expected an object name or a literal, found {s!r}", t)
+
+    def items(self, ln: _Line) -> list:
+        ln.expect("[")
+        out = []
+        if ln.peek() is not None and ln.peek().text == "]":
+            ln.next("]")
+            return out
+        while True:
+            out.append(self.ref(ln, "a list item"))
+            t = ln.next("',' or ']'")
+            if t.text == "]":
+                return out
+            if t.text != ",":
+                raise ln.error(f"expected ',' or ']', found {t.text!r}", t)
+
+    # -- line kinds ---------------------------------------------------------------------------
+    def header(self, ln: _Line) -> None:
+        ln.expect(HEADER)
+        v = ln.word("the format version")
+        if v.text != str(FORMAT_VERSION):
+            raise ln.error(f"unsupported format version {v.text!r}; this refjit reads version "
+                           f"{FORMAT_VERSION}", v)
+        if not ln.at_end():
+            raise ln.error("expected end of line after the version")
+
+    def code(self, ln: _Line) -> None:
+        kw = ln.next("code")
+        if self.seen_code:
+            raise ln.error("a second 'code' line (one code object per trace)", kw)
+        self.seen_code = True
+        self.t.code_name = ln.word("the code object's name").text
+        opts = ln.options({"units": "value", "varnames": "value", "bytecode": "value"})
+        if "units" not in opts:
+            raise ln.error("expected units=N (the length of co_code_adaptive in code units)", kw)
+        self.t.code_units = ln.int_value(opts["units"][0], opts["units"][1], "units", 1, 1 << 20)
+        if "varnames" in opts:
+            self.t.varnames = opts["varnames"][0].split(",")
+        if "bytecode" in opts:
+            text, tok = opts["bytecode"]
+            try:
+                bc = bytes.fromhex(text)
+            except ValueError:
+                raise ln.error("expected hex bytes for bytecode", tok) from None
+            if len(bc) != 2 * self.t.code_units:
+                raise ln.error(f"bytecode has {len(bc)} bytes, units={self.t.code_units} needs "
+                               f"{2 * self.t.code_units}", tok)
+            self.t.bytecode = bc
+
+    def executor(self, ln: _Line) -> None:
+        kw = ln.next("executor")
+        if self.seen_executor:
+            raise ln.error("a second 'executor' line (other executors are objects: "
+                           "'object NAME = executor')", kw)
+        self.seen_executor = True
+        opts = ln.options({"invalid": "flag", "chain_depth": "value"})
+        self.t.executor_valid = "invalid" not in opts
+        if "chain_depth" in opts:
+            self.t.chain_depth = ln.int_value(*opts["chain_depth"], "chain_depth", 0, 255)
+
+    def state_fields(self, ln: _Line) -> None:
+        kw = ln.next("tstate or interp")
+        if kw.text == "tstate":
+            opts = ln.options({"eval_breaker": "value"})
+            if "eval_breaker" in opts:
+                self.t.eval_breaker = ln.int_value(*opts["eval_breaker"], "eval_breaker", 0,
+                                                   (1 << 64) - 1)
+        else:
+            opts = ln.options({"trace_run_counter": "value"})
+            if "trace_run_counter" in opts:
+                self.t.trace_run_counter = ln.int_value(*opts["trace_run_counter"],
+                                                        "trace_run_counter", 0, (1 << 63) - 1)
+
+    def object(self, ln: _Line) -> None:
+        ln.next("object")
+        nt = ln.word("the object's name")
+        name = nt.text
+        if not _NAME.match(name) or name in BUILTIN_NAMES or name in ("NULL", "executor",
+                                                                       "bytecode") \
+                or re.fullmatch(r"exit\d+", name) or _INT_LITERAL.match(name) \
+                or name.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise ln.error(f"{name!r} cannot name an object", nt)
+        if name in self.names:
+            raise ln.error(f"object {name!r} already declared on line {self.lines_of[name]}", nt)
+        ln.expect("=")
+        kt = ln.word("an object kind (" + ", ".join(OBJECT_KINDS) + ")")
+        kind = kt.text
+        decl = ObjectDecl(name, kind, None, line=ln.lineno)
+        if kind == "int":
+            vt = ln.word("an integer")
+            decl.value = ln.int_value(vt.text, vt, "int")
+        elif kind == "float":
+            vt = ln.word("a float")
+            try:
+                decl.value = _parse_float(vt.text)
+            except ValueError:
+                raise ln.error(f"expected a float, found {vt.text!r}", vt) from None
+        elif kind in ("tuple", "list"):
+            decl.value = self.items(ln)
+        elif kind == "range_iterator":
+            vals = []
+            for what in ("start", "stop", "step"):
+                vt = ln.word(f"the range's {what}")
+                vals.append(ln.int_value(vt.text, vt, what, -(1 << 63), (1 << 63) - 1))
+            if vals[2] == 0:
+                raise ln.error("range step must not be zero", vt)
+            decl.value = tuple(vals)
+        elif kind in ("list_iterator", "tuple_iterator"):
+            st = ln.word("the iterated sequence's name")
+            seq = self.literal_or_name(ln, st)
+            want = kind.split("_")[0]
+            if not isinstance(seq, str) or seq in BUILTIN_NAMES or self.names[seq].kind != want:
+                raise ln.error(f"a {kind} iterates over a declared {want}", st)
+            decl.value = seq
+        elif kind == "executor":
+            pass
+        else:
+            raise ln.error(f"unknown object kind {kind!r}; expected one of: "
+                           + ", ".join(OBJECT_KINDS), kt)
+        allowed = {"immortal": "flag", "extra": "value"}
+        if kind == "list":
+            allowed["allocated"] = "value"
+        if kind in ("list_iterator", "tuple_iterator"):
+            allowed["index"] = "value"
+        if kind == "executor":
+            allowed = {"invalid": "flag", "extra": "value"}
+        opts = ln.options(allowed)
+        decl.immortal = "immortal" in opts
+        if "extra" in opts:
+            decl.extra = ln.int_value(*opts["extra"], "extra", 0, 1 << 30)
+        if "allocated" in opts:
+            decl.allocated = ln.int_value(*opts["allocated"], "allocated", len(decl.value), 1 << 30)
+        if "index" in opts:
+            decl.index = ln.int_value(*opts["index"], "index", 0, 1 << 40)
+        decl.valid = "invalid" not in opts
+        self.names[name] = decl
+        self.lines_of[name] = ln.lineno
+        self.t.objects.append(decl)
+
+    def frame(self, ln: _Line) -> None:
+        kw = ln.next("frame")
+        if self.seen_frame:
+            raise ln.error("a second 'frame' line", kw)
+        self.seen_frame = True
+        opts = ln.options({"locals": "value", "stacksize": "value"})
+        if "locals" not in opts:
+            raise ln.error("expected locals=N (the number of local variables)", kw)
+        self.t.nlocals = ln.int_value(*opts["locals"], "locals", 0, 4096)
+        self.t.locals = [Slot(None) for _ in range(self.t.nlocals)]
+        self.local_lines: dict[int, int] = {}
+        if "stacksize" in opts:
+            self.t.stacksize = ln.int_value(*opts["stacksize"], "stacksize", 0, 4096)
+
+    def slot(self, ln: _Line) -> None:
+        kw = ln.next("local or stack")
+        if not self.seen_frame:
+            raise ln.error(f"'{kw.text}' before the 'frame' line", kw)
+        it = ln.word("the slot number")
+        i = ln.int_value(it.text, it, "slot number", 0, 4095)
+        ln.expect("=")
+        t = ln.peek()
+        if t is not None and t.text == "NULL":
+            ln.next("NULL")
+            s = Slot(None, "null", line=ln.lineno)
+        else:
+            ref = self.ref(ln, "an object name, a literal or NULL")
+            ot = ln.word("the ownership (" + " / ".join(OWNERSHIPS) + ")")
+            if ot.text not in OWNERSHIPS:
+                raise ln.error(f"expected ownership {' / '.join(OWNERSHIPS)}, found {ot.text!r}",
+                               ot)
+            s = Slot(ref, ot.text, line=ln.lineno)
+            self.check_ownership(ln, s, ot)
+        if not ln.at_end():
+            raise ln.error("expected end of line after the ownership")
+        if kw.text == "local":
+            if i >= self.t.nlocals:
+                raise ln.error(f"local {i} out of range: the frame has locals={self.t.nlocals}",
+                               it)
+            if i in self.local_lines:
+                raise ln.error(f"local {i} already set on line {self.local_lines[i]}", it)
+            self.local_lines[i] = ln.lineno
+            self.t.locals[i] = s
+        else:
+            if i != len(self.t.stack):
+                raise ln.error(f"expected stack {len(self.t.stack)} next (stack slots are listed "
+                               f"bottom up, without gaps)", it)
+            self.t.stack.append(s)
+
+    def is_immortal(self, ref) -> bool:
+        if isinstance(ref, str):
+            if ref in BUILTIN_NAMES:
+                return True
+            ref = self.names[ref]
+        return ref.immortal or (ref.kind == "int" and -5 <= ref.value <= 256)
+
+    def check_ownership(self, ln: _Line, s: Slot, tok: _Tok) -> None:
+        imm = self.is_immortal(s.ref)
+        if s.ownership == "owned" and imm:
+            raise ln.error("an immortal object is never owned by a stack ref in CPython (bit 0 is "
+                           "set when it is pushed); use 'immortal'", tok)
+        if s.ownership == "immortal" and not imm:
+            raise ln.error("the object is not immortal; use 'owned' or 'borrowed'", tok)
+
+    def exit(self, ln: _Line) -> None:
+        ln.next("exit")
+        it = ln.word("the exit number")
+        k = ln.int_value(it.text, it, "exit number", 0, 4095)
+        if any(e.index == k for e in self.t.exit_decls):
+            raise ln.error(f"exit {k} declared twice", it)
+        opts = ln.options({"target": "value", "temperature": "value", "executor": "value"})
+        e = ExitDecl(k, line=ln.lineno)
+        if "target" in opts:
+            e.target = ln.int_value(*opts["target"], "target", 0, (1 << 32) - 1)
+        if "temperature" in opts:
+            e.temperature = ln.int_value(*opts["temperature"], "temperature", 0, 0xFFFF)
+        if "executor" in opts:
+            name, tok = opts["executor"]
+            if name not in self.names or self.names[name].kind != "executor":
+                raise ln.error(f"expected the name of an executor object, found {name!r}", tok)
+            e.executor = name
+        self.t.exit_decls.append(e)
+
+    def operand(self, ln: _Line, text: str, tok: _Tok) -> Operand:
+        if not text.startswith("&"):
+            return Operand("int", ln.int_value(text, tok, "operand", 0, (1 << 64) - 1))
+        m = re.fullmatch(r"&([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(0[xX][0-9a-fA-F]+|\d+))?", text)
+        if m is None:
+            raise ln.error(f"expected an operand like 42, &name, &name+0x8, &exit3, &executor or "
+                           f"&bytecode+0x22, found {text!r}", tok)
+        base, sign, off = m.groups()
+        addend = int(off, 0) * (-1 if sign == "-" else 1) if off else 0
+        if base == "executor":
+            return Operand("executor", addend=addend)
+        if base == "bytecode":
+            return Operand("bytecode", addend=addend)
+        em = re.fullmatch(r"exit(\d+)", base)
+        if em:
+            return Operand("exit", value=int(em.group(1)), addend=addend)
+        if base in BUILTIN_NAMES or base in self.names:
+            return Operand("object", name=base, addend=addend)
+        raise ln.error(f"unknown name {base!r} in operand (declare it with 'object {base} = ...')",
+                       tok)
+
+    def uop(self, ln: _Line) -> None:
+        it = ln.word("a uop index")
+        index = ln.int_value(it.text, it, "uop index", 0, 0xFFFF)
+        if index != len(self.t.uops):
+            raise ln.error(f"expected uop index {len(self.t.uops)} (uops are numbered in order "
+                           f"from 0)", it)
+        nt = ln.word("a uop name")
+        spec = self.profile.uops.get(nt.text)
+        if spec is None:
+            raise ln.error(f"unknown uop {nt.text!r} (not a tier-2 uop of CPython "
+                           f"{self.profile.version})", nt)
+        u = UOp(index, nt.text, line=ln.lineno)
+        opts = ln.options({"oparg": "value", "fmt": "value", "target": "value",
+                           "jump_target": "value", "error_target": "value",
+                           "operand0": "value", "operand1": "value"})
+        if "oparg" in opts:
+            u.oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF)
+        const = _spec(spec, "const_oparg")
+        if const is not None:
+            if "oparg" in opts and u.oparg != const:
+                raise ln.error(f"{u.name} is the replica for oparg={const}, found oparg={u.oparg}",
+                               opts["oparg"][1])
+            u.oparg = const
+        elif _spec(spec, "uses_oparg") and "oparg" not in opts:
+            raise ln.error(f"{u.name} uses its oparg: expected oparg=N", nt)
+        # The format: FORMAT_JUMP carries jump_target/error_target, FORMAT_TARGET a target.
+        has_jump = "jump_target" in opts or "error_target" in opts
+        if has_jump and "target" in opts:
+            raise ln.error("target= and jump_target=/error_target= are exclusive (one union in "
+                           "_PyUOpInstruction)", opts["target"][1])
+        u.format = "jump" if has_jump else "target"
+        if "fmt" in opts:
+            fmt, ftok = opts["fmt"]
+            if fmt.upper() not in ("TARGET", "JUMP"):
+                raise ln.error(f"expected fmt=TARGET or fmt=JUMP, found {fmt!r}", ftok)
+            if fmt.lower() != u.format:
+                raise ln.error(f"fmt={fmt} disagrees with the target fields given", ftok)
+        can_jump, can_error = _can_jump(spec, u.name), _can_error(spec)
+        if can_jump or can_error:
+            if u.format != "jump":
+                need = " and ".join(x for x, c in (("jump_target=", can_jump),
+                                                   ("error_target=", can_error)) if c)
+                raise ln.error(f"{u.name} can {'exit' if can_jump else 'fail'}: expected {need}",
+                               opts["target"][1] if "target" in opts else None)
+            for key, needed in (("jump_target", can_jump), ("error_target", can_error)):
+                if needed and key not in opts:
+                    raise ln.error(f"{u.name} needs {key}=N", nt)
+        elif u.format == "jump":
+            key = "jump_target" if "jump_target" in opts else "error_target"
+            raise ln.error(f"{u.name} neither exits nor fails: expected target= instead",
+                           opts[key][1])
+        for key in ("target", "jump_target", "error_target"):
+            if key in opts:
+                hi = (1 << 32) - 1 if key == "target" else 0xFFFF
+                setattr(u, key, ln.int_value(*opts[key], key, 0, hi))
+        if "target" not in opts and _spec(spec, "uses_target"):
+            raise ln.error(f"{u.name} uses its target: expected target=N", nt)
+        for key in ("operand0", "operand1"):
+            if key in opts:
+                setattr(u, key, self.operand(ln, *opts[key]))
+        kind = OPERAND0_KIND.get(u.name)
+        if "operand0" not in opts:
+            if _spec(spec, "uses_operand0") or u.name in OPERAND0_KIND and kind != "executor":
+                raise ln.error(f"{u.name} needs operand0=" + {
+                    "bytecode": "&bytecode+N", "exit": "&exitK", "int": "N (a tier-1 index)",
+                    "object": "&NAME"}.get(kind, "VALUE"), nt)
+            if kind == "executor":
+                u.operand0 = Operand("executor")
+        elif kind is not None and u.operand0.kind != kind:
+            want = {"executor": "&executor", "bytecode": "&bytecode+N", "exit": "&exitK",
+                    "int": "an integer (a tier-1 index)", "object": "&NAME (an object)"}[kind]
+            raise ln.error(f"{u.name}'s operand0 must be {want}, found {opts['operand0'][0]!r}",
+                           opts["operand0"][1])
+        if "operand1" in opts and not _spec(spec, "uses_operand1") \
+                and u.operand1.kind != "int":
+            pass  # any value is allowed: CPython leaves operand1 uninitialised (FACTS §a.4)
+        self.t.uops.append(u)
+
+    # -- whole file -----------------------------------------------------------------------------
+    def parse(self, text: str) -> Trace:
+        seen_header = False
+        for lineno, raw in enumerate(text.splitlines(), 1):
+            body = raw.split("#", 1)[0]
+            ln = _Line(body, lineno, self.filename)
+            first = ln.peek()
+            if first is None:
+                continue
+            if not seen_header:
+                if first.text != HEADER:
+                    raise ln.error(f"expected the format line '{HEADER} {FORMAT_VERSION}' first",
+                                   first)
+                self.header(ln)
+                seen_header = True
+                continue
+            kw = first.text
+            if kw[0].isdigit():
+                self.uop(ln)
+            elif kw == "code":
+                self.code(ln)
+            elif kw == "executor":
+                self.executor(ln)
+            elif kw in ("tstate", "interp"):
+                self.state_fields(ln)
+            elif kw == "object":
+                self.object(ln)
+            elif kw == "frame":
+                self.frame(ln)
+            elif kw in ("local", "stack"):
+                self.slot(ln)
+            elif kw == "exit":
+                self.exit(ln)
+            else:
+                raise ln.error(f"unexpected {kw!r}; expected a uop line (INDEX NAME ...) or one of: "
+                               "code, executor, tstate, interp, object, frame, local, stack, exit",
+                               first)
+            if not ln.at_end():
+                raise ln.error("expected end of line")
+        end = f"{self.filename}:{len(text.splitlines()) + 1}:1"
+        if not seen_header:
+            raise TraceError(f"empty trace: expected '{HEADER} {FORMAT_VERSION}'", end)
+        if not self.seen_code:
+            raise TraceError("missing 'code NAME units=N' line", end)
+        if not self.seen_frame:
+            raise TraceError("missing 'frame locals=N' line", end)
+        if not self.t.uops:
+            raise TraceError("the trace has no uops", end)
+        return self.t
+
+
+def _spec(spec, attr: str):
+    return getattr(spec, attr)
+
+
+def _flags(spec) -> frozenset[str]:
+    return frozenset(_spec(spec, "flags"))
+
+
+def _can_jump(spec, name: str) -> bool:
+    f = _flags(spec)
+    return "HAS_DEOPT" in f or "HAS_EXIT" in f or name == "_JUMP_TO_TOP"
+
+
+def _can_error(spec) -> bool:
+    return "HAS_ERROR" in _flags(spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation before anything runs
+
+
+_EXPR_TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|\d+)|(oparg)|(>>|[-+*&()]))")
+
+
+def stack_item_count(item: str, oparg: int) -> int:
+    """How many slots a DSL stack item occupies: ``x`` is 1, ``x[expr]`` is expr(oparg)."""
+    if "[" not in item:
+        return 1
+    expr = item[item.index("[") + 1: item.rindex("]")]
+    return _eval_size(expr, oparg)
+
+
+def _eval_size(expr: str, oparg: int) -> int:
+    """Evaluate a stack-size expression of the cases DSL (``oparg-1``, ``oparg*2``, ``oparg & 1``,
+    ``oparg >> 8``) with C precedence: * binds tighter than + -, which bind tighter than >>,
+    which binds tighter than &."""
+    toks: list[object] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _EXPR_TOKEN.match(expr, pos)
+        if m is None:
+            raise TraceError(f"cannot evaluate stack effect expression {expr!r}")
+        num, op_, sym = m.groups()
+        toks.append(int(num, 0) if num else oparg if op_ else sym)
+        pos = m.end()
+    levels = [("&",), (">>",), ("+", "-"), ("*",)]
+
+    def parse(level: int, i: int) -> tuple[int, int]:
+        if level == len(levels):
+            t = toks[i]
+            if t == "(":
+                v, i = parse(0, i + 1)
+                return v, i + 1
+            return t, i + 1
+        v, i = parse(level + 1, i)
+        while i < len(toks) and toks[i] in levels[level]:
+            op = toks[i]
+            w, i = parse(level + 1, i + 1)
+            v = {"&": v & w, ">>": v >> w, "+": v + w, "-": v - w, "*": v * w}[op]
+        return v, i
+
+    value, _ = parse(0, 0)
+    return value
+
+
+def stack_effect(profile, name: str, oparg: int) -> tuple[int, int]:
+    """(slots popped, slots pushed) for a uop with this oparg; passthrough items count on both."""
+    spec = profile.uops[name]
+    pops = sum(stack_item_count(i, oparg) for i in _spec(spec, "stack_inputs"))
+    pushes = sum(stack_item_count(i, oparg) for i in _spec(spec, "stack_outputs"))
+    return pops, pushes
+
+
+def validate(trace: Trace, profile) -> None:
+    """Reject, with line and column, what would make the trace meaningless to run."""
+    f = trace.filename
+    n = len(trace.uops)
+    names = {o.name: o for o in trace.objects}
+
+    def err(line: int, why: str) -> TraceError:
+        return TraceError(why, f"{f}:{line}:1")
+
+    # Targets: trace indices inside the trace, tier-1 indices inside the bytecode.
+    for u in trace.uops:
+        spec = profile.uops[u.name]
+        where = f"uop {u.index} {u.name}"
+        if u.format == "jump":
+            for key, used in (("jump_target", _can_jump(spec, u.name)),
+                              ("error_target", _can_error(spec))):
+                tgt = getattr(u, key)
+                if not used:
+                    continue
+                if tgt >= n:
+                    raise err(u.line, f"{where}: {key}={tgt} is outside the trace (uops 0..{n - 1})")
+                kind = trace.uops[tgt].name
+                if key == "error_target" and kind != "_ERROR_POP_N":
+                    raise err(u.line, f"{where}: error_target={tgt} is {kind}, expected an "
+                                      f"_ERROR_POP_N stub")
+                if key == "jump_target" and u.name != "_JUMP_TO_TOP" \
+                        and kind not in ("_DEOPT", "_EXIT_TRACE"):
+                    raise err(u.line, f"{where}: jump_target={tgt} is {kind}, expected a _DEOPT "
+                                      f"or _EXIT_TRACE stub")
+        elif u.target >= trace.code_units:
+            raise err(u.line, f"{where}: target={u.target} is outside the bytecode "
+                              f"(units={trace.code_units})")
+        op0 = u.operand0
+        if op0.kind == "bytecode":
+            if op0.addend < 0 or op0.addend >= 2 * trace.code_units or op0.addend % 2:
+                raise err(u.line, f"{where}: &bytecode{op0.addend:+#x} is not a code unit of the "
+                                  f"bytecode ({trace.code_units} units)")
+        if u.name == "_ERROR_POP_N" and op0.kind == "int" and op0.value >= trace.code_units:
+            raise err(u.line, f"{where}: operand0={op0.value} is outside the bytecode "
+                              f"(units={trace.code_units})")
+        if u.name == "_ERROR_POP_N" and u.oparg != 0:
+            raise err(u.line, f"{where}: oparg must be 0 (CPython asserts it)")
+
+    exits = trace.exits()
+    for u in trace.uops:
+        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit" and u.operand0.addend:
+            raise err(u.line, f"uop {u.index} _EXIT_TRACE: operand0 must be &exitK itself")
+    for e in trace.exit_decls:
+        stub_targets = {u.target for u in trace.uops
+                        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit"
+                        and u.operand0.value == e.index}
+        if e.target is not None and stub_targets and stub_targets != {e.target}:
+            raise err(e.line, f"exit {e.index}: target={e.target} disagrees with its _EXIT_TRACE "
+                              f"stub (target {sorted(stub_targets)[0]})")
+    for k, e in exits.items():
+        if e.target is None:
+            raise err(e.line, f"exit {k}: no target (no _EXIT_TRACE refers to &exit{k}; give "
+                              f"target=N)")
+        if e.target >= trace.code_units:
+            raise err(e.line, f"exit {k}: target={e.target} is outside the bytecode")
+
+    # Stack depth along the control flow: underflow at a pop, overflow of the frame, and the
+    # same depth every time an instruction is reached (a loop must not grow the stack).
+    depth_at: dict[int, int] = {0: len(trace.stack)}
+    work = [0]
+    max_depth = len(trace.stack)
+    while work:
+        i = work.pop()
+        if i >= n:
+            continue  # falls into the _FATAL_ERROR CPython appends
+        u = trace.uops[i]
+        spec = profile.uops[u.name]
+        d = depth_at[i]
+        try:
+            pops, pushes = stack_effect(profile, u.name, u.oparg)
+        except TraceError as e:
+            raise err(u.line, f"uop {i} {u.name}: {e.why}") from None
+        if pops < 0 or pushes < 0:
+            raise err(u.line, f"uop {i} {u.name}: oparg={u.oparg} gives a negative stack effect")
+        if d < pops:
+            raise err(u.line, f"uop {i} {u.name}: stack underflow: needs {pops} item(s), the stack "
+                              f"has {d}")
+        nd = d - pops + pushes
+        max_depth = max(max_depth, nd)
+        succ = []
+        if u.name not in ENDS_RUN:
+            succ.append(i + 1)
+        if u.name == "_JUMP_TO_TOP":
+            succ.append(u.jump_target)
+        for s in succ:
+            if s in depth_at and depth_at[s] != nd:
+                raise err(u.line, f"uop {i} {u.name}: reaches uop {s} with stack depth {nd}, but "
+                                  f"it is also reached with depth {depth_at[s]}")
+            if s not in depth_at:
+                depth_at[s] = nd
+                work.append(s)
+    if trace.stacksize is not None and max_depth > trace.stacksize:
+        raise err(0, f"the stack reaches depth {max_depth}, more than the frame's "
+                     f"stacksize={trace.stacksize}")
+
+    # Reference counts: every mortal object needs an owner.
+    counts = reference_counts(trace)
+    for o in trace.objects:
+        if not _immortal(o) and counts[id(o)] == 0:
+            raise err(o.line, f"object {o.name!r} has no owner: its reference count would be 0 "
+                              f"(give it an owned slot, put it in a container, or extra=N)")
+    for o in _all_objects(trace):
+        if o.name is None and not _immortal(o) and counts[id(o)] == 0:
+            raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
+    del names
+
+
+def _immortal(o: ObjectDecl) -> bool:
+    return o.immortal or (o.kind == "int" and -5 <= o.value <= 256)
+
+
+def _children(o: ObjectDecl) -> list:
+    if o.kind in ("list", "tuple"):
+        return list(o.value)
+    if o.kind in ("list_iterator", "tuple_iterator"):
+        return [o.value]
+    return []
+
+
+def _all_objects(trace: Trace) -> list[ObjectDecl]:
+    """Every object of the state, named and anonymous, in creation order (children first)."""
+    out: list[ObjectDecl] = []
+    seen: set[int] = set()
+
+    def visit(ref) -> None:
+        if isinstance(ref, ObjectDecl) and id(ref) not in seen:
+            for c in _children(ref):
+                visit(c)
+            seen.add(id(ref))
+            out.append(ref)
+
+    for o in trace.objects:
+        visit(o)
+    for s in trace.locals + trace.stack:
+        visit(s.ref)
+    return out
+
+
+def reference_counts(trace: Trace) -> dict[int, int]:
+    """id(ObjectDecl) -> the number of strong references the initial state holds to it."""
+    by_name = {o.name: o for o in trace.objects}
+    counts = {id(o): o.extra for o in _all_objects(trace)}
+
+    def resolve(ref):
+        if isinstance(ref, str):
+            return by_name.get(ref)  # None for the builtin singletons
+        return ref
+
+    for o in _all_objects(trace):
+        for c in _children(o):
+            r = resolve(c)
+            if r is not None:
+                counts[id(r)] += 1
+    for s in trace.locals + trace.stack:
+        if s.ownership == "owned":
+            counts[id(resolve(s.ref))] += 1
+    for e in trace.exits().values():
+        if e.executor is not None:
+            counts[id(by_name[e.executor])] += 1
+    return counts
+
+
+def parse_trace(text: str, profile, filename: str = "<trace>") -> Trace:
+    """Parse and validate a trace; raises TraceError with file:line:col."""
+    trace = _Parser(profile, filename).parse(text)
+    validate(trace, profile)
+    return trace
+
+
+def load_trace(path: str, profile) -> Trace:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as err:
+        raise TraceError(f"cannot read trace: {err.strerror}", path) from None
+    except UnicodeDecodeError as err:
+        raise TraceError(f"not UTF-8 text at byte {err.start}", path) from None
+    return parse_trace(text, profile, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Printing
+
+
+def _float_text(x: float) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    r = repr(x)
+    return r if ("." in r or "e" in r) else r + ".0"
+
+
+def _ref_text(ref) -> str:
+    if isinstance(ref, str):
+        return ref
+    return _value_text(ref)
+
+
+def _value_text(o: ObjectDecl) -> str:
+    if o.kind == "int":
+        return str(o.value)
+    if o.kind == "float":
+        return _float_text(o.value)
+    if o.kind == "list" and o.name is None:
+        return "[" + ", ".join(_ref_text(r) for r in o.value) + "]"
+    raise AssertionError(o.kind)
+
+
+def format_trace(trace: Trace) -> str:
+    """The canonical text of a trace (parse_trace(format_trace(t)) == t)."""
+    out = [f"{HEADER} {FORMAT_VERSION}"]
+    code = f"code {trace.code_name} units={trace.code_units}"
+    if trace.varnames:
+        code += " varnames=" + ",".join(trace.varnames)
+    if trace.bytecode is not None:
+        code += " bytecode=" + trace.bytecode.hex()
+    out.append(code)
+    ex = "executor"
+    if not trace.executor_valid:
+        ex += " invalid"
+    ex += f" chain_depth={trace.chain_depth}"
+    out.append(ex)
+    if trace.eval_breaker is not None:
+        out.append(f"tstate eval_breaker={trace.eval_breaker:#x}")
+    if trace.trace_run_counter is not None:
+        out.append(f"interp trace_run_counter={trace.trace_run_counter}")
+    for o in trace.objects:
+        line = f"object {o.name} = {o.kind}"
+        if o.kind in ("int", "float"):
+            line += " " + _value_text(o)
+        elif o.kind in ("list", "tuple"):
+            line += " [" + ", ".join(_ref_text(r) for r in o.value) + "]"
+        elif o.kind == "range_iterator":
+            line += " " + " ".join(str(v) for v in o.value)
+        elif o.kind in ("list_iterator", "tuple_iterator"):
+            line += " " + o.value
+            if o.index:
+                line += f" index={o.index}"
+        elif o.kind == "executor" and not o.valid:
+            line += " invalid"
+        if o.allocated is not None:
+            line += f" allocated={o.allocated}"
+        if o.immortal:
+            line += " immortal"
+        if o.extra:
+            line += f" extra={o.extra}"
+        out.append(line)
+    fr = f"frame locals={trace.nlocals}"
+    if trace.stacksize is not None:
+        fr += f" stacksize={trace.stacksize}"
+    out.append(fr)
+    for kind, slots in (("local", trace.locals), ("stack", trace.stack)):
+        for i, s in enumerate(slots):
+            if s.ref is None:
+                if kind == "stack":
+                    out.append(f"stack {i} = NULL")
+                continue
+            out.append(f"{kind} {i} = {_ref_text(s.ref)} {s.ownership}")
+    for e in trace.exit_decls:
+        line = f"exit {e.index}"
+        if e.target is not None:
+            line += f" target={e.target}"
+        if e.temperature is not None:
+            line += f" temperature={e.temperature:#x}"
+        if e.executor is not None:
+            line += f" executor={e.executor}"
+        out.append(line)
+    width = max(len(u.name) for u in trace.uops) if trace.uops else 0
+    for u in trace.uops:
+        line = f"{u.index:4d} {u.name:<{width}} oparg={u.oparg:<3d}"
+        if u.format == "jump":
+            line += f" jump_target={u.jump_target} error_target={u.error_target}"
+        else:
+            line += f" target={u.target}"
+        if u.operand0 != Operand("int"):
+            line += f" operand0={u.operand0.text()}"
+        if u.operand1 != Operand("int"):
+            line += f" operand1={u.operand1.text()}"
+        out.append(line.rstrip())
+    return "\n".join(out) + "\n"
