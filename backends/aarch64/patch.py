@@ -1,0 +1,175 @@
+"""The AArch64 patch functions of CPython 3.14.7's ``Python/jit.c``, bit for bit.
+
+Each function patches ``buf`` (the executor's memory, mapped at address ``base``) at
+``buf[offset]``, i.e. at address ``location = base + offset``, with ``value``: the hole's value
+including its addend (a uint64_t). Instructions are little-endian 32-bit words. Where jit.c
+asserts, these raise LinkError; the linker adds which hole of which uop it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from refjit.errors import LinkError
+
+_U64 = (1 << 64) - 1
+TRAMPOLINE_SIZE = 16
+NOP = 0xD503201F
+
+
+def _s64(v: int) -> int:
+    v &= _U64
+    return v - (1 << 64) if v >> 63 else v
+
+
+def get_bits(value: int, start: int, width: int) -> int:
+    """value[start : start + width] of a uint64_t."""
+    return ((value & _U64) >> start) & ((1 << width) - 1)
+
+
+def set_bits(word: int, loc_start: int, value: int, value_start: int, width: int) -> int:
+    """``word`` with bits [loc_start, loc_start + width) replaced by value[value_start:+width]."""
+    word &= ~(((1 << width) - 1) << loc_start) & 0xFFFFFFFF
+    return word | (get_bits(value, value_start, width) << loc_start)
+
+
+# Instruction classes, as jit.c tests them (Arm ARM encodings):
+def is_add_or_sub(i: int) -> bool:
+    return i & 0x11C00000 == 0x11000000  # ADD/SUB (immediate)
+
+
+def is_adrp(i: int) -> bool:
+    return i & 0x9F000000 == 0x90000000
+
+
+def is_branch(i: int) -> bool:
+    return i & 0x7C000000 == 0x14000000  # B / BL
+
+
+def is_ldr_or_str(i: int) -> bool:
+    return i & 0x3B000000 == 0x39000000  # LDR/STR (immediate, unsigned offset)
+
+
+def is_mov(i: int) -> bool:
+    return i & 0x9F800000 == 0x92800000  # MOVN/MOVZ/MOVK (wide immediate)
+
+
+def _word(buf: bytearray, offset: int) -> int:
+    return int.from_bytes(buf[offset:offset + 4], "little")
+
+
+def _put(buf: bytearray, offset: int, word: int) -> None:
+    buf[offset:offset + 4] = word.to_bytes(4, "little")
+
+
+def patch_64(buf: bytearray, base: int, offset: int, value: int) -> None:
+    """64-bit absolute address (R_AARCH64_ABS64, and every GOT slot)."""
+    buf[offset:offset + 8] = (value & _U64).to_bytes(8, "little")
+
+
+def patch_aarch64_12(buf: bytearray, base: int, offset: int, value: int) -> None:
+    """Low 12 bits of an address into an ADD immediate or an LDR/STR scaled offset."""
+    insn = _word(buf, offset)
+    where = f"at {base + offset:#x}"
+    if not (is_ldr_or_str(insn) or is_add_or_sub(insn)):
+        raise LinkError(f"patch_aarch64_12: {insn:#010x} {where} is neither ADD/SUB (immediate) nor LDR/STR (immediate)")
+    shift = 0
+    if is_ldr_or_str(insn):
+        shift = get_bits(insn, 30, 2)  # the access size scales the offset
+        if get_bits(insn, 23, 1) and get_bits(insn, 26, 1):
+            raise LinkError(f"patch_aarch64_12: {insn:#010x} {where} is a 128-bit access (shift 4), which jit.c does not handle")
+    value = get_bits(value, 0, 12)
+    if get_bits(value, 0, shift):
+        raise LinkError(f"patch_aarch64_12: offset {value:#x} {where} is not a multiple of the access size {1 << shift}")
+    _put(buf, offset, set_bits(insn, 10, value, shift, 12))
+
+
+def _patch_16(part: int):
+    def patch(buf: bytearray, base: int, offset: int, value: int) -> None:
+        insn = _word(buf, offset)
+        name = f"patch_aarch64_16{'abcd'[part]}"
+        if not is_mov(insn):
+            raise LinkError(f"{name}: {insn:#010x} at {base + offset:#x} is not MOVN/MOVZ/MOVK")
+        if get_bits(insn, 21, 2) != part:
+            raise LinkError(f"{name}: {insn:#010x} at {base + offset:#x} has hw={get_bits(insn, 21, 2)}, expected {part}")
+        _put(buf, offset, set_bits(insn, 5, value, 16 * part, 16))
+    patch.__name__ = f"patch_aarch64_16{'abcd'[part]}"
+    patch.__doc__ = f"Bits [{16 * part}:{16 * part + 16}) of an address into a MOVZ/MOVK with hw={part}."
+    return patch
+
+
+patch_aarch64_16a = _patch_16(0)
+patch_aarch64_16b = _patch_16(1)
+patch_aarch64_16c = _patch_16(2)
+patch_aarch64_16d = _patch_16(3)
+
+
+def patch_aarch64_21r(buf: bytearray, base: int, offset: int, value: int) -> None:
+    """ADRP: the signed count of 4 KiB pages from the instruction's page to the value's page."""
+    location = base + offset
+    pages = _s64((value & _U64) >> 12) - (location >> 12)
+    if not -(1 << 20) <= pages < (1 << 20):
+        raise LinkError(f"patch_aarch64_21r: {value & _U64:#x} is {pages:+d} pages from {location:#x}, "
+                        f"outside ADRP's signed 21-bit range")
+    insn = _word(buf, offset)
+    insn = set_bits(insn, 29, pages, 0, 2)   # immlo
+    insn = set_bits(insn, 5, pages, 2, 19)   # immhi
+    _put(buf, offset, insn)
+
+
+def patch_aarch64_26r(buf: bytearray, base: int, offset: int, value: int) -> None:
+    """B/BL: signed 28-bit byte displacement, stored as 26 bits of words."""
+    location = base + offset
+    insn = _word(buf, offset)
+    if not is_branch(insn):
+        raise LinkError(f"patch_aarch64_26r: {insn:#010x} at {location:#x} is not B/BL")
+    delta = _s64(value - location)
+    if not -(1 << 27) <= delta < (1 << 27):
+        raise LinkError(f"patch_aarch64_26r: {value & _U64:#x} is {delta:+#x} from {location:#x}, "
+                        f"outside the +/-128 MiB range of B/BL")
+    if delta & 3:
+        raise LinkError(f"patch_aarch64_26r: target {value & _U64:#x} is not 4-byte aligned relative to {location:#x}")
+    _put(buf, offset, set_bits(insn, 0, delta, 2, 26))
+
+
+@dataclass
+class TrampolineState:
+    """jit.c's ``trampoline_state``: where the trampolines start (offset in the executor's
+    memory), which symbol ordinals have one (the OR of the trace's groups' masks), total size."""
+
+    offset: int
+    mask: int
+    size: int
+
+
+def patch_aarch64_trampoline(buf: bytearray, base: int, offset: int, ordinal: int, target: int,
+                             state: TrampolineState) -> None:
+    """A B/BL to an external symbol (``symbols_map[ordinal]`` = ``target``): direct if in range,
+    else through the trace's 16-byte trampoline ``ldr x8, #8; br x8; .quad target``."""
+    location = base + offset
+    delta = _s64(target - location)
+    if -(1 << 27) <= delta < (1 << 27):
+        patch_aarch64_26r(buf, base, offset, target)
+        return
+    if not state.mask >> ordinal & 1:
+        raise LinkError(f"patch_aarch64_trampoline: ordinal {ordinal} is not in the trace's trampoline mask")
+    index = bin(state.mask & ((1 << ordinal) - 1)).count("1")
+    if (index + 1) * TRAMPOLINE_SIZE > state.size:
+        raise LinkError(f"patch_aarch64_trampoline: trampoline {index} is past the {state.size} reserved bytes")
+    at = state.offset + index * TRAMPOLINE_SIZE
+    target &= _U64
+    for k, word in enumerate((0x58000048, 0xD61F0100, target & 0xFFFFFFFF, target >> 32)):
+        _put(buf, at + 4 * k, word)
+    patch_aarch64_26r(buf, base, offset, base + at)
+
+
+PATCH_FUNCS = {
+    "patch_64": patch_64,
+    "patch_aarch64_12": patch_aarch64_12,
+    "patch_aarch64_16a": patch_aarch64_16a,
+    "patch_aarch64_16b": patch_aarch64_16b,
+    "patch_aarch64_16c": patch_aarch64_16c,
+    "patch_aarch64_16d": patch_aarch64_16d,
+    "patch_aarch64_21r": patch_aarch64_21r,
+    "patch_aarch64_26r": patch_aarch64_26r,
+}

@@ -1,0 +1,244 @@
+"""Write groups out as a ``jit_stencils-<triple>.h`` in CPython 3.14's format, and build groups
+from refjit's own machine code.
+
+The output follows the grammar ``refjit.stencils`` reads (the one ``Tools/jit/_writer.py``
+produces): given a header parsed by the reader, ``write_header`` gives back the same text, and a
+header written from refjit's groups is a drop-in for CPython's (DESIGN.md). ``build_group`` turns
+code with relocation records (``refjit.codebuf.Reloc``) into a group the way
+``_stencils.py: StencilGroup.process_relocations`` does: the trailing jump to the next uop is
+dropped, references to symbols through the GOT get an 8-byte slot in the group's own data, the
+code is padded with NOPs to the target's alignment and the data with zeros to 8 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+from refjit.codebuf import Reloc
+from refjit.errors import StencilError
+from refjit.stencils import (
+    HOLE_EXPRS,
+    PATCH_WIDTHS,
+    Hole,
+    HoleValue,
+    Stencil,
+    StencilGroup,
+    StencilHeader,
+    arch_of_triple,
+)
+
+CODE_ALIGNMENT = {"x86_64": 1, "aarch64": 8}  # _targets.py: alignment=8 for aarch64-*-linux-gnu
+NOP = {"x86_64": b"\x90", "aarch64": b"\x1f\x20\x03\xd5"}
+
+# Relocations that reach their symbol through a GOT slot when CPython's build sees them:
+# R_X86_64_(REX_)GOTPCRELX on x86-64; R_AARCH64_ADR_GOT_PAGE + LD64_GOT_LO12_NC on aarch64.
+_GOT_FUNCS = {"x86_64": {"patch_x86_64_32rx"}, "aarch64": {"patch_aarch64_21r", "patch_aarch64_12"}}
+
+
+def symbol_to_value(symbol: str) -> tuple[HoleValue, str | None]:
+    """``_JIT_OPARG`` -> (OPARG, None); any other name -> (ZERO, name) (``_stencils.py``)."""
+    if symbol.startswith("_JIT_"):
+        try:
+            value = HoleValue[symbol[5:]]
+        except KeyError:
+            pass
+        else:
+            if value not in (HoleValue.GOT, HoleValue.ZERO):
+                return value, None
+    return HoleValue.ZERO, symbol
+
+
+def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (), data: bytes = b"",
+                data_labels: Mapping[str, int] | None = None, data_relocs: Iterable[Reloc] = (),
+                listing: Sequence[str] = ()) -> StencilGroup:
+    """A StencilGroup from assembled code.
+
+    ``relocs`` are the code's relocation records: ``kind`` is the patch function, ``symbol`` a
+    ``_JIT_*`` hole name, a C symbol, or a label of ``data`` (``data_labels`` gives its offset).
+    On x86-64 a ``patch_x86_64_32rx`` reloc, and on aarch64 a ``patch_aarch64_21r``/``_12`` reloc
+    whose symbol is not a data label, goes through a GOT slot, as LLVM's output does.
+    """
+    if arch not in PATCH_WIDTHS:
+        raise StencilError(f"unknown architecture {arch!r}", where=name)
+    labels = dict(data_labels or {})
+    widths = PATCH_WIDTHS[arch]
+    body = bytearray(code)
+    code_holes: list[Hole] = []
+    data_holes: list[Hole] = []
+    data_listing: list[str] = []
+    data_body = bytearray(data)
+    if data_body:
+        data_listing.append(f"0: {str(bytes(data_body))[1:]}")
+    pad = -len(data_body) % 8  # Stencil.pad(8); the GOT follows the padded data
+    if pad:
+        data_listing.append(f"{len(data_body):x}: {' '.join(['00'] * pad)}")
+    data_body += bytes(pad)
+    got_base = len(data_body)
+    got: dict[str, int] = {}
+
+    def check(reloc: Reloc, size: int, part: str) -> None:
+        if reloc.kind not in widths:
+            raise StencilError(f"unknown patch function {reloc.kind} for {arch}", where=f"{name} {part}+{reloc.offset:#x}")
+        if not 0 <= reloc.offset <= size - widths[reloc.kind]:
+            raise StencilError(f"relocation {reloc.kind} {reloc.symbol} at {reloc.offset:#x} is outside "
+                               f"the {part} ({size} bytes)", where=name)
+
+    for reloc in relocs:
+        check(reloc, len(code), "code")
+        if reloc.symbol in labels:
+            code_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + labels[reloc.symbol]))
+        elif reloc.kind in _GOT_FUNCS[arch]:
+            slot = got_base + got.setdefault(reloc.symbol, 8 * len(got))
+            code_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + slot))
+        else:
+            value, symbol = symbol_to_value(reloc.symbol)
+            code_holes.append(Hole(reloc.offset, reloc.kind, value, symbol, reloc.addend))
+    for reloc in data_relocs:
+        check(reloc, len(data), "data")
+        if reloc.symbol in labels:
+            data_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + labels[reloc.symbol]))
+        else:
+            value, symbol = symbol_to_value(reloc.symbol)
+            data_holes.append(Hole(reloc.offset, reloc.kind, value, symbol, reloc.addend))
+
+    # Stencil.remove_jump(): if the last hole is a jump to _JIT_CONTINUE that ends the code and
+    # lands right after itself, the jump goes and the next uop is reached by falling through.
+    if code_holes:
+        last = max(code_holes, key=lambda h: h.offset)
+        if last.value is HoleValue.CONTINUE and last.symbol is None:
+            if arch == "x86_64" and last.func == "patch_32r" and last.addend == -4 \
+                    and bytes(body[last.offset - 1:]) == b"\xe9\x00\x00\x00\x00":
+                del body[last.offset - 1:]
+                code_holes.remove(last)
+            elif arch == "aarch64" and last.func == "patch_aarch64_26r" and last.addend == 0 \
+                    and bytes(body[last.offset:]) == b"\x00\x00\x00\x14":
+                del body[last.offset:]
+                code_holes.remove(last)
+
+    gap = -len(body) % CODE_ALIGNMENT[arch]  # Stencil.add_nops()
+    body += NOP[arch] * (gap // len(NOP[arch]))
+    for symbol, slot in got.items():
+        value, sym = symbol_to_value(symbol)
+        data_holes.append(Hole(got_base + slot, "patch_64", value, sym, 0))
+        data_listing.append(f"{got_base + slot:x}: " + (f"&{sym}+0x0" if sym else value.name))
+        data_body += bytes(8)
+    code_holes.sort(key=lambda h: h.offset)
+    data_holes.sort(key=lambda h: h.offset)
+    return StencilGroup(name, Stencil(bytes(body), code_holes, list(listing)),
+                        Stencil(bytes(data_body), data_holes, data_listing))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _dump_group(group: StencilGroup) -> Iterator[str]:
+    yield "void"
+    yield f"emit_{group.name}("
+    yield "    unsigned char *code, unsigned char *data, _PyExecutorObject *executor,"
+    yield "    const _PyUOpInstruction *instruction, jit_state *state)"
+    yield "{"
+    for part, stencil in (("code", group.code), ("data", group.data)):
+        for line in stencil.listing:
+            yield f"    // {line}"
+        stripped = stencil.body.rstrip(b"\x00")
+        if stripped:
+            yield f"    const unsigned char {part}_body[{len(stencil.body)}] = {{"
+            for i in range(0, len(stripped), 8):
+                yield "        " + " ".join(f"{b:#04x}," for b in stripped[i:i + 8])
+            yield "    };"
+    for part, stencil in (("data", group.data), ("code", group.code)):  # data first
+        if stencil.body.rstrip(b"\x00"):
+            yield f"    memcpy({part}, {part}_body, sizeof({part}_body));"
+        for hole in sorted(stencil.holes, key=lambda h: h.offset):
+            yield f"    {hole.as_c(part)}"
+    yield "}"
+    yield ""
+
+
+def _mask_c(mask: int) -> str:
+    words = []
+    while mask:
+        words.append(f"{mask & 0xFFFFFFFF:#04x}")
+        mask >>= 32
+    return "{" + (", ".join(words) or "0") + "}"
+
+
+def _init_c(group: StencilGroup) -> str:
+    return f"{{emit_{group.name}, {group.code_size}, {group.data_size}, {_mask_c(group.trampoline_mask)}}}"
+
+
+def _check_group(group: StencilGroup, arch: str) -> None:
+    widths = PATCH_WIDTHS[arch]
+    for part, stencil in (("code", group.code), ("data", group.data)):
+        for hole in stencil.holes:
+            if hole.func not in widths:
+                raise StencilError(f"patch function {hole.func} does not exist for {arch}", where=group.name)
+            if hole.value is HoleValue.GOT or (hole.value not in HOLE_EXPRS and hole.value is not HoleValue.ZERO):
+                raise StencilError(f"hole value {hole.value.name} cannot be written", where=group.name)
+            if hole.offset + widths[hole.func] > len(stencil.body):
+                raise StencilError(f"hole {hole.describe()} at {part}+{hole.offset:#x} is past the end", where=group.name)
+    if group.data_size % 8 or group.code_size % CODE_ALIGNMENT[arch]:
+        raise StencilError(f"code size {group.code_size} / data size {group.data_size} are not aligned "
+                           f"({CODE_ALIGNMENT[arch]} / 8)", where=group.name)
+
+
+def write_header(shim: StencilGroup, groups: Mapping[str, StencilGroup], triple: str,
+                 symbols_map: Sequence[str | None] = (), comments: Sequence[str] | None = None,
+                 digest: str | None = None, emit_order: Sequence[str] | None = None) -> str:
+    """The header's text. ``comments`` are the '//' lines after the digest line (default: one
+    naming refjit); ``digest`` defaults to the sha256 of everything after the first line, and
+    ``emit_order`` to the shim then the groups in the given order (the table is always sorted,
+    as CPython writes it)."""
+    arch = arch_of_triple(triple)
+    for group in (shim, *groups.values()):
+        _check_group(group, arch)
+    if shim.name != "shim":
+        raise StencilError(f"the shim group is called {shim.name!r}, not 'shim'")
+    by_name = {"shim": shim, **groups}
+    order = list(emit_order) if emit_order is not None else list(by_name)
+    if sorted(order) != sorted(by_name):
+        raise StencilError("emit_order must name the shim and every group exactly once")
+    if comments is None:
+        comments = [f"// $ refjit emit-header {triple}"]
+    lines: list[str] = [*comments, ""]
+    for name in order:
+        lines.extend(_dump_group(by_name[name]))
+    words = max((len(symbols_map) + 31) // 32, 1)
+    lines.append(f'static_assert(SYMBOL_MASK_WORDS >= {words}, "SYMBOL_MASK_WORDS too small");')
+    lines.append("")
+    lines.extend([
+        "typedef struct {",
+        "    void (*emit)(",
+        "        unsigned char *code, unsigned char *data, _PyExecutorObject *executor,",
+        "        const _PyUOpInstruction *instruction, jit_state *state);",
+        "    size_t code_size;",
+        "    size_t data_size;",
+        "    symbol_mask trampoline_mask;",
+        "} StencilGroup;",
+        "",
+        f"static const StencilGroup shim = {_init_c(shim)};",
+        "",
+        "static const StencilGroup stencil_groups[MAX_UOP_ID + 1] = {",
+    ])
+    for name in sorted(groups):
+        lines.append(f"    [{name}] = {_init_c(groups[name])},")
+    lines.extend(["};", "", f"static const void * const symbols_map[{max(len(symbols_map), 1)}] = {{"])
+    if symbols_map:
+        for ordinal, symbol in enumerate(symbols_map):
+            if symbol is None:
+                raise StencilError(f"symbols_map ordinal {ordinal} has no symbol")
+            lines.append(f"    [{ordinal}] = &{symbol},")
+    else:
+        lines.append("    0")
+    lines.extend(["};", ""])
+    rest = "\n".join(lines)
+    if digest is None:
+        digest = hashlib.sha256(rest.encode()).hexdigest()
+    return f"// {digest}\n{rest}"
+
+
+def write_parsed(header: StencilHeader) -> str:
+    """Write a parsed header back out (the reader/writer round trip)."""
+    return write_header(header.shim, header.groups, header.triple, header.symbols_map,
+                        header.comments, header.digest, header.emit_order)

@@ -1,0 +1,295 @@
+"""Build one executor's memory from a trace, exactly as ``_PyJIT_Compile`` in ``Python/jit.c``.
+
+Layout (FACTS.md §c.1): ``[shim][uop 0]..[uop n-1][_FATAL_ERROR][trampolines][shim data]
+[uop 0 data]..[_FATAL_ERROR data][padding to the page]``. Every group's code and data sizes come
+from its StencilGroup, which already carries the build-time alignment (code padded with NOPs to 8
+bytes on aarch64, not at all on x86-64; data zero-padded to 8): jit.c adds no padding of its own,
+so neither does this module; it only checks that the groups it is given obey those rules. The
+padding is ``page - (total % page)``, a whole extra page when the total is already page-aligned.
+
+Groups come from anywhere and may be mixed per uop: CPython's stencils (``refjit.stencils``) and
+refjit's own (``refjit.headerwriter.build_group``) are the same StencilGroup type, so a trace can
+take any uop from either (``dict(header.groups) | {"_LOAD_FAST": mine}``).
+
+Each group is emitted data first (copy, then patch), then code: the x86-64 relaxation reads the
+GOT slot the data patches filled. Hole values follow the emitter's C expressions, addend included
+(``refjit.stencils.hole_value``); the patch functions live with their backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from refjit.backends.aarch64 import patch as a64
+from refjit.backends.x86_64 import patch as x64
+from refjit.errors import LinkError
+from refjit.stencils import TRAMPOLINE_FUNC, Hole, HoleValue, StencilGroup, hole_value
+
+UOP_MAX_TRACE_LENGTH = 800  # size of jit_state.instruction_starts
+CODE_ALIGNMENT = {"x86_64": 1, "aarch64": 8}
+TRAMPOLINE_SIZE = {"x86_64": 0, "aarch64": a64.TRAMPOLINE_SIZE}
+PATCH_FUNCS = {"x86_64": x64.PATCH_FUNCS, "aarch64": a64.PATCH_FUNCS}
+FATAL_ERROR = "_FATAL_ERROR"
+START_EXECUTOR = "_START_EXECUTOR"
+
+
+class Instruction(NamedTuple):
+    """The fields of a ``_PyUOpInstruction`` that the emitters read (FACTS §a.5)."""
+
+    name: str
+    oparg: int = 0
+    operand0: int = 0
+    operand1: int = 0
+    target: int = 0
+    jump_target: int = 0
+    error_target: int = 0
+
+
+_FIELD_BITS = {"oparg": 16, "operand0": 64, "operand1": 64, "target": 32, "jump_target": 16, "error_target": 16}
+
+
+def as_instruction(item: Any, index: int) -> Instruction:
+    """Accept an Instruction, a 7-tuple in Instruction's order, or an object with those fields
+    (``name`` or ``opname``); check every field's C width."""
+    if isinstance(item, Instruction):
+        ins = item
+    elif isinstance(item, (tuple, list)):
+        if not 1 <= len(item) <= 7:
+            raise LinkError(f"trace entry {item!r} is not (name, oparg, operand0, operand1, target, "
+                            f"jump_target, error_target)", where=f"uop {index}")
+        ins = Instruction(*item)
+    else:
+        name = getattr(item, "name", None) or getattr(item, "opname", None)
+        try:
+            ins = Instruction(name, *(getattr(item, f) for f in Instruction._fields[1:]))
+        except AttributeError as err:
+            raise LinkError(f"trace entry {item!r} lacks a field: {err}", where=f"uop {index}") from None
+    if not isinstance(ins.name, str):
+        raise LinkError(f"uop name {ins.name!r} is not a string", where=f"uop {index}")
+    for fname, bits in _FIELD_BITS.items():
+        v = getattr(ins, fname)
+        if not isinstance(v, int) or not 0 <= v < (1 << bits):
+            raise LinkError(f"{fname} {v!r} does not fit the field's {bits} unsigned bits",
+                            where=f"uop {index} {ins.name}")
+    return ins
+
+
+class PcRange(NamedTuple):
+    """Code of one group: [start, end) addresses; index -1 is the shim, len(trace) _FATAL_ERROR."""
+
+    start: int
+    end: int
+    index: int
+    name: str
+
+
+class PatchedSite(NamedTuple):
+    """One applied hole: where it is, which group, the value passed to the patch function."""
+
+    address: int
+    width: int
+    index: int
+    name: str
+    part: str  # "code" or "data"
+    hole: Hole
+    value: int
+    relaxed: bool  # x86-64 GOT load/call rewritten to a direct one
+
+
+@dataclass
+class LinkedExecutor:
+    """The bytes of one executor's region and what jit.c would record about it."""
+
+    arch: str
+    base: int  # executor->jit_code
+    memory: bytes  # jit_size bytes: code, trampolines, data, padding
+    code_size: int
+    trampolines_size: int
+    data_size: int
+    padding: int
+    instruction_starts: list[int]  # absolute address of each trace entry's code
+    jit_side_entry: int
+    pc_map: list[PcRange]
+    sites: list[PatchedSite] = field(default_factory=list)
+
+    @property
+    def jit_size(self) -> int:
+        return len(self.memory)
+
+    def uop_at(self, pc: int) -> PcRange | None:
+        """The group whose code contains ``pc`` (for error messages), or None."""
+        for r in self.pc_map:
+            if r.start <= pc < r.end:
+                return r
+        return None
+
+
+Resolver = Callable[[str], int] | Mapping[str, int]
+
+
+def _resolver(resolve: Resolver) -> Callable[[str], int]:
+    if isinstance(resolve, Mapping):
+        return resolve.__getitem__
+    return resolve
+
+
+def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: StencilGroup, *, arch: str,
+         executor: int, base: int, resolve: Resolver, page_size: int = 4096) -> LinkedExecutor:
+    """Compile ``trace`` into memory at ``base`` as ``_PyJIT_Compile`` does.
+
+    ``groups`` maps uop names to groups (mix sources freely), ``shim`` is the entry group,
+    ``executor`` the ``_PyExecutorObject`` address, ``resolve`` maps C symbol names to addresses
+    (KeyError for unknown ones).
+    """
+    if arch not in PATCH_FUNCS:
+        raise LinkError(f"unknown architecture {arch!r}")
+    if page_size <= 0 or page_size & (page_size - 1):
+        raise LinkError(f"page size {page_size} is not a power of two")
+    if base % page_size or not 0 < base < (1 << 64):
+        raise LinkError(f"base {base:#x} is not a page-aligned address (jit_alloc maps whole pages)")
+    lookup = _resolver(resolve)
+    instructions = [as_instruction(item, i) for i, item in enumerate(trace)]
+    length = len(instructions)
+    if not length:
+        raise LinkError("empty trace")
+    if length > UOP_MAX_TRACE_LENGTH:
+        raise LinkError(f"trace of {length} uops is longer than UOP_MAX_TRACE_LENGTH ({UOP_MAX_TRACE_LENGTH})")
+    if instructions[0].name != START_EXECUTOR:
+        raise LinkError(f"trace starts with {instructions[0].name}, not {START_EXECUTOR} (jit.c asserts it)",
+                        where="uop 0")
+
+    def group_for(name: str, index: int) -> StencilGroup:
+        group = groups.get(name)
+        if group is None:
+            raise LinkError(f"no stencil for {name}", where=f"uop {index} {name}")
+        if group.code_size % CODE_ALIGNMENT[arch] or group.data_size % 8:
+            raise LinkError(f"code size {group.code_size} / data size {group.data_size} break the "
+                            f"{CODE_ALIGNMENT[arch]}/8-byte alignment every {arch} stencil has",
+                            where=f"uop {index} {name}")
+        return group
+
+    if shim.code_size % CODE_ALIGNMENT[arch] or shim.data_size % 8:
+        raise LinkError(f"shim sizes {shim.code_size}/{shim.data_size} are not aligned", where="shim")
+    # First pass: sizes, instruction_starts (as offsets), the union of the trampoline masks.
+    entries = [(-1, "shim", shim, None)]
+    entries += [(i, ins.name, group_for(ins.name, i), ins) for i, ins in enumerate(instructions)]
+    entries.append((length, FATAL_ERROR, group_for(FATAL_ERROR, length), None))
+    code_size = data_size = mask = 0
+    starts: list[int] = []
+    for index, _name, group, _ins in entries:
+        if 0 <= index < length:
+            starts.append(code_size)
+        code_size += group.code_size
+        data_size += group.data_size
+        mask |= group.trampoline_mask
+    trampolines_size = bin(mask).count("1") * TRAMPOLINE_SIZE[arch]
+    total = code_size + trampolines_size + data_size
+    padding = page_size - (total & (page_size - 1))  # a full page when already aligned, as jit.c
+    memory = bytearray(total + padding)
+    if base + len(memory) > 1 << 64:
+        raise LinkError(f"executor memory at {base:#x} would wrap around the address space")
+    instruction_starts = [base + s for s in starts]
+    tramp = a64.TrampolineState(code_size, mask, trampolines_size)
+    symbols_maps = {g.symbols_map for _, _, g, _ in entries if g.trampoline_mask}
+    if len(symbols_maps) > 1:
+        raise LinkError("groups with trampolines come from headers with different symbols_map tables")
+    funcs = PATCH_FUNCS[arch]
+
+    sites: list[PatchedSite] = []
+    pc_map: list[PcRange] = []
+    code_off, data_off = 0, code_size + trampolines_size
+    for index, name, group, ins in entries:
+        where_uop = "shim" if index < 0 else f"uop {index} {name}"
+        pc_map.append(PcRange(base + code_off, base + code_off + group.code_size, index, name))
+        for part, stencil, off in (("data", group.data, data_off), ("code", group.code, code_off)):
+            memory[off:off + len(stencil.body)] = stencil.body
+            for hole in stencil.holes:
+                where = f"{where_uop}, {part}+{hole.offset:#x} ({hole.describe()})"
+                value = _value(hole, ins, group, base + code_off, base + data_off, executor,
+                               instruction_starts, lookup, where)
+                relaxed = False
+                try:
+                    if hole.func == TRAMPOLINE_FUNC:
+                        if arch != "aarch64":
+                            raise LinkError("trampolines exist only on aarch64")
+                        a64.patch_aarch64_trampoline(memory, base, off + hole.offset, hole.addend, value, tramp)
+                    else:
+                        func = funcs.get(hole.func)
+                        if func is None:
+                            raise LinkError(f"{hole.func} is not a patch function for {arch}")
+                        relaxed = bool(func(memory, base, off + hole.offset, value))
+                except LinkError as err:
+                    raise LinkError(f"{err.why} (value {value:#x})", where=where) from None
+                width = 8 if hole.func == "patch_64" else 4
+                if relaxed:  # the opcode bytes in front of the field changed too
+                    sites.append(PatchedSite(base + off + hole.offset - 2, width + 2, index, name, part, hole, value, True))
+                else:
+                    sites.append(PatchedSite(base + off + hole.offset, width, index, name, part, hole, value, False))
+        code_off += group.code_size
+        data_off += group.data_size
+    return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,
+                          trampolines_size=trampolines_size, data_size=data_size, padding=padding,
+                          instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
+                          pc_map=pc_map, sites=sites)
+
+
+def _value(hole: Hole, ins: Instruction | None, group: StencilGroup, code: int, data: int, executor: int,
+           starts: list[int], lookup: Callable[[str], int], where: str) -> int:
+    """The emitter's value for ``hole`` (for a trampoline: the symbol's address)."""
+    v = hole.value
+    if v in _NEEDS_INSTRUCTION and ins is None:
+        raise LinkError(f"uses {v.name}, but the emitter is called with instruction = NULL", where=where)
+    if hole.func == TRAMPOLINE_FUNC:
+        symbol = group.symbols_map[hole.addend] if hole.addend < len(group.symbols_map) else None
+        if symbol is None:
+            raise LinkError(f"trampoline ordinal {hole.addend} has no symbol", where=where)
+        return _symbol(symbol, lookup, where)
+    if v is HoleValue.CODE:
+        b = code
+    elif v is HoleValue.CONTINUE:
+        b = code + group.code_size  # (uintptr_t)code + sizeof(code_body)
+    elif v is HoleValue.DATA:
+        b = data
+    elif v is HoleValue.EXECUTOR:
+        b = executor
+    elif v in (HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET):
+        k = ins.jump_target if v is HoleValue.JUMP_TARGET else ins.error_target
+        if k >= len(starts):
+            raise LinkError(f"{v.name.lower()} {k} is past the end of the trace ({len(starts)} uops)", where=where)
+        b = starts[k]
+    elif v is HoleValue.ZERO:
+        b = None
+    elif v is HoleValue.GOT:
+        raise LinkError("a GOT hole is left in the stencil (the build turns them into DATA)", where=where)
+    else:
+        b = _INSTRUCTION_FIELDS[v](ins)
+    sym = _symbol(hole.symbol, lookup, where) if hole.symbol else None
+    try:
+        return hole_value(hole, b, sym)
+    except ValueError as err:
+        raise LinkError(str(err), where=where) from None
+
+
+def _symbol(name: str, lookup: Callable[[str], int], where: str) -> int:
+    try:
+        address = lookup(name)
+    except KeyError:
+        raise LinkError(f"unknown symbol {name}", where=where) from None
+    if not isinstance(address, int) or not 0 <= address < (1 << 64):
+        raise LinkError(f"symbol {name} resolved to {address!r}, not an address", where=where)
+    return address
+
+
+_INSTRUCTION_FIELDS: dict[HoleValue, Callable[[Instruction], int]] = {
+    HoleValue.OPARG: lambda i: i.oparg,
+    HoleValue.OPERAND0: lambda i: i.operand0,
+    HoleValue.OPERAND0_HI: lambda i: i.operand0 >> 32,
+    HoleValue.OPERAND0_LO: lambda i: i.operand0 & 0xFFFFFFFF,
+    HoleValue.OPERAND1: lambda i: i.operand1,
+    HoleValue.OPERAND1_HI: lambda i: i.operand1 >> 32,
+    HoleValue.OPERAND1_LO: lambda i: i.operand1 & 0xFFFFFFFF,
+    HoleValue.TARGET: lambda i: i.target,
+}
+_NEEDS_INSTRUCTION = {*_INSTRUCTION_FIELDS, HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET}
