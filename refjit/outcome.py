@@ -1,0 +1,464 @@
+"""The Outcome of running a trace: everything observable, in a form two processes can compare.
+
+Both the Unicorn machines and the reference semantics produce one, so construction is a function
+of the process and of how the run ended (an :class:`Ending`), never of the thing that ran it.
+
+What is recorded (DESIGN.md "Outcome"):
+
+* how it ended: back to tier 1 at a bytecode index, an error (NULL returned, exception set), a side
+  exit into another executor, CPython's fatal error, or a fault of the emulated code;
+* the frame the interpreter resumes with (``tstate->current_frame``, as ``GOTO_TIER_TWO`` reloads
+  it): ``instr_ptr`` as a bytecode index, the stack depth from ``frame->stackpointer``, and every
+  local and stack slot's stackref bits rendered as object identity plus ownership tag;
+* every heap block: type, refcount, immortality, value, and whether it is live, on a CPython
+  freelist or freed; static objects (``_Py_NoneStruct``, small ints, ...) whose refcount is no
+  longer the immortal initial value;
+* thread-state fields: ``current_executor``, ``eval_breaker``, the current exception's type;
+* machine instructions executed (not part of equality: the point of a JIT is to change it).
+
+Objects are named by identity, not address, so a run on x86-64 compares with one on AArch64 or
+with the semantics: heap objects as ``#<allocation serial>`` (the allocator is deterministic),
+static objects by symbol name, small ints as ``small_int[v]``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field, replace
+
+from refjit.errors import RefjitError
+
+KINDS = ("tier1", "error", "side_exit", "fatal", "fault")
+
+
+# ---------------------------------------------------------------------------------------------
+# How a run ended.
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended, before anything is read back from the process.
+
+    ``kind`` is one of KINDS. ``returned`` is the raw ``_Py_CODEUNIT *`` a tier-1 return handed
+    back; ``executor``/``exit_index`` say where a side exit went. Faults carry what the machine
+    knows about the location (pc, faulting address, instruction, uop).
+    """
+
+    kind: str
+    returned: int | None = None
+    executor: int | None = None
+    exit_index: int | None = None
+    message: str = ""
+    what: str = ""                     # fault detail: memory, budget, alignment, model, abi, ...
+    pc: int | None = None
+    address: int | None = None
+    instruction: str | None = None
+    uop_index: int | None = None
+    uop_name: str | None = None
+    location: str | None = None
+    instructions: int | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise RefjitError(f"unknown ending kind {self.kind!r} (expected one of {', '.join(KINDS)})")
+
+    @classmethod
+    def returned_value(cls, value: int) -> "Ending":
+        """The shim returned ``value``: a tier-1 instruction pointer, or NULL for an error."""
+        return cls("tier1", returned=value) if value else cls("error", returned=0)
+
+    @classmethod
+    def side_exit(cls, executor: int, exit_index: int | None = None) -> "Ending":
+        return cls("side_exit", executor=executor, exit_index=exit_index)
+
+    @classmethod
+    def fault(cls, message: str, *, pc: int | None = None, address: int | None = None,
+              instruction: str | None = None, what: str = "fault") -> "Ending":
+        kind = "fatal" if what == "fatal" else "fault"
+        return cls(kind, message=message, what=what, pc=pc, address=address, instruction=instruction)
+
+    @classmethod
+    def fatal(cls, message: str, **where) -> "Ending":
+        return cls.fault(message, what="fatal", **where)
+
+    def counted(self, instructions: int) -> "Ending":
+        return replace(self, instructions=instructions)
+
+    def located(self, found: tuple[int | None, str | None, str]) -> "Ending":
+        index, name, where = found
+        return replace(self, uop_index=index, uop_name=name, location=where,
+                       message=self.full_message())
+
+    def full_message(self) -> str:
+        parts = [self.message]
+        if self.instruction and self.instruction not in self.message:
+            parts.append(f"at `{self.instruction}`")
+        return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The Outcome.
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    ident: str
+    type: str
+    state: str                  # "live", "freelist" (deallocated to a CPython freelist), "freed"
+    refcount: int | None
+    immortal: bool
+    value: str | None
+
+    def describe(self) -> str:
+        if self.state != "live":
+            return f"{self.ident} {self.type} ({self.state})"
+        rc = "immortal" if self.immortal else f"refcount {self.refcount}"
+        val = f" = {self.value}" if self.value is not None else ""
+        return f"{self.ident} {self.type}{val}, {rc}"
+
+
+@dataclass(frozen=True, eq=False)
+class Outcome:
+    kind: str
+    target: int | None = None           # tier1: bytecode index (in code units) to resume at
+    side_exit_to: str | None = None     # side_exit: identity of the executor entered
+    exit_index: int | None = None       # side_exit: which exit of the running executor
+    message: str = ""                   # fatal / fault
+    location: str | None = None
+    instr_ptr: int | None = None        # frame->instr_ptr as a bytecode index
+    stack_depth: int | None = None
+    locals: tuple[str, ...] = ()
+    stack: tuple[str, ...] = ()
+    objects: tuple[ObjectState, ...] = ()
+    statics: tuple[tuple[str, int], ...] = ()   # static objects whose refcount changed
+    current_executor: str = "NULL"
+    eval_breaker: int = 0
+    exception: str | None = None        # type name of tstate->current_exception
+    frame_note: str = ""                # why the frame could not be read, if it could not
+    instructions: int | None = field(default=None)
+
+    # -- comparison ---------------------------------------------------------------------------
+
+    def exit_text(self) -> str:
+        if self.kind == "tier1":
+            return f"tier-1 target {self.target}"
+        if self.kind == "error":
+            return "error"
+        if self.kind == "side_exit":
+            via = f" (exit {self.exit_index})" if self.exit_index is not None else ""
+            return f"side exit to {self.side_exit_to}{via}"
+        return f"{self.kind}: {self.message}"
+
+    def _key(self):
+        return (self.kind, self.target, self.side_exit_to, self.exit_index,
+                self.message if self.kind in ("fatal", "fault") else "",
+                self.instr_ptr, self.stack_depth, self.locals, self.stack, self.objects,
+                self.statics, self.current_executor, self.eval_breaker, self.exception,
+                self.frame_note)
+
+    def __eq__(self, other):
+        if not isinstance(other, Outcome):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def compare(self, other: "Outcome") -> list[str]:
+        """Readable differences, ``self`` first: ``["local 2: refcount 3 vs 2", ...]``.
+
+        Empty exactly when the two are equal (the instruction count is not compared).
+        """
+        out: list[str] = []
+        a, b = self.exit_text(), other.exit_text()
+        if a != b:
+            out.append(f"exit: {a} vs {b}")
+        for name in ("instr_ptr", "stack_depth", "current_executor", "eval_breaker", "exception",
+                     "frame_note"):
+            x, y = getattr(self, name), getattr(other, name)
+            if x != y:
+                out.append(f"{name.replace('_', ' ')}: {x} vs {y}")
+        objs_a = {o.ident: o for o in self.objects}
+        objs_b = {o.ident: o for o in other.objects}
+        reported: set[str] = set()
+        for label, xs, ys in (("local", self.locals, other.locals), ("stack", self.stack, other.stack)):
+            for i in range(max(len(xs), len(ys))):
+                x = xs[i] if i < len(xs) else "(none)"
+                y = ys[i] if i < len(ys) else "(none)"
+                if x != y:
+                    out.append(f"{label} {i}: {x} vs {y}")
+                    continue
+                ident = x.split(" ")[0]
+                oa, ob = objs_a.get(ident), objs_b.get(ident)
+                if oa is not None and ob is not None and oa != ob:
+                    out.extend(f"{label} {i}: {d}" for d in _object_diffs(oa, ob))
+                    reported.add(ident)
+        for ident in sorted(objs_a.keys() | objs_b.keys(), key=_ident_order):
+            if ident in reported:
+                continue
+            oa, ob = objs_a.get(ident), objs_b.get(ident)
+            if oa is None or ob is None:
+                have = oa or ob
+                side = "only in the first" if oa is not None else "only in the second"
+                out.append(f"object {ident}: {side} ({have.describe()})")
+            elif oa != ob:
+                out.extend(f"object {ident} ({oa.type}): {d}" for d in _object_diffs(oa, ob))
+        sa, sb = dict(self.statics), dict(other.statics)
+        for name in sorted(sa.keys() | sb.keys()):
+            if sa.get(name) != sb.get(name):
+                out.append(f"static {name}: refcount {_rc(sa.get(name))} vs {_rc(sb.get(name))}")
+        return out
+
+    # -- display ------------------------------------------------------------------------------
+
+    def render(self) -> str:
+        lines = [f"exit: {self.exit_text()}"]
+        if self.location:
+            lines.append(f"  at {self.location}")
+        if self.frame_note:
+            lines.append(f"frame: {self.frame_note}")
+        else:
+            lines.append(f"frame: instr_ptr {self.instr_ptr}, stack depth {self.stack_depth}")
+        lines += [f"  local {i}: {s}" for i, s in enumerate(self.locals)]
+        lines += [f"  stack {i}: {s}" for i, s in enumerate(self.stack)]
+        lines.append(f"tstate: current_executor {self.current_executor}, "
+                     f"eval_breaker {self.eval_breaker:#x}, exception {self.exception}")
+        lines.append("heap:" if self.objects else "heap: (empty)")
+        lines += [f"  {o.describe()}" for o in self.objects]
+        lines += [f"static {n}: refcount {_rc(rc)}" for n, rc in self.statics]
+        if self.instructions is not None:
+            lines.append(f"instructions executed: {self.instructions}")
+        return "\n".join(lines)
+
+
+def _rc(rc: int | None) -> str:
+    return "(absent)" if rc is None else f"{rc:#x}" if rc >= 1 << 31 else str(rc)
+
+
+def _ident_order(ident: str):
+    return (0, int(ident[1:])) if ident.startswith("#") and ident[1:].isdigit() else (1, ident)
+
+
+def _object_diffs(a: ObjectState, b: ObjectState) -> list[str]:
+    out = []
+    if a.type != b.type:
+        out.append(f"type {a.type} vs {b.type}")
+    if a.state != b.state:
+        out.append(f"{a.state} vs {b.state}")
+    if a.refcount != b.refcount:
+        out.append(f"refcount {a.refcount} vs {b.refcount}")
+    if a.immortal != b.immortal:
+        out.append(f"{'immortal' if a.immortal else 'mortal'} vs {'immortal' if b.immortal else 'mortal'}")
+    if a.value != b.value:
+        out.append(f"value {a.value} vs {b.value}")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading an Outcome out of a process.
+
+
+class _Namer:
+    """Object identities for one process: heap serials, symbol names, small ints."""
+
+    def __init__(self, process):
+        self.process = process
+        profile = process.profile
+        self.symbols = {addr: name for name, addr in process.symbols.items()}
+        runtime = process.symbols.get("_PyRuntime")
+        offsets = profile.const("runtime_offsets") if _has_const(profile, "runtime_offsets") else None
+        if runtime is not None and offsets is not None:
+            self.small_base = runtime + offsets["static_objects.singletons.small_ints"]
+            self.small_size = offsets["small_int_size"]
+        else:
+            self.small_base = self.small_size = None
+        self.statics = self._static_objects()
+
+    def _static_objects(self) -> list[tuple[str, int]]:
+        out = []
+        kinds = _symbol_kinds(self.process.profile)
+        for name, addr in sorted(self.process.symbols.items()):
+            if kinds.get(name) == "data" and _looks_like_object(name):
+                out.append((name, addr))
+        if self.small_base is not None:
+            out += [(f"small_int[{v}]", self.small_base + (v + 5) * self.small_size)
+                    for v in range(-5, 257)]
+        return out
+
+    def ident(self, addr: int) -> str:
+        if addr == 0:
+            return "NULL"
+        heap = self.process.heap
+        if heap.owns(addr):
+            block = heap.block_at(addr)
+            if block is None:
+                return f"heap?{addr:#x}"
+            off = addr - block.address
+            return f"#{block.serial}" + (f"{off:+#x}" if off else "")
+        name = self.symbols.get(addr)
+        if name is not None:
+            return name
+        if self.small_base is not None and self.small_size:
+            i, off = divmod(addr - self.small_base, self.small_size)
+            if 0 <= i < 262 and off == 0:
+                return f"small_int[{i - 5}]"
+        region = self.process.memory.name_of(addr)
+        return f"{region}+{addr - self.process.memory.region(region).base:#x}" if region \
+            else f"{addr:#x}"
+
+
+_namers: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _namer(process) -> _Namer:
+    n = _namers.get(process)
+    if n is None:
+        n = _namers[process] = _Namer(process)
+    return n
+
+
+def _has_const(profile, name: str) -> bool:
+    try:
+        profile.const(name)
+    except RefjitError:
+        return False
+    return True
+
+
+def _symbol_kinds(profile) -> dict[str, str]:
+    symbols = getattr(profile, "symbols", None) or {}
+    return {name: getattr(spec, "kind", None) for name, spec in symbols.items()}
+
+
+def _looks_like_object(name: str) -> bool:
+    # Data symbols that are PyObjects (types, singletons, exception types); the rest are arrays
+    # and tables (_PyEval_BinaryOps, _Py_SpecialMethods, _PyRuntime ...).
+    return name.endswith(("_Type", "Struct")) or name.startswith("PyExc_")
+
+
+def render_stackref(bits: int, ident) -> str:
+    """``#3 owned``, ``small_int[0] borrowed``, ``NULL``, ``tagged int 5``."""
+    if bits == 1:
+        return "NULL"
+    if bits & 3 == 3:
+        v = bits - (1 << 64) if bits >> 63 else bits
+        return f"tagged int {v >> 2}"
+    return f"{ident(bits & ~1)} {'borrowed' if bits & 1 else 'owned'}"
+
+
+def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
+                  executor: int | None = None) -> Outcome:
+    """Read the Outcome of a run that ended as ``ending`` out of ``process``.
+
+    ``frame`` is the frame the run was entered with (used if ``tstate->current_frame`` is NULL);
+    ``executor`` is the running executor, whose exits name the exit a side exit took.
+    """
+    mem, prof = process.memory, process.profile
+    namer = _namer(process)
+    ident = namer.ident
+    off = prof.offset
+
+    current_frame = mem.u64(tstate + off("PyThreadState", "current_frame"))
+    f = current_frame or frame
+    fields: dict = {}
+    try:
+        code = mem.u64(f + off("_PyInterpreterFrame", "f_executable")) & ~1
+        nlocals = mem.i32(code + off("PyCodeObject", "co_nlocalsplus"))
+        bytecode = code + off("PyCodeObject", "co_code_adaptive")
+        ip = mem.u64(f + off("_PyInterpreterFrame", "instr_ptr"))
+        base = f + off("_PyInterpreterFrame", "localsplus")
+        sp = mem.u64(f + off("_PyInterpreterFrame", "stackpointer"))
+        fields["instr_ptr"] = (ip - bytecode) // 2
+        if (sp - base) % 8 or not 0 <= (sp - base) // 8 - nlocals <= 4096:
+            fields["frame_note"] = f"stackpointer {sp:#x} is not a stack slot of the frame"
+            depth = 0
+        else:
+            depth = (sp - base) // 8 - nlocals
+        fields["stack_depth"] = depth
+        fields["locals"] = tuple(render_stackref(mem.u64(base + 8 * i), ident) for i in range(nlocals))
+        fields["stack"] = tuple(render_stackref(mem.u64(base + 8 * (nlocals + i)), ident)
+                                for i in range(depth))
+    except RefjitError as err:
+        fields["frame_note"] = f"frame at {f:#x} cannot be read: {err.why}"
+
+    if ending.kind == "tier1":
+        fields["target"] = _bytecode_index(process, f, ending.returned)
+    elif ending.kind == "side_exit":
+        fields["side_exit_to"] = ident(ending.executor)
+        fields["exit_index"] = ending.exit_index if ending.exit_index is not None \
+            else _exit_index(process, executor, ending.executor)
+    elif ending.kind in ("fatal", "fault"):
+        fields["message"] = ending.message
+        fields["location"] = ending.location
+
+    objects = []
+    heap = process.heap
+    for state, blocks in (("live", heap.live()), ("freelist", heap.freelisted()), ("freed", heap.freed())):
+        for block in blocks:
+            objects.append(_object_state(process, namer, block, state))
+    objects.sort(key=lambda o: _ident_order(o.ident))
+
+    imm = prof.const("refcount")["_Py_IMMORTAL_INITIAL_REFCNT"]
+    statics = []
+    for name, addr in namer.statics:
+        rc = mem.u32(addr)
+        if rc != imm:
+            statics.append((name, rc))
+
+    exc = mem.u64(tstate + off("PyThreadState", "current_exception"))
+    return Outcome(
+        kind=ending.kind,
+        objects=tuple(objects),
+        statics=tuple(statics),
+        current_executor=ident(mem.u64(tstate + off("PyThreadState", "current_executor"))),
+        eval_breaker=mem.u64(tstate + off("PyThreadState", "eval_breaker")),
+        exception=_type_name(process, exc) if exc else None,
+        instructions=ending.instructions,
+        **fields,
+    )
+
+
+def _bytecode_index(process, frame: int, pointer: int) -> int | None:
+    mem, off = process.memory, process.profile.offset
+    code = mem.u64(frame + off("_PyInterpreterFrame", "f_executable")) & ~1
+    delta = pointer - (code + off("PyCodeObject", "co_code_adaptive"))
+    return delta // 2 if delta % 2 == 0 else None
+
+
+def _exit_index(process, executor: int | None, target: int) -> int | None:
+    if executor is None:
+        return None
+    mem, prof = process.memory, process.profile
+    count = mem.u32(executor + prof.offset("_PyExecutorObject", "exit_count"))
+    exits = executor + prof.offset("_PyExecutorObject", "exits")
+    size = prof.sizeof("_PyExitData")
+    for k in range(count):
+        if mem.u64(exits + k * size + prof.offset("_PyExitData", "executor")) == target:
+            return k
+    return None
+
+
+def _type_name(process, obj: int) -> str:
+    try:
+        return process.read_object(obj).type_name
+    except RefjitError as err:
+        return f"(unreadable object at {obj:#x}: {err.why})"
+
+
+def _object_state(process, namer: _Namer, block, state: str) -> ObjectState:
+    ident = f"#{block.serial}"
+    if state != "live" or block.type == "mem":
+        return ObjectState(ident, block.type, state, None, False, None)
+    try:
+        view = process.read_object(block.address)
+    except RefjitError as err:
+        return ObjectState(ident, block.type, state, None, False, f"(unreadable: {err.why})")
+    value = view.value
+    return ObjectState(ident, view.type_name, state, view.refcount, bool(view.immortal),
+                       None if value is None and view.type_name != "NoneType" else _value_text(value, namer))
+
+
+def _value_text(value, namer: _Namer) -> str:
+    if isinstance(value, float):
+        return float.hex(value) if value == value else "nan"
+    return repr(value)
