@@ -1,0 +1,414 @@
+"""The x86-64 encoder against GNU as, llvm-mc-19 and capstone.
+
+Every form of the table gets seeded random operands (tests/x86_64_cases.py); each case is
+encoded by refjit's text front end and by the API, and by the two external assemblers in one
+batched call each. The bytes must be equal, except where an allow-list below names an oracle
+that picks another valid encoding, and capstone must decode refjit's bytes back to the same
+instruction.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from oracles import assemble_each
+from refjit.backends.x86_64 import asm as x86
+from refjit.backends.x86_64 import text as x86text
+from refjit.backends.x86_64.asm import Assembler, Label, Mem
+from refjit.disasm import disassemble_one
+from refjit.errors import AsmError
+from x86_64_cases import cases_for, high8_cases
+
+CASES_PER_FORM = 24
+
+# Where an oracle picks another valid encoding for the same text: (oracle, form) -> reason.
+ALLOWED = {
+    ("gnu", f"XCHG{s}_rr"): "GNU as puts the AT&T source in ModRM.reg, llvm-mc the destination; "
+                            "xchg is symmetric, both are the same instruction"
+    for s in "BWLQ"
+}
+
+
+def _allowed(oracle: str, form_name: str) -> bool:
+    return (oracle, form_name) in ALLOWED
+
+
+@pytest.fixture(scope="module")
+def table():
+    rng = random.Random(20261125)
+    cases = []
+    for f in x86.FORMS.values():
+        if f.openc == "D":
+            continue   # direct branches: test_branches_* below
+        cases += cases_for(f, rng, CASES_PER_FORM if f.kinds else 1)
+    lines = [c.text for c in cases]
+    return {
+        "cases": cases,
+        "gnu": assemble_each("gnu", "x86_64", lines),
+        "llvm": assemble_each("llvm", "x86_64", lines),
+        "text": [x86text.assemble(line, 0x1000) for line in lines],
+    }
+
+
+def _report(bad: list[str], total: int) -> str:
+    return f"{len(bad)} of {total} differ:\n" + "\n".join(bad[:40])
+
+
+@pytest.mark.parametrize("oracle", ["llvm", "gnu"])
+def test_text_front_end_matches_oracle(table, oracle):
+    bad = []
+    for case, want, got in zip(table["cases"], table[oracle], table["text"]):
+        chosen = x86text.parse(case.text, 0x1000).form.name
+        if got != want and not _allowed(oracle, chosen):
+            bad.append(f"{case.text:50} {oracle}={want.hex()} refjit={got.hex()} ({chosen})")
+    assert not bad, _report(bad, len(table["cases"]))
+
+
+def test_forms_cover_the_table(table):
+    seen = {c.form.name for c in table["cases"]}
+    assert seen == {f.name for f in x86.FORMS.values() if f.openc != "D"}
+    assert len(table["cases"]) > 15000
+
+
+def test_api_matches_oracle_or_is_an_equivalent_encoding(table):
+    """The API method of each form gives llvm's bytes when the text front end would choose that
+    form; otherwise (a non-preferred encoding such as ADDQ_ri32 of a small value) capstone must
+    read it as the same instruction."""
+    bad = []
+    for case, want in zip(table["cases"], table["llvm"]):
+        a = Assembler()
+        case.form.emit(a, *case.args)
+        got = a.finish()
+        if got == want:
+            continue
+        chosen = x86text.parse(case.text, 0x1000).form.name
+        if chosen == case.form.name:
+            bad.append(f"{case.form.name:16} {case.text:50} llvm={want.hex()} api={got.hex()}")
+        elif normalise(decode(got)) != normalise(case.text):
+            bad.append(f"{case.form.name:16} {case.text:50} api={got.hex()} decodes as {decode(got)}")
+    assert not bad, _report(bad, len(table["cases"]))
+
+
+# --- capstone reads refjit's bytes back ---------------------------------------------------------------
+
+# Spellings that differ between llvm-objdump (our input) and capstone (its output), same meaning.
+_MNEMONIC_ALIASES = {"movabsq": "movq", "cvtsi2sdl": "cvtsi2sd", "cvtsi2sdq": "cvtsi2sd",
+                     "cvtsi2ssl": "cvtsi2ss", "cvtsi2ssq": "cvtsi2ss"}
+_NUM = re.compile(r"(\$?)(-?)(0x[0-9a-f]+|\d+)")
+
+
+def decode(code: bytes) -> str:
+    insn = disassemble_one("x86_64", code, 0x1000)
+    if insn is None or len(insn.data) != len(code):
+        return f"<undecodable or wrong length: {code.hex()}>"
+    return insn.text
+
+
+def normalise(text: str) -> str:
+    """Canonical text for comparing our input with capstone's output: numbers as the bit pattern
+    of their field, no blanks, no explicit scale 1, no zero displacement, symmetric xchg sorted."""
+    t = text.lower().replace("\t", " ").strip()
+    mn, _, ops = t.partition(" ")
+    if mn == "lock":
+        mn, _, ops = ops.strip().partition(" ")
+        mn = "lock " + mn
+    mn = _MNEMONIC_ALIASES.get(mn, mn)
+    width = {"b": 8, "w": 16}.get(mn[-1], 32)
+
+    def num(m):
+        v = int(m.group(3), 0) * (-1 if m.group(2) else 1)
+        x = v % (1 << 64)
+        if m.group(1):
+            s = x - (1 << 64) if x >= 1 << 63 else x
+            if -(1 << 31) <= s < (1 << 32):
+                x = s % (1 << width if width < 32 else 1 << 32)
+        return f"{m.group(1)}{x:#x}"
+    ops = _NUM.sub(num, ops.replace(" ", "").replace(",1)", ")"))
+    ops = re.sub(r"(?<![0-9a-fx])0x0\(", "(", ops)
+    if mn[:3] in ("rol", "ror", "rcl", "rcr", "shl", "shr", "sar", "sal") and \
+            "," not in re.sub(r"\([^)]*\)", "", ops):
+        ops = "$0x1," + ops     # a shift by one printed without its count
+    if mn.startswith(("xchg", "test")) and "$" not in ops:   # symmetric: operand order is free
+        ops = ",".join(sorted(ops.split(",")))
+    return f"{mn} {ops}".strip()
+
+
+CAPSTONE_ALLOWED = {
+    "NOP": "capstone reads 90 as nop (the text was xchgq %rax, %rax, which llvm-mc encodes as nop)",
+}
+
+
+def test_capstone_decodes_refjit_bytes_to_the_same_instruction(table):
+    bad = []
+    for case, got in zip(table["cases"], table["text"]):
+        chosen = x86text.parse(case.text, 0x1000).form.name
+        if chosen in CAPSTONE_ALLOWED:
+            continue
+        if normalise(decode(got)) != normalise(case.text):
+            bad.append(f"{case.text:50} {got.hex():30} capstone: {decode(got)}")
+    assert not bad, _report(bad, len(table["cases"]))
+
+
+# --- special operands ---------------------------------------------------------------------------------
+
+def test_legacy_high_byte_registers():
+    lines = high8_cases()
+    ours = [x86text.assemble(line) for line in lines]
+    assert ours == assemble_each("llvm", "x86_64", lines)
+    assert ours == assemble_each("gnu", "x86_64", lines)
+
+
+SPECIAL_LINES = [
+    # objdump spellings: shift by one without a count, suffix-less forms, lone prefixes, nops.
+    "shlq %rax", "sarl %ecx", "rolb (%rax)", "shrw %r9w",
+    "add %rax, %rbx", "mov %eax, %r9d", "push %rbp", "pop %r12", "ret", "call *%rax",
+    "jmp *0x8(%rax,%rcx,8)", "callq *(%rip)", "jmpq *0x10(%rip)",
+    "movl 0x1234, %eax", "movq %fs:0x28, %rax", "movq %fs:0x0, %r9", "movq %gs:(%rax), %rdi",
+    "nopw %cs:0x0(%rax,%rax)", "nopl 0x0(%rax)", "nopl 0x0(%rax,%rax)", "nopw 0x0(%rax,%rax)",
+    "nopl (%rax)", "xchg %ax, %ax", "xchgw %ax, %ax", "xchgq %rax, %rax", "xchgl %eax, %eax",
+    "xchgq %rcx, %rax", "xchgq %rax, %r8",
+    "lock cmpxchgq %rcx, (%rdx)", "lock xaddl %eax, (%rcx)", "lock incl (%rax)",
+    "lock decq 0x8(%rdi)", "lock orb $0x1, (%rax)", "lock addl $0x1, %fs:(%rax)",
+    "lock andq %rcx, (%rsp)", "lock xchgq %rax, (%rbx)", "lock btsq $0x3, (%rax)",
+    "movabsq $0x0, %rax", "movq $0x123456789, %rax", "movl $0xffffffff, %eax",
+    "movq $-0x1, %rax", "addl $0xffffffff, %eax", "andl $0xffffff00, %ecx", "addw $0xffff, %ax",
+    "testb $0x1, %al", "testl $0x100, %eax", "testq (%rbx), %rax",
+    "cvtsi2sd %rax, %xmm0", "cvtsi2sd %r10d, %xmm15", "cvtsi2sdl (%rax), %xmm0",
+    "cvtsi2sdq 0x8(%r13), %xmm9", "cvttsd2si %xmm8, %r11", "cvttsd2si (%rax), %eax",
+    "sete %al", "setz %r9b", "setnae %sil", "cmovzq %rcx, %rax", "cmovnbel (%rax), %ecx",
+    "salq $0x3, %rax", "movabs $0x1234, %r15", "cqo", "cdqe", "retq $0x8",
+    "imulq $0xc, %rax, %rcx", "imull $0x3e8, (%rax), %ecx", "pushq $0x1000", "pushq $-0x80",
+    "movsd 0x10(%rip), %xmm1", "movq %xmm0, %rax", "movq %rax, %xmm0", "movd %xmm3, %r8d",
+    "leaq -0x8(%rbp), %rsp", "leaq (,%rax,8), %rcx", "leaq 0x10(,%r12,2), %rcx",
+    "movq 0x0(%r13), %rax", "movq (%r12), %rax", "movq (%rsp,%rax), %rax",
+    "movq %rax, 0x7fffffff(%rbp,%r13,8)", "movq -0x80000000(%r12), %rax",
+    "MOVQ %RAX, %RBX",
+]
+
+
+def test_special_spellings():
+    ours = [x86text.assemble(line, 0x1000) for line in SPECIAL_LINES]
+    llvm = assemble_each("llvm", "x86_64", SPECIAL_LINES)
+    gnu = assemble_each("gnu", "x86_64", SPECIAL_LINES)
+    bad = [f"{line:40} refjit={o.hex()} llvm={w.hex()}"
+           for line, o, w in zip(SPECIAL_LINES, ours, llvm) if o != w]
+    assert not bad, "\n".join(bad)
+    bad = [f"{line:40} refjit={o.hex()} gnu={g.hex()}"
+           for line, o, g in zip(SPECIAL_LINES, ours, gnu)
+           if o != g and not line.startswith("xchg")]
+    assert not bad, "\n".join(bad)
+
+
+def test_lone_prefix_lines_and_objdump_comments():
+    # llvm-objdump prints `lock` on a line of its own, and `# imm = ...` / `# 0x... <sym>` comments.
+    assert x86text.assemble("lock") == b"\xf0"
+    assert x86text.assemble("data16") == b"\x66"
+    want = assemble_each("llvm", "x86_64", ["addl $0x1000, %eax", "leaq 0x10(%rip), %rax"])
+    assert x86text.assemble("addl\t$0x1000, %eax           # imm = 0x1000") == want[0]
+    assert x86text.assemble("leaq\t0x10(%rip), %rax        # 0xa4") == want[1]
+
+
+# --- branches ---------------------------------------------------------------------------------------
+
+BRANCH_OFFSETS = [0, 1, 2, -2, -126, -127, 127, 128, 129, 130, 131, 132, 133, -128, -129, -130,
+                  -131, 0x1000, -0x1000, 0x7FFFFF00, -0x7FFFFF00, 0x7FFFFFFF + 5 - 6 - 10]
+
+
+def test_branches_to_absolute_targets_match_oracles():
+    """`jmp .+N` in the oracles, `jmp <address+N>` in refjit's text: same bytes (rel8 when it reaches)."""
+    base = 0x80000000
+    ours, lines = [], []
+    for mn in ["jmp", "callq"] + [f"j{cc}" for cc in x86.CC]:
+        for n in BRANCH_OFFSETS:
+            lines.append(f"{mn} .{n:+#x}".replace("+-", "-"))
+            ours.append(x86text.assemble(f"{mn} {base + n:#x}", base))
+    assert ours == assemble_each("llvm", "x86_64", lines)
+    assert ours == assemble_each("gnu", "x86_64", lines)
+
+
+def test_forced_long_branches_match_oracles():
+    lines, ours = [], []
+    for mn, long_form in [("jmp", "JMP_d32"), ("jne", "JNE_d32"), ("jle", "JLE_d32")]:
+        for disp in (0, 1, -1, 127, -128, 0x7FFFFFFF, -0x80000000):
+            f = x86.FORMS[long_form]
+            a = Assembler()
+            f.emit(a, disp)
+            ours.append(a.finish())
+            lines.append(f"{{disp32}} {mn} .+{len(ours[-1])}{disp:+#x}".replace("+-", "-"))
+    assert ours == assemble_each("llvm", "x86_64", lines)
+    assert ours == assemble_each("gnu", "x86_64", lines)
+
+
+def test_labels_and_forward_references_match_oracle():
+    a = Assembler()
+    top, fwd, near, far, data = Label("top"), Label("fwd"), Label("near"), Label("far"), Label("data")
+    a.bind(top)
+    a.jmp(fwd)                 # forward: rel32 by default
+    a.jcc("ne", near, short=True)
+    a.call(far)
+    a.lea_label(x86.RAX, data)
+    a.bind(near)
+    a.jcc("e", top)            # backward and in range: rel8
+    a.jmp(top)
+    a.bind(fwd)
+    for _ in range(40):
+        a.ADDQ_ri(x86.RAX, 0x1000)
+    a.jcc("z", top)            # backward, beyond rel8: rel32
+    a.bind(far)
+    a.RETQ()
+    a.bind(data)
+    a.emit_bytes(b"\x01\x02")
+    code = a.finish()
+    src = "\n".join([
+        "top:", "{disp32} jmp fwd", "jne near", "callq far", "leaq data(%rip), %rax",
+        "near:", "je top", "jmp top", "fwd:", *["addq $0x1000, %rax"] * 40, "je top",
+        "far:", "retq", "data:", ".byte 1, 2"])
+    assert code == assemble_each("llvm", "x86_64", [src])[0]
+    assert code == assemble_each("gnu", "x86_64", [src])[0]
+
+
+def test_unbound_and_out_of_range_labels_are_refused():
+    a = Assembler()
+    a.jmp(Label("nowhere"))
+    with pytest.raises(AsmError, match="unbound label.*nowhere"):
+        a.finish()
+    a = Assembler()
+    target = Label("t")
+    a.jmp(target, short=True)
+    a.emit_bytes(b"\x90" * 200)
+    with pytest.raises(AsmError, match="short branch"):
+        a.bind(target)
+    a = Assembler()
+    back = Label("b")
+    a.bind(back)
+    a.emit_bytes(b"\x90" * 200)
+    with pytest.raises(AsmError, match="short branch"):
+        a.jcc("ne", back, short=True)
+    with pytest.raises(AsmError, match="bound twice"):
+        a.bind(back)
+    with pytest.raises(AsmError, match="condition"):
+        a.jcc("zz", back)
+
+
+def test_relocation_offsets_match_llvm_fixups():
+    """Reloc.offset is the offset of the patched field, as llvm-mc reports its fixups."""
+    import subprocess
+    a = Assembler()
+    a.MOVABSQ_ri64(x86.RDI, 0)
+    a.reloc("patch_64", "_JIT_OPARG")
+    a.CALLQ_m(Mem(x86.RIP, 0))
+    a.reloc("patch_x86_64_32rx", "_Py_Dealloc", -4)
+    a.MOVQ_rm(x86.R11, Mem(x86.RIP, 0))
+    a.reloc("patch_x86_64_32rx", "PyFloat_Type", -4)
+    a.JMP_d32(0)
+    a.reloc("patch_32r", "_JIT_CONTINUE", -4)
+    code = a.finish()
+    src = ("movabsq $_JIT_OPARG, %rdi\ncallq *_Py_Dealloc@GOTPCREL(%rip)\n"
+           "movq PyFloat_Type@GOTPCREL(%rip), %r11\n{disp32} jmp _JIT_CONTINUE\n")
+    out = subprocess.run(["llvm-mc-19", "--triple=x86_64-unknown-linux-gnu", "-show-encoding"],
+                         input=src, capture_output=True, text=True, check=True).stdout
+    starts, fixups, pos = [], [], 0
+    for line in out.splitlines():
+        enc = re.search(r"encoding: \[(.*)\]", line)
+        if enc:
+            starts.append(pos)
+            pos += len(enc.group(1).split(","))
+        fix = re.search(r"fixup A - offset: (\d+)", line)
+        if fix:
+            fixups.append(starts[-1] + int(fix.group(1)))
+    assert [r.offset for r in a.relocs] == fixups
+    assert [r.kind for r in a.relocs] == ["patch_64", "patch_x86_64_32rx", "patch_x86_64_32rx",
+                                          "patch_32r"]
+    assert len(code) == pos
+    with pytest.raises(AsmError, match="relocation kind"):
+        a.reloc("R_X86_64_64", "x")
+
+
+# --- refusals ---------------------------------------------------------------------------------------
+
+REFUSED = {
+    "unknown mnemonic": ["frobq %rax", "vaddsd %xmm0, %xmm1, %xmm2", "movsx %al, %eax"],
+    "wrong operand kinds": ["addq %xmm0, %rax", "movsd %rax, %xmm0", "leaq %rax, %rbx",
+                            "jmpq %rax", "callq 0x10(%rax)", "pushq %eax", "addq $1"],
+    "operand size mismatch": ["addq %eax, %rbx", "movl %rax, %ecx", "movzbl %ax, %eax",
+                              "cmovneq %ecx, %eax", "movq %xmm0, %eax"],
+    "immediate out of range": ["addq $0x100000000, %rax", "addb $0x100, %al", "movl $0x100000000, %eax",
+                               "shlq $0x100, %rax", "addw $0x10000, %ax", "movq $0x10000000000000000, %rax",
+                               "andq $0xffffffff, %rcx", "retq $0x10000"],
+    "branch out of range": ["jmp 0x100000000", "jne 0x80010000", "callq 0x7fffffffffff"],
+    "high byte with REX": ["movb %ah, %sil", "movzbq %ah, %rax", "addb %ch, %r8b", "movb %bh, (%r9)"],
+    "bad memory operand": ["movq (%rsp,%rsp), %rax", "movq (%rax,%rbx,3), %rcx", "movq (%eax), %rcx",
+                           "movq 0x10(%rip,%rax), %rcx", "movq 0x100000000(%rax), %rcx",
+                           "movq (%rax, %xmm0), %rcx", "movq %es2:(%rax), %rcx", "movq (), %rax",
+                           "movq ((%rax)), %rax", "movq 0x10(%rax, %rbx, 2, 4), %rcx"],
+    "bad lock": ["lock addl %eax, %ecx", "lock movq %rax, (%rbx)", "lock jmp 0x10"],
+    "ambiguous size": ["add $1, (%rax)", "inc (%rax)", "cvtsi2sd (%rax), %xmm0"],
+    "garbage": ["", "   ", "%rax", "$1", "movq", "movq %rax,", "movq ,%rax", "addq %rax %rbx",
+                "movq $, %rax", "movq $0xg, %rax", "jmp", "jmp foo", "j 0x10", "movq %rax, %rbx, %rcx"],
+}
+
+
+@pytest.mark.parametrize("why", sorted(REFUSED))
+def test_refused(why):
+    for line in REFUSED[why]:
+        with pytest.raises(AsmError):
+            x86text.assemble(line, 0x1000)
+            pytest.fail(f"accepted {line!r}")
+
+
+def test_refused_lines_are_also_refused_by_gnu_as():
+    """What we refuse for its operands, GNU as refuses too (one process per line, few lines)."""
+    import subprocess
+    import tempfile
+    import os
+    checked = [line for why in ("wrong operand kinds", "operand size mismatch", "immediate out of range",
+                                "high byte with REX", "bad lock")
+               for line in REFUSED[why] if not line.startswith(("lock add", "lock mov", "lock jmp"))]
+    with tempfile.TemporaryDirectory() as tmp:
+        for line in checked:
+            path = os.path.join(tmp, "x.s")
+            with open(path, "w") as f:
+                f.write(line + "\n")
+            proc = subprocess.run(["as", "--64", "-o", os.path.join(tmp, "x.o"), path],
+                                  capture_output=True, text=True)
+            assert proc.returncode != 0 or "Warning" in proc.stderr, f"GNU as accepts {line!r}"
+
+
+def test_api_refusals():
+    a = Assembler()
+    with pytest.raises(AsmError, match="out of range"):
+        a.ADDQ_ri8(x86.RAX, 128)
+    with pytest.raises(AsmError, match="32 signed bits"):
+        a.MOVQ_rm(x86.RAX, Mem(x86.RBX, 1 << 31))
+    with pytest.raises(AsmError, match="index"):
+        a.MOVQ_rm(x86.RAX, Mem(x86.RBX, 0, x86.RSP))
+    with pytest.raises(AsmError, match="scale"):
+        a.MOVQ_rm(x86.RAX, Mem(x86.RBX, 0, x86.RCX, 3))
+    with pytest.raises(AsmError, match="REX"):
+        a.MOVB_rr(x86.AH, x86.RSI)
+    with pytest.raises(AsmError, match="accumulator"):
+        a.XCHGL_ar(x86.RAX)
+    assert a.finish() == b""     # nothing half-emitted by a refused instruction
+
+
+# --- fuzzing ------------------------------------------------------------------------------------------
+
+_TOKENS = ["movq", "addl", "lock", "jmp", "callq", "nopw", "cvtsi2sd", "shlq", "xchgq", "movsd", "%rax",
+           "%eax", "%al", "%ah", "%r8b", "%xmm9", "%cl", "%rip", "%fs:", "%cs:", "$", "$0x", "$-1", "0x10",
+           "-0x80", "(", ")", ",", "*", " ", "8", "0x7fffffff", "0x100000000", "%rsp", "%r13", "#", "<a>"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(max_size=40),
+                 st.lists(st.sampled_from(_TOKENS), max_size=12).map("".join),
+                 st.lists(st.sampled_from(_TOKENS), max_size=12).map(" ".join)),
+       st.integers(min_value=-1, max_value=1 << 65))
+def test_random_text_never_raises_anything_but_asm_error(line, address):
+    try:
+        x86text.assemble(line, address)
+    except AsmError:
+        pass
