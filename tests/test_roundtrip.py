@@ -56,7 +56,11 @@ class Insn(NamedTuple):
     where: str      # enclosing symbol and offset, e.g. "rotl64+0x4"
     address: int
     data: bytes     # the compiler's bytes
-    text: str       # the instruction as llvm-objdump printed it, comment removed
+    text: str       # the instruction exactly as llvm-objdump printed it, with its comment
+
+    @property
+    def shown(self) -> str:
+        return " ".join(self.text.split())
 
 
 # llvm-objdump -d lines: "  addr: <bytes>\t<instruction>[\t# comment]". x86 prints bytes as pairs
@@ -67,8 +71,7 @@ _INSN = {
 }
 _SYMBOL = re.compile(r"^([0-9a-f]+) <(.+)>:$")
 _FILE = re.compile(r"^(\S+\.o):\s+file format ")
-# Comments llvm-objdump appends: "# imm = 0x..", "# 0x47 <f+0x7>" (x86), "// =4660" (AArch64).
-_COMMENT = {"x86_64": re.compile(r"\s+#.*$"), "aarch64": re.compile(r"\s+//.*$")}
+# llvm-objdump continues a long comment ("# xmm1 = ...") on a line of its own; that is no instruction.
 _COMMENT_ONLY = re.compile(r"^\s+(?:#|//)")
 
 
@@ -95,7 +98,7 @@ def parse_objdump(arch: str, listing: str) -> list[Insn]:
     """Every instruction of an llvm-objdump -d listing; refuses any line it does not understand."""
     insns: list[Insn] = []
     obj, sym, sym_addr, expect = "", "", 0, None
-    comment, insn_line = _COMMENT[arch], _INSN[arch]
+    insn_line = _INSN[arch]
     for line in listing.splitlines():
         if not line.strip() or line.startswith("Disassembly of section") or _COMMENT_ONLY.match(line):
             continue
@@ -122,7 +125,9 @@ def parse_objdump(arch: str, listing: str) -> list[Insn]:
             continue
         if expect is not None and address != expect:
             raise HarnessError(f"{obj}: gap in the listing before {line!r} (expected {expect:#x})")
-        text = comment.sub("", text).replace("\t", " ").strip()
+        # The text goes to refjit as printed, tabs and comments ("# imm = 0x..", "// =1") included:
+        # reading llvm-objdump's own output is the contract of `refjit asm`.
+        text = text.rstrip()
         if not text or text.startswith("<unknown>"):
             raise HarnessError(f"{obj}: llvm-objdump could not decode {line!r}")
         insns.append(Insn(obj, f"{sym}+{address - sym_addr:#x}", address, data, text))
@@ -222,7 +227,7 @@ def failure_report(name: str, verdicts: list[Verdict], limit: int = 30) -> str:
     lines = [summary(name, verdicts), f"first {min(limit, len(failed))} failures:"]
     for v in failed[:limit]:
         i = v.insn
-        lines.append(f"  {i.obj} <{i.where}> {i.address:x}: {i.text}  ->  {v.reason}")
+        lines.append(f"  {i.obj} <{i.where}> {i.address:x}: {i.shown}  ->  {v.reason}")
     return "\n".join(lines)
 
 
@@ -252,9 +257,9 @@ def test_parser_reads_wrapped_and_commented_lines():
         "      12: c3                           \tretq",
     ])
     insns = parse_objdump("x86_64", listing)
-    assert [(i.address, i.data.hex(), i.text, i.where) for i in insns] == [
-        (0x0, "48b88877665544332211", "movabsq $0x1122334455667788, %rax", "f+0x0"),
-        (0xa, "660f620d00000000", "punpckldq (%rip), %xmm1", "f+0xa"),
+    assert [(i.address, i.data.hex(), i.shown, i.where) for i in insns] == [
+        (0x0, "48b88877665544332211", "movabsq $0x1122334455667788, %rax # imm = 0x1122334455667788", "f+0x0"),
+        (0xa, "660f620d00000000", "punpckldq (%rip), %xmm1 # xmm1 = xmm1[0],mem[0]", "f+0xa"),
         (0x12, "c3", "retq", "f+0x12"),
     ]
     a64 = "\n".join([
@@ -264,7 +269,7 @@ def test_parser_reads_wrapped_and_commented_lines():
         "      14: d65f03c0     \tret",
     ])
     assert [(i.address, i.data.hex(), i.text) for i in parse_objdump("aarch64", a64)] == [
-        (0x10, "28008052", "mov w8, #0x1"), (0x14, "c0035fd6", "ret")]
+        (0x10, "28008052", "mov\tw8, #0x1                // =1"), (0x14, "c0035fd6", "ret")]
     with pytest.raises(HarnessError):
         parse_objdump("x86_64", "t.o:\tfile format elf64-x86-64\n       0: c3\tretq\n       5: c3\tretq")
 
@@ -288,7 +293,7 @@ def main(argv: list[str]) -> int:
         print(summary(name, verdicts))
         for v in verdicts:
             if v.kind == "failed":
-                per_arch[arch].setdefault(v.insn.text, f"{v.reason}   [{name} {v.insn.obj} <{v.insn.where}>]")
+                per_arch[arch].setdefault(v.insn.shown, f"{v.reason}   [{name} {v.insn.obj} <{v.insn.where}>]")
     if gaps_dir:
         for arch, gaps in per_arch.items():
             path = os.path.join(gaps_dir, f"roundtrip-gaps-{arch}.txt")
