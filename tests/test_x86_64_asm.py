@@ -117,6 +117,8 @@ def normalise(text: str) -> str:
         mn, _, ops = ops.strip().partition(" ")
         mn = "lock " + mn
     mn = _MNEMONIC_ALIASES.get(mn, mn)
+    if mn[:4] in ("movs", "stos") and len(mn) == 5:
+        ops = ""    # string instructions: capstone spells out the implicit operands
     width = {"b": 8, "w": 16}.get(mn[-1], 32)
 
     def num(m):
@@ -187,6 +189,10 @@ SPECIAL_LINES = [
     "movq 0x0(%r13), %rax", "movq (%r12), %rax", "movq (%rsp,%rax), %rax",
     "movq %rax, 0x7fffffff(%rbp,%r13,8)", "movq -0x80000000(%r12), %rax",
     "MOVQ %RAX, %RBX",
+    "rep stosq %rax, %es:(%rdi)", "rep movsb (%rsi), %es:(%rdi)", "rep stosb", "leave",
+    "lock cmpxchg16b (%rdi)", "cmpeqsd %xmm1, %xmm0", "cmpnltpd 0x10(%rax), %xmm9",
+    "shldq $0x3, %rax, %rdx", "shrdq %cl, %r9, (%rsi)", "pshufd $0x4e, %xmm1, %xmm0",
+    "psrlq $0x20, %xmm3", "movmskpd %xmm0, %eax", "prefetcht0 0x40(%rdi)",
 ]
 
 

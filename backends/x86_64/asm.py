@@ -16,7 +16,8 @@ Every form is written once, the way the Intel SDM's opcode tables write it::
   opcode digit, ``MI`` that plus an immediate, ``MR``/``RM`` ModRM.rm and ModRM.reg in that order,
   ``RMI`` that plus an immediate. The letters name the explicit operands in order;
 - the SDM's opcode column: mandatory prefixes, ``REX.W``, opcode bytes (``+r`` adds a register),
-  ``/r`` or ``/digit``, ``ib iw id io`` immediates, ``cb cd`` displacements.
+  ``/r`` or ``/digit`` (constant bytes after it follow the ModRM bytes), ``ib iw id io``
+  immediates, ``cb cd`` displacements.
 
 At import time each line is compiled into a plain closure and installed as an :class:`Assembler`
 method named after the mnemonic and the operand kinds: ``ADDQ_rr``, ``ADDQ_rm``, ``ADDQ_mi8``,
@@ -162,7 +163,7 @@ BY_MNEMONIC: dict[str, list[Form]] = {}
 
 
 def _parse_spec(spec: str):
-    pre, opc, w, digit, imm, plus_r = bytearray(), bytearray(), 0, None, 0, False
+    pre, opc, post, w, digit, imm, plus_r = bytearray(), bytearray(), bytearray(), 0, None, 0, False
     for tok in spec.split():
         if tok == "REX.W":
             w = 8
@@ -177,9 +178,11 @@ def _parse_spec(spec: str):
             plus_r = True
         elif not opc and tok in ("66", "F2", "F3"):
             pre.append(int(tok, 16))
+        elif digit is not None:      # a constant byte after ModRM (e.g. a cmpsd predicate)
+            post.append(int(tok, 16))
         else:
             opc.append(int(tok, 16))
-    return bytes(pre), bytes(opc), w, digit, imm, plus_r
+    return bytes(pre), bytes(opc), bytes(post), w, digit, imm, plus_r
 
 
 def _imm_range(kind: str, opsize: int) -> tuple[int, int]:
@@ -196,7 +199,7 @@ def _imm_range(kind: str, opsize: int) -> tuple[int, int]:
 
 def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) -> Callable:
     """Turn one table line into a closure ``emit(asm, *operands)`` appending the bytes."""
-    pre, opc, w, digit, imm_size, plus_r = _parse_spec(spec)
+    pre, opc, post, w, digit, imm_size, plus_r = _parse_spec(spec)
     explicit = [k for k in kinds if k not in IMPLICIT]
     roles = {"O": "opreg", "I": "imm", "D": "rel", "M": "rm", "R": "reg"}
     role_of = {}
@@ -248,6 +251,8 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
                 b = ops[rm_i]
                 rex |= (b & 8) >> 3
                 tail = bytes((0xC0 | r << 3 | (b & 7),))
+            if post:
+                tail += post
             op = opc
         elif op_i is not None:
             b = ops[op_i]
@@ -282,7 +287,7 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
     return emit
 
 
-LOCKABLE = {"add", "adc", "and", "btc", "btr", "bts", "cmpxchg", "dec", "inc", "neg", "not", "or",
+LOCKABLE = {"add", "adc", "and", "btc", "btr", "bts", "cmpxchg", "cmpxchg8b", "cmpxchg16b", "dec", "inc", "neg", "not", "or",
             "sbb", "sub", "xadd", "xchg", "xor"}
 
 
@@ -437,6 +442,14 @@ for _stem, _spec in (("bsf", "0F BC"), ("bsr", "0F BD"), ("tzcnt", "F3 0F BC"),
         form(mn, f"{r} {m}", "RM", f"{spec} /r")
     _sized(_stem, (16, 32, 64), _scan)
 
+# Double-precision shifts (128-bit arithmetic): by an immediate or by %cl.
+for _stem, _op in (("shld", 0xA4), ("shrd", 0xAC)):
+    def _dshift(mn, n, p, r, m, op=_op):
+        for dst in (r, m):
+            form(mn, f"{dst} {r} u8", "MRI", f"{p}0F {op:02X} /r ib")
+            form(mn, f"{dst} {r} cl", "MR", f"{p}0F {op + 1:02X} /r")
+    _sized(_stem, (16, 32, 64), _dshift)
+
 form("bswapl", "r32", "O", "0F C8+r")
 form("bswapq", "r64", "O", "REX.W 0F C8+r")
 
@@ -496,12 +509,25 @@ def _atomic(mn, n, p, r, m, op=0):
 _sized("cmpxchg", (8, 16, 32, 64), lambda *a: _atomic(*a, op=0xB0))
 _sized("xadd", (8, 16, 32, 64), lambda *a: _atomic(*a, op=0xC0))
 
+form("cmpxchg8b", "m64", "M", "0F C7 /1")
+form("cmpxchg16b", "m128", "M", "REX.W 0F C7 /1")
+
+# String operations (with a rep prefix: inlined memset/memcpy). Their operands are implicit:
+# the text front end accepts them spelled out as llvm-objdump prints them.
+for _n in (8, 16, 32, 64):
+    _s = _SUFFIX[_n]
+    form(f"movs{_s}", "", "ZO", f"{_PFX[_n]}{0xA4 + (_n > 8):02X}")
+    form(f"stos{_s}", "", "ZO", f"{_PFX[_n]}{0xAA + (_n > 8):02X}")
+
 # No-operations, traps and fences.
 form("nop", "", "ZO", "90")
 form("nopw", "r16", "M", "66 0F 1F /0")
 form("nopw", "m16", "M", "66 0F 1F /0")
 form("nopl", "r32", "M", "0F 1F /0")
 form("nopl", "m32", "M", "0F 1F /0")
+form("leave", "", "ZO", "C9")
+for _mn, _d in (("prefetchnta", 0), ("prefetcht0", 1), ("prefetcht1", 2), ("prefetcht2", 3)):
+    form(_mn, "m8", "M", f"0F 18 /{_d}")
 form("ud2", "", "ZO", "0F 0B")
 form("int3", "", "ZO", "CC")
 form("hlt", "", "ZO", "F4")
@@ -532,6 +558,42 @@ for _mn, _spec, _m in (
         ("mulpd", "66 0F 59", "m128"), ("subpd", "66 0F 5C", "m128"), ("divpd", "66 0F 5E", "m128")):
     form(_mn, "x x", "RM", f"{_spec} /r")
     form(_mn, f"x {_m}", "RM", f"{_spec} /r")
+
+# More packed SSE2 that clang's vectoriser and its double tricks emit.
+for _mn, _spec, _m in (
+        ("punpckldq", "66 0F 62", "m128"), ("punpckhdq", "66 0F 6A", "m128"),
+        ("unpcklps", "0F 14", "m128"), ("unpckhps", "0F 15", "m128"),
+        ("pcmpeqb", "66 0F 74", "m128"), ("pcmpeqd", "66 0F 76", "m128"),
+        ("paddd", "66 0F FE", "m128"), ("psubd", "66 0F FA", "m128"),
+        ("paddq", "66 0F D4", "m128"), ("psubq", "66 0F FB", "m128"),
+        ("maxpd", "66 0F 5F", "m128"), ("minpd", "66 0F 5D", "m128"), ("sqrtpd", "66 0F 51", "m128"),
+        ("cvtdq2pd", "F3 0F E6", "m64"), ("cvtps2pd", "0F 5A", "m64"), ("cvtpd2ps", "66 0F 5A", "m128"),
+        ("cvttpd2dq", "66 0F E6", "m128"), ("cvtdq2ps", "0F 5B", "m128")):
+    form(_mn, "x x", "RM", f"{_spec} /r")
+    form(_mn, f"x {_m}", "RM", f"{_spec} /r")
+form("movhlps", "x x", "RM", "0F 12 /r")
+form("movlhps", "x x", "RM", "0F 16 /r")
+for _mn, _spec in (("movmskpd", "66 0F 50"), ("movmskps", "0F 50"), ("pmovmskb", "66 0F D7")):
+    form(_mn, "r32 x", "RM", f"{_spec} /r")
+for _mn, _spec in (("pshufd", "66 0F 70"), ("shufpd", "66 0F C6"), ("shufps", "0F C6")):
+    form(_mn, "x x u8", "RMI", f"{_spec} /r ib")
+    form(_mn, "x m128 u8", "RMI", f"{_spec} /r ib")
+for _mn, _spec in (("psrlq", "66 0F 73 /2"), ("psrldq", "66 0F 73 /3"), ("psllq", "66 0F 73 /6"),
+                   ("pslldq", "66 0F 73 /7"), ("psrld", "66 0F 72 /2"), ("psrad", "66 0F 72 /4"),
+                   ("pslld", "66 0F 72 /6")):
+    form(_mn, "x u8", "MI", f"{_spec} ib")
+for _mn, _load, _store in (("movlpd", "66 0F 12", "66 0F 13"), ("movhpd", "66 0F 16", "66 0F 17"),
+                           ("movlps", "0F 12", "0F 13"), ("movhps", "0F 16", "0F 17")):
+    form(_mn, "x m64", "RM", f"{_load} /r")
+    form(_mn, "m64 x", "MR", f"{_store} /r")
+
+# Compares producing a mask; AT&T names the predicate in the mnemonic (cmpltsd = predicate 1).
+for _pred, _code in (("eq", 0), ("lt", 1), ("le", 2), ("unord", 3),
+                     ("neq", 4), ("nlt", 5), ("nle", 6), ("ord", 7)):
+    for _ty, _spec, _m in (("sd", "F2 0F C2", "m64"), ("ss", "F3 0F C2", "m32"),
+                           ("pd", "66 0F C2", "m128"), ("ps", "0F C2", "m128")):
+        form(f"cmp{_pred}{_ty}", "x x", "RM", f"{_spec} /r {_code:02X}")
+        form(f"cmp{_pred}{_ty}", f"x {_m}", "RM", f"{_spec} /r {_code:02X}")
 
 # Moves: register-to-register uses the load (RM) opcode, as llvm does.
 for _mn, _load, _store, _m in (

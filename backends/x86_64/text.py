@@ -163,7 +163,12 @@ _SHIFTS = {"rol", "ror", "rcl", "rcr", "shl", "shr", "sar", "sal"}
 _ALIASES = {"jmp": ("jmp", "jmpq"), "jmpq": ("jmpq", "jmp"), "call": ("callq",),
             "callq": ("callq",), "ret": ("retq",), "movabs": ("movabsq",),
             "cqo": ("cqto",), "cdq": ("cltd",), "cdqe": ("cltq",), "cwde": ("cwtl",),
-            "cwd": ("cwtd",), "cbw": ("cbtw",)}
+            "cwd": ("cwtd",), "cbw": ("cbtw",), "leaveq": ("leave",)}
+# String instructions: llvm-objdump spells out their implicit operands, which must be these.
+_STRING_OPERANDS = {}
+for _sfx, _acc in zip(_SUFFIXES, ("%al", "%ax", "%eax", "%rax")):
+    _STRING_OPERANDS["movs" + _sfx] = "(%rsi),%es:(%rdi)"
+    _STRING_OPERANDS["stos" + _sfx] = _acc + ",%es:(%rdi)"
 PREFIXES = {"lock": 0xF0, "data16": 0x66, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3,
             "repne": 0xF2, "repnz": 0xF2}
 
@@ -378,6 +383,10 @@ def parse(text: str, address: int = 0) -> Parsed:
     mn = words[0]
     if not re.fullmatch(r"[a-z][a-z0-9]*", mn):
         raise AsmError(f"bad mnemonic {mn!r}")
+    if mn in _STRING_OPERANDS and len(words) > 1:
+        if words[1].replace(" ", "").replace("\t", "") != _STRING_OPERANDS[mn]:
+            raise AsmError(f"{mn} takes no operands other than {_STRING_OPERANDS[mn]}")
+        words = words[:1]
     operands = [parse_operand(t) for t in split_operands(words[1])] if len(words) > 1 else []
     ops = operands[::-1]    # AT&T order -> Intel order, the table's
     stem = _canonical(mn)
