@@ -288,12 +288,17 @@ def test_judge_accepts_only_what_capstone_reads_the_same():
 def main(argv: list[str]) -> int:
     gaps_dir = argv[argv.index("--gaps") + 1] if "--gaps" in argv else None
     per_arch: dict[str, dict[str, str]] = {arch: {} for arch in TRIPLES}
+    # Equivalent encodings of the same length are not failures, but exact bytes are better.
+    near: dict[str, dict[str, str]] = {arch: {} for arch in TRIPLES}
     for name, (arch, _flags) in CONFIGS.items():
         verdicts = judge(arch, compiled_listing(name))
         print(summary(name, verdicts))
         for v in verdicts:
+            where = f"[{name} {v.insn.obj} <{v.insn.where}>]"
             if v.kind == "failed":
-                per_arch[arch].setdefault(v.insn.shown, f"{v.reason}   [{name} {v.insn.obj} <{v.insn.where}>]")
+                per_arch[arch].setdefault(v.insn.shown, f"{v.reason}   {where}")
+            elif v.kind == "equivalent" and len(v.encoding) == len(v.insn.data):
+                near[arch].setdefault(v.insn.shown, f"clang {v.insn.data.hex()} refjit {v.encoding.hex()}   {where}")
     if gaps_dir:
         for arch, gaps in per_arch.items():
             path = os.path.join(gaps_dir, f"roundtrip-gaps-{arch}.txt")
@@ -301,6 +306,9 @@ def main(argv: list[str]) -> int:
                 f.write(f"# {len(gaps)} distinct failing lines (tests/test_roundtrip.py --gaps)\n")
                 for text in sorted(gaps):
                     f.write(f"{text}\t=> {gaps[text]}\n")
+                f.write(f"# {len(near[arch])} lines accepted as equivalent, same length, other bytes\n")
+                for text in sorted(near[arch]):
+                    f.write(f"{text}\t=> {near[arch][text]}\n")
             print(f"wrote {path}")
     return 0
 
