@@ -44,6 +44,16 @@ def _parse_int(text: str) -> int:
             raise argparse.ArgumentTypeError(f"not an address: {text!r}") from None
 
 
+def _cmd_stencils(args: argparse.Namespace) -> int:
+    from refjit.stencils import read_header
+    from refjit.stencilview import listing, overview
+
+    header = read_header(args.header, triple=args.triple)
+    for line in (listing(header, args.uop) if args.uop else overview(header)):
+        print(line)
+    return 0
+
+
 def _cmd_disasm(args: argparse.Namespace) -> int:
     from refjit.disasm import disassemble
     from refjit.errors import DisasmError
@@ -80,6 +90,15 @@ DEMO_LISTINGS = {
 }
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from refjit.semantics.interp import run_file
+
+    outcome, executed = run_file(args.trace, arch=args.arch, budget=args.budget)
+    print(outcome.render())
+    print(f"uops executed: {executed}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from refjit.asmtext import assemble_lines
     from refjit.disasm import disassemble
@@ -108,11 +127,26 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("file", nargs="?", help="input file (default: standard input)")
     a.set_defaults(func=_cmd_asm)
 
+    s = sub.add_parser("stencils", help="list a jit_stencils-<triple>.h's groups, or one stencil's annotated listing")
+    s.add_argument("header", help="a jit_stencils-<triple>.h from a CPython 3.14 JIT build (or refjit emit-header)")
+    s.add_argument("--uop", help="show this group's listing (a uop name, or 'shim')")
+    s.add_argument("--triple", help="target triple, if the file name and header comments do not say")
+    s.set_defaults(func=_cmd_stencils)
+
     d = sub.add_parser("disasm", help="disassemble hex bytes with capstone, in llvm-objdump syntax")
     d.add_argument("--arch", required=True, choices=("x86_64", "aarch64"))
     d.add_argument("--at", type=_parse_int, default=0, help="address of the first byte")
     d.add_argument("hex", nargs="+")
     d.set_defaults(func=_cmd_disasm)
+
+    r = sub.add_parser("run", help="run a trace file and print its Outcome")
+    r.add_argument("trace")
+    r.add_argument("--semantics", action="store_true",
+                   help="run it on the reference semantics (the default)")
+    r.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"),
+                   help="the process layout to run in (default x86_64)")
+    r.add_argument("--budget", type=int, default=10_000_000, help="maximum number of uops to run")
+    r.set_defaults(func=_cmd_run)
 
     m = sub.add_parser("demo", help="the built-in example")
     m.set_defaults(func=_cmd_demo)
