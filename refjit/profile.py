@@ -137,6 +137,20 @@ class Abi:
 
 
 @dataclass(frozen=True)
+class TypeSpec:
+    """A static type object of the emulated process (specs/.../types.json)."""
+
+    symbol: str  # C name of the type object (PyLong_Type, _PyExc_TypeError)
+    tp_name: str
+    tp_basicsize: int
+    tp_itemsize: int
+    tp_flags: int
+    flag_names: tuple[str, ...]
+    tp_version_tag: int | None  # None: assigned by the process
+    exception_pointer: str | None  # PyExc_TypeError for _PyExc_TypeError
+
+
+@dataclass(frozen=True)
 class SymbolSpec:
     name: str
     kind: str  # "function" or "data"
@@ -168,6 +182,12 @@ class Profile:
                 for name, s in files["symbols.json"]["symbols"].items()
             }
         )
+        self.types: tuple[TypeSpec, ...] = tuple(
+            TypeSpec(t["symbol"], t["tp_name"], t["tp_basicsize"], t["tp_itemsize"],
+                     sum(self._flag_value(f, files["constants.json"]) for f in t["flags"]),
+                     tuple(t["flags"]), t["tp_version_tag"], t.get("exception_pointer"))
+            for t in files["types.json"]["types"]
+        )
         flat: dict[str, Any] = {}
         for group, values in files["constants.json"].items():
             if group.startswith("_"):
@@ -183,6 +203,13 @@ class Profile:
         self.consts = SimpleNamespace(**{k: v for k, v in flat.items() if k.isidentifier()})
         # Where the main interpreter sits inside _PyRuntime: it is the struct's last member.
         self.main_interpreter_offset = self.offset("_PyRuntimeState", "_main_interpreter")
+
+    @staticmethod
+    def _flag_value(name: str, constants: Mapping[str, Any]) -> int:
+        try:
+            return constants["type_flags"][name]
+        except KeyError:
+            raise SpecError(f"types.json uses unknown type flag {name}") from None
 
     def __repr__(self) -> str:
         return f"<Profile CPython {self.patchlevel} {self.arch}>"
@@ -240,7 +267,7 @@ def _load_profile(version: str, arch: str) -> Profile:
             f"no specs for CPython {version!r} (available: {', '.join(available_versions()) or 'none'})"
         )
     files: dict[str, Any] = {}
-    for name in ("version.json", "layouts.json", "uops.json", "symbols.json", "constants.json", f"abi-{arch}.json"):
+    for name in ("version.json", "layouts.json", "uops.json", "symbols.json", "constants.json", "types.json", f"abi-{arch}.json"):
         path = folder / name
         if not path.is_file():
             raise SpecError(f"specs/cpython-{version}/{name} is missing")
@@ -291,6 +318,8 @@ def _build_structs(layouts: Mapping[str, Any], overrides: Mapping[str, Any]) -> 
         moved = ov.get("offsets", {})
         fields: dict[str, Field] = {}
         for row in s["fields"]:
+            if isinstance(row, str):
+                continue
             offset, size, path, ctype = row[:4]
             bit, width = (row[4], row[5]) if len(row) > 4 else (None, None)
             offset = moved.get(path, offset)

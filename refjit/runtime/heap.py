@@ -1,0 +1,175 @@
+"""A deterministic allocator for the emulated heap.
+
+Same sequence of calls -> same addresses in the same order: memory is handed out by bumping a
+pointer, 16-byte aligned like pymalloc. Freed blocks are poisoned with 0xDD so a use after free
+reads obvious garbage, and they are not reused until the bump pointer reaches the end of the
+region (then the oldest freed block of the same size is reused first). Fresh blocks are filled
+with 0xCB ("allocated, not initialised") so a read of a field nobody wrote shows too.
+
+Objects on one of CPython's freelists are neither live nor freed: the allocator still owns them
+but Python has given them up. :class:`Heap` tracks that third state so an Outcome can tell
+"deallocated to the float freelist" from "returned to the allocator".
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, replace
+
+from refjit.errors import RuntimeModelError
+from refjit.runtime.memory import Memory, Region
+
+ALIGN = 16
+POISON_FREED = 0xDD
+FRESH = 0xCB
+
+LIVE = "live"
+FREED = "freed"
+FREELIST = "freelist"
+
+
+@dataclass
+class Block:
+    address: int  # what the allocation returned (the object, after any GC pre-header)
+    start: int  # first byte of the block, including pre-headers
+    size: int  # total bytes of the block
+    type: str  # "int", "float", "tuple", ... or "mem" for raw PyMem memory
+    state: str = LIVE
+    freelist: str | None = None  # which freelist holds it, when state == FREELIST
+    serial: int = 0  # allocation number (deterministic order)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+@dataclass(frozen=True)
+class HeapSnapshot:
+    top: int
+    serial: int
+    blocks: tuple[Block, ...]
+
+
+class Heap:
+    def __init__(self, memory: Memory, region: Region):
+        self.memory = memory
+        self.region = region
+        self._top = region.base
+        self._serial = 0
+        self._blocks: dict[int, Block] = {}  # by start
+        self._starts: list[int] = []  # sorted block starts
+        self._by_address: dict[int, Block] = {}
+
+    # -- allocation ----------------------------------------------------------------------------------
+    def malloc(self, size: int, type: str = "mem", *, header: int = 0) -> int:
+        """A block of ``header + size`` bytes; returns the address just after the header."""
+        if size < 0 or header < 0 or header % ALIGN:
+            raise RuntimeModelError(f"bad allocation request: size {size}, header {header}")
+        total = max(ALIGN, (header + size + ALIGN - 1) & ~(ALIGN - 1))
+        start = self._top
+        if start + total <= self.region.end:
+            self._top += total
+            bisect.insort(self._starts, start)
+        else:
+            start = self._reuse(total)
+        self._serial += 1
+        block = Block(start + header, start, total, type, LIVE, None, self._serial)
+        self._blocks[start] = block
+        self._by_address[block.address] = block
+        self.memory.fill(start, total, FRESH)
+        return block.address
+
+    def _reuse(self, total: int) -> int:
+        for b in sorted(self._blocks.values(), key=lambda b: b.serial):
+            if b.state == FREED and b.size == total:
+                del self._blocks[b.start]
+                del self._by_address[b.address]
+                return b.start
+        raise RuntimeModelError(
+            f"emulated heap exhausted: no room for {total} bytes in region {self.region.name!r} "
+            f"({self.region.size} bytes; enlarge LayoutConfig.heap_size)"
+        )
+
+    def free(self, address: int) -> None:
+        block = self._by_address.get(address)
+        if block is None:
+            inside = self.block_at(address)
+            where = f" (inside the {inside.state} {inside.type} block at {inside.address:#x})" if inside else ""
+            raise RuntimeModelError(f"free of {address:#x}, which is not the start of an allocation{where}")
+        if block.state == FREED:
+            raise RuntimeModelError(f"double free of {block.type} at {address:#x}")
+        block.state = FREED
+        block.freelist = None
+        self.memory.fill(block.start, block.size, POISON_FREED)
+
+    def realloc(self, address: int, size: int) -> int:
+        """PyMem_Realloc: a new block with the old contents; the old block is freed."""
+        old = self.block(address)
+        new = self.malloc(size, old.type)
+        keep = min(size, old.end - old.address)
+        self.memory.write(new, self.memory.read(old.address, keep))
+        self.free(address)
+        return new
+
+    # -- freelists ---------------------------------------------------------------------------------
+    def to_freelist(self, address: int, name: str) -> None:
+        block = self.block(address)
+        if block.state != LIVE:
+            raise RuntimeModelError(f"{block.type} at {address:#x} pushed to the {name} freelist while {block.state}")
+        block.state = FREELIST
+        block.freelist = name
+
+    def from_freelist(self, address: int) -> None:
+        block = self.block(address)
+        if block.state != FREELIST:
+            raise RuntimeModelError(f"{block.type} at {address:#x} popped from a freelist while {block.state}")
+        block.state = LIVE
+        block.freelist = None
+
+    # -- queries -----------------------------------------------------------------------------------
+    def block(self, address: int) -> Block:
+        b = self._by_address.get(address)
+        if b is None:
+            raise RuntimeModelError(f"{address:#x} is not the start of a heap allocation")
+        return b
+
+    def block_at(self, addr: int) -> Block | None:
+        """The block (live, freelisted or freed) whose bytes include ``addr``."""
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i < 0:
+            return None
+        b = self._blocks.get(self._starts[i])
+        return b if b is not None and addr < b.end else None
+
+    def owns(self, addr: int) -> bool:
+        return self.region.contains(addr)
+
+    def _in_order(self, state: str) -> list[Block]:
+        return sorted((b for b in self._blocks.values() if b.state == state), key=lambda b: b.serial)
+
+    def live(self) -> list[Block]:
+        """Blocks in use, in allocation order."""
+        return self._in_order(LIVE)
+
+    def freed(self) -> list[Block]:
+        """Blocks returned to the allocator (poisoned), in allocation order."""
+        return self._in_order(FREED)
+
+    def freelisted(self) -> list[Block]:
+        """Deallocated objects parked on a CPython freelist, in allocation order."""
+        return self._in_order(FREELIST)
+
+    @property
+    def used(self) -> int:
+        return self._top - self.region.base
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    def snapshot(self) -> HeapSnapshot:
+        return HeapSnapshot(self._top, self._serial, tuple(replace(b) for b in self._blocks.values()))
+
+    def restore(self, snap: HeapSnapshot) -> None:
+        self._top = snap.top
+        self._serial = snap.serial
+        self._blocks = {b.start: replace(b) for b in snap.blocks}
+        self._starts = sorted(self._blocks)
+        self._by_address = {b.address: b for b in self._blocks.values()}

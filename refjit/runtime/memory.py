@@ -1,0 +1,223 @@
+"""The emulated address space: named regions of real bytes, shared with Unicorn without copying.
+
+Each :class:`Region` owns a ctypes buffer. Unicorn maps that very buffer (``mem_map_ptr`` with
+``region.address_of_buffer``), so a Python model writing ``memory.set_u64(addr, v)`` and emulated
+code storing to ``addr`` touch the same byte. All multi-byte values are little-endian (both
+x86-64 and AArch64 Linux are).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+from dataclasses import dataclass
+
+from refjit.errors import RuntimeModelError
+
+PAGE_SIZE = 4096
+
+# Unicorn's UC_PROT_* values, so a region's perms can be passed to mem_map_ptr as they are.
+PROT_READ = 1
+PROT_WRITE = 2
+PROT_EXEC = 4
+PROT_RW = PROT_READ | PROT_WRITE
+PROT_RX = PROT_READ | PROT_EXEC
+PROT_RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+
+_U8 = struct.Struct("<B")
+_U16 = struct.Struct("<H")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_I32 = struct.Struct("<i")
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+
+
+def page_align_up(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+def perms_text(perms: int) -> str:
+    return "".join(c if perms & bit else "-" for c, bit in (("r", PROT_READ), ("w", PROT_WRITE), ("x", PROT_EXEC)))
+
+
+class Region:
+    """``size`` bytes of memory at emulated address ``base``; both page-aligned."""
+
+    def __init__(self, name: str, base: int, size: int, perms: int = PROT_RW):
+        if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
+            raise RuntimeModelError(
+                f"region {name!r}: base {base:#x} and size {size:#x} must be positive multiples of {PAGE_SIZE:#x}"
+            )
+        if base < 0 or base + size > 1 << 48:
+            raise RuntimeModelError(f"region {name!r} at {base:#x}+{size:#x} is outside the 48-bit address space")
+        self.name = name
+        self.base = base
+        self.size = size
+        self.end = base + size
+        self.perms = perms
+        self.buffer = (ctypes.c_ubyte * size)()
+        self.address_of_buffer = ctypes.addressof(self.buffer)
+        self.view = memoryview(self.buffer).cast("B")
+
+    def __repr__(self) -> str:
+        return f"<Region {self.name} {self.base:#x}-{self.end:#x} {perms_text(self.perms)}>"
+
+    def contains(self, addr: int, n: int = 1) -> bool:
+        return self.base <= addr and addr + n <= self.end
+
+    def snapshot(self) -> bytes:
+        return bytes(self.view)
+
+    def restore(self, data: bytes) -> None:
+        if len(data) != self.size:
+            raise RuntimeModelError(f"region {self.name!r}: snapshot of {len(data)} bytes, region has {self.size}")
+        ctypes.memmove(self.address_of_buffer, data, self.size)
+
+    def clear(self, byte: int = 0) -> None:
+        ctypes.memset(self.address_of_buffer, byte, self.size)
+
+
+@dataclass(frozen=True)
+class MemorySnapshot:
+    regions: tuple[tuple[str, bytes], ...]
+
+
+class Memory:
+    """All regions of one process; reads and writes by emulated address."""
+
+    def __init__(self) -> None:
+        self.regions: list[Region] = []
+        self._by_name: dict[str, Region] = {}
+        self._last: Region | None = None  # most accesses hit the region of the previous one
+
+    def add(self, region: Region) -> Region:
+        for r in self.regions:
+            if region.base < r.end and r.base < region.end:
+                raise RuntimeModelError(f"region {region.name!r} {region.base:#x}-{region.end:#x} overlaps {r!r}")
+            if r.name == region.name:
+                raise RuntimeModelError(f"two regions named {region.name!r}")
+        self.regions.append(region)
+        self.regions.sort(key=lambda r: r.base)
+        self._by_name[region.name] = region
+        return region
+
+    def region(self, name: str) -> Region:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise RuntimeModelError(f"no memory region named {name!r}") from None
+
+    def region_at(self, addr: int, n: int = 1) -> Region:
+        r = self._last
+        if r is not None and r.base <= addr and addr + n <= r.end:
+            return r
+        for r in self.regions:
+            if r.base <= addr < r.end:
+                if addr + n > r.end:
+                    raise RuntimeModelError(
+                        f"access of {n} bytes at {addr:#x} runs past the end of region {r.name!r} ({r.end:#x})"
+                    )
+                self._last = r
+                return r
+        raise RuntimeModelError(f"address {addr:#x} is not mapped" + (f" ({n} bytes)" if n != 1 else ""))
+
+    def is_mapped(self, addr: int, n: int = 1) -> bool:
+        return any(r.contains(addr, n) for r in self.regions)
+
+    def name_of(self, addr: int) -> str | None:
+        for r in self.regions:
+            if r.base <= addr < r.end:
+                return r.name
+        return None
+
+    # -- raw bytes -------------------------------------------------------------------------------
+    def read(self, addr: int, n: int) -> bytes:
+        r = self.region_at(addr, n)
+        o = addr - r.base
+        return bytes(r.view[o : o + n])
+
+    def write(self, addr: int, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        if n == 0:
+            return
+        r = self.region_at(addr, n)
+        o = addr - r.base
+        r.view[o : o + n] = data
+
+    def fill(self, addr: int, n: int, byte: int) -> None:
+        if n <= 0:
+            return
+        r = self.region_at(addr, n)
+        ctypes.memset(r.address_of_buffer + (addr - r.base), byte, n)
+
+    def read_cstring(self, addr: int, limit: int = 4096) -> str:
+        out = bytearray()
+        while len(out) < limit:
+            b = self.u8(addr + len(out))
+            if b == 0:
+                return out.decode("utf-8", errors="replace")
+            out.append(b)
+        raise RuntimeModelError(f"C string at {addr:#x} is not terminated within {limit} bytes")
+
+    # -- typed scalars -----------------------------------------------------------------------------
+    def _get(self, s: struct.Struct, addr: int):
+        r = self.region_at(addr, s.size)
+        return s.unpack_from(r.view, addr - r.base)[0]
+
+    def _set(self, s: struct.Struct, addr: int, value) -> None:
+        r = self.region_at(addr, s.size)
+        try:
+            s.pack_into(r.view, addr - r.base, value)
+        except struct.error:
+            raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
+
+    def u8(self, addr: int) -> int:
+        return self._get(_U8, addr)
+
+    def u16(self, addr: int) -> int:
+        return self._get(_U16, addr)
+
+    def u32(self, addr: int) -> int:
+        return self._get(_U32, addr)
+
+    def u64(self, addr: int) -> int:
+        return self._get(_U64, addr)
+
+    def i32(self, addr: int) -> int:
+        return self._get(_I32, addr)
+
+    def i64(self, addr: int) -> int:
+        return self._get(_I64, addr)
+
+    def f64(self, addr: int) -> float:
+        return self._get(_F64, addr)
+
+    def set_u8(self, addr: int, v: int) -> None:
+        self._set(_U8, addr, v)
+
+    def set_u16(self, addr: int, v: int) -> None:
+        self._set(_U16, addr, v)
+
+    def set_u32(self, addr: int, v: int) -> None:
+        self._set(_U32, addr, v)
+
+    def set_u64(self, addr: int, v: int) -> None:
+        self._set(_U64, addr, v & 0xFFFF_FFFF_FFFF_FFFF if -(1 << 63) <= v < 1 << 64 else v)
+
+    def set_i32(self, addr: int, v: int) -> None:
+        self._set(_I32, addr, v)
+
+    def set_i64(self, addr: int, v: int) -> None:
+        self._set(_I64, addr, v)
+
+    def set_f64(self, addr: int, v: float) -> None:
+        self._set(_F64, addr, v)
+
+    # -- whole-memory snapshots --------------------------------------------------------------------
+    def snapshot(self) -> MemorySnapshot:
+        return MemorySnapshot(tuple((r.name, r.snapshot()) for r in self.regions))
+
+    def restore(self, snap: MemorySnapshot) -> None:
+        for name, data in snap.regions:
+            self.region(name).restore(data)

@@ -1,0 +1,669 @@
+"""CPython 3.14 objects in emulated memory: constructors, deallocators, readers, stack refs.
+
+Everything here follows what the C functions of CPython 3.14.7 do to memory, because an
+executor's behaviour is judged by the memory it leaves: which objects exist at which address
+with which reference count. So constructors take from the same freelists CPython would
+(``PyFloat_FromDouble`` pops the float freelist, ``PyLong_FromLong`` the ints freelist), and
+deallocators push to them (LIFO, linked through the object's first word) or free.
+
+The methods are mixed into :class:`refjit.runtime.process.Process`; they use ``self.mem``,
+``self.heap``, ``self.profile`` and the addresses the process laid out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from refjit.errors import RuntimeModelError
+
+MASK64 = (1 << 64) - 1
+
+# -- stack references (_PyStackRef, GIL build: bit 0 set = not owned) --------------------------------
+
+STACKREF_NULL = 1
+
+
+def stackref_owned(addr: int) -> int:
+    """A stack ref that owns a strong reference to the object at ``addr``."""
+    if addr & 7:
+        raise RuntimeModelError(f"stackref_owned({addr:#x}): objects are 8-byte aligned")
+    return addr
+
+
+def stackref_borrowed(addr: int) -> int:
+    """A stack ref that does not own its object (PyStackRef_FromPyObjectBorrow): ``addr | 1``."""
+    if addr & 7:
+        raise RuntimeModelError(f"stackref_borrowed({addr:#x}): objects are 8-byte aligned")
+    return addr | 1
+
+
+def stackref_target(bits: int) -> int:
+    """PyStackRef_AsPyObjectBorrow: the object address (bit 0 masked off)."""
+    return bits & ~1 & MASK64
+
+
+def stackref_owns(bits: int) -> bool:
+    """PyStackRef_RefcountOnObject: bit 0 clear."""
+    return bits & 1 == 0
+
+
+def stackref_is_null(bits: int) -> bool:
+    return bits == STACKREF_NULL
+
+
+def stackref_tag_int(i: int) -> int:
+    """PyStackRef_TagInt: a tagged small int (low bits 0b11)."""
+    return ((i << 2) | 3) & MASK64
+
+
+@dataclass
+class ObjView:
+    """What an object is, as read from memory (for Outcomes and tests)."""
+
+    address: int
+    type: str
+    refcnt: int  # the 32-bit ob_refcnt
+    immortal: bool
+    value: Any = None  # Python value for int/float/bool/None/str/tuple/list; details for others
+    items: tuple[int, ...] = ()  # element addresses of a tuple or list
+    state: str = "live"  # "live", "freelist" or "freed" (heap objects); "static" otherwise
+    extra: dict = field(default_factory=dict)
+
+
+class Objects:
+    """Object lifecycle for a Process (mixin)."""
+
+    # Set by Process.__init__: mem, heap, profile, consts, symbols, freelists, _type_addr,
+    # _type_by_addr, small_ints_base, tstate, runtime, statics allocator, offsets.
+
+    # -- reference counts ------------------------------------------------------------------------
+    def refcnt(self, op: int) -> int:
+        return self.mem.u32(op)
+
+    def set_refcnt(self, op: int, n: int) -> None:
+        self.mem.set_u32(op, n)
+
+    def is_immortal(self, op: int) -> bool:
+        """_Py_IsImmortal: the 32-bit refcount read as signed is negative."""
+        return self.mem.i32(op) < 0
+
+    def make_immortal(self, op: int) -> None:
+        """_Py_SetImmortalUntracked: ob_flags = _Py_IMMORTAL_FLAGS, ob_refcnt = 3<<30."""
+        self.mem.set_u32(op, self.consts._Py_IMMORTAL_INITIAL_REFCNT)
+        self.mem.set_u16(op + 6, self.consts._Py_IMMORTAL_FLAGS)
+
+    def incref(self, op: int) -> None:
+        """Py_INCREF: skipped for immortal objects (sign bit of the 32-bit count)."""
+        n = self.mem.u32(op)
+        if n & 0x8000_0000:
+            return
+        self.mem.set_u32(op, n + 1)
+
+    def decref(self, op: int) -> None:
+        """Py_DECREF: no-op when immortal; deallocates at zero."""
+        n = self.mem.u32(op)
+        if n & 0x8000_0000:
+            return
+        if n == 0:
+            raise RuntimeModelError(f"decref of {self.type_name(op)} at {op:#x} whose refcount is already 0")
+        self.mem.set_u32(op, n - 1)
+        if n == 1:
+            self.dealloc(op)
+
+    def xdecref(self, op: int) -> None:
+        if op:
+            self.decref(op)
+
+    def close_stackref(self, bits: int) -> None:
+        """PyStackRef_CLOSE / XCLOSE: decref when bit 0 is clear."""
+        if bits & 1 == 0:
+            self.decref(bits)
+
+    def close_stackref_specialized(self, bits: int, destruct) -> None:
+        """PyStackRef_CLOSE_SPECIALIZED: plain 32-bit decrement; at zero the ref tracer (if any),
+        then ``destruct(op)`` instead of _Py_Dealloc."""
+        if bits & 1:
+            return
+        n = self.mem.u32(bits)
+        if n == 0 or n & 0x8000_0000:
+            raise RuntimeModelError(f"specialised close of {self.type_name(bits)} at {bits:#x} with refcount {n:#x}")
+        self.mem.set_u32(bits, n - 1)
+        if n == 1:
+            self._check_ref_tracer(bits)
+            destruct(bits)
+
+    def stackref_steal(self, op: int) -> int:
+        """PyStackRef_FromPyObjectSteal: ``op | (ob_flags & 1)``."""
+        return op | (self.mem.u16(op + 6) & 1)
+
+    def stackref_new(self, op: int) -> int:
+        """PyStackRef_FromPyObjectNew: immortal -> op|1, else incref and op."""
+        if self.mem.i32(op) < 0:
+            return op | 1
+        self.mem.set_u32(op, self.mem.u32(op) + 1)
+        return op
+
+    def _check_ref_tracer(self, op: int) -> None:
+        if self.mem.u64(self.runtime + self._o_ref_tracer):
+            raise RuntimeModelError(
+                f"_PyRuntime.ref_tracer.tracer_func is set while deallocating {op:#x}; calling a ref tracer is not modelled"
+            )
+
+    # -- types -----------------------------------------------------------------------------------
+    def type_of(self, op: int) -> int:
+        return self.mem.u64(op + 8)
+
+    def type_name(self, op: int) -> str:
+        try:
+            t = self.mem.u64(op + 8)
+        except RuntimeModelError:
+            return f"<unreadable object at {op:#x}>"
+        name = self._type_by_addr.get(t)
+        return name if name is not None else f"<type at {t:#x}>"
+
+    def type_addr(self, tp_name: str) -> int:
+        try:
+            return self._type_addr[tp_name]
+        except KeyError:
+            raise RuntimeModelError(f"the emulated process has no type {tp_name!r}") from None
+
+    def _has_gc(self, tp_name: str) -> bool:
+        return bool(self._type_flags[tp_name] & self.consts.Py_TPFLAGS_HAVE_GC)
+
+    # -- allocation primitives -------------------------------------------------------------------
+    def _object_malloc(self, tp_name: str, size: int) -> int:
+        """PyObject_Malloc (+ GC header for HAVE_GC types), then _PyObject_Init: refcount 1."""
+        gc = self._has_gc(tp_name)
+        op = self.heap.malloc(size, tp_name, header=16 if gc else 0)
+        if gc:
+            self.mem.fill(op - 16, 16, 0)  # untracked, not in any GC list
+        self.mem.set_u64(op, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
+        self.mem.set_u64(op + 8, self._type_addr[tp_name])
+        return op
+
+    def _freelist_pop(self, name: str) -> int | None:
+        """_Py_FREELIST_POP: LIFO; a popped object gets refcount 1 (_Py_NewReference)."""
+        fl = self.freelists.get(name)
+        if not fl:
+            return None
+        op = fl.pop()
+        self.heap.from_freelist(op)
+        self.mem.set_u64(op, 1)
+        return op
+
+    def _freelist_push(self, name: str, op: int, limit: int) -> bool:
+        """_Py_FREELIST_PUSH: link through the first word; False when the list is full."""
+        fl = self.freelists.setdefault(name, [])
+        if len(fl) >= limit:
+            return False
+        self.mem.set_u64(op, fl[-1] if fl else 0)
+        fl.append(op)
+        self.heap.to_freelist(op, name)
+        return True
+
+    def _freelist_free(self, name: str, op: int, limit: int) -> None:
+        """_Py_FREELIST_FREE: push, or free when the freelist is full."""
+        if not self._freelist_push(name, op, limit):
+            self.heap.free(op)
+
+    def mem_malloc(self, n: int) -> int:
+        """PyMem_Malloc."""
+        return self.heap.malloc(n, "mem")
+
+    def mem_realloc(self, p: int, n: int) -> int:
+        """PyMem_Realloc with pymalloc's rule for small blocks: stay in place when the new size
+        fits the block and is more than 3/4 of it; otherwise move (malloc, copy, free)."""
+        if p == 0:
+            return self.heap.malloc(n, "mem")
+        block = self.heap.block(p)
+        size = block.end - block.address
+        if n <= size <= 512 and 4 * n > 3 * size:
+            return p
+        return self.heap.realloc(p, n)
+
+    # -- int -------------------------------------------------------------------------------------
+    def small_int(self, v: int) -> int:
+        """Address of the static small int ``v`` (-5..256) inside _PyRuntime."""
+        if not -5 <= v <= 256:
+            raise RuntimeModelError(f"{v} is not a small int (-5..256)")
+        return self.small_ints_base + (v + 5) * 32
+
+    def _long_alloc(self, ndigits_requested: int) -> int:
+        """long_alloc(size): one digit (also for zero) comes from the ints freelist if possible."""
+        ndigits = ndigits_requested or 1
+        op = self._freelist_pop("ints") if ndigits == 1 else None
+        if op is None:
+            op = self._object_malloc("int", 24 + 4 * ndigits)
+        self._set_lv_tag(op, 1 if ndigits_requested else 0, ndigits_requested)
+        self.mem.set_u32(op + 24, 0)
+        return op
+
+    def _set_lv_tag(self, op: int, sign: int, ndigits: int) -> None:
+        self.mem.set_u64(op + 16, (1 - sign) | (ndigits << 3))
+
+    def _write_long_value(self, op: int, v: int, alloc_digits: int) -> None:
+        """Store ``v`` as sign + 30-bit digits into an int allocated with ``alloc_digits`` digits."""
+        a = -v if v < 0 else v
+        digits = []
+        while a:
+            digits.append(a & 0x3FFF_FFFF)
+            a >>= 30
+        if len(digits) > max(alloc_digits, 1):
+            raise RuntimeModelError(f"int {v} needs {len(digits)} digits, {alloc_digits} allocated")
+        padded = digits + [0] * (max(alloc_digits, 1) - len(digits))
+        self.mem.write(op + 24, b"".join(d.to_bytes(4, "little") for d in padded))
+        self._set_lv_tag(op, (v > 0) - (v < 0), len(digits))
+
+    def _long_from_medium(self, v: int) -> int:
+        """_PyLong_FromMedium: ints freelist, else a 32-byte PyLongObject."""
+        op = self._freelist_pop("ints")
+        if op is None:
+            op = self._object_malloc("int", 32)
+        self._set_lv_tag(op, 1 if v > 0 else -1, 1)
+        self.mem.set_u32(op + 24, abs(v))
+        return op
+
+    def _long_from_large(self, v: int) -> int:
+        ndigits = max(2, (abs(v).bit_length() + 29) // 30)
+        op = self._long_alloc(ndigits)
+        self._write_long_value(op, v, ndigits)
+        return op
+
+    def new_int(self, v: int, *, immortal: bool = False) -> int:
+        """PyLong_FromLong (for any Python int): small ints are the static ones; |v| < 2**30 is a
+        one-digit int from the freelist or a fresh 32-byte object; larger values get 30-bit digits."""
+        if -5 <= v <= 256:
+            return self.small_int(v)
+        if -0x3FFF_FFFF <= v <= 0x3FFF_FFFF:
+            op = self._long_from_medium(v)
+        else:
+            op = self._long_from_large(v)
+        if immortal:
+            self.make_immortal(op)
+        return op
+
+    def int_value(self, op: int) -> int:
+        tag = self.mem.u64(op + 16)
+        ndigits = tag >> 3
+        sign = 1 - (tag & 3)
+        if ndigits == 0:
+            return 0
+        raw = self.mem.read(op + 24, 4 * ndigits)
+        mag = 0
+        for i in range(ndigits - 1, -1, -1):
+            mag = (mag << 30) | int.from_bytes(raw[4 * i : 4 * i + 4], "little")
+        return sign * mag
+
+    def long_digit_count(self, op: int) -> int:
+        return self.mem.u64(op + 16) >> 3
+
+    def long_is_compact(self, op: int) -> bool:
+        return self.mem.u64(op + 16) < 16
+
+    def long_is_small_int(self, op: int) -> bool:
+        return bool(self.mem.u64(op + 16) & 4)
+
+    # -- bool, None --------------------------------------------------------------------------------
+    def new_bool(self, b: bool) -> int:
+        return self.symbols["_Py_TrueStruct" if b else "_Py_FalseStruct"]
+
+    @property
+    def none(self) -> int:
+        return self.symbols["_Py_NoneStruct"]
+
+    # -- float -----------------------------------------------------------------------------------
+    def new_float(self, x: float, *, immortal: bool = False) -> int:
+        """PyFloat_FromDouble: the float freelist first, else a 24-byte object."""
+        op = self._freelist_pop("floats")
+        if op is None:
+            op = self._object_malloc("float", 24)
+        self.mem.set_f64(op + 16, float(x))
+        if immortal:
+            self.make_immortal(op)
+        return op
+
+    def float_value(self, op: int) -> float:
+        return self.mem.f64(op + 16)
+
+    # -- str (ASCII, compact) ---------------------------------------------------------------------
+    def new_str(self, s: str, *, immortal: bool = False) -> int:
+        """A compact ASCII str: PyASCIIObject followed by the characters and a NUL."""
+        if not s.isascii():
+            raise RuntimeModelError(f"only ASCII strings are modelled, not {s!r}")
+        op = self._object_malloc("str", 40 + len(s) + 1)
+        self._init_ascii(op, s)
+        if immortal:
+            self.make_immortal(op)
+        return op
+
+    def _init_ascii(self, op: int, s: str) -> None:
+        self.mem.set_i64(op + 16, len(s))  # length
+        self.mem.set_i64(op + 24, -1)  # hash not computed
+        # state: interned 0, kind 1 (PyUnicode_1BYTE_KIND), compact 1, ascii 1, statically_allocated 0
+        self.mem.set_u32(op + 32, (1 << 2) | (1 << 5) | (1 << 6))
+        self.mem.write(op + 40, s.encode("ascii") + b"\0")
+
+    def str_value(self, op: int) -> str:
+        n = self.mem.i64(op + 16)
+        state = self.mem.u32(op + 32)
+        if not (state >> 6) & 1 or not (state >> 5) & 1:
+            return f"<non-ASCII str at {op:#x}>"
+        return self.mem.read(op + 40, n).decode("ascii", errors="replace")
+
+    # -- tuple -----------------------------------------------------------------------------------
+    def new_tuple(self, items: Sequence[int], *, steal: bool = False, immortal: bool = False) -> int:
+        """PyTuple_Pack (increfs the items) or, with ``steal``, a tuple that takes the references.
+        Sizes 1..20 come from the per-size tuple freelists first; () is the static empty tuple."""
+        n = len(items)
+        if n == 0:
+            return self.empty_tuple
+        op = self._freelist_pop(f"tuples[{n - 1}]") if n <= 20 else None
+        if op is None:
+            op = self._object_malloc("tuple", 32 + 8 * n)
+            self.mem.set_i64(op + 16, n)
+        self.mem.set_i64(op + 24, -1)  # _PyTuple_RESET_HASH_CACHE
+        for i, it in enumerate(items):
+            if not steal:
+                self.incref(it)
+            self.mem.set_u64(op + 32 + 8 * i, it)
+        if immortal:
+            self.make_immortal(op)
+        return op
+
+    def tuple_items(self, op: int) -> list[int]:
+        n = self.mem.i64(op + 16)
+        if not 0 <= n <= 1 << 20:
+            raise RuntimeModelError(f"tuple at {op:#x} has implausible size {n}")
+        raw = self.mem.read(op + 32, 8 * n)
+        return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
+
+    # -- list ------------------------------------------------------------------------------------
+    def new_list(self, items: Sequence[int], allocated: int | None = None, *, steal: bool = False) -> int:
+        """PyList_New(len) + items (increfed unless ``steal``); ``allocated`` >= len over-allocates
+        the item array (PyMem memory, its own heap block), like a list that has grown."""
+        n = len(items)
+        cap = n if allocated is None else allocated
+        if cap < n:
+            raise RuntimeModelError(f"new_list: allocated {cap} < {n} items")
+        op = self._freelist_pop("lists")
+        if op is None:
+            op = self._object_malloc("list", 40)
+        arr = 0
+        if cap > 0:
+            arr = self.heap.malloc(8 * cap, "mem")
+            self.mem.fill(arr, 8 * cap, 0)  # PyMem_Calloc
+        self.mem.set_i64(op + 16, n)
+        self.mem.set_u64(op + 24, arr)
+        self.mem.set_i64(op + 32, cap)
+        for i, it in enumerate(items):
+            if not steal:
+                self.incref(it)
+            self.mem.set_u64(arr + 8 * i, it)
+        return op
+
+    def list_items(self, op: int) -> list[int]:
+        n = self.mem.i64(op + 16)
+        arr = self.mem.u64(op + 24)
+        if n == 0:
+            return []
+        if not 0 < n <= 1 << 20:
+            raise RuntimeModelError(f"list at {op:#x} has implausible size {n}")
+        raw = self.mem.read(arr, 8 * n)
+        return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
+
+    def list_resize(self, op: int, newsize: int) -> None:
+        """list_resize (GIL build): over-allocation pattern 0, 4, 8, 16, 24, 32, 40, 52, ..."""
+        allocated = self.mem.i64(op + 32)
+        size = self.mem.i64(op + 16)
+        if allocated >= newsize and newsize >= (allocated >> 1):
+            self.mem.set_i64(op + 16, newsize)
+            return
+        new_allocated = (newsize + (newsize >> 3) + 6) & ~3
+        if newsize - size > new_allocated - newsize:
+            new_allocated = (newsize + 3) & ~3
+        if newsize == 0:
+            new_allocated = 0
+        arr = self.mem_realloc(self.mem.u64(op + 24), 8 * new_allocated)
+        self.mem.set_u64(op + 24, arr)
+        self.mem.set_i64(op + 16, newsize)
+        self.mem.set_i64(op + 32, new_allocated)
+
+    # -- iterators --------------------------------------------------------------------------------
+    def new_range_iter(self, start: int, stop: int, step: int = 1) -> int:
+        """iter(range(start, stop, step)) as fast_range_iter builds it: start, step, len."""
+        if step == 0:
+            raise RuntimeModelError("range() step must not be zero")
+        n = len(range(start, stop, step))
+        lim = 1 << 63
+        if not all(-lim <= x < lim for x in (start, stop, step, n)) or not -lim <= start + n * step < lim:
+            raise RuntimeModelError("range iterator bounds do not fit a C long (a longrangeiter is not modelled)")
+        op = self._freelist_pop("range_iters")
+        if op is None:
+            op = self._object_malloc("range_iterator", 40)
+        self.mem.set_i64(op + 16, start)
+        self.mem.set_i64(op + 24, step)
+        self.mem.set_i64(op + 32, n)
+        return op
+
+    def new_list_iter(self, lst: int) -> int:
+        """iter(list): it_index 0, it_seq a new reference to the list."""
+        return self._seq_iter("list_iterator", "list_iters", lst)
+
+    def new_tuple_iter(self, tup: int) -> int:
+        return self._seq_iter("tuple_iterator", "tuple_iters", tup)
+
+    def _seq_iter(self, tp_name: str, freelist: str, seq: int) -> int:
+        op = self._freelist_pop(freelist)
+        if op is None:
+            op = self._object_malloc(tp_name, 32)
+        self.mem.set_i64(op + 16, 0)
+        self.incref(seq)
+        self.mem.set_u64(op + 24, seq)
+        return op
+
+    # -- exceptions -------------------------------------------------------------------------------
+    def new_exception(self, tp_name: str, *args: Any) -> int:
+        """A minimal exception instance: its type and ``args`` (a tuple of str/int/float)."""
+        size = self._type_basicsize[tp_name] if tp_name in self._type_basicsize else None
+        if size is None or not self._type_flags[tp_name] & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
+            raise RuntimeModelError(f"{tp_name!r} is not an exception type of the emulated process")
+        op = self._object_malloc(tp_name, size)
+        self.mem.fill(op + 16, size - 16, 0)
+        items = [self.from_python(a) for a in args]
+        self.mem.set_u64(op + 24, self.new_tuple(items, steal=True))
+        return op
+
+    def set_exception(self, tp_name: str, *args: Any) -> int:
+        """_PyErr_SetObject with a new exception of type ``tp_name`` and ``args``: it goes to
+        tstate->current_exception, replacing (and releasing) any previous one."""
+        exc = self.new_exception(tp_name, *args)
+        slot = self.tstate + self._o_current_exception
+        old = self.mem.u64(slot)
+        self.mem.set_u64(slot, exc)
+        self.xdecref(old)
+        return exc
+
+    def current_exception(self) -> int:
+        return self.mem.u64(self.tstate + self._o_current_exception)
+
+    def clear_exception(self) -> None:
+        slot = self.tstate + self._o_current_exception
+        old = self.mem.u64(slot)
+        self.mem.set_u64(slot, 0)
+        self.xdecref(old)
+
+    def exception_info(self, op: int) -> tuple[str, tuple]:
+        args = self.mem.u64(op + 24)
+        vals = tuple(self.to_python(a) for a in self.tuple_items(args)) if args else ()
+        return self.type_name(op), vals
+
+    # -- conversion ---------------------------------------------------------------------------------
+    def from_python(self, v: Any) -> int:
+        """A new reference to an emulated object equal to ``v`` (None, bool, int, float, str, tuple, list)."""
+        if v is None:
+            return self.none
+        if v is True or v is False:
+            return self.new_bool(v)
+        if isinstance(v, int):
+            return self.new_int(v)
+        if isinstance(v, float):
+            return self.new_float(v)
+        if isinstance(v, str):
+            return self.new_str(v)
+        if isinstance(v, tuple):
+            return self.new_tuple([self.from_python(x) for x in v], steal=True)
+        if isinstance(v, list):
+            return self.new_list([self.from_python(x) for x in v], steal=True)
+        raise RuntimeModelError(f"cannot build an emulated object from {type(v).__name__} {v!r}")
+
+    def to_python(self, op: int, _depth: int = 0) -> Any:
+        """The Python value of a None/bool/int/float/str/tuple/list object."""
+        name = self.type_name(op)
+        if name == "int":
+            return self.int_value(op)
+        if name == "bool":
+            return self.int_value(op) != 0
+        if name == "NoneType":
+            return None
+        if name == "float":
+            return self.float_value(op)
+        if name == "str":
+            return self.str_value(op)
+        if _depth > 20:
+            raise RuntimeModelError(f"{name} at {op:#x} nests too deeply to convert")
+        if name == "tuple":
+            return tuple(self.to_python(x, _depth + 1) for x in self.tuple_items(op))
+        if name == "list":
+            return [self.to_python(x, _depth + 1) for x in self.list_items(op)]
+        raise RuntimeModelError(f"no Python value for a {name} object at {op:#x}")
+
+    def read_object(self, op: int) -> ObjView:
+        """Type, refcount, immortality and value of the object at ``op``."""
+        block = self.heap.block_at(op) if self.heap.owns(op) else None
+        if block is not None and block.address != op:
+            raise RuntimeModelError(f"{op:#x} points inside the {block.type} at {block.address:#x}, not at an object")
+        state = block.state if block is not None else "static"
+        if state == "freed":
+            return ObjView(op, block.type, 0, False, None, (), "freed")
+        if state == "freelist":
+            return ObjView(op, block.type, 0, False, None, (), "freelist", {"freelist": block.freelist})
+        name = self.type_name(op)
+        refcnt = self.mem.u32(op)
+        view = ObjView(op, name, refcnt, refcnt & 0x8000_0000 != 0, None, (), state)
+        if name in ("int", "bool", "NoneType", "float", "str"):
+            view.value = self.to_python(op)
+        elif name == "tuple":
+            view.items = tuple(self.tuple_items(op))
+            view.value = self._try_value(op)
+        elif name == "list":
+            view.items = tuple(self.list_items(op))
+            view.value = self._try_value(op)
+            view.extra["allocated"] = self.mem.i64(op + 32)
+        elif name == "range_iterator":
+            view.value = (self.mem.i64(op + 16), self.mem.i64(op + 24), self.mem.i64(op + 32))
+            view.extra = {"start": view.value[0], "step": view.value[1], "len": view.value[2]}
+        elif name in ("list_iterator", "tuple_iterator"):
+            view.value = (self.mem.i64(op + 16), self.mem.u64(op + 24))
+            view.extra = {"it_index": view.value[0], "it_seq": view.value[1]}
+        elif self._type_flags.get(name, 0) & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
+            view.value = self.exception_info(op)
+        return view
+
+    def _try_value(self, op: int) -> Any:
+        try:
+            return self.to_python(op)
+        except RuntimeModelError:
+            return None
+
+    # -- deallocation (what _Py_Dealloc does per type) ---------------------------------------------
+    def dealloc(self, op: int) -> None:
+        """_Py_Dealloc: the type's tp_dealloc, for the types the process knows."""
+        name = self.type_name(op)
+        fn = getattr(self, "_dealloc_" + name, None)
+        if fn is None:
+            raise RuntimeModelError(f"deallocation of a {name} object at {op:#x} is not modelled")
+        fn(op)
+
+    def _dealloc_int(self, op: int) -> None:
+        # long_dealloc: small ints are re-immortalised; exact compact ints go to the freelist.
+        if self.long_is_small_int(op):
+            self.make_immortal(op)
+            return
+        if self.long_is_compact(op):
+            self._freelist_free("ints", op, self.consts.Py_ints_MAXFREELIST)
+        else:
+            self.heap.free(op)
+
+    def long_exact_dealloc(self, op: int) -> None:
+        """_PyLong_ExactDealloc."""
+        self._dealloc_int(op)
+
+    def _dealloc_float(self, op: int) -> None:
+        self._freelist_free("floats", op, self.consts.Py_floats_MAXFREELIST)
+
+    float_exact_dealloc = _dealloc_float  # _PyFloat_ExactDealloc
+
+    def _dealloc_bool(self, op: int) -> None:
+        raise RuntimeModelError(f"deallocating the bool singleton at {op:#x} (refcount underflow)")
+
+    def _dealloc_NoneType(self, op: int) -> None:
+        raise RuntimeModelError(f"deallocating None at {op:#x} (refcount underflow)")
+
+    def _dealloc_tuple(self, op: int) -> None:
+        n = self.mem.i64(op + 16)
+        if n == 0:
+            return  # the static empty tuple
+        for item in reversed(self.tuple_items(op)):
+            self.xdecref(item)
+        if n <= 20 and self._freelist_push(f"tuples[{n - 1}]", op, self.consts.Py_tuple_MAXFREELIST):
+            return
+        self.heap.free(op)
+
+    def _dealloc_list(self, op: int) -> None:
+        arr = self.mem.u64(op + 24)
+        if arr:
+            for item in reversed(self.list_items(op)):
+                self.xdecref(item)
+            self.heap.free(arr)
+            self.mem.set_u64(op + 24, 0)
+        self._freelist_free("lists", op, self.consts.Py_lists_MAXFREELIST)
+
+    def _dealloc_range_iterator(self, op: int) -> None:
+        self._freelist_free("range_iters", op, self.consts.Py_range_iters_MAXFREELIST)
+
+    def _dealloc_list_iterator(self, op: int) -> None:
+        self.xdecref(self.mem.u64(op + 24))
+        self._freelist_free("list_iters", op, self.consts.Py_list_iters_MAXFREELIST)
+
+    def _dealloc_tuple_iterator(self, op: int) -> None:
+        self.xdecref(self.mem.u64(op + 24))
+        self._freelist_free("tuple_iters", op, self.consts.Py_tuple_iters_MAXFREELIST)
+
+    def _dealloc_str(self, op: int) -> None:
+        self.heap.free(op)
+
+    def _dealloc_exception(self, op: int) -> None:
+        for off in (16, 24, 32, 40, 48, 56):  # dict, args, notes, traceback, context, cause
+            self.xdecref(self.mem.u64(op + off))
+        self.heap.free(op)
+
+    def __getattr__(self, name: str):
+        # Every exception type deallocates the same way (BaseException_dealloc).
+        if name.startswith("_dealloc_"):
+            tp = name[len("_dealloc_") :]
+            flags = self.__dict__.get("_type_flags", {}).get(tp)
+            if flags is not None and flags & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
+                return self._dealloc_exception
+        raise AttributeError(name)
+
+
+def digits_of(v: int) -> list[int]:
+    """The 30-bit digits of |v|, least significant first (as ob_digit stores them)."""
+    a = abs(v)
+    out = []
+    while a:
+        out.append(a & 0x3FFF_FFFF)
+        a >>= 30
+    return out
+

@@ -1,0 +1,509 @@
+"""An emulated CPython 3.14.7 process: the memory map and the objects every executor meets.
+
+    p = Process(load_profile("3.14", "aarch64"))
+    code = p.new_code(b"\\0" * 64, nlocals=3)
+    frame = p.new_frame(code, 3, [stackref_owned(p.new_int(1000))], [])
+    p.view("PyThreadState", p.tstate).current_executor
+
+Regions (all page-aligned, addresses configurable with :class:`LayoutConfig`), named after what
+they hold in a real process:
+
+==========  =====================================================================================
+jit         one executor's code and data (a fresh mmap in CPython)
+stubs       one small trap per external C function; calls into it run a Python model (cfuncs)
+statics     static objects of the executable: PyLong_Type ..., _Py_NoneStruct, PyExc_* pointers,
+            _PyEval_BinaryOps and the other data tables stencils reference
+runtime     _PyRuntime (with the main interpreter as its last member and the small ints inside)
+tstate      the thread state (a _PyThreadStateImpl)
+heap        objects (deterministic allocator, see heap.py)
+code        code objects with their co_code_adaptive bytecode
+datastack   the thread's data stack: interpreter frames
+cstack      the C stack the machine starts on
+==========  =====================================================================================
+
+By default the JIT region is far (> 2 GiB) from the stubs, as with a PIE ``python`` (FACTS c.3),
+so x86-64 GOT calls are not relaxed; ``LayoutConfig(jit_near_stubs=True)`` puts it close.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Sequence
+
+from refjit.errors import RuntimeModelError
+from refjit.profile import Profile
+from refjit.runtime import cfuncs
+from refjit.runtime.heap import Heap, HeapSnapshot
+from refjit.runtime.memory import (
+    PROT_RW,
+    PROT_RWX,
+    PROT_RX,
+    Memory,
+    MemorySnapshot,
+    Region,
+    page_align_up,
+)
+from refjit.runtime.objects import STACKREF_NULL, Objects
+from refjit.runtime.views import View
+
+GiB = 1 << 30
+STUB_SPACING = 16
+
+
+@dataclass(frozen=True)
+class LayoutConfig:
+    """Where the regions go. Bases must be page-aligned and regions must not overlap."""
+
+    stubs_base: int = 0x5555_5560_0000  # text of the executable (PIE, 0x55...)
+    statics_base: int = 0x5555_5580_0000  # its .data
+    runtime_base: int = 0x5555_55A0_0000  # _PyRuntime lives in .data too
+    tstate_base: int = 0x5555_55C0_0000
+    heap_base: int = 0x7FEF_F000_0000  # obmalloc arenas (mmap, 0x7f...)
+    heap_size: int = 1 << 20
+    code_base: int = 0x7FEF_FE00_0000
+    code_size: int = 64 << 10
+    datastack_base: int = 0x7FEF_FD00_0000
+    datastack_size: int = 64 << 10
+    cstack_base: int = 0x7FFF_FFF0_0000
+    cstack_size: int = 64 << 10
+    jit_base: int = 0x7FF0_0000_0000  # a fresh mmap: far from the executable
+    jit_size: int = 256 << 10
+    jit_near_stubs: bool = False  # place the JIT region jit_near_offset after the stubs instead
+    jit_near_offset: int = 0x1000_0000
+
+    @property
+    def jit_address(self) -> int:
+        return self.stubs_base + self.jit_near_offset if self.jit_near_stubs else self.jit_base
+
+
+@dataclass(frozen=True)
+class ProcessSnapshot:
+    memory: MemorySnapshot
+    heap: HeapSnapshot
+    freelists: dict
+    code_top: int
+    statics_top: int
+
+
+class Process(Objects):
+    """A CPython 3.14.7 process in emulated memory, for one architecture's profile."""
+
+    def __init__(self, profile: Profile, *, layout: LayoutConfig = LayoutConfig()):
+        self.profile = profile
+        self.arch = profile.arch
+        self.layout = layout
+        self.consts = profile.consts
+        self.mem = Memory()
+        self.symbols: dict[str, int] = {}
+        self.freelists: dict[str, list[int]] = {}
+        self._models: dict[int, cfuncs.CModel] = {}
+        self.executors: list[int] = []  # every executor built here, for _Py_Executors_InvalidateCold
+        self.optimizer = None  # optional hook for _PyOptimizer_Optimize(process, frame, start, executor_ptr, depth)
+        self._type_addr: dict[str, int] = {}
+        self._type_by_addr: dict[int, str] = {}
+        self._type_flags: dict[str, int] = {}
+        self._type_basicsize: dict[str, int] = {}
+        self._o_current_exception = profile.offset("PyThreadState", "current_exception")
+        self._o_ref_tracer = profile.offset("_PyRuntimeState", "ref_tracer.tracer_func")
+
+        L = layout
+        n_stubs = len(profile.symbols) + 64
+        runtime_size = page_align_up(profile.sizeof("_PyRuntimeState"))
+        self.regions = {
+            r.name: self.mem.add(r)
+            for r in (
+                Region("stubs", L.stubs_base, page_align_up(n_stubs * STUB_SPACING), PROT_RX),
+                Region("statics", L.statics_base, 64 << 10, PROT_RW),
+                Region("runtime", L.runtime_base, runtime_size, PROT_RW),
+                Region("tstate", L.tstate_base, page_align_up(profile.sizeof("_PyThreadStateImpl")), PROT_RW),
+                Region("heap", L.heap_base, L.heap_size, PROT_RW),
+                Region("code", L.code_base, L.code_size, PROT_RW),
+                Region("datastack", L.datastack_base, L.datastack_size, PROT_RW),
+                Region("cstack", L.cstack_base, L.cstack_size, PROT_RW),
+                Region("jit", L.jit_address, L.jit_size, PROT_RWX),
+            )
+        }
+        self.heap = Heap(self.mem, self.regions["heap"])
+        self._statics_top = L.statics_base
+        self._code_top = L.code_base
+        self._stub_top = L.stubs_base
+
+        self.runtime = L.runtime_base
+        self.interp = self.runtime + profile.main_interpreter_offset
+        self.tstate = L.tstate_base
+        self.small_ints_base = self.runtime + profile.const("static_objects.singletons.small_ints")
+        # The C stack pointer a machine starts with: 16-byte aligned, a little below the top.
+        self.cstack_top = L.cstack_base + L.cstack_size - 256
+        self.symbols["_PyRuntime"] = self.runtime
+
+        self._build_stubs()
+        self._build_types()
+        self._build_singletons()
+        self._build_runtime()
+        self._build_data_tables()
+        self._build_tstate()
+        missing = set(profile.symbols) - set(self.symbols)
+        if missing:
+            raise RuntimeModelError(f"the emulated process has no address for {sorted(missing)}")
+
+    def __repr__(self) -> str:
+        return f"<Process CPython {self.profile.patchlevel} {self.arch}>"
+
+    # -- public helpers ----------------------------------------------------------------------------
+    def view(self, struct_name: str, address: int) -> View:
+        """A typed view of ``struct_name`` at ``address`` (fields by CPython's names)."""
+        return View(self.mem, self.profile, struct_name, address)
+
+    def model_at(self, addr: int) -> cfuncs.CModel | None:
+        """The C-function model whose stub is at ``addr`` (None: not a stub)."""
+        return self._models.get(addr)
+
+    def stub_address(self, name: str) -> int:
+        return self.symbols[name] if name in self.symbols else self._missing_symbol(name)
+
+    def _missing_symbol(self, name: str) -> int:
+        raise RuntimeModelError(f"the emulated process has no symbol {name!r}")
+
+    def symbol_at(self, addr: int) -> str | None:
+        """The symbol whose stub or static object starts at ``addr``."""
+        for name, a in self.symbols.items():
+            if a == addr:
+                return name
+        return None
+
+    @property
+    def stub_trap(self) -> bytes:
+        """The bytes a stub holds, so executing one without the machine's hook faults."""
+        if self.arch == "x86_64":
+            return b"\xf4" * STUB_SPACING  # hlt (privileged: faults in user mode)
+        return (0xD4200000).to_bytes(4, "little") * (STUB_SPACING // 4)  # brk #0
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    def snapshot(self) -> ProcessSnapshot:
+        return ProcessSnapshot(
+            self.mem.snapshot(), self.heap.snapshot(), copy.deepcopy(self.freelists), self._code_top, self._statics_top
+        )
+
+    def restore(self, snap: ProcessSnapshot) -> None:
+        self.mem.restore(snap.memory)
+        self.heap.restore(snap.heap)
+        self.freelists = copy.deepcopy(snap.freelists)
+        self._code_top = snap.code_top
+        self._statics_top = snap.statics_top
+
+    # -- layout: bump allocation in the fixed regions ------------------------------------------
+    def _static_alloc(self, size: int, align: int = 16) -> int:
+        addr = (self._statics_top + align - 1) & ~(align - 1)
+        if addr + size > self.regions["statics"].end:
+            raise RuntimeModelError("the statics region is full")
+        self._statics_top = addr + size
+        return addr
+
+    def _static_cstring(self, s: str) -> int:
+        data = s.encode() + b"\0"
+        addr = self._static_alloc(len(data), 1)
+        self.mem.write(addr, data)
+        return addr
+
+    def _static_header(self, op: int, type_addr: int) -> None:
+        """_PyObject_HEAD_INIT of a static object: refcount 3<<30, flags STATICALLY_ALLOCATED|IMMORTAL."""
+        c = self.consts
+        self.mem.set_u64(op, c._Py_IMMORTAL_INITIAL_REFCNT | (c._Py_STATIC_FLAG_BITS << 48))
+        self.mem.set_u64(op + 8, type_addr)
+
+    def _add_stub(self, name: str) -> int:
+        if name in self.symbols:
+            return self.symbols[name]
+        addr = self._stub_top
+        if addr + STUB_SPACING > self.regions["stubs"].end:
+            raise RuntimeModelError("the stub page is full")
+        self._stub_top += STUB_SPACING
+        self.mem.write(addr, self.stub_trap)
+        self.symbols[name] = addr
+        self._models[addr] = cfuncs.model_for(name)
+        return addr
+
+    # -- building the process ----------------------------------------------------------------------
+    def _build_stubs(self) -> None:
+        names = sorted(n for n, s in self.profile.symbols.items() if s.kind == "function")
+        names += sorted(set(cfuncs.EXTRA_FUNCTIONS) - set(names))
+        for name in names:
+            self._add_stub(name)
+
+    def _build_types(self) -> None:
+        ptype = self.profile.struct("PyTypeObject")
+        specs = self.profile.types
+        # Addresses first: every type object's ob_type is PyType_Type.
+        for t in specs:
+            addr = self._static_alloc(ptype.size)
+            self.symbols[t.symbol] = addr
+            self._type_addr[t.tp_name] = addr
+            self._type_by_addr[addr] = t.tp_name
+        next_version = self.consts._Py_TYPE_VERSION_NEXT
+        iternext = {"range_iterator": "rangeiter_next", "list_iterator": "listiter_next",
+                    "tuple_iterator": "tupleiter_next"}
+        for t in specs:
+            addr = self.symbols[t.symbol]
+            v = self.view("PyTypeObject", addr)
+            self._static_header(addr, self.symbols["PyType_Type"])
+            v.ob_size = 0
+            v.tp_name = self._static_cstring(t.tp_name)
+            v.tp_basicsize = t.tp_basicsize
+            v.tp_itemsize = t.tp_itemsize
+            version = t.tp_version_tag
+            if version is None:
+                version, next_version = next_version, next_version + 1
+            flags = t.tp_flags | (self.consts.Py_TPFLAGS_VALID_VERSION_TAG if version else 0)
+            v.tp_flags = flags
+            v.tp_version_tag = version
+            if t.tp_name in iternext:
+                v.tp_iternext = self._add_stub(iternext[t.tp_name])
+            self._type_flags[t.tp_name] = flags
+            self._type_basicsize[t.tp_name] = t.tp_basicsize
+            if t.exception_pointer:
+                slot = self._static_alloc(8, 8)
+                self.mem.set_u64(slot, addr)
+                self.symbols[t.exception_pointer] = slot
+
+    def _build_singletons(self) -> None:
+        none = self._static_alloc(16)
+        self._static_header(none, self._type_addr["NoneType"])
+        self.symbols["_Py_NoneStruct"] = none
+        for name, value in (("_Py_FalseStruct", 0), ("_Py_TrueStruct", 1)):
+            op = self._static_alloc(32)
+            self._static_header(op, self._type_addr["bool"])
+            self.mem.set_u64(op + 16, self.consts._PyLong_TRUE_TAG if value else self.consts._PyLong_FALSE_TAG)
+            self.mem.set_u32(op + 24, value)
+            self.symbols[name] = op
+        # The empty tuple singleton (really in _PyRuntime.static_objects, at an offset the facts
+        # do not give; nothing in the stencils refers to it directly).
+        self.empty_tuple = self._static_alloc(32)
+        self._static_header(self.empty_tuple, self._type_addr["tuple"])
+        self.mem.set_i64(self.empty_tuple + 16, 0)
+        self.mem.set_i64(self.empty_tuple + 24, -1)
+
+    def _build_runtime(self) -> None:
+        long_type = self._type_addr["int"]
+        for v in range(-5, 257):
+            op = self.small_int(v)
+            self._static_header(op, long_type)
+            tag = (1 - ((v > 0) - (v < 0))) | ((1 if v else 0) << 3) | self.consts.IMMORTALITY_BIT_MASK
+            self.mem.set_u64(op + 16, tag)
+            self.mem.set_u32(op + 24, abs(v))
+        # Interned static strings the stencils name by _PyRuntime offset (FACTS d.3).
+        for key, text in (("strings.empty", ""), ("strings.__annotations__", "__annotations__"),
+                          ("strings.__build_class__", "__build_class__")):
+            self._static_ascii(self.runtime + self.profile.const(key), text)
+        ascii_base = self.runtime + self.profile.const("strings.ascii")
+        for ch in range(128):
+            self._static_ascii(ascii_base + 48 * ch, chr(ch))  # {PyASCIIObject; uint8_t data[2]}: 48 bytes
+        iv = self.view("PyInterpreterState", self.interp)
+        iv.trace_run_counter = self.consts.JIT_CLEANUP_THRESHOLD
+        iv.jit = 1
+        iv.common_consts[2] = self._type_addr["tuple"]  # CONSTANT_BUILTIN_TUPLE
+
+    def _static_ascii(self, op: int, s: str) -> None:
+        self._static_header(op, self._type_addr["str"])
+        self._init_ascii(op, s)
+        # interned: SSTATE_INTERNED_IMMORTAL_STATIC (3); statically_allocated: 1
+        self.mem.set_u32(op + 32, self.mem.u32(op + 32) | 3 | (1 << 7))
+
+    def _build_data_tables(self) -> None:
+        table = self.profile.const("_PyEval_BinaryOps")
+        base = self._static_alloc(8 * len(table), 8)
+        for i, fn in enumerate(table):
+            self.mem.set_u64(base + 8 * i, self._add_stub(fn))
+        self.symbols["_PyEval_BinaryOps"] = base
+        conv = self._static_alloc(32, 8)
+        for i, fn in enumerate(("PyObject_Str", "PyObject_Repr", "PyObject_ASCII")):
+            self.mem.set_u64(conv + 8 * i, self._add_stub(fn))
+        self.mem.set_u64(conv + 24, 0)
+        self.symbols["_PyEval_ConversionFuncs"] = conv
+        # {func, name} pairs; the functions are stubs without models so a call shows by name.
+        for sym, n in (("_PyIntrinsics_UnaryFunctions", 12), ("_PyIntrinsics_BinaryFunctions", 5)):
+            t = self._static_alloc(16 * n, 8)
+            for i in range(n):
+                self.mem.set_u64(t + 16 * i, self._add_stub(f"{sym}[{i}]"))
+                self.mem.set_u64(t + 16 * i + 8, self._static_cstring(f"{sym}[{i}]"))
+            self.symbols[sym] = t
+        # _Py_FunctionAttributeOffsets[MAKE_FUNCTION_*] = offsetof(PyFunctionObject, ...)
+        offs = self._static_alloc(8 * 17, 8)
+        for flag, fieldname in ((0x01, "func_defaults"), (0x02, "func_kwdefaults"), (0x04, "func_annotations"),
+                                (0x08, "func_closure"), (0x10, "func_annotate")):
+            self.mem.set_u64(offs + 8 * flag, self.profile.offset("PyFunctionObject", fieldname))
+        self.symbols["_Py_FunctionAttributeOffsets"] = offs
+        # Not modelled: zero-filled stand-ins with a plausible size.
+        self.symbols["_Py_SpecialMethods"] = self._static_alloc(16 * 8, 8)
+        # _Py_InitCleanup: a static code object (_PyCode8) whose bytecode is not modelled (zeros).
+        init_cleanup = self._static_alloc(self.profile.offset("PyCodeObject", "co_code_adaptive") + 8)
+        self._static_header(init_cleanup, self._type_addr["code"])
+        self.symbols["_Py_InitCleanup"] = init_cleanup
+
+    def _build_tstate(self) -> None:
+        t = self.view("PyThreadState", self.tstate)
+        t.interp = self.interp
+        t.eval_breaker = 0
+        t["_status.initialized"] = 1
+        t["_status.bound"] = 1
+        t["_status.bound_gilstate"] = 1
+        t["_status.active"] = 1
+        t.holds_gil = 1
+        t.py_recursion_limit = 1000
+        t.py_recursion_remaining = 1000
+        t.current_frame = 0
+        t.current_exception = 0
+        t.exc_info = t.addr_of("exc_state")
+        t.current_executor = 0
+        # The data stack: one chunk spanning the region ({previous, size, top} then the data).
+        ds = self.regions["datastack"]
+        self.mem.set_u64(ds.base, 0)
+        self.mem.set_u64(ds.base + 8, ds.size)
+        self.mem.set_u64(ds.base + 16, 0)
+        t.datastack_chunk = ds.base
+        t.datastack_top = ds.base + 24
+        t.datastack_limit = ds.end
+        impl = self.view("_PyThreadStateImpl", self.tstate)
+        cs = self.regions["cstack"]
+        impl.c_stack_top = cs.end
+        impl.c_stack_soft_limit = cs.base + 16 * 1024
+        impl.c_stack_hard_limit = cs.base + 8 * 1024
+        impl.c_stack_init_base = cs.base
+        impl.c_stack_init_top = cs.end
+        impl.refcount = 1
+        self.mem.set_u64(self.interp + self.profile.offset("PyInterpreterState", "_initial_thread") + 16, self.interp)
+
+    # -- code objects, frames, executors -----------------------------------------------------------
+    def new_code(self, bytecode: bytes, *, nlocals: int = 0, stacksize: int = 8, argcount: int = 0,
+                 consts: Sequence[int] = (), names: Sequence[int] = (), name: str = "f",
+                 firstlineno: int = 1, flags: int = 0) -> int:
+        """A code object in the code region; ``bytecode`` becomes co_code_adaptive (2-byte units)."""
+        if len(bytecode) % 2:
+            raise RuntimeModelError("bytecode must be a whole number of 2-byte code units")
+        base = self.profile.offset("PyCodeObject", "co_code_adaptive")
+        size = (base + len(bytecode) + 15) & ~15
+        op = self._code_top
+        if op + size > self.regions["code"].end:
+            raise RuntimeModelError("the code region is full (enlarge LayoutConfig.code_size)")
+        self._code_top += size
+        self.mem.fill(op, size, 0)
+        self.mem.set_u64(op, 1)
+        self.mem.set_u64(op + 8, self._type_addr["code"])
+        v = self.view("PyCodeObject", op)
+        v.ob_size = len(bytecode) // 2
+        v.co_consts = self.new_tuple(list(consts))
+        v.co_names = self.new_tuple(list(names))
+        v.co_flags = flags
+        v.co_argcount = argcount
+        v.co_stacksize = stacksize
+        v.co_firstlineno = firstlineno
+        v.co_nlocalsplus = nlocals
+        v.co_nlocals = nlocals
+        v.co_framesize = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
+        v.co_name = self.new_str(name, immortal=True)
+        v.co_qualname = v.co_name
+        v.co_filename = self.new_str("<refjit>", immortal=True)
+        self.mem.write(op + base, bytecode)
+        return op
+
+    def bytecode_address(self, code: int, index: int = 0) -> int:
+        """Address of code unit ``index`` of co_code_adaptive (what _PyFrame_GetBytecode + index gives)."""
+        return code + self.profile.offset("PyCodeObject", "co_code_adaptive") + 2 * index
+
+    def new_frame(self, code: int, nlocals: int, locals: Sequence[int] = (), stack: Sequence[int] = (),
+                  *, instr_index: int = 0, previous: int = 0) -> int:
+        """An interpreter frame on the data stack, made current in the thread state.
+        ``locals``/``stack`` are stack-ref bits (see stackref_owned/borrowed); missing locals
+        are NULL. f_executable is a new reference to ``code``. Returns the frame address;
+        the stack pointer is ``frame_stack_pointer(frame)``."""
+        if len(locals) > nlocals:
+            raise RuntimeModelError(f"{len(locals)} locals given for a frame with {nlocals}")
+        cv = self.view("PyCodeObject", code)
+        stacksize = cv.co_stacksize
+        if len(stack) > stacksize:
+            raise RuntimeModelError(f"{len(stack)} stack items for a code object with co_stacksize {stacksize}")
+        t = self.view("PyThreadState", self.tstate)
+        frame = t.datastack_top
+        words = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
+        if frame + 8 * words > t.datastack_limit:
+            raise RuntimeModelError("the data stack is full (enlarge LayoutConfig.datastack_size)")
+        self.mem.fill(frame, 8 * words, 0)
+        f = self.view("_PyInterpreterFrame", frame)
+        f.f_executable = self.stackref_new(code)
+        f.previous = previous
+        f.f_funcobj = STACKREF_NULL
+        f.instr_ptr = self.bytecode_address(code, instr_index)
+        lp = f.addr_of("localsplus")
+        for i in range(nlocals):
+            self.mem.set_u64(lp + 8 * i, locals[i] if i < len(locals) else STACKREF_NULL)
+        for j, bits in enumerate(stack):
+            self.mem.set_u64(lp + 8 * (nlocals + j), bits)
+        f.stackpointer = lp + 8 * (nlocals + len(stack))
+        f.return_offset = 0
+        f.owner = self.consts.FRAME_OWNED_BY_THREAD
+        t.datastack_top = frame + 8 * words
+        t.current_frame = frame
+        return frame
+
+    def frame_stack_pointer(self, frame: int) -> int:
+        return self.view("_PyInterpreterFrame", frame).stackpointer
+
+    def frame_local_address(self, frame: int, i: int) -> int:
+        return frame + self.profile.offset("_PyInterpreterFrame", "localsplus") + 8 * i
+
+    def new_executor(self, exit_targets: Sequence[int] = (), *, trace_length: int = 0, code: int = 0,
+                     jit_code: int = 0, jit_size: int = 0, shim_size: int | None = None,
+                     immortal: bool = False) -> int:
+        """A _PyExecutorObject as make_executor_from_uops leaves it: valid, warm, exits with
+        their tier-1 targets, cold temperature and no executor; room for ``trace_length`` uops."""
+        exit_size = self.profile.sizeof("_PyExitData")
+        uop_size = self.profile.sizeof("_PyUOpInstruction")
+        var = len(exit_targets) * exit_size + trace_length * uop_size
+        base = self.profile.offset("_PyExecutorObject", "exits")
+        op = self._object_malloc("uop_executor", base + var)
+        self.mem.fill(op + 16, base - 16 + var, 0)
+        e = self.view("_PyExecutorObject", op)
+        e.ob_size = var
+        e.trace = op + base + len(exit_targets) * exit_size
+        e.code_size = trace_length
+        e.exit_count = len(exit_targets)
+        e["vm_data.valid"] = 1
+        e["vm_data.warm"] = 1
+        e["vm_data.index"] = -1
+        e["vm_data.code"] = code
+        temperature = (self.consts.SIDE_EXIT_INITIAL_VALUE << self.consts.BACKOFF_BITS) | self.consts.SIDE_EXIT_INITIAL_BACKOFF
+        for i, target in enumerate(exit_targets):
+            x = e.exits[i]
+            x.target = target
+            x.temperature = temperature
+            x.executor = 0
+        e.jit_code = jit_code
+        e.jit_size = jit_size
+        shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
+        e.jit_side_entry = jit_code + shim if jit_code else 0
+        if immortal:
+            self.make_immortal(op)
+        self.executors.append(op)
+        return op
+
+    def invalidate_cold_executors(self) -> None:
+        """_Py_Executors_InvalidateCold: executors not run since the last sweep (warm == 0)
+        become invalid; the others are marked cold for the next sweep."""
+        for op in self.executors:
+            block = self.heap.block_at(op)
+            if block is None or block.state != "live" or block.address != op:
+                continue
+            e = self.view("_PyExecutorObject", op)
+            if not e["vm_data.valid"]:
+                continue
+            if e["vm_data.warm"]:
+                e["vm_data.warm"] = 0
+            else:
+                e["vm_data.valid"] = 0
+
+    def exit_address(self, executor: int, k: int) -> int:
+        """&executor->exits[k] (what an _EXIT_TRACE's operand0 holds)."""
+        return executor + self.profile.offset("_PyExecutorObject", "exits") + k * self.profile.sizeof("_PyExitData")
+
+    def _dealloc_uop_executor(self, op: int) -> None:
+        self.heap.free(op)

@@ -1,0 +1,242 @@
+"""The emulated process: memory map, static objects, typed views, frames, executors, snapshots.
+
+Expected values come from FACTS.md (offsets the real stencils use), from the C definitions the
+facts quote (tag bits, immortal refcount pattern) and from the host Python (30-bit digits,
+IEEE doubles), never from the code under test."""
+
+import ctypes
+import struct
+import sys
+
+import pytest
+
+from refjit.errors import RuntimeModelError
+from refjit.profile import load_profile
+from refjit.runtime import (
+    LayoutConfig,
+    Memory,
+    Process,
+    Region,
+    stackref_borrowed,
+    stackref_owned,
+    stackref_target,
+)
+from refjit.runtime.memory import PROT_RW
+
+
+@pytest.fixture(params=["x86_64", "aarch64"])
+def proc(request):
+    return Process(load_profile("3.14", request.param))
+
+
+def test_memory_regions_and_errors():
+    m = Memory()
+    r = m.add(Region("a", 0x10000, 0x2000, PROT_RW))
+    m.set_u64(0x10008, 0x1122334455667788)
+    assert m.read(0x10008, 8) == bytes.fromhex("8877665544332211")  # little-endian
+    assert m.u32(0x1000C) == 0x11223344
+    m.set_i32(0x10010, -2)
+    assert m.u32(0x10010) == 0xFFFFFFFE
+    m.set_f64(0x10020, 1.5)
+    assert m.read(0x10020, 8) == struct.pack("<d", 1.5)
+    # the ctypes buffer is the memory: what Unicorn would map with mem_map_ptr
+    assert ctypes.string_at(r.address_of_buffer + 8, 8) == bytes.fromhex("8877665544332211")
+    with pytest.raises(RuntimeModelError, match="0x30000 is not mapped"):
+        m.u64(0x30000)
+    with pytest.raises(RuntimeModelError, match="runs past the end"):
+        m.u64(0x11FFC)
+    with pytest.raises(RuntimeModelError, match="overlaps"):
+        m.add(Region("b", 0x11000, 0x1000))
+    with pytest.raises(RuntimeModelError, match="multiples of 0x1000"):
+        Region("c", 0x10001, 0x1000)
+
+
+def test_every_stencil_symbol_has_an_address(proc):
+    prof = proc.profile
+    assert set(prof.symbols) <= set(proc.symbols)
+    for name, spec in prof.symbols.items():
+        addr = proc.symbols[name]
+        region = proc.mem.name_of(addr)
+        if spec.kind == "function":
+            assert region == "stubs", name
+            assert proc.model_at(addr) is not None and proc.model_at(addr).name == name
+            assert proc.mem.read(addr, 16) == proc.stub_trap
+        else:
+            assert region in ("statics", "runtime"), name
+    # distinct addresses
+    addrs = [proc.symbols[n] for n in prof.symbols]
+    assert len(set(addrs)) == len(addrs)
+
+
+def test_far_and_near_layout():
+    prof = load_profile("3.14", "x86_64")
+    far = Process(prof)
+    d = far.regions["jit"].base - far.symbols["_Py_Dealloc"]
+    assert abs(d) >= 1 << 31  # like a PIE python: GOT calls are not relaxed (FACTS c.3)
+    near = Process(prof, layout=LayoutConfig(jit_near_stubs=True))
+    d = near.regions["jit"].base - near.symbols["_Py_Dealloc"]
+    assert abs(d) < 1 << 31
+    with pytest.raises(RuntimeModelError, match="overlaps"):
+        Process(prof, layout=LayoutConfig(heap_base=LayoutConfig().code_base))
+
+
+def test_static_immortals(proc):
+    # _Py_STATIC_IMMORTAL_INITIAL_REFCNT: refcnt 3<<30, ob_flags STATICALLY_ALLOCATED|IMMORTAL = 5
+    for name in ("_Py_NoneStruct", "_Py_TrueStruct", "_Py_FalseStruct", "PyLong_Type"):
+        a = proc.symbols[name]
+        assert proc.mem.u64(a) == 0xC0000000 | (5 << 48), name
+        assert proc.is_immortal(a)
+    t, f = proc.symbols["_Py_TrueStruct"], proc.symbols["_Py_FalseStruct"]
+    assert proc.mem.u64(t + 16) == 8 and proc.mem.u64(f + 16) == 1  # lv_tag True / False (FACTS f)
+    assert proc.mem.u64(t + 8) == proc.symbols["PyBool_Type"]
+    assert proc.read_object(t).value is True and proc.read_object(f).value is False
+    assert proc.read_object(proc.symbols["_Py_NoneStruct"]).value is None
+    # PyExc_TypeError is a pointer variable holding the type object
+    exc_type = proc.mem.u64(proc.symbols["PyExc_TypeError"])
+    assert proc.mem.read_cstring(proc.view("PyTypeObject", exc_type).tp_name) == "TypeError"
+
+
+def test_small_ints_inside_runtime(proc):
+    rt = proc.symbols["_PyRuntime"]
+    # FACTS d.3: _PyRuntime+0x3790 is small_ints[5], the int 0; +0x37b1 is the stack ref of 1
+    zero = rt + 0x3790
+    assert proc.new_int(0) == zero and proc.small_int(0) == zero
+    assert stackref_borrowed(proc.new_int(1)) == rt + 0x37B1
+    assert stackref_borrowed(proc.new_int(3)) == rt + 0x37F1
+    for v in (-5, -1, 0, 1, 7, 256):
+        op = proc.new_int(v)
+        tag = proc.mem.u64(op + 16)
+        assert tag & 4  # IMMORTALITY_BIT_MASK
+        assert tag < 16  # compact
+        assert (1 - (tag & 3)) * proc.mem.u32(op + 24) == v
+        assert proc.mem.u64(op + 8) == proc.symbols["PyLong_Type"]
+        assert proc.mem.u64(op) == 0xC0000000 | (5 << 48)
+    assert proc.new_int(257) != proc.new_int(257)  # not cached
+
+
+def _host_digits(v):
+    """The host CPython's own 30-bit digits of |v| (read from the host object with ctypes)."""
+    assert sys.int_info.bits_per_digit == 30
+    n = max(1, (abs(v).bit_length() + 29) // 30)
+    offset = 24  # 3.11: ob_refcnt, ob_type, ob_size, then ob_digit
+    raw = ctypes.string_at(id(v) + offset, 4 * n)
+    return [int.from_bytes(raw[4 * i : 4 * i + 4], "little") for i in range(n)]
+
+
+@pytest.mark.parametrize("v", [1000, -1000, 2**30 - 1, 2**30, -(2**30), 2**62 + 12345, -(2**100) + 7, 3**200])
+def test_int_encoding(proc, v):
+    op = proc.new_int(v)
+    tag = proc.mem.u64(op + 16)
+    digits = _host_digits(v)
+    assert tag >> 3 == len(digits)
+    assert tag & 3 == (0 if v > 0 else 2)
+    assert [proc.mem.u32(op + 24 + 4 * i) for i in range(len(digits))] == digits
+    assert proc.read_object(op).value == v
+    assert (tag < 16) == (abs(v) < 2**30)  # compact iff one digit
+
+
+def test_float_tuple_list_layout(proc):
+    f = proc.new_float(-2.75)
+    assert proc.mem.read(f + 16, 8) == struct.pack("<d", -2.75)
+    assert proc.mem.u64(f + 8) == proc.symbols["PyFloat_Type"]
+    a, b = proc.new_int(5000), proc.new_float(0.5)
+    t = proc.new_tuple([a, b])
+    assert proc.mem.i64(t + 16) == 2 and proc.mem.i64(t + 24) == -1  # ob_size, ob_hash unset
+    assert proc.mem.u64(t + 32) == a and proc.mem.u64(t + 40) == b  # ob_item at 32 (FACTS f)
+    assert proc.refcnt(a) == 2 and proc.refcnt(b) == 2
+    lst = proc.new_list([a], allocated=4)
+    assert proc.mem.i64(lst + 16) == 1 and proc.mem.i64(lst + 32) == 4
+    assert proc.mem.u64(proc.mem.u64(lst + 24)) == a
+    assert proc.refcnt(a) == 3
+    assert proc.read_object(lst).value == [5000]
+    # tuples and lists are GC objects: a 16-byte PyGC_Head precedes them
+    block = proc.heap.block(t)
+    assert block.address - block.start == 16
+
+
+def test_iterators(proc):
+    it = proc.new_range_iter(3, 20, 4)
+    assert proc.read_object(it).extra == {"start": 3, "step": 4, "len": len(range(3, 20, 4))}
+    lst = proc.new_list([proc.new_int(1)])
+    li = proc.new_list_iter(lst)
+    assert proc.refcnt(lst) == 2
+    assert proc.view("_PyListIterObject", li).it_seq == lst
+    with pytest.raises(RuntimeModelError, match="step must not be zero"):
+        proc.new_range_iter(0, 1, 0)
+
+
+def test_views(proc):
+    t = proc.view("PyThreadState", proc.tstate)
+    assert t.interp == proc.interp
+    t.current_executor = 0x1234
+    assert proc.mem.u64(proc.tstate + 0x110) == 0x1234  # FACTS f: current_executor @ 0x110
+    t.eval_breaker = 0x80
+    assert proc.mem.u64(proc.tstate + 24) == 0x80
+    iv = proc.view("PyInterpreterState", proc.interp)
+    off = 0x367F0 if proc.arch == "x86_64" else 0x36800  # FACTS surprise 8
+    assert proc.mem.u64(proc.interp + off) == iv.trace_run_counter == 100000
+    with pytest.raises(RuntimeModelError, match="no field 'nope'"):
+        t.nope
+    with pytest.raises(RuntimeModelError, match="does not fit"):
+        t.holds_gil = 1 << 40
+
+
+def test_executor_layout(proc):
+    jit = proc.regions["jit"].base
+    e = proc.new_executor([14, 28, 40], trace_length=29, jit_code=jit)
+    # _CHECK_VALIDITY tests bit 0 of byte executor+0x22; _MAKE_WARM stores 1 to executor+0x23
+    assert proc.mem.u8(e + 0x22) & 1 == 1
+    assert proc.mem.u8(e + 0x23) == 1
+    v = proc.view("_PyExecutorObject", e)
+    assert v.exit_count == 3 and v.code_size == 29
+    assert [v.exits[i].target for i in range(3)] == [14, 28, 40]
+    assert proc.exit_address(e, 1) == e + 128 + 16
+    assert proc.mem.u32(proc.exit_address(e, 2)) == 40
+    assert proc.mem.u16(proc.exit_address(e, 0) + 4) == (4095 << 4) | 12  # SIDE_EXIT_INITIAL_VALUE/BACKOFF
+    assert v.trace == e + 128 + 3 * 16
+    assert v.jit_side_entry == jit + (33 if proc.arch == "x86_64" else 104)
+    v["vm_data.valid"] = 0
+    assert proc.mem.u8(e + 0x22) & 1 == 0
+
+
+def test_code_and_frame(proc):
+    bytecode = bytes(range(40))
+    code = proc.new_code(bytecode, nlocals=3, stacksize=4)
+    # _PyFrame_GetBytecode(frame) = (f_executable & ~1) + 0xD0 (FACTS b.4)
+    assert proc.mem.read(code + 0xD0, 40) == bytecode
+    a = proc.new_int(12345)
+    frame = proc.new_frame(code, 3, [stackref_owned(a), stackref_borrowed(proc.new_int(2))],
+                           [stackref_borrowed(proc.symbols["_Py_NoneStruct"])], instr_index=5)
+    f = proc.view("_PyInterpreterFrame", frame)
+    assert stackref_target(f.f_executable) + 0xD0 + 2 * 5 == f.instr_ptr
+    assert proc.mem.u64(frame + 0x50) == a  # localsplus @ 0x50
+    assert proc.mem.u64(frame + 0x50 + 16) == 1  # missing local: PyStackRef_NULL
+    assert f.stackpointer == frame + 0x50 + 8 * 4
+    assert proc.mem.u64(f.stackpointer - 8) == proc.symbols["_Py_NoneStruct"] | 1
+    t = proc.view("PyThreadState", proc.tstate)
+    assert t.current_frame == frame
+    assert t.datastack_top == frame + 8 * (3 + 4 + 10)  # co_framesize words
+
+
+def test_snapshot_restore(proc):
+    snap = proc.snapshot()
+    before = [b.address for b in proc.heap.live()]
+    x = proc.new_int(10**6)
+    proc.decref(x)
+    proc.view("PyThreadState", proc.tstate).eval_breaker = 5
+    proc.restore(snap)
+    assert [b.address for b in proc.heap.live()] == before
+    assert proc.freelists.get("ints", []) == []
+    assert proc.view("PyThreadState", proc.tstate).eval_breaker == 0
+    assert proc.new_int(10**6) == x  # same allocation again: deterministic
+
+
+def test_deterministic_addresses():
+    prof = load_profile("3.14", "x86_64")
+
+    def run():
+        p = Process(prof)
+        out = [p.new_int(1000), p.new_float(1.0), p.new_tuple([p.new_int(-7)]), p.new_int(2**70)]
+        return out, [(b.address, b.size, b.type) for b in p.heap.live()]
+
+    assert run() == run()
