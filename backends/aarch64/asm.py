@@ -140,12 +140,13 @@ _pack = struct.Struct("<I").pack
 # Registers.
 
 class GReg:
-    """A general-purpose register. ``n`` is 0..30, 31 for XZR/WZR and 32 for SP/WSP."""
+    """A general-purpose register. ``n`` is 0..30, 31 for XZR/WZR and 32 for SP/WSP;
+    ``enc`` is the 5-bit register field (31 for all four)."""
 
-    __slots__ = ("name", "n", "sf", "kind")
+    __slots__ = ("name", "n", "sf", "kind", "enc")
 
     def __init__(self, name: str, n: int, sf: int):
-        self.name, self.n, self.sf = name, n, sf
+        self.name, self.n, self.sf, self.enc = name, n, sf, min(n, 31)
         self.kind = "x" if sf else "w"
 
     def __repr__(self) -> str:
@@ -218,7 +219,7 @@ def _r(r, sf: int) -> int:
 def _rsp(r, sf: int) -> int:
     """A register in a position where number 31 is the stack pointer."""
     if r.__class__ is GReg and r.sf == sf and r.n != 31:
-        return r.n & 31
+        return r.enc
     raise _reg_error(r, ("x" if sf else "w") + " register or " + ("sp" if sf else "wsp"))
 
 
@@ -231,7 +232,7 @@ def _x(r) -> int:
 def _xsp(r) -> int:
     """The base register of an address: x0-x30 or sp."""
     if r.__class__ is GReg and r.sf == 1 and r.n != 31:
-        return r.n & 31
+        return r.enc
     raise _reg_error(r, "an x register or sp as the base address")
 
 
@@ -500,8 +501,11 @@ class Assembler:
     # -- pc-relative targets ---------------------------------------------------------------------
 
     def _target(self, target, kind: str) -> int:
-        """The pc-relative field value for ``target`` (Label or absolute address)."""
+        """The pc-relative field value for ``target``: a Label, an absolute address, or None to
+        leave the field zero for a relocation to fill."""
         here = len(self.buf)
+        if target is None:
+            return 0
         if target.__class__ is Label:
             if target.pos is None:
                 self._pending.setdefault(target, []).append((here, kind))
@@ -806,16 +810,17 @@ class Assembler:
         self._bitfield(1, rd, rn, (-lsb) % size, width - 1)
 
     def _extend(self, opc: int, imms: int, rd, rn, sizes: str) -> None:
-        # uxtb/uxth take w registers only; the sign extensions also write an x register from w
+        # the sign extensions write an x or w register from a w register; uxtb/uxth exist only
+        # for w, but llvm-mc and GNU as also take "uxtb x0, w1" and encode the w form
         if _gpr(rd).kind not in sizes:
             raise _reg_error(rd, f"a {'/'.join(sizes)} register")
         if _gpr(rn).sf:
             raise _reg_error(rn, "a w register")
-        sf = rd.sf
-        self.buf += _pack(BITFIELD(sf, opc, sf, 0, imms, rn.n, _r(rd, sf)))
+        sf = rd.sf if opc == 0 else 0
+        self.buf += _pack(BITFIELD(sf, opc, sf, 0, imms, rn.n, _r(rd, rd.sf)))
 
-    def uxtb(self, rd, rn): self._extend(2, 7, rd, rn, "w")
-    def uxth(self, rd, rn): self._extend(2, 15, rd, rn, "w")
+    def uxtb(self, rd, rn): self._extend(2, 7, rd, rn, "wx")
+    def uxth(self, rd, rn): self._extend(2, 15, rd, rn, "wx")
     def sxtb(self, rd, rn): self._extend(0, 7, rd, rn, "wx")
     def sxth(self, rd, rn): self._extend(0, 15, rd, rn, "wx")
     def sxtw(self, rd, rn): self._extend(0, 31, rd, rn, "x")
@@ -1126,7 +1131,8 @@ class Assembler:
         s = 31
         if status:
             s = _r(rs, 0)
-            if s in (rt.n, rt2 if o1 else -1) or (s == _xsp(rn) and s != 31):
+            # compared by encoding, as llvm-mc does: wzr clashes with xzr data and with an sp base
+            if s in (rt.n, rt2 if o1 else -1, _xsp(rn)):
                 raise AsmError(f"{mnemonic} status register must differ from the data and base registers")
         n = _xsp(rn)
         if L and o1 and rt.n == rt2:
@@ -1323,7 +1329,7 @@ class Assembler:
         """``umov wd, vn.T[i]`` (``mov`` for s and d elements)."""
         imm5 = _velem(vn)
         sf = 1 if vn.arrangement == "d" else 0
-        self.buf += _pack(SIMD_COPY(sf, 0, imm5, 7, _r(rd, sf), vn.n))
+        self.buf += _pack(SIMD_COPY(sf, 0, imm5, 7, vn.n, _r(rd, sf)))
 
 
 def _gpr_or_sp(r) -> GReg:

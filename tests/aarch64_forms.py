@@ -1,0 +1,377 @@
+"""Seeded operand generator for every AArch64 instruction form refjit encodes.
+
+A template is one instruction with placeholders, e.g. ``"add {Xsp}, {Xsp}, #{u12}"``. Each
+template is expanded ``n`` times; instance k takes, for the placeholder at position p, element
+``(k * stride + p * 7) % len`` of that placeholder's value list (for registers: all 32
+encodings including sp or zr, so every register reaches every operand position) and for
+immediates first every boundary value, then seeded random ones. Cases come out as text in the
+common syntax of GNU as and llvm-mc, which is also what llvm-objdump prints.
+
+pc-relative forms are generated separately (``pcrel_cases``): the oracle gets ``.+offset``, refjit
+gets the absolute target at a chosen address.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+SEED = 20261125
+
+
+def _regs(prefix: str, r31: str | None) -> list[str]:
+    names = [f"{prefix}{i}" for i in range(31)]
+    if r31:
+        names.append(r31)
+    return names
+
+
+def _imm_list(bounds: list[int], lo: int, hi: int, rng: random.Random, extra: int = 24,
+              step: int = 1) -> list[int]:
+    vals = list(bounds)
+    for _ in range(extra):
+        vals.append(rng.randrange(lo, hi + 1, step) if step == 1 else lo + step * rng.randrange((hi - lo) // step + 1))
+    return vals
+
+
+def _hexs(values: list[int]) -> list[str]:
+    return [f"{v:#x}" if v >= 0 else f"-{-v:#x}" for v in values]
+
+
+def placeholder_values(rng: random.Random) -> dict[str, list[str]]:
+    from refjit.backends.aarch64 import asm as A
+
+    P: dict[str, list[str]] = {
+        "X": _regs("x", "xzr"), "Xsp": _regs("x", "sp"), "Xn": _regs("x", None),
+        "W": _regs("w", "wzr"), "Wsp": _regs("w", "wsp"),
+        "B": _regs("b", "b31"), "H": _regs("h", "h31"), "S": _regs("s", "s31"),
+        "D": _regs("d", "d31"), "Q": _regs("q", "q31"), "Vn": [str(i) for i in range(32)],
+        "cond": ["eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le",
+                 "al", "nv"],
+        "cond14": ["eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le"],
+        "shift3": ["lsl", "lsr", "asr"], "shift4": ["lsl", "lsr", "asr", "ror"],
+        "extw": ["uxtb", "uxth", "uxtw", "sxtb", "sxth", "sxtw"], "extx": ["uxtx", "sxtx"],
+        "barrier": sorted(A.BARRIER_OPTION),
+        "sysreg": ["nzcv", "fpcr", "fpsr", "tpidr_el0"],
+        "sysreg_ro": ["nzcv", "fpcr", "fpsr", "tpidr_el0", "tpidrro_el0", "cntvct_el0", "cntfrq_el0",
+                      "dczid_el0", "ctr_el0"],
+        "prfop": sorted(A.PREFETCH_OPS),
+        "hw64": ["0", "16", "32", "48"], "hw32": ["0", "16"],
+    }
+    for bits in (3, 4, 5, 6, 7, 12, 16):
+        top = (1 << bits) - 1
+        P[f"u{bits}"] = _hexs(_imm_list([0, 1, top, top - 1, top >> 1, (top >> 1) + 1], 0, top, rng))
+    P["u3"] = [str(v) for v in range(5)]  # extend amounts 0..4
+    P["s9"] = _hexs(_imm_list([0, 1, -1, 255, -256, 254, -255, 128, -128], -256, 255, rng))
+    for log in range(5):
+        scale = 1 << log
+        P[f"uoff{scale}"] = _hexs(_imm_list([0, scale, 4095 * scale, 4094 * scale, 2048 * scale],
+                                            0, 4095 * scale, rng, step=scale))
+        P[f"s7x{scale}"] = _hexs(_imm_list([0, scale, -scale, 63 * scale, -64 * scale, 62 * scale],
+                                           -64 * scale, 63 * scale, rng, step=scale))
+    # offsets that ldr/str cannot scale, so both oracles fall back to ldur/stur
+    P["unscaled"] = _hexs([-1, -8, -256, 1, 3, 255, 7, -129, 17, 250])
+    P["bm64"] = [f"{v:#x}" for v in rng.sample(sorted(A._BITMASK64), 60)] + ["0x5555555555555555",
+                                                                          "0xfffffffffffffffe", "0x1",
+                                                                          "0x8000000000000000"]
+    P["bm32"] = [f"{v:#x}" for v in rng.sample(sorted(A._BITMASK32), 60)] + ["0x55555555", "0xfffffffe",
+                                                                          "0x1", "0x80000000"]
+    P["movimm64"] = _mov_imms(64, rng)
+    P["movimm32"] = _mov_imms(32, rng)
+    P["lw64"] = _lsb_width(64, rng)
+    P["lw32"] = _lsb_width(32, rng)
+    P["fpimm"] = [_fp_text(i) for i in range(256)]
+    P["bytemask"] = ["0x0", "0xffffffffffffffff", "0xff00ff00ff00ff00", "0xff", "0xff00000000000000"] + \
+        [f"{sum(0xFF << (8 * i) for i in range(8) if rng.random() < 0.5):#x}" for _ in range(20)]
+    return P
+
+
+def _mov_imms(width: int, rng: random.Random) -> list[str]:
+    from refjit.backends.aarch64 import asm as A
+
+    mask = (1 << width) - 1
+    vals = [0, 1, 0xFFFF, mask, mask - 1, 0x10000, 0xFFFF0000 & mask, ~0x1234 & mask]
+    for hw in range(width // 16):
+        vals.append(rng.randrange(1, 0x10000) << (16 * hw))
+        vals.append(~(rng.randrange(1, 0x10000) << (16 * hw)) & mask)
+    table = A._BITMASK64 if width == 64 else A._BITMASK32
+    vals += rng.sample(sorted(table), 20)
+    return [f"{v:#x}" for v in vals]
+
+
+def _lsb_width(size: int, rng: random.Random) -> list[str]:
+    pairs = [(0, 1), (0, size), (size - 1, 1), (1, size - 1), (size // 2, size // 2)]
+    for _ in range(25):
+        lsb = rng.randrange(size)
+        pairs.append((lsb, rng.randrange(1, size - lsb + 1)))
+    return [f"#{a}, #{b}" for a, b in pairs]
+
+
+def _fp_text(imm8: int) -> str:
+    sign = -1.0 if imm8 & 0x80 else 1.0
+    bcd = (imm8 >> 4) & 7
+    exp = (bcd ^ 4) - 3
+    return repr(sign * (16 + (imm8 & 15)) / 16 * 2.0 ** exp)
+
+
+# ---------------------------------------------------------------------------------------------
+# The templates: (text, instances). Every form of the encoder appears at least once.
+
+def templates() -> list[tuple[str, int]]:
+    T: list[tuple[str, int]] = []
+
+    def add(n: int, *texts: str) -> None:
+        T.extend((t, n) for t in texts)
+
+    # add/sub: immediate, shifted, extended, sp forms, aliases
+    for mn in ("add", "sub"):
+        add(40, f"{mn} {{Xsp}}, {{Xsp}}, #{{u12}}", f"{mn} {{Wsp}}, {{Wsp}}, #{{u12}}",
+            f"{mn} {{Xsp}}, {{Xsp}}, #{{u12}}, lsl #12", f"{mn} {{Wsp}}, {{Wsp}}, #{{u12}}, lsl #12",
+            f"{mn}s {{X}}, {{Xsp}}, #{{u12}}", f"{mn}s {{W}}, {{Wsp}}, #{{u12}}, lsl #12",
+            f"{mn} {{X}}, {{X}}, {{X}}, {{shift3}} #{{u6}}", f"{mn} {{W}}, {{W}}, {{W}}, {{shift3}} #{{u5}}",
+            f"{mn}s {{X}}, {{X}}, {{X}}, {{shift3}} #{{u6}}", f"{mn}s {{W}}, {{W}}, {{W}}",
+            f"{mn} {{Xsp}}, {{Xsp}}, {{X}}", f"{mn} {{Wsp}}, {{Wsp}}, {{W}}",
+            f"{mn} {{Xsp}}, {{Xsp}}, {{W}}, {{extw}} #{{u3}}", f"{mn} {{Xsp}}, {{Xsp}}, {{X}}, {{extx}} #{{u3}}",
+            f"{mn} {{Wsp}}, {{Wsp}}, {{W}}, {{extw}} #{{u3}}", f"{mn} {{Xsp}}, {{Xsp}}, {{W}}, {{extw}}",
+            f"{mn}s {{X}}, {{Xsp}}, {{W}}, {{extw}} #{{u3}}", f"{mn}s {{W}}, {{Wsp}}, {{W}}, {{extw}}",
+            f"{mn} sp, {{Xsp}}, {{X}}, lsl #{{u3}}", f"{mn} {{Xsp}}, sp, {{X}}, lsl #{{u3}}",
+            f"{mn} wsp, {{Wsp}}, {{W}}, lsl #{{u3}}")
+    add(40, "cmp {Xsp}, #{u12}", "cmp {Wsp}, #{u12}, lsl #12", "cmn {Xsp}, #{u12}, lsl #12",
+        "cmn {Wsp}, #{u12}", "cmp {X}, {X}, {shift3} #{u6}", "cmn {W}, {W}, {shift3} #{u5}",
+        "cmp {Xsp}, {W}, {extw} #{u3}", "cmn {Xsp}, {X}, {extx} #{u3}", "cmp sp, {X}", "cmp {Wsp}, {W}",
+        "neg {X}, {X}, {shift3} #{u6}", "negs {W}, {W}, {shift3} #{u5}", "neg {W}, {W}", "negs {X}, {X}",
+        "adc {X}, {X}, {X}", "adcs {W}, {W}, {W}", "sbc {W}, {W}, {W}", "sbcs {X}, {X}, {X}",
+        "ngc {X}, {X}", "ngcs {W}, {W}")
+    # moves
+    add(40, "movz {X}, #{u16}, lsl #{hw64}", "movz {W}, #{u16}, lsl #{hw32}", "movn {X}, #{u16}, lsl #{hw64}",
+        "movn {W}, #{u16}, lsl #{hw32}", "movk {X}, #{u16}, lsl #{hw64}", "movk {W}, #{u16}, lsl #{hw32}",
+        "movz {X}, #{u16}", "movk {W}, #{u16}")
+    add(44, "mov {X}, #{movimm64}", "mov {W}, #{movimm32}")
+    add(40, "mov {X}, {X}", "mov {W}, {W}", "mov {Xsp}, sp", "mov sp, {Xsp}", "mov wsp, {Wsp}",
+        "mov {Wsp}, wsp", "mov sp, #{bm64}")
+    # logical
+    for mn in ("and", "orr", "eor"):
+        add(40, f"{mn} {{Xsp}}, {{X}}, #{{bm64}}", f"{mn} {{Wsp}}, {{W}}, #{{bm32}}")
+    add(40, "ands {X}, {X}, #{bm64}", "ands {W}, {W}, #{bm32}", "tst {X}, #{bm64}", "tst {W}, #{bm32}")
+    for mn in ("and", "bic", "orr", "orn", "eor", "eon", "ands", "bics"):
+        add(40, f"{mn} {{X}}, {{X}}, {{X}}, {{shift4}} #{{u6}}", f"{mn} {{W}}, {{W}}, {{W}}, {{shift4}} #{{u5}}",
+            f"{mn} {{X}}, {{X}}, {{X}}")
+    add(40, "tst {X}, {X}, {shift4} #{u6}", "tst {W}, {W}", "mvn {X}, {X}, {shift4} #{u6}",
+        "mvn {W}, {W}")
+    # shifts and bitfields
+    for mn in ("lsl", "lsr", "asr", "ror"):
+        add(40, f"{mn} {{X}}, {{X}}, #{{u6}}", f"{mn} {{W}}, {{W}}, #{{u5}}", f"{mn} {{X}}, {{X}}, {{X}}",
+            f"{mn} {{W}}, {{W}}, {{W}}", f"{mn}v {{X}}, {{X}}, {{X}}")
+    for mn in ("ubfm", "sbfm", "bfm"):
+        add(40, f"{mn} {{X}}, {{X}}, #{{u6}}, #{{u6}}", f"{mn} {{W}}, {{W}}, #{{u5}}, #{{u5}}")
+    for mn in ("ubfx", "sbfx", "bfxil", "ubfiz", "sbfiz", "bfi"):
+        add(30, f"{mn} {{X}}, {{X}}, {{lw64}}", f"{mn} {{W}}, {{W}}, {{lw32}}")
+    add(40, "extr {X}, {X}, {X}, #{u6}", "extr {W}, {W}, {W}, #{u5}", "uxtb {W}, {W}", "uxth {W}, {W}", "uxtb {X}, {W}", "uxth {X}, {W}",
+        "sxtb {X}, {W}", "sxtb {W}, {W}", "sxth {X}, {W}", "sxth {W}, {W}", "sxtw {X}, {W}")
+    # multiply, divide, one-source
+    add(40, "madd {X}, {X}, {X}, {X}", "msub {W}, {W}, {W}, {W}", "mul {X}, {X}, {X}", "mneg {W}, {W}, {W}",
+        "smaddl {X}, {W}, {W}, {X}", "smsubl {X}, {W}, {W}, {X}", "umaddl {X}, {W}, {W}, {X}",
+        "umsubl {X}, {W}, {W}, {X}", "smull {X}, {W}, {W}", "umull {X}, {W}, {W}", "smnegl {X}, {W}, {W}",
+        "umnegl {X}, {W}, {W}", "smulh {X}, {X}, {X}", "umulh {X}, {X}, {X}", "sdiv {X}, {X}, {X}",
+        "udiv {W}, {W}, {W}", "sdiv {W}, {W}, {W}", "udiv {X}, {X}, {X}")
+    for mn in ("clz", "cls", "rbit", "rev", "rev16"):
+        add(40, f"{mn} {{X}}, {{X}}", f"{mn} {{W}}, {{W}}")
+    add(40, "rev32 {X}, {X}")
+    # conditional select and compare
+    for mn in ("csel", "csinc", "csinv", "csneg"):
+        add(40, f"{mn} {{X}}, {{X}}, {{X}}, {{cond}}", f"{mn} {{W}}, {{W}}, {{W}}, {{cond}}")
+    add(40, "cset {X}, {cond14}", "cset {W}, {cond14}", "csetm {X}, {cond14}", "csetm {W}, {cond14}",
+        "cinc {X}, {X}, {cond14}", "cinv {W}, {W}, {cond14}", "cneg {X}, {X}, {cond14}",
+        "ccmp {X}, #{u5}, #{u4}, {cond}", "ccmp {W}, {W}, #{u4}, {cond}", "ccmn {W}, #{u5}, #{u4}, {cond}",
+        "ccmn {X}, {X}, #{u4}, {cond}")
+    # branches by register, system
+    add(32, "br {Xn}", "blr {Xn}", "ret {Xn}")
+    add(1, "ret", "nop", "isb", "yield", "wfe", "wfi", "sev", "sevl")
+    add(24, "brk #{u16}", "hint #{u7}", "udf #{u16}", "hlt #{u16}", "svc #{u16}", "dmb {barrier}", "dsb {barrier}",
+        "dmb #{u4}", "mrs {X}, {sysreg_ro}", "msr {sysreg}, {X}")
+    # loads and stores: (mnemonic, register kind, log2 size)
+    for mn, reg, log in (("strb", "W", 0), ("ldrb", "W", 0), ("ldrsb", "W", 0), ("ldrsb", "X", 0),
+                         ("strh", "W", 1), ("ldrh", "W", 1), ("ldrsh", "W", 1), ("ldrsh", "X", 1),
+                         ("ldrsw", "X", 2), ("ldr", "W", 2), ("str", "W", 2), ("ldr", "X", 3),
+                         ("str", "X", 3), ("ldr", "B", 0), ("str", "B", 0), ("ldr", "H", 1),
+                         ("str", "H", 1), ("ldr", "S", 2), ("str", "S", 2), ("ldr", "D", 3),
+                         ("str", "D", 3), ("ldr", "Q", 4), ("str", "Q", 4)):
+        scale = 1 << log
+        unscaled = "stur" + mn[3:] if mn.startswith("str") else "ldur" + mn[3:]
+        add(32, f"{mn} {{{reg}}}, [{{Xsp}}, #{{uoff{scale}}}]", f"{mn} {{{reg}}}, [{{Xsp}}]",
+            f"{unscaled} {{{reg}}}, [{{Xsp}}, #{{s9}}]", f"{mn} {{{reg}}}, [{{Xsp}}, #{{s9}}]!",
+            f"{mn} {{{reg}}}, [{{Xsp}}], #{{s9}}", f"{mn} {{{reg}}}, [{{Xsp}}, {{X}}]",
+            f"{mn} {{{reg}}}, [{{Xsp}}, {{X}}, lsl #{log}]", f"{mn} {{{reg}}}, [{{Xsp}}, {{W}}, uxtw #{log}]",
+            f"{mn} {{{reg}}}, [{{Xsp}}, {{W}}, sxtw]", f"{mn} {{{reg}}}, [{{Xsp}}, {{X}}, sxtx #{log}]",
+            f"{mn} {{{reg}}}, [{{Xsp}}, {{X}}, sxtx]", f"{mn} {{{reg}}}, [{{Xsp}}, #{{unscaled}}]")
+        if log:
+            add(8, f"{mn} {{{reg}}}, [{{Xsp}}, {{W}}, uxtw #0]", f"{mn} {{{reg}}}, [{{Xsp}}, {{X}}, lsl #0]")
+    add(24, "ldrb {W}, [{Xsp}, {X}, lsl #0]", "strb {W}, [{Xsp}, {W}, sxtw #0]")
+    add(24, "prfm {prfop}, [{Xsp}, #{uoff8}]", "prfm {prfop}, [{Xsp}, {X}, lsl #3]", "prfum {prfop}, [{Xsp}, #{s9}]",
+        "prfm #{u5}, [{Xsp}]")
+    # pairs
+    for mn, reg, scale in (("ldp", "X", 8), ("stp", "X", 8), ("ldp", "W", 4), ("stp", "W", 4),
+                           ("ldpsw", "X", 4), ("ldp", "D", 8), ("stp", "D", 8), ("ldp", "S", 4),
+                           ("stp", "S", 4), ("ldp", "Q", 16), ("stp", "Q", 16)):
+        add(32, f"{mn} {{{reg}}}, {{{reg}}}, [{{Xsp}}, #{{s7x{scale}}}]",
+            f"{mn} {{{reg}}}, {{{reg}}}, [{{Xsp}}, #{{s7x{scale}}}]!",
+            f"{mn} {{{reg}}}, {{{reg}}}, [{{Xsp}}], #{{s7x{scale}}}", f"{mn} {{{reg}}}, {{{reg}}}, [{{Xsp}}]")
+    add(16, "ldnp {X}, {X}, [{Xsp}, #{s7x8}]", "stnp {D}, {D}, [{Xsp}, #{s7x8}]", "stnp {Q}, {Q}, [{Xsp}]")
+    # exclusive, acquire/release
+    for sfx, reg in (("", "X"), ("", "W"), ("b", "W"), ("h", "W")):
+        add(12, f"ldxr{sfx} {{{reg}}}, [{{Xsp}}]", f"ldaxr{sfx} {{{reg}}}, [{{Xsp}}]",
+            f"ldar{sfx} {{{reg}}}, [{{Xsp}}]", f"stlr{sfx} {{{reg}}}, [{{Xsp}}]",
+            f"ldlar{sfx} {{{reg}}}, [{{Xsp}}]", f"stllr{sfx} {{{reg}}}, [{{Xsp}}]",
+            f"stxr{sfx} {{W}}, {{{reg}}}, [{{Xsp}}]", f"stlxr{sfx} {{W}}, {{{reg}}}, [{{Xsp}}]")
+    add(12, "ldxp {X}, {X}, [{Xsp}]", "ldaxp {W}, {W}, [{Xsp}]", "stxp {W}, {X}, {X}, [{Xsp}]",
+        "stlxp {W}, {W}, {W}, [{Xsp}]", "ldar {X}, [{Xsp}, #0]")
+    # LSE atomics with every ordering and size
+    for op in ("ldadd", "ldclr", "ldeor", "ldset", "ldsmax", "ldsmin", "ldumax", "ldumin", "swp", "cas"):
+        for order in ("", "a", "l", "al"):
+            add(3, f"{op}{order} {{X}}, {{X}}, [{{Xsp}}]", f"{op}{order} {{W}}, {{W}}, [{{Xsp}}]",
+                f"{op}{order}b {{W}}, {{W}}, [{{Xsp}}]", f"{op}{order}h {{W}}, {{W}}, [{{Xsp}}]")
+    for op in ("stadd", "stclr", "steor", "stset", "stsmax", "stsmin", "stumax", "stumin"):
+        for order in ("", "l"):
+            add(3, f"{op}{order} {{X}}, [{{Xsp}}]", f"{op}{order}b {{W}}, [{{Xsp}}]",
+                f"{op}{order}h {{W}}, [{{Xsp}}]")
+    # floating point
+    add(32, "fmov {D}, {D}", "fmov {S}, {S}", "fmov {D}, {X}", "fmov {X}, {D}", "fmov {S}, {W}",
+        "fmov {W}, {S}")
+    add(256, "fmov {D}, #{fpimm}")
+    add(64, "fmov {S}, #{fpimm}")
+    for mn in ("fabs", "fneg", "fsqrt", "frintn", "frintp", "frintm", "frintz", "frinta", "frintx",
+               "frinti"):
+        add(32, f"{mn} {{D}}, {{D}}", f"{mn} {{S}}, {{S}}")
+    add(32, "fcvt {D}, {S}", "fcvt {S}, {D}", "fcvt {H}, {D}", "fcvt {D}, {H}", "fcvt {H}, {S}",
+        "fcvt {S}, {H}")
+    for mn in ("fadd", "fsub", "fmul", "fdiv", "fmax", "fmin", "fmaxnm", "fminnm", "fnmul"):
+        add(32, f"{mn} {{D}}, {{D}}, {{D}}", f"{mn} {{S}}, {{S}}, {{S}}")
+    for mn in ("fmadd", "fmsub", "fnmadd", "fnmsub"):
+        add(32, f"{mn} {{D}}, {{D}}, {{D}}, {{D}}", f"{mn} {{S}}, {{S}}, {{S}}, {{S}}")
+    for mn in ("fcmp", "fcmpe"):
+        add(32, f"{mn} {{D}}, {{D}}", f"{mn} {{S}}, {{S}}", f"{mn} {{D}}, #0.0", f"{mn} {{S}}, #0.0")
+    add(32, "fccmp {D}, {D}, #{u4}, {cond}", "fccmpe {S}, {S}, #{u4}, {cond}", "fcsel {D}, {D}, {D}, {cond}",
+        "fcsel {S}, {S}, {S}, {cond}")
+    for mn in ("scvtf", "ucvtf"):
+        add(32, f"{mn} {{D}}, {{X}}", f"{mn} {{D}}, {{W}}", f"{mn} {{S}}, {{X}}", f"{mn} {{S}}, {{W}}")
+    for mn in ("fcvtzs", "fcvtzu", "fcvtns", "fcvtnu", "fcvtps", "fcvtpu", "fcvtms", "fcvtmu", "fcvtas",
+               "fcvtau"):
+        add(32, f"{mn} {{X}}, {{D}}", f"{mn} {{W}}, {{D}}", f"{mn} {{X}}, {{S}}", f"{mn} {{W}}, {{S}}")
+    # the SIMD forms clang emits in scalar code
+    add(32, "cnt v{Vn}.8b, v{Vn}.8b", "cnt v{Vn}.16b, v{Vn}.16b", "addv b{Vn}, v{Vn}.8b",
+        "addv h{Vn}, v{Vn}.8h", "addv s{Vn}, v{Vn}.4s", "uaddlv h{Vn}, v{Vn}.8b", "uaddlv h{Vn}, v{Vn}.16b",
+        "uaddlv s{Vn}, v{Vn}.8h", "uaddlv d{Vn}, v{Vn}.4s", "mov v{Vn}.16b, v{Vn}.16b",
+        "mov v{Vn}.8b, v{Vn}.8b", "dup v{Vn}.2d, {X}", "dup v{Vn}.4s, {W}", "dup v{Vn}.16b, {W}",
+        "mov v{Vn}.d[1], {X}", "mov v{Vn}.s[3], {W}", "mov {X}, v{Vn}.d[1]", "mov {W}, v{Vn}.s[2]",
+        "umov {W}, v{Vn}.b[15]", "umov {W}, v{Vn}.h[7]")
+    add(25, "movi d{Vn}, #{bytemask}", "movi v{Vn}.2d, #{bytemask}")
+    return T
+
+
+_PH = re.compile(r"\{(\w+)\}")
+
+# register pairs and writeback forms with operand constraints that both oracles enforce
+_WRITEBACK = re.compile(r"\]!|\], #")
+
+
+def _constraints_ok(text: str) -> bool:
+    """Drop the UNPREDICTABLE operand combinations (checked separately as refusals)."""
+    mn, _, rest = text.partition(" ")
+    regs = re.findall(r"\b([xw](?:\d+|zr)|sp|wsp)\b", rest)
+    nums = [r[1:] if r[0] in "xw" and r[1:].isdigit() else r for r in regs]
+    if _WRITEBACK.search(rest):
+        base = re.search(r"\[(\w+)", rest).group(1)
+        data = re.findall(r"\b([xw]\d+)\b", rest.split("[")[0])
+        if base != "sp" and any(d[1:] == base[1:] for d in data):
+            return False
+    if mn in ("ldp", "ldpsw", "ldnp", "ldxp", "ldaxp"):
+        fp = re.findall(r"\b([xwsdq]\d+|xzr|wzr)\b", rest.split("[")[0])
+        if len(fp) >= 2 and fp[0] == fp[1]:
+            return False
+    if mn.startswith(("stxr", "stlxr", "stxp", "stlxp")):
+        # compared by encoding: wzr, xzr and sp are all number 31
+        enc = ["31" if r in ("zr", "sp", "wsp") else r for r in nums]
+        if enc[0] in enc[1:]:
+            return False
+    return True
+
+
+def expand(rng: random.Random | None = None) -> list[str]:
+    """All generated instruction lines (deterministic for the seed)."""
+    rng = rng or random.Random(SEED)
+    P = placeholder_values(rng)
+    out: list[str] = []
+    for tpl_index, (tpl, n) in enumerate(templates()):
+        names = _PH.findall(tpl)
+        for k in range(n):
+            vals = []
+            for p, name in enumerate(names):
+                lst = P[name]
+                if len(lst) == 32:
+                    v = lst[(k + p * 7 + tpl_index) % 32]
+                else:
+                    v = lst[k % len(lst)] if k < len(lst) else rng.choice(lst)
+                vals.append(v)
+            it = iter(vals)
+            text = _PH.sub(lambda m: next(it), tpl)
+            if _constraints_ok(text) and not text.startswith("mov xzr, #"):
+                out.append(text)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# pc-relative forms: (oracle text with ".+off", refjit text with an absolute target, address)
+
+def pcrel_cases(rng: random.Random | None = None) -> list[tuple[str, str, int]]:
+    rng = rng or random.Random(SEED + 1)
+    cases: list[tuple[str, str, int]] = []
+
+    def offsets(bits: int, scale: int) -> list[int]:
+        lim = 1 << (bits - 1)
+        vals = [0, scale, -scale, (lim - 1) * scale, -lim * scale, (lim - 2) * scale, -(lim - 1) * scale]
+        vals += [rng.randrange(-lim, lim) * scale for _ in range(13)]
+        return vals
+
+    def emit(oracle_fmt: str, refjit_fmt: str, offs: list[int], regs: list[str] | None = None) -> None:
+        for k, off in enumerate(offs):
+            address = rng.randrange(1 << 28, 1 << 40) & ~3
+            if address + off < 0:
+                address = -off + 0x1000
+            reg = regs[k % len(regs)] if regs else ""
+            oracle = oracle_fmt.format(r=reg, off=f".+{off:#x}" if off >= 0 else f".-{-off:#x}")
+            refjit = refjit_fmt.format(r=reg, off=f"{address + off:#x}")
+            cases.append((oracle, refjit, address))
+
+    xs = _regs("x", "xzr")
+    ws = _regs("w", "wzr")
+    emit("b {off}", "b {off}", offsets(26, 4))
+    emit("bl {off}", "bl {off}", offsets(26, 4))
+    for c in ("eq", "ne", "hs", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al", "nv"):
+        emit(f"b.{c} {{off}}", f"b.{c} {{off}}", offsets(19, 4)[:6])
+    for mn in ("cbz", "cbnz"):
+        emit(f"{mn} {{r}}, {{off}}", f"{mn} {{r}}, {{off}}", offsets(19, 4) * 2, xs)
+        emit(f"{mn} {{r}}, {{off}}", f"{mn} {{r}}, {{off}}", offsets(19, 4) * 2, ws)
+    for mn in ("tbz", "tbnz"):
+        bits = [f"x{i % 31}, #{b}" for i, b in enumerate(range(32, 64))] + \
+               [f"w{i % 31}, #{b}" for i, b in enumerate(range(0, 32))] + ["wzr, #3", "xzr, #63"]
+        emit(f"{mn} {{r}}, {{off}}", f"{mn} {{r}}, {{off}}", offsets(14, 4) * 4, bits)
+    emit("adr {r}, {off}", "adr {r}, {off}", offsets(21, 1) * 2, _regs("x", None))
+    for kind in ("x", "w", "s", "d", "q"):
+        emit(f"ldr {{r}}, {{off}}", "ldr {r}, {off}", offsets(19, 4), _regs(kind, kind + "zr" if kind in "xw" else None))
+    emit("ldrsw {r}, {off}", "ldrsw {r}, {off}", offsets(19, 4), xs)
+    emit("prfm {r}, {off}", "prfm {r}, {off}", offsets(19, 4), ["pldl1keep", "pstl2strm", "plil3keep"])
+    return cases
+
+
+def adrp_cases(rng: random.Random | None = None) -> list[tuple[str, str, int]]:
+    """adrp: llvm-mc takes the page distance as ``#imm`` (GNU as has no such syntax)."""
+    rng = rng or random.Random(SEED + 2)
+    lim = 1 << 20
+    pages = [0, 1, -1, lim - 1, -lim, lim - 2] + [rng.randrange(-lim, lim) for _ in range(26)]
+    cases = []
+    for k, pg in enumerate(pages):
+        address = (rng.randrange(1 << 33, 1 << 40) & ~3)
+        target = ((address & ~0xFFF) + pg * 4096) + rng.randrange(4096)  # any byte in the page
+        reg = f"x{k % 31}"
+        cases.append((f"adrp {reg}, #{pg * 4096}", f"adrp {reg}, {target & ~0xFFF:#x}", address))
+    return cases
