@@ -93,7 +93,8 @@ def cases_for(f: Form, rng: random.Random, n: int) -> list[Case]:
             elif kind == "one":
                 texts.append("$1")
             elif kind in REG_NAMES:
-                r = (i * (pos + 1) + pos * 5) % 16 if i < 16 else rng.randrange(16)
+                # an odd multiplier makes the first 16 cases a permutation of all 16 registers
+                r = (i * (2 * pos + 1) + pos * 5) % 16 if i < 16 else rng.randrange(16)
                 if r == 0 and f.name[:5] == "XCHG" + f.name[4] and f.openc == "O":
                     r = 1    # 90+r of the accumulator itself is nop (refused for xchgl, tested there)
                 args.append(r)
@@ -130,3 +131,22 @@ def high8_cases() -> list[tuple[str, bytes | None]]:
         lines.append(f"testb $0x1, %{h}")
         lines.append(f"movb %{h}, 0x10(%rbx,%rcx,2)")
     return lines
+
+
+def every_addressing_mode() -> list[Mem]:
+    """Every base (16 GPRs, RIP, none) x every index (none, 15 GPRs) x every scale x the
+    displacement boundaries, with a segment override now and then."""
+    out = []
+    bases = [*range(16), x86.RIP, None]
+    indexes = [None] + [r for r in range(16) if r != x86.RSP]
+    k = 0
+    for base in bases:
+        for index in indexes:
+            if base == x86.RIP and index is not None:
+                continue
+            for scale in ((1,) if index is None else (1, 2, 4, 8)):
+                for disp in DISPS:
+                    seg = (0, 0, 0, x86.FS, 0, x86.GS, 0, x86.CS)[k % 8]
+                    k += 1
+                    out.append(Mem(base, disp, index, scale, seg))
+    return out

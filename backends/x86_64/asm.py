@@ -273,11 +273,11 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
         buf = asm.buf
         if seg:
             buf.append(seg)
-        if asm._lock:
-            buf.append(0xF0)
-            asm._lock = False
         if head:
             buf += head
+        if asm._lock:     # both assemblers order: segment, operand size (66), lock, REX
+            buf.append(0xF0)
+            asm._lock = False
         if rex or need_rex:
             buf.append(0x40 | rex)
         buf += op
@@ -301,7 +301,11 @@ def form(mnemonic: str, kinds: str, openc: str, spec: str, name: str | None = No
         name = f"{mnemonic.upper()}_{letters}" if letters else mnemonic.upper()
     if name in FORMS:
         raise ValueError(f"duplicate form {name}")
-    lockable = mnemonic in LOCKABLE or (mnemonic[-1] in "bwlq" and mnemonic[:-1] in LOCKABLE)
+    # LOCK needs a read-modify-write of memory: the memory operand is the destination (either
+    # operand for the symmetric xchg).
+    stem = mnemonic if mnemonic in LOCKABLE else mnemonic[:-1]
+    lockable = stem in LOCKABLE and bool(kinds_t) and (
+        kinds_t[0].startswith("m") or (stem == "xchg" and any(k.startswith("m") for k in kinds_t)))
     f = Form(name, mnemonic, kinds_t, openc, spec, opsize,
              _compile(mnemonic, kinds_t, openc, spec, opsize), lockable)
     FORMS[name] = f
@@ -315,8 +319,14 @@ _IMMW = {8: "ib", 16: "iw", 32: "id", 64: "id"}
 _IKIND = {8: "i8", 16: "i16", 32: "i32", 64: "i32"}
 
 
+# Integer families whose AT&T mnemonic takes a b/w/l/q size suffix, which may be left out when a
+# register operand gives the size (`add %rax, %rbx`).
+SIZED_STEMS: set[str] = {"lea", "bswap", "push", "pop"} | {f"cmov{cc}" for cc in CC}
+
+
 def _sized(stem: str, sizes, build):
     """Helper for the integer families: call ``build(mnemonic, width, prefix, r, m)`` per size."""
+    SIZED_STEMS.add(stem)
     for n in sizes:
         build(stem + _SUFFIX[n], n, _PFX[n], f"r{n}", f"m{n}")
 
@@ -731,7 +741,8 @@ class Assembler:
         return r
 
     def lock(self) -> None:
-        """Prefix the next instruction with LOCK (placed after any segment prefix, as llvm does)."""
+        """Prefix the next instruction with LOCK (after its segment and 66 prefixes, as llvm-mc and
+        GNU as place it)."""
         self._lock = True
 
     def emit_bytes(self, data: bytes) -> None:

@@ -56,6 +56,7 @@ for _num in range(16):
     REGISTERS[f"xmm{_num}"] = Reg("x", _num, f"xmm{_num}")
 
 _NUMBER = r"[-+]?(?:0x[0-9a-f]+|[0-9]+)"
+_OCTAL = re.compile(r"[-+]?0[0-9]+")
 _MEM = re.compile(
     rf"^(?:%(?P<seg>[a-z]+)\s*:\s*)?(?P<disp>{_NUMBER})?"
     r"(?:\(\s*(?:%(?P<base>[a-z0-9]+))?\s*(?:,\s*(?:%(?P<index>[a-z0-9]+))?\s*"
@@ -65,6 +66,11 @@ _MEM = re.compile(
 def _number(text: str, what: str) -> int:
     if not re.fullmatch(_NUMBER, text):
         raise AsmError(f"bad {what} {text!r}: expected a decimal or 0x-prefixed hex number")
+    if _OCTAL.fullmatch(text):     # a leading zero means octal to both GNU as and llvm-mc
+        if not re.fullmatch(r"[-+]?0[0-7]+", text):
+            raise AsmError(f"bad {what} {text!r}: a leading 0 makes it octal")
+        return int(text.replace("0", "0o", 1), 0) if text[0] == "0" else \
+            int(text[0] + "0o" + text[2:], 0)
     return int(text, 0) if "x" in text else int(text, 10)
 
 
@@ -124,7 +130,7 @@ def parse_operand(text: str):
         index = reg.num
     scale = 1
     if m.group("scale"):
-        scale = int(m.group("scale"))
+        scale = _number(m.group("scale"), "scale")
         if scale not in (1, 2, 4, 8):
             raise AsmError(f"scale must be 1, 2, 4 or 8, not {scale}")
         if index is None:
@@ -163,7 +169,8 @@ _SHIFTS = {"rol", "ror", "rcl", "rcr", "shl", "shr", "sar", "sal"}
 _ALIASES = {"jmp": ("jmp", "jmpq"), "jmpq": ("jmpq", "jmp"), "call": ("callq",),
             "callq": ("callq",), "ret": ("retq",), "movabs": ("movabsq",),
             "cqo": ("cqto",), "cdq": ("cltd",), "cdqe": ("cltq",), "cwde": ("cwtl",),
-            "cwd": ("cwtd",), "cbw": ("cbtw",), "leaveq": ("leave",)}
+            "cwd": ("cwtd",), "cbw": ("cbtw",), "leaveq": ("leave",),
+            "push": ("pushq", "pushw"), "pop": ("popq", "popw")}
 # String instructions: llvm-objdump spells out their implicit operands, which must be these.
 _STRING_OPERANDS = {}
 for _sfx, _acc in zip(_SUFFIXES, ("%al", "%ax", "%eax", "%rax")):
@@ -198,7 +205,11 @@ def candidates(mn: str) -> list[list[Form]]:
     groups = [x86.BY_MNEMONIC[n] for n in names if n in x86.BY_MNEMONIC]
     if groups:
         return [[f for g in groups for f in g]]
-    return [x86.BY_MNEMONIC[mn + s] for s in _SUFFIXES if mn + s in x86.BY_MNEMONIC]
+    if mn not in x86.SIZED_STEMS:
+        return []
+    # only the general-register forms: `mov %xmm1, %xmm0` is not a spelling of movq
+    return [[f for f in x86.BY_MNEMONIC[mn + s] if "x" not in f.kinds]
+            for s in _SUFFIXES if mn + s in x86.BY_MNEMONIC]
 
 
 # --- matching ---------------------------------------------------------------------------------------
@@ -335,6 +346,8 @@ def _select(mn: str, ops: list, address: int) -> tuple[Form, list]:
     groups = candidates(mn)
     if not groups:
         raise AsmError(f"unknown mnemonic {mn!r}")
+    if len(groups) > 1 and not any(isinstance(o, Reg) and o.kind[0] == "r" for o in ops):
+        raise AsmError(f"ambiguous operand size for {mn!r}: add a b/w/l/q suffix")
     chosen = []
     reasons = []
     for group in groups:
@@ -374,6 +387,8 @@ def parse(text: str, address: int = 0) -> Parsed:
     lock = False
     while words and words[0] in PREFIXES:
         if words[0] == "lock":
+            if lock:
+                raise AsmError("lock prefix given twice")
             lock = True
         else:
             prefixes.append(PREFIXES[words[0]])
@@ -395,7 +410,7 @@ def parse(text: str, address: int = 0) -> Parsed:
     f, args = _select(mn, ops, address)
     if (prefixes or lock) and f.openc == "D":
         raise AsmError("a prefix before a direct branch or call is not supported")
-    if lock and not (f.lockable and any(k.startswith("m") for k in f.kinds)):
+    if lock and not f.lockable:
         raise AsmError(f"lock prefix is not allowed with {mn} ({_describe(ops)})")
     return Parsed(bytes(prefixes), lock, f, args)
 
