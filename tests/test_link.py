@@ -344,3 +344,25 @@ def test_real_int_sum(arch):
             checked += 1
     assert checked == len([s for s in ex.sites if s.hole.value in (
         HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET, HoleValue.CONTINUE)]) > 10
+
+
+def test_real_process_executors_byte_for_byte():
+    """Executors dumped from a real CPython 3.14.7 JIT process (trace, addresses, symbol addresses,
+    get_jit_code()) must be reproduced exactly, padding included. Local only: the dump lives beside
+    the real headers (executors-x86_64.json)."""
+    import json
+
+    from test_stencils import real_header_path
+
+    path = real_header_path("x86_64")
+    dump_path = path.parent / "executors-x86_64.json"
+    if not dump_path.exists():
+        pytest.skip(f"no {dump_path.name} beside the real header (a dump of a real process's executors)")
+    dump = json.loads(dump_path.read_text())
+    h = read_header(str(path))
+    assert dump["executors"]
+    for e in dump["executors"]:
+        ex = link(e["trace"], h.groups, h.shim, arch="x86_64", executor=e["executor"], base=e["jit_code"],
+                  resolve=dump["symbols"], page_size=dump["page_size"])
+        assert ex.jit_side_entry == e["jit_side_entry"] and ex.jit_size == e["jit_size"]
+        assert ex.memory == bytes.fromhex(e["memory"]), (e["function"], e["offset"])
