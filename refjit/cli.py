@@ -90,6 +90,15 @@ DEMO_LISTINGS = {
 }
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from refjit.semantics.interp import run_file
+
+    outcome, executed = run_file(args.trace, arch=args.arch, budget=args.budget)
+    print(outcome.render())
+    print(f"uops executed: {executed}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from refjit.asmtext import assemble_lines
     from refjit.disasm import disassemble
@@ -129,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--at", type=_parse_int, default=0, help="address of the first byte")
     d.add_argument("hex", nargs="+")
     d.set_defaults(func=_cmd_disasm)
+
+    r = sub.add_parser("run", help="run a trace file and print its Outcome")
+    r.add_argument("trace")
+    r.add_argument("--semantics", action="store_true",
+                   help="run it on the reference semantics (the default)")
+    r.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"),
+                   help="the process layout to run in (default x86_64)")
+    r.add_argument("--budget", type=int, default=10_000_000, help="maximum number of uops to run")
+    r.set_defaults(func=_cmd_run)
 
     m = sub.add_parser("demo", help="the built-in example")
     m.set_defaults(func=_cmd_demo)

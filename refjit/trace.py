@@ -182,6 +182,7 @@ class Trace:
     exit_decls: list[ExitDecl] = field(default_factory=list)
     uops: list[UOp] = field(default_factory=list)
     filename: str = field(default="<trace>", compare=False)
+    max_stack_depth: int = field(default=0, compare=False)  # set by validate()
 
     # -- derived views ------------------------------------------------------------------------
     def object(self, name: str) -> ObjectDecl:
@@ -550,7 +551,7 @@ class _Parser:
             if ref in BUILTIN_NAMES:
                 return True
             ref = self.names[ref]
-        return ref.immortal or (ref.kind == "int" and -5 <= ref.value <= 256)
+        return _immortal(ref)
 
     def check_ownership(self, ln: _Line, s: Slot, tok: _Tok) -> None:
         imm = self.is_immortal(s.ref)
@@ -899,6 +900,7 @@ def validate(trace: Trace, profile) -> None:
             if s not in depth_at:
                 depth_at[s] = nd
                 work.append(s)
+    trace.max_stack_depth = max_depth
     if trace.stacksize is not None and max_depth > trace.stacksize:
         raise err(0, f"the stack reaches depth {max_depth}, more than the frame's "
                      f"stacksize={trace.stacksize}")
@@ -916,7 +918,9 @@ def validate(trace: Trace, profile) -> None:
 
 
 def _immortal(o: ObjectDecl) -> bool:
-    return o.immortal or (o.kind == "int" and -5 <= o.value <= 256)
+    """Immortal by declaration, or a static singleton: small ints -5..256, the empty tuple."""
+    return o.immortal or (o.kind == "int" and -5 <= o.value <= 256) \
+        or (o.kind == "tuple" and not o.value)
 
 
 def _children(o: ObjectDecl) -> list:

@@ -1,0 +1,202 @@
+"""A parsed trace's initial state, materialised in a fresh emulated process.
+
+The same function serves the reference semantics and the machines, so both start from the very
+same bytes: objects are created in declaration order (the allocator is deterministic, so the
+addresses and the Outcome's ``#serial`` names agree), every mortal object's reference count is
+set to the number of references the state holds (trace.reference_counts), the code object gets
+the declared bytecode, the frame is pushed on the data stack with its locals and stack as tagged
+stack refs, the executor gets its exits and its uops, and the thread state looks as the
+interpreter leaves it right before ``jit_code(frame, stack_pointer, tstate)``:
+``current_executor`` set and the executor increfed (``GOTO_TIER_TWO`` in ceval_macros.h),
+``current_frame`` the frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from refjit.errors import TraceError
+from refjit.runtime.process import LayoutConfig, Process
+from refjit.trace import (BUILTIN_NAMES, ObjectDecl, Trace, _all_objects, _immortal,
+                          reference_counts)
+
+UOP_FORMAT_JUMP = 1
+
+
+@dataclass
+class ResolvedUOp:
+    """One ``_PyUOpInstruction`` with its operands as numbers."""
+
+    index: int
+    name: str
+    oparg: int
+    format: int  # UOP_FORMAT_TARGET 0 / UOP_FORMAT_JUMP 1
+    target: int
+    jump_target: int
+    error_target: int
+    operand0: int
+    operand1: int
+
+
+@dataclass
+class Scenario:
+    process: Process
+    trace: Trace
+    code: int
+    frame: int
+    stack_pointer: int
+    tstate: int
+    executor: int
+    uops: list[ResolvedUOp]
+    objects: dict[str, int] = field(default_factory=dict)  # name -> address
+    scratch: int = 0  # a C-stack word for out-parameters of C calls
+
+    def address_of(self, name: str) -> int:
+        return self.objects[name]
+
+
+def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None) -> Scenario:
+    """Create ``trace``'s initial state in a new Process (deterministic: same trace, same bytes)."""
+    p = Process(profile, layout=layout or LayoutConfig())
+    where = trace.filename
+
+    # The code object first (it lives in its own region), with the names of its locals.
+    units = trace.code_units
+    bytecode = trace.bytecode if trace.bytecode is not None else bytes(2 * units)
+    stacksize = trace.stacksize if trace.stacksize is not None else trace.max_stack_depth
+    code = p.new_code(bytecode, nlocals=trace.nlocals, stacksize=max(stacksize, 1),
+                      name=trace.code_name)
+    names = list(trace.varnames) + [f"_local{i}" for i in range(len(trace.varnames),
+                                                                 trace.nlocals)]
+    p.view("PyCodeObject", code).co_localsplusnames = p.new_tuple(
+        [p.new_str(n, immortal=True) for n in names[:trace.nlocals]], steal=True)
+
+    # Objects: children before their containers, in declaration order.
+    addr: dict[int, int] = {}  # id(ObjectDecl) -> address
+    by_name = {o.name: o for o in trace.objects}
+    statics = {"None": p.symbols["_Py_NoneStruct"], "True": p.symbols["_Py_TrueStruct"],
+               "False": p.symbols["_Py_FalseStruct"]}
+
+    def ref_address(ref) -> int:
+        if isinstance(ref, str):
+            return statics[ref] if ref in BUILTIN_NAMES else addr[id(by_name[ref])]
+        return addr[id(ref)]
+
+    for o in _all_objects(trace):
+        addr[id(o)] = _create(p, o, ref_address)
+
+    # The executors: the running one, with its exits and its uops; exits may link others.
+    exits = trace.exits()
+    exit_targets = [exits[k].target if k in exits else 0 for k in range(trace.exit_count)]
+    executor = p.new_executor(exit_targets, trace_length=len(trace.uops), code=code)
+    ev = p.view("_PyExecutorObject", executor)
+    ev["vm_data.valid"] = int(trace.executor_valid)
+    ev["vm_data.chain_depth"] = trace.chain_depth
+    for k, e in exits.items():
+        x = ev.exits[k]
+        if e.temperature is not None:
+            x.temperature = e.temperature
+        if e.executor is not None:
+            x.executor = addr[id(by_name[e.executor])]
+
+    # Reference counts: exactly the references the state holds (computed from the trace).
+    counts = reference_counts(trace)
+    for o in _all_objects(trace):
+        if not _immortal(o):
+            p.set_refcnt(addr[id(o)], counts[id(o)])
+
+    # Uops, with operands resolved.
+    bytecode_base = p.bytecode_address(code, 0)
+    resolved = []
+    for u in trace.uops:
+        ops = []
+        for op in (u.operand0, u.operand1):
+            if op.kind == "int":
+                v = op.value
+            elif op.kind == "object":
+                v = ref_address(op.name) + op.addend
+            elif op.kind == "executor":
+                v = executor + op.addend
+            elif op.kind == "exit":
+                if op.value >= trace.exit_count:
+                    raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has "
+                                     f"{trace.exit_count} exits", f"{where}:{u.line}:1")
+                v = p.exit_address(executor, op.value) + op.addend
+            else:  # bytecode
+                v = bytecode_base + op.addend
+            ops.append(v & ((1 << 64) - 1))
+        fmt = UOP_FORMAT_JUMP if u.format == "jump" else 0
+        resolved.append(ResolvedUOp(u.index, u.name, u.oparg, fmt, u.target, u.jump_target,
+                                    u.error_target, ops[0], ops[1]))
+    _write_trace(p, executor, resolved)
+
+    # The frame, entered at the executor's start instruction.
+    def slot_bits(s) -> int:
+        if s.ref is None:
+            return 1  # PyStackRef_NULL
+        a = ref_address(s.ref)
+        return a if s.ownership == "owned" else a | 1
+
+    start = trace.uops[0].target if trace.uops[0].name == "_START_EXECUTOR" else 0
+    frame = p.new_frame(code, trace.nlocals, [slot_bits(s) for s in trace.locals],
+                        [slot_bits(s) for s in trace.stack], instr_index=start)
+    stack_pointer = p.frame_stack_pointer(frame)
+
+    # The thread state as GOTO_TIER_TWO leaves it.
+    t = p.view("PyThreadState", p.tstate)
+    t.current_executor = executor
+    p.incref(executor)
+    if trace.eval_breaker is not None:
+        t.eval_breaker = trace.eval_breaker
+    counter = trace.trace_run_counter if trace.trace_run_counter is not None \
+        else profile.const("JIT_CLEANUP_THRESHOLD")
+    p.view("PyInterpreterState", p.interp).trace_run_counter = counter
+
+    return Scenario(p, trace, code, frame, stack_pointer, p.tstate, executor, resolved,
+                    {o.name: addr[id(o)] for o in trace.objects},
+                    scratch=p.cstack_top - 128)
+
+
+def _create(p: Process, o: ObjectDecl, ref_address) -> int:
+    """Allocate one object; reference counts are fixed up by the caller."""
+    if o.kind == "int":
+        return p.new_int(o.value, immortal=o.immortal)
+    if o.kind == "float":
+        return p.new_float(o.value, immortal=o.immortal)
+    if o.kind == "tuple":
+        return p.new_tuple([ref_address(r) for r in o.value], steal=True, immortal=o.immortal)
+    if o.kind == "list":
+        op = p.new_list([ref_address(r) for r in o.value], o.allocated, steal=True)
+    elif o.kind == "range_iterator":
+        op = p.new_range_iter(*o.value)
+    elif o.kind in ("list_iterator", "tuple_iterator"):
+        seq = ref_address(o.value)
+        op = p.new_list_iter(seq) if o.kind == "list_iterator" else p.new_tuple_iter(seq)
+        p.mem.set_i64(op + p.profile.offset(f"_Py{o.kind.split('_')[0].title()}IterObject",
+                                            "it_index"), o.index)
+    elif o.kind == "executor":
+        op = p.new_executor([])
+        p.view("_PyExecutorObject", op)["vm_data.valid"] = int(o.valid)
+    else:
+        raise TraceError(f"object {o.name!r}: kind {o.kind!r} cannot be created")
+    if o.immortal:
+        p.make_immortal(op)
+    return op
+
+
+def _write_trace(p: Process, executor: int, uops: list[ResolvedUOp]) -> None:
+    """Fill ``executor->trace`` with the _PyUOpInstruction array (FACTS §a.5), as CPython does."""
+    prof = p.profile
+    base = p.view("_PyExecutorObject", executor).trace
+    size = prof.sizeof("_PyUOpInstruction")
+    for u in uops:
+        a = base + u.index * size
+        p.mem.set_u16(a, prof.uops[u.name].id | (u.format << 15))
+        p.mem.set_u16(a + 2, u.oparg)
+        if u.format:
+            p.mem.set_u16(a + 4, u.jump_target)
+            p.mem.set_u16(a + 6, u.error_target)
+        else:
+            p.mem.set_u32(a + 4, u.target)
+        p.mem.set_u64(a + 8, u.operand0)
+        p.mem.set_u64(a + 16, u.operand1)

@@ -1,0 +1,124 @@
+"""The reference interpreter: runs a whole trace on a scenario and returns its Outcome.
+
+It plays the part of the stencils' control flow: fall through to the next uop, a failed guard
+to ``instruction_starts[jump_target]``, an error to ``instruction_starts[error_target]``,
+``_JUMP_TO_TOP`` back to its jump_target, and a uop past the end of the trace into the
+``_FATAL_ERROR`` CPython appends. The run ends where the machine code would return to the
+shim (``GOTO_TIER_ONE``) or tail-jump into another executor (``GOTO_TIER_TWO``).
+
+A budget bounds the number of uops executed; exceeding it is a SemanticsError naming the uop.
+A uop that touches memory that is not mapped or calls a C function wrongly ends the run as a
+"fault" Outcome naming the uop, as the machines report a fault.
+"""
+
+from __future__ import annotations
+
+from refjit.errors import RuntimeModelError, SemanticsError
+from refjit.outcome import Ending, Outcome, build_outcome
+from refjit.runtime.cfuncs import FatalError
+from refjit.scenario import ResolvedUOp
+from refjit.semantics import control, iteration, numbers, sequences, stack  # noqa: F401 (register)
+from refjit.semantics.core import (JUMP_TO_ERROR, JUMP_TO_JUMP_TARGET, JUMP_TO_SIDE_ENTRY, UOPS,
+                                   UopContext)
+
+DEFAULT_BUDGET = 10_000_000
+
+# The 97 uops of the loop slice (issue 4), replicas included.
+LOOP_SLICE = frozenset(UOPS) | {f"{base}_{i}" for base, n in (("_LOAD_FAST", 8),
+                                                              ("_LOAD_FAST_BORROW", 8),
+                                                              ("_STORE_FAST", 8),
+                                                              ("_LOAD_SMALL_INT", 4))
+                                 for i in range(n)}
+
+
+def _function_for(profile, name: str):
+    """The uop's function and, for a replica, the oparg folded into its stencil."""
+    spec = profile.uops[name]
+    if spec.const_oparg is not None:
+        base = name.rsplit("_", 1)[0]
+        return UOPS.get(base), spec.const_oparg
+    return UOPS.get(name), None
+
+
+class Interpreter:
+    def __init__(self, scenario, *, budget: int = DEFAULT_BUDGET):
+        self.scenario = scenario
+        self.budget = budget
+        self.uops_executed = 0
+        p = scenario.process
+        self.table = []
+        for u in scenario.uops:
+            fn, const = _function_for(p.profile, u.name)
+            if fn is None:
+                raise SemanticsError(f"uop {u.index} {u.name} is not in the loop slice the "
+                                     f"reference semantics implements")
+            self.table.append((fn, const if const is not None else u.oparg, u))
+        # Past the last stub: the _FATAL_ERROR stencil CPython appends to every trace.
+        n = len(scenario.uops)
+        self.table.append((UOPS["_FATAL_ERROR"], 0, ResolvedUOp(n, "_FATAL_ERROR", 0, 0, 0, 0, 0,
+                                                                 0, 0)))
+
+    def run(self) -> Outcome:
+        sc = self.scenario
+        s = UopContext(sc.process, frame=sc.frame, stack_pointer=sc.stack_pointer,
+                       tstate=sc.tstate, executor=sc.executor)
+        s.scratch = sc.scratch
+        table = self.table
+        i = 0
+        executed = 0
+        budget = self.budget
+        while True:
+            fn, oparg, u = table[i]
+            executed += 1
+            if executed > budget:
+                self.uops_executed = executed - 1
+                raise SemanticsError(f"budget of {budget} uops exceeded", f"uop {i} {u.name}")
+            s.inst = u
+            s.oparg = oparg
+            try:
+                r = fn(s)
+            except FatalError as err:
+                ending = Ending.fatal(str(err)).located((i, u.name, f"uop {i} {u.name}"))
+                break
+            except RuntimeModelError as err:
+                ending = Ending.fault(str(err), what="model").located(
+                    (i, u.name, f"uop {i} {u.name}"))
+                break
+            if r is None:
+                i += 1
+            elif r is JUMP_TO_JUMP_TARGET:
+                i = u.jump_target
+            elif r is JUMP_TO_ERROR:
+                i = u.error_target
+            elif r is JUMP_TO_SIDE_ENTRY:
+                i = 0
+            else:
+                ending = r
+                break
+        self.uops_executed = executed
+        return build_outcome(sc.process, ending, frame=sc.frame, tstate=sc.tstate,
+                             executor=sc.executor)
+
+
+def run_scenario(scenario, *, budget: int = DEFAULT_BUDGET) -> Outcome:
+    """Run a materialised scenario to its end and read back the Outcome."""
+    return Interpreter(scenario, budget=budget).run()
+
+
+def run_trace(trace, profile, *, budget: int = DEFAULT_BUDGET):
+    """Materialise ``trace`` in a fresh process and run it: (Outcome, Scenario)."""
+    from refjit.scenario import build_scenario
+
+    scenario = build_scenario(trace, profile)
+    return run_scenario(scenario, budget=budget), scenario
+
+
+def run_file(path: str, *, arch: str = "x86_64", budget: int = DEFAULT_BUDGET):
+    """``refjit run TRACE``: parse, materialise and run; (Outcome, uops executed)."""
+    from refjit.profile import load_profile
+    from refjit.scenario import build_scenario
+    from refjit.trace import load_trace
+
+    profile = load_profile("3.14", arch)
+    interpreter = Interpreter(build_scenario(load_trace(path, profile), profile), budget=budget)
+    return interpreter.run(), interpreter.uops_executed
