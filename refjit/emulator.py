@@ -58,6 +58,7 @@ from unicorn.unicorn_py3.unicorn import (
 from refjit.disasm import disassemble, disassemble_one
 from refjit.errors import EmulationError, RefjitError
 from refjit.outcome import Ending, Outcome, build_outcome
+from refjit.runtime.cfuncs import FatalError
 
 MASK64 = (1 << 64) - 1
 DEFAULT_BUDGET = 50_000_000
@@ -288,6 +289,9 @@ class Machine:
         self._regions = []           # (base, end, name, executable, region)
         for region in _process_regions(process):
             perms = _uc_perms(region.perms)
+            if region.name == "jit":
+                # jit.c's mark_executable leaves the whole region (code and data) read+exec.
+                perms = UC.UC_PROT_READ | UC.UC_PROT_EXEC
             self.uc.mem_map_ptr(region.base, region.size, perms, region.address_of_buffer)
             self._regions.append((region.base, region.base + region.size, region.name,
                                   bool(perms & UC.UC_PROT_EXEC), region))
@@ -479,11 +483,12 @@ class Machine:
         args = self._arguments(model)
         try:
             result = model.fn(self.process, *args)
+        except FatalError as err:
+            raise _Stop(self._fault_at(caller_pc, str(err), call=True, what="fatal")) from None
         except RefjitError as err:
-            # A model refusing (no model yet, a bad pointer) or CPython's fatal error.
-            fatal = getattr(err, "fatal", False) or type(err).__name__ == "FatalError"
+            # A model refusing: no model yet, a bad pointer, a misuse of the process.
             raise _Stop(self._fault_at(caller_pc, f"in {model.name}: {err}", call=True,
-                                       what="fatal" if fatal else "model")) from None
+                                       what="model")) from None
         self.calls += 1
         self._poison.write_prepared()
         self._set_result(model, result)
@@ -742,12 +747,16 @@ def _uc_perms(perms) -> int:
 
 
 def _process_regions(process):
-    return list(process.memory.regions)
+    return list(process.mem.regions)
 
 
 def _other_side_entries(process, running: int | None) -> dict[int, int]:
-    entries = getattr(process, "side_entries", None)
-    if entries is None:
-        return {}
-    table = entries() if callable(entries) else entries
-    return {addr: ex for addr, ex in dict(table).items() if ex != running}
+    """``jit_side_entry`` -> executor, for every live executor on the heap but the running one."""
+    off = process.profile.offset("_PyExecutorObject", "jit_side_entry")
+    entries = {}
+    for block in process.heap.live():
+        if block.type == "uop_executor" and block.address != running:
+            entry = process.mem.u64(block.address + off)
+            if entry:
+                entries[entry] = block.address
+    return entries

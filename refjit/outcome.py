@@ -265,24 +265,18 @@ class _Namer:
         self.process = process
         profile = process.profile
         self.symbols = {addr: name for name, addr in process.symbols.items()}
-        runtime = process.symbols.get("_PyRuntime")
-        offsets = profile.const("runtime_offsets") if _has_const(profile, "runtime_offsets") else None
-        if runtime is not None and offsets is not None:
-            self.small_base = runtime + offsets["static_objects.singletons.small_ints"]
-            self.small_size = offsets["small_int_size"]
-        else:
-            self.small_base = self.small_size = None
+        self.small_base = process.small_ints_base
+        self.small_size = profile.sizeof("PyLongObject")
         self.statics = self._static_objects()
 
     def _static_objects(self) -> list[tuple[str, int]]:
         out = []
-        kinds = _symbol_kinds(self.process.profile)
+        kinds = {name: spec.kind for name, spec in self.process.profile.symbols.items()}
         for name, addr in sorted(self.process.symbols.items()):
             if kinds.get(name) == "data" and _looks_like_object(name):
                 out.append((name, addr))
-        if self.small_base is not None:
-            out += [(f"small_int[{v}]", self.small_base + (v + 5) * self.small_size)
-                    for v in range(-5, 257)]
+        out += [(f"small_int[{v}]", self.small_base + (v + 5) * self.small_size)
+                for v in range(-5, 257)]
         return out
 
     def ident(self, addr: int) -> str:
@@ -298,12 +292,11 @@ class _Namer:
         name = self.symbols.get(addr)
         if name is not None:
             return name
-        if self.small_base is not None and self.small_size:
-            i, off = divmod(addr - self.small_base, self.small_size)
-            if 0 <= i < 262 and off == 0:
-                return f"small_int[{i - 5}]"
-        region = self.process.memory.name_of(addr)
-        return f"{region}+{addr - self.process.memory.region(region).base:#x}" if region \
+        i, off = divmod(addr - self.small_base, self.small_size)
+        if 0 <= i < 262 and off == 0:
+            return f"small_int[{i - 5}]"
+        region = self.process.mem.name_of(addr)
+        return f"{region}+{addr - self.process.mem.region(region).base:#x}" if region \
             else f"{addr:#x}"
 
 
@@ -317,23 +310,10 @@ def _namer(process) -> _Namer:
     return n
 
 
-def _has_const(profile, name: str) -> bool:
-    try:
-        profile.const(name)
-    except RefjitError:
-        return False
-    return True
-
-
-def _symbol_kinds(profile) -> dict[str, str]:
-    symbols = getattr(profile, "symbols", None) or {}
-    return {name: getattr(spec, "kind", None) for name, spec in symbols.items()}
-
-
 def _looks_like_object(name: str) -> bool:
-    # Data symbols that are PyObjects (types, singletons, exception types); the rest are arrays
-    # and tables (_PyEval_BinaryOps, _Py_SpecialMethods, _PyRuntime ...).
-    return name.endswith(("_Type", "Struct")) or name.startswith("PyExc_")
+    # Data symbols that are PyObjects (type objects, the None/True/False singletons). The rest are
+    # pointers (PyExc_* hold the address of the exception type), arrays and tables.
+    return name.endswith(("_Type", "Struct"))
 
 
 def render_stackref(bits: int, ident) -> str:
@@ -353,7 +333,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     ``frame`` is the frame the run was entered with (used if ``tstate->current_frame`` is NULL);
     ``executor`` is the running executor, whose exits name the exit a side exit took.
     """
-    mem, prof = process.memory, process.profile
+    mem, prof = process.mem, process.profile
     namer = _namer(process)
     ident = namer.ident
     off = prof.offset
@@ -398,7 +378,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
             objects.append(_object_state(process, namer, block, state))
     objects.sort(key=lambda o: _ident_order(o.ident))
 
-    imm = prof.const("refcount")["_Py_IMMORTAL_INITIAL_REFCNT"]
+    imm = prof.const("_Py_IMMORTAL_INITIAL_REFCNT")
     statics = []
     for name, addr in namer.statics:
         rc = mem.u32(addr)
@@ -419,7 +399,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
 
 
 def _bytecode_index(process, frame: int, pointer: int) -> int | None:
-    mem, off = process.memory, process.profile.offset
+    mem, off = process.mem, process.profile.offset
     code = mem.u64(frame + off("_PyInterpreterFrame", "f_executable")) & ~1
     delta = pointer - (code + off("PyCodeObject", "co_code_adaptive"))
     return delta // 2 if delta % 2 == 0 else None
@@ -428,7 +408,7 @@ def _bytecode_index(process, frame: int, pointer: int) -> int | None:
 def _exit_index(process, executor: int | None, target: int) -> int | None:
     if executor is None:
         return None
-    mem, prof = process.memory, process.profile
+    mem, prof = process.mem, process.profile
     count = mem.u32(executor + prof.offset("_PyExecutorObject", "exit_count"))
     exits = executor + prof.offset("_PyExecutorObject", "exits")
     size = prof.sizeof("_PyExitData")
@@ -440,7 +420,7 @@ def _exit_index(process, executor: int | None, target: int) -> int | None:
 
 def _type_name(process, obj: int) -> str:
     try:
-        return process.read_object(obj).type_name
+        return process.read_object(obj).type
     except RefjitError as err:
         return f"(unreadable object at {obj:#x}: {err.why})"
 
@@ -454,8 +434,8 @@ def _object_state(process, namer: _Namer, block, state: str) -> ObjectState:
     except RefjitError as err:
         return ObjectState(ident, block.type, state, None, False, f"(unreadable: {err.why})")
     value = view.value
-    return ObjectState(ident, view.type_name, state, view.refcount, bool(view.immortal),
-                       None if value is None and view.type_name != "NoneType" else _value_text(value, namer))
+    return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal),
+                       None if value is None and view.type != "NoneType" else _value_text(value, namer))
 
 
 def _value_text(value, namer: _Namer) -> str:

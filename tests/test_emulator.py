@@ -1,0 +1,459 @@
+"""The Unicorn machines run hand-written code against the emulated CPython process (issue 3).
+
+Each program is a tiny shim with CPython's contract (save the C callee-saved registers, move
+``frame, stack_pointer, tstate`` to the pinned registers, call the first "uop", restore, return)
+followed by hand-written "uops" in the style of the stencils: reading a local, PyStackRef_DUP,
+Py_INCREF/Py_DECREF with and without immortality, PyStackRef_CLOSE calling ``_Py_Dealloc`` on a
+last reference, ``_PyLong_Add``, and GOTO_TIER_ONE / the error exit. They are assembled by the
+project's own assemblers, run on both ISAs, and every expectation comes from CPython's rules or
+from the host Python (values, small-int identity), never from the machine itself. The two ISAs
+must produce the same Outcome.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from refjit.asmtext import assemble_lines
+from refjit.disasm import disassemble_one
+from refjit.emulator import Machine, UopMap
+from refjit.errors import EmulationError
+from refjit.outcome import Outcome
+from refjit.profile import load_profile
+from refjit.runtime.objects import stackref_borrowed, stackref_owned
+from refjit.runtime.process import Process
+
+ARCHES = ("x86_64", "aarch64")
+NLOCALS = 6
+TARGET = 7          # the tier-1 index the exit returns to
+ERROR_INDEX = 9     # the tier-1 index the error exit stores in frame->instr_ptr
+
+# --------------------------------------------------------------------------------------------
+# Programs: a label line is "name:"; "{name}" in an operand is the address of that label.
+
+
+def offsets(arch):
+    p = load_profile("3.14", arch)
+    return {
+        "localsplus": p.offset("_PyInterpreterFrame", "localsplus"),
+        "stackpointer": p.offset("_PyInterpreterFrame", "stackpointer"),
+        "instr_ptr": p.offset("_PyInterpreterFrame", "instr_ptr"),
+        "current_executor": p.offset("PyThreadState", "current_executor"),
+        "bytecode": p.offset("PyCodeObject", "co_code_adaptive"),
+    }
+
+
+def _mov64_a64(reg: str, value: int) -> list[str]:
+    out = [f"movz {reg}, #{value & 0xFFFF:#x}"]
+    for shift in (16, 32, 48):
+        part = (value >> shift) & 0xFFFF
+        if part:
+            out.append(f"movk {reg}, #{part:#x}, lsl #{shift}")
+    return out
+
+
+class X86:
+    arch = "x86_64"
+
+    def __init__(self, process):
+        self.o = offsets(self.arch)
+        self.sym = process.symbols
+
+    def local(self, i):
+        return f"{self.o['localsplus'] + 8 * i:#x}(%r12)"
+
+    def shim(self, first):
+        return ["pushq %r15", "pushq %r14", "pushq %r13", "pushq %r12", "pushq %rbx",
+                "movq %rdi, %r12", "movq %rsi, %r13", "movq %rdx, %r14",
+                f"callq {{{first}}}",
+                "popq %rbx", "popq %r12", "popq %r13", "popq %r14", "popq %r15", "retq"]
+
+    def call(self, symbol):
+        # At a uop boundary RSP = 8 mod 16 (as after a call); one push realigns for the call.
+        return ["pushq %rax", f"movabsq ${self.sym[symbol]:#x}, %rax", "callq *%rax", "popq %rcx"]
+
+    def load_fast(self, i, u):      # PyStackRef_DUP of local i, pushed
+        return [f"movq {self.local(i)}, %rax", "testb $0x1, %al", f"jne {{{u}_skip}}",
+                "incl (%rax)", f"{u}_skip:", "movq %rax, (%r13)", "addq $0x8, %r13"]
+
+    def load_fast_borrow(self, i, u):
+        return [f"movq {self.local(i)}, %rax", "orq $0x1, %rax", "movq %rax, (%r13)",
+                "addq $0x8, %r13"]
+
+    def pop_top(self, u):           # PyStackRef_CLOSE of the top of the stack
+        return ["movq -0x8(%r13), %rdi", "addq $-0x8, %r13", "testb $0x1, %dil",
+                f"jne {{{u}_done}}", "decl (%rdi)", f"jne {{{u}_done}}",
+                *self.call("_Py_Dealloc"), f"{u}_done:"]
+
+    def incref(self, i, u):         # Py_INCREF of local i's object: skipped when immortal
+        return [f"movq {self.local(i)}, %rax", "andq $-0x2, %rax", "movl (%rax), %ecx",
+                "testl %ecx, %ecx", f"js {{{u}_done}}", "incl %ecx", "movl %ecx, (%rax)",
+                f"{u}_done:"]
+
+    def decref(self, i, u):         # Py_DECREF of local i's object: skipped when immortal
+        return [f"movq {self.local(i)}, %rdi", "andq $-0x2, %rdi", "movl (%rdi), %eax",
+                "testl %eax, %eax", f"js {{{u}_done}}", "decl %eax", "movl %eax, (%rdi)",
+                f"jne {{{u}_done}}", *self.call("_Py_Dealloc"), f"{u}_done:"]
+
+    def take_local(self, i, u):     # move local i's reference to the stack, leave NULL behind
+        return [f"movq {self.local(i)}, %rax", f"movq $0x1, {self.local(i)}",
+                "movq %rax, (%r13)", "addq $0x8, %r13"]
+
+    def add_locals(self, i, j, u, error):   # _PyLong_Add(local i, local j), result pushed (Steal)
+        return [f"movq {self.local(i)}, %rdi", "andq $-0x2, %rdi",
+                f"movq {self.local(j)}, %rsi", "andq $-0x2, %rsi",
+                *self.call("_PyLong_Add"),
+                "testq %rax, %rax", f"je {{{error}}}",
+                "movzwl 0x6(%rax), %ecx", "andl $0x1, %ecx", "orq %rax, %rcx",
+                "movq %rcx, (%r13)", "addq $0x8, %r13"]
+
+    def deref_local(self, i, u):    # read ob_type of local i's object (faults on NULL)
+        return [f"movq {self.local(i)}, %rax", "andq $-0x2, %rax", "movq 0x8(%rax), %rax"]
+
+    def exit_tier1(self, target, u):        # GOTO_TIER_ONE(bytecode + target)
+        o = self.o
+        return [f"movq $0x0, {o['current_executor']:#x}(%r14)",
+                f"movq %r13, {o['stackpointer']:#x}(%r12)",
+                "movq (%r12), %rax", "andq $-0x2, %rax",
+                f"addq ${o['bytecode'] + 2 * target:#x}, %rax", "retq"]
+
+    def exit_error(self, index, u):         # _ERROR_POP_N: instr_ptr = bytecode + index, NULL
+        o = self.o
+        return ["movq (%r12), %rax", "andq $-0x2, %rax", f"addq ${o['bytecode'] + 2 * index:#x}, %rax",
+                f"movq %rax, {o['instr_ptr']:#x}(%r12)",
+                f"movq $0x0, {o['current_executor']:#x}(%r14)",
+                f"movq %r13, {o['stackpointer']:#x}(%r12)", "xorl %eax, %eax", "retq"]
+
+    def spin(self, u):
+        return [f"{u}_top:", f"jmp {{{u}_top}}"]
+
+    def misaligned_call(self, symbol, u):   # forgets to realign the stack before calling
+        return [f"movabsq ${self.sym[symbol]:#x}, %rax", "callq *%rax"]
+
+
+class A64:
+    arch = "aarch64"
+
+    def __init__(self, process):
+        self.o = offsets(self.arch)
+        self.sym = process.symbols
+
+    def local(self, i):
+        return f"[x20, #{self.o['localsplus'] + 8 * i:#x}]"
+
+    def shim(self, first):
+        return ["stp x29, x30, [sp, #-16]!", "stp x19, x20, [sp, #-16]!",
+                "stp x21, x22, [sp, #-16]!",
+                "mov x20, x0", "mov x21, x1", "mov x22, x2", f"bl {{{first}}}",
+                "ldp x21, x22, [sp], #16", "ldp x19, x20, [sp], #16", "ldp x29, x30, [sp], #16",
+                "ret"]
+
+    def call(self, symbol):
+        return ["stp x29, x30, [sp, #-16]!", *_mov64_a64("x8", self.sym[symbol]), "blr x8",
+                "ldp x29, x30, [sp], #16"]
+
+    def load_fast(self, i, u):
+        return [f"ldr x8, {self.local(i)}", f"tbnz w8, #0, {{{u}_skip}}", "ldr w9, [x8]",
+                "add w9, w9, #0x1", "str w9, [x8]", f"{u}_skip:", "str x8, [x21], #0x8"]
+
+    def load_fast_borrow(self, i, u):
+        return [f"ldr x8, {self.local(i)}", "orr x8, x8, #0x1", "str x8, [x21], #0x8"]
+
+    def pop_top(self, u):
+        return ["ldr x0, [x21, #-0x8]!", f"tbnz w0, #0, {{{u}_done}}", "ldr w9, [x0]",
+                "subs w9, w9, #0x1", "str w9, [x0]", f"b.ne {{{u}_done}}",
+                *self.call("_Py_Dealloc"), f"{u}_done:"]
+
+    def incref(self, i, u):
+        return [f"ldr x8, {self.local(i)}", "and x8, x8, #0xfffffffffffffffe", "ldr w9, [x8]",
+                f"tbnz w9, #31, {{{u}_done}}", "add w9, w9, #0x1", "str w9, [x8]", f"{u}_done:"]
+
+    def decref(self, i, u):
+        return [f"ldr x0, {self.local(i)}", "and x0, x0, #0xfffffffffffffffe", "ldr w9, [x0]",
+                f"tbnz w9, #31, {{{u}_done}}", "subs w9, w9, #0x1", "str w9, [x0]",
+                f"b.ne {{{u}_done}}", *self.call("_Py_Dealloc"), f"{u}_done:"]
+
+    def take_local(self, i, u):
+        return [f"ldr x8, {self.local(i)}", "mov x9, #0x1", f"str x9, {self.local(i)}",
+                "str x8, [x21], #0x8"]
+
+    def add_locals(self, i, j, u, error):
+        return [f"ldr x0, {self.local(i)}", "and x0, x0, #0xfffffffffffffffe",
+                f"ldr x1, {self.local(j)}", "and x1, x1, #0xfffffffffffffffe",
+                *self.call("_PyLong_Add"), f"cbz x0, {{{error}}}",
+                "ldrh w9, [x0, #0x6]", "and x9, x9, #0x1", "orr x0, x0, x9",
+                "str x0, [x21], #0x8"]
+
+    def deref_local(self, i, u):
+        return [f"ldr x8, {self.local(i)}", "and x8, x8, #0xfffffffffffffffe", "ldr x8, [x8, #0x8]"]
+
+    def exit_tier1(self, target, u):
+        o = self.o
+        return [f"str xzr, [x22, #{o['current_executor']:#x}]",
+                f"str x21, [x20, #{o['stackpointer']:#x}]",
+                "ldr x8, [x20]", "and x8, x8, #0xfffffffffffffffe",
+                f"add x0, x8, #{o['bytecode'] + 2 * target:#x}", "ret"]
+
+    def exit_error(self, index, u):
+        o = self.o
+        return ["ldr x8, [x20]", "and x8, x8, #0xfffffffffffffffe",
+                f"add x8, x8, #{o['bytecode'] + 2 * index:#x}",
+                f"str x8, [x20, #{o['instr_ptr']:#x}]",
+                f"str xzr, [x22, #{o['current_executor']:#x}]",
+                f"str x21, [x20, #{o['stackpointer']:#x}]", "mov x0, #0x0", "ret"]
+
+    def spin(self, u):
+        return [f"{u}_top:", f"b {{{u}_top}}"]
+
+    def misaligned_call(self, symbol, u):
+        return ["str x30, [sp, #-8]!", *_mov64_a64("x8", self.sym[symbol]), "blr x8"]
+
+
+WRITERS = {"x86_64": X86, "aarch64": A64}
+_LABEL = re.compile(r"^(\w+):$")
+_REF = re.compile(r"\{(\w+)\}")
+
+
+def assemble(arch: str, lines: list[str], base: int) -> tuple[bytes, dict[str, int], list[int]]:
+    """Assemble with the project's assembler; labels are resolved by iterating to a fixed point
+    (branch sizes may depend on distances). Returns code, label addresses, instruction addresses."""
+    labels: dict[str, int] = {}
+    for _ in range(8):
+        insns = [ln for ln in lines if not _LABEL.match(ln)]
+        text = [_REF.sub(lambda m: f"{labels.get(m.group(1), base):#x}", ln) for ln in insns]
+        text[0] = f"{base:x}: {text[0]}"
+        results = assemble_lines(arch, text)
+        bad = [r for r in results if r.error]
+        assert not bad, f"{arch}: {bad[0].text}: {bad[0].error}"
+        new, addrs, k = {}, [], 0
+        pos = base
+        for ln in lines:
+            m = _LABEL.match(ln)
+            if m:
+                new[m.group(1)] = pos
+            else:
+                addrs.append(results[k].address)
+                pos = results[k].address + len(results[k].encoding)
+                k += 1
+        if new == labels:
+            return b"".join(r.encoding for r in results), labels, addrs
+        labels = new
+    raise AssertionError("label addresses do not converge")
+
+
+# --------------------------------------------------------------------------------------------
+# The scenario: one process per ISA, a frame with six locals.
+
+
+class Scenario:
+    def __init__(self, arch: str):
+        self.arch = arch
+        self.p = p = Process(load_profile("3.14", arch))
+        self.code = p.new_code(b"\0\0" * 16, nlocals=NLOCALS, stacksize=8)
+        self.big = p.new_int(1000)             # mortal heap int, refcount 1 (owned by local 0)
+        self.small = p.small_int(5)            # immortal static small int
+        self.mortal = p.new_int(70000)         # mortal, refcount 1 (local 2)
+        self.last = p.new_int(123456)          # mortal, refcount 1: local 3 holds the last ref
+        self.frame = p.new_frame(self.code, NLOCALS, [
+            stackref_owned(self.big), stackref_borrowed(self.small), stackref_owned(self.mortal),
+            stackref_owned(self.last), p.small_int(200) | 1, p.small_int(100) | 1])
+        self.w = WRITERS[arch](p)
+
+    def program(self, uops: list[tuple[str, list[str]]]):
+        """Shim + uops (each a (name, lines) pair) in the jit region; returns (entry, UopMap)."""
+        base = self.p.regions["jit"].base
+        lines = ["shim:", *self.w.shim("u0")]
+        for k, (_name, body) in enumerate(uops):
+            lines += [f"u{k}:", *body]
+        lines.append("end:")
+        code, labels, addrs = assemble(self.arch, lines, base)
+        self.p.mem.write(base, code)
+        starts = [labels[f"u{k}"] for k in range(len(uops))] + [labels["end"]]
+        uop_map = UopMap([(starts[k], starts[k + 1], k, name) for k, (name, _) in enumerate(uops)])
+        self.labels, self.addrs = labels, addrs
+        return base, uop_map
+
+    def run(self, uops, machine=None, **kw):
+        entry, uop_map = self.program(uops)
+        m = machine or Machine(self.arch, self.p)
+        sp = self.p.frame_stack_pointer(self.frame)
+        return m.run(entry, self.frame, sp, self.p.tstate, uop_map=uop_map, **kw)
+
+
+def _exit(w):
+    return ("_EXIT_TRACE", w.exit_tier1(TARGET, "x"))
+
+
+def refcounts_program(w):
+    return [
+        ("_LOAD_FAST_0", w.load_fast(0, "a")),             # 1000: refcount 1 -> 2
+        ("_LOAD_FAST_BORROW_1", w.load_fast_borrow(1, "b")),  # small int 5, borrowed
+        ("_LOAD_FAST_0", w.load_fast(0, "c")),             # 1000: refcount 3
+        ("_POP_TOP", w.pop_top("d")),                      # 1000: refcount 2
+        ("_POP_TOP", w.pop_top("e")),                      # borrowed: nothing
+        ("_INCREF", w.incref(2, "f")),                     # 70000: refcount 2
+        ("_INCREF", w.incref(1, "g")),                     # small int: immortal, unchanged
+        ("_DECREF", w.decref(1, "h")),                     # small int: unchanged
+        ("_DECREF", w.decref(2, "i")),                     # 70000: back to 1
+        ("_LOAD_FAST_1", w.load_fast(1, "j")),             # borrowed tag: no incref
+        _exit(w),
+    ]
+
+
+@pytest.fixture(scope="module", params=ARCHES)
+def arch(request):
+    return request.param
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def test_read_locals_incref_decref_with_and_without_immortality(arch):
+    s = Scenario(arch)
+    out = s.run(refcounts_program(s.w))
+    assert out.kind == "tier1" and out.target == TARGET
+    big = s.p.read_object(s.big)
+    assert (big.type, big.value, big.refcnt) == ("int", 1000, 2)   # one DUP kept on the stack
+    assert s.p.read_object(s.mortal).refcnt == 1                    # +1 -1
+    small = s.p.read_object(s.small)
+    assert small.immortal and small.refcnt == 0xC0000000            # untouched by incref/decref
+    big_id = out.locals[0].split()[0]
+    assert out.stack == (f"{big_id} owned", "small_int[5] borrowed")
+    assert out.stack_depth == 2
+    assert out.locals[1] == "small_int[5] borrowed"
+    assert out.statics == ()                                        # no immortal was written
+    assert out.current_executor == "NULL"
+    assert out.instr_ptr == 0                                       # GOTO_TIER_ONE leaves it
+
+
+def test_dealloc_on_last_reference(arch):
+    s = Scenario(arch)
+    out = s.run([("_TAKE_LOCAL_3", s.w.take_local(3, "a")), ("_POP_TOP", s.w.pop_top("b")),
+                 _exit(s.w)])
+    assert out.kind == "tier1"
+    assert out.locals[3] == "NULL" and out.stack_depth == 0
+    assert s.p.read_object(s.last).state in ("freed", "freelist")   # no longer a live object
+    assert s.last not in {b.address for b in s.p.heap.live()}
+    # 123456 fits one 30-bit digit, so CPython puts it on the int freelist
+    assert s.p.read_object(s.last).state == "freelist"
+
+
+@pytest.mark.parametrize("a, b", [(200, 100), (100, 56), (-5, -1), (256, 256)])
+def test_long_add_through_the_stub(arch, a, b):
+    s = Scenario(arch)
+    s.p.mem.set_u64(s.p.frame_local_address(s.frame, 4), s.p.small_int(a) | 1)
+    s.p.mem.set_u64(s.p.frame_local_address(s.frame, 5), s.p.small_int(b) | 1)
+    before = {blk.serial for blk in s.p.heap.live()}
+    out = s.run([("_ADD", s.w.add_locals(4, 5, "a", "u2")), _exit(s.w),
+                 ("_ERROR_POP_N", s.w.exit_error(ERROR_INDEX, "e"))])
+    assert out.kind == "tier1" and out.stack_depth == 1
+    total = a + b                                                 # the host Python decides
+    new = [blk for blk in s.p.heap.live() if blk.serial not in before]
+    if -5 <= total <= 256:
+        assert out.stack == (f"small_int[{total}] borrowed",)    # Steal of an immortal: tag 1
+        assert new == []
+    else:
+        assert len(new) == 1
+        view = s.p.read_object(new[0].address)
+        assert (view.type, view.value, view.refcnt) == ("int", total, 1)
+        assert out.stack == (f"#{new[0].serial} owned",)
+
+
+def test_same_outcome_on_both_isas():
+    outcomes = []
+    for arch in ARCHES:
+        s = Scenario(arch)
+        prog = refcounts_program(s.w)[:-1] + [
+            ("_TAKE_LOCAL_3", s.w.take_local(3, "k")), ("_POP_TOP", s.w.pop_top("l")),
+            ("_ADD", s.w.add_locals(4, 5, "m", "u15")), _exit(s.w),
+            ("_ERROR_POP_N", s.w.exit_error(ERROR_INDEX, "z"))]
+        outcomes.append(s.run(prog))
+    x86, a64 = outcomes
+    assert x86.compare(a64) == [] and x86 == a64
+    assert x86.instructions and a64.instructions
+
+
+def test_fault_names_uop_pc_address_and_instruction(arch):
+    s = Scenario(arch)
+    s.p.mem.set_u64(s.p.frame_local_address(s.frame, 4), 1)       # a NULL stackref
+    uops = [("_LOAD_FAST_0", s.w.load_fast(0, "a")), ("_LOAD_FAST_1", s.w.load_fast(1, "b")),
+            ("_GUARD_TYPE", s.w.deref_local(4, "c")), _exit(s.w)]
+    with pytest.raises(EmulationError) as info:
+        s.run(uops)
+    err = info.value
+    fault_pc = [a for a in s.addrs if s.labels["u2"] <= a < s.labels["u3"]][2]
+    assert (err.uop_index, err.uop_name) == (2, "_GUARD_TYPE")
+    assert err.pc == fault_pc
+    assert err.address == 8                                         # NULL->ob_type
+    text = disassemble_one(arch, s.p.mem.read(fault_pc, 8), fault_pc).text
+    assert err.instruction == text
+    assert "uop 2 _GUARD_TYPE" in str(err) and f"{fault_pc:#x}" in str(err) and "0x8" in str(err)
+    assert err.outcome.kind == "fault"
+    # Exactly what ran: the shim up to its call, all of the owned load, the borrowed load minus
+    # the skipped incref (x86-64: incl; AArch64: ldr/add/str), two instructions of the faulty uop.
+    shim = s.w.shim("u0")
+    ran = (shim.index("callq {u0}" if arch == "x86_64" else "bl {u0}") + 1
+           + len(s.w.load_fast(0, "a")) - 1                 # minus its label line
+           + len(s.w.load_fast(1, "b")) - 1 - (1 if arch == "x86_64" else 3)
+           + 2)
+    assert err.outcome.instructions == ran
+
+
+def test_instruction_count_is_exact(arch):
+    s = Scenario(arch)
+    uops = [("_LOAD_FAST_BORROW_1", s.w.load_fast_borrow(1, "a")), _exit(s.w)]
+    out = s.run(uops)
+    # Straight-line code: every listed instruction runs exactly once.
+    assert out.instructions == len(s.w.shim("u0")) + len(uops[0][1]) + len(uops[1][1])
+
+
+def test_budget_stops_a_loop(arch):
+    s = Scenario(arch)
+    with pytest.raises(EmulationError) as info:
+        s.run([("_SPIN", s.w.spin("a")), _exit(s.w)], budget=10_000)
+    assert "budget" in str(info.value) and info.value.uop_name == "_SPIN"
+
+
+def test_misaligned_call_is_reported(arch):
+    s = Scenario(arch)
+    s.p.mem.set_u64(s.p.frame_local_address(s.frame, 4), 1)
+    with pytest.raises(EmulationError) as info:
+        s.run([("_BAD_CALL", s.w.misaligned_call("_Py_Dealloc", "a")), _exit(s.w)])
+    err = info.value
+    assert "misaligned" in str(err) and "_Py_Dealloc" in str(err)
+    assert err.uop_name == "_BAD_CALL"
+
+
+def test_error_exit_returns_null(arch):
+    s = Scenario(arch)
+    out = s.run([("_LOAD_FAST_0", s.w.load_fast(0, "a")),
+                 ("_ERROR_POP_N", s.w.exit_error(ERROR_INDEX, "e"))])
+    assert out.kind == "error" and out.instr_ptr == ERROR_INDEX and out.stack_depth == 1
+
+
+def test_machine_is_reused_and_rewritten_code_is_retranslated(arch):
+    s = Scenario(arch)
+    m = Machine(arch, s.p)
+    snap = s.p.snapshot()
+    first = s.run(refcounts_program(s.w), machine=m)
+    s.p.restore(snap)
+    again = s.run(refcounts_program(s.w), machine=m)
+    assert first == again and first.instructions == again.instructions
+    s.p.restore(snap)
+    # Same region, different code: the machine must not run stale translations.
+    other = s.run([("_LOAD_FAST_BORROW_1", s.w.load_fast_borrow(1, "a")), _exit(s.w)], machine=m)
+    assert other.stack == ("small_int[5] borrowed",)
+
+
+def test_side_exit_into_another_executor(arch):
+    s = Scenario(arch)
+    target = 0x7FF1_0000_0000                                       # unmapped: never entered
+    other = s.p.new_executor([3], jit_code=target - s.p.profile.abi.shim_code_size)
+    w = s.w
+    jump = (["movabsq $%#x, %%rax" % target, "jmpq *%rax"] if arch == "x86_64"
+            else [*_mov64_a64("x8", target), "br x8"])
+    out = s.run([("_LOAD_FAST_0", w.load_fast(0, "a")), ("_EXIT_TRACE", jump)])
+    assert out.kind == "side_exit"
+    assert out.side_exit_to == f"#{s.p.heap.block(other).serial}"
