@@ -108,7 +108,7 @@ class Hole:
     value: HoleValue
     symbol: str | None = None
     addend: int = 0
-    line: int = 0  # header line it was read from (0: built by refjit)
+    line: int = field(default=0, compare=False)  # header line it came from (0: built by refjit)
 
     def c_value(self) -> str:
         """The value argument exactly as CPython's ``Hole.as_c`` spells it."""
