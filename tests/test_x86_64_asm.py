@@ -202,6 +202,34 @@ def test_lock_prefixed_forms_match_oracles():
     assert [(line, b.hex(), w.hex()) for line, b, w in zip(lines, ours, gnu) if b != w] == []
 
 
+def test_llvm_objdump_listing_of_every_form_reassembles_to_the_same_bytes(table):
+    """The text contract: what llvm-objdump-19 prints for refjit's code of every case comes back
+    as exactly the same bytes (its spellings: shifts by one, suffix-less cvtsi2sd, `lock` on a
+    line of its own, `# imm =` comments, xchg operand order...)."""
+    import os
+    import subprocess
+    import tempfile
+    from refjit.asmtext import assemble_lines
+    code = b"".join(table["text"])
+    with tempfile.TemporaryDirectory(prefix="refjit-x86-") as tmp:
+        src, obj = os.path.join(tmp, "code.s"), os.path.join(tmp, "code.o")
+        with open(src, "w") as f:
+            f.write(".text\n")
+            for i in range(0, len(code), 64):
+                f.write(".byte " + ",".join(str(b) for b in code[i:i + 64]) + "\n")
+        subprocess.run(["as", "--64", "-o", obj, src], check=True)
+        listing = subprocess.run(["llvm-objdump-19", "-d", "--no-show-raw-insn", obj],
+                                 capture_output=True, text=True, check=True).stdout
+    lines = [line for line in listing.splitlines() if re.match(r"\s+[0-9a-f]+:\s", line)]
+    assert len(lines) >= len(table["cases"])
+    bad = []
+    for r in assemble_lines("x86_64", lines):
+        if r.error or r.encoding != code[r.address:r.address + len(r.encoding)]:
+            bad.append(f"{r.address:#x} {r.text!r}: {r.error or r.encoding.hex()} "
+                       f"(was {code[r.address:r.address + 12].hex()})")
+    assert not bad, _report(bad, len(lines))
+
+
 # --- special operands ---------------------------------------------------------------------------------
 
 def test_legacy_high_byte_registers():
