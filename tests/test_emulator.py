@@ -13,6 +13,7 @@ must produce the same Outcome.
 from __future__ import annotations
 
 import re
+import struct
 
 import pytest
 
@@ -132,6 +133,20 @@ class X86:
     def misaligned_call(self, symbol, u):   # forgets to realign the stack before calling
         return [f"movabsq ${self.sym[symbol]:#x}, %rax", "callq *%rax"]
 
+    def keep_across_call(self, u):  # wrongly keeps local 0's object in rcx across a C call
+        return [f"movq {self.local(0)}, %rcx", f"movq {self.local(4)}, %rdi", "andq $-0x2, %rdi",
+                f"movq {self.local(5)}, %rsi", "andq $-0x2, %rsi", *self.call("_PyLong_Add"),
+                "movl (%rcx), %eax"]
+
+    def call_with_pointers(self, symbol, a, b, u):   # symbol(a, b) with two pointer arguments
+        return [f"movabsq ${a:#x}, %rdi", f"movabsq ${b:#x}, %rsi", *self.call(symbol)]
+
+    def float_from_double(self, bits, u):   # _PyFloat_FromDouble_ConsumeInputs(l1, l4, double)
+        return [f"movq {self.local(1)}, %rdi", f"movq {self.local(4)}, %rsi",
+                f"movabsq ${bits:#x}, %rax", "movq %rax, %xmm0",
+                *self.call("_PyFloat_FromDouble_ConsumeInputs"),
+                "movq %rax, (%r13)", "addq $0x8, %r13"]
+
 
 class A64:
     arch = "aarch64"
@@ -210,6 +225,19 @@ class A64:
     def misaligned_call(self, symbol, u):
         return ["str x30, [sp, #-8]!", *_mov64_a64("x8", self.sym[symbol]), "blr x8"]
 
+    def keep_across_call(self, u):
+        return [f"ldr x9, {self.local(0)}", f"ldr x0, {self.local(4)}",
+                "and x0, x0, #0xfffffffffffffffe", f"ldr x1, {self.local(5)}",
+                "and x1, x1, #0xfffffffffffffffe", *self.call("_PyLong_Add"), "ldr w0, [x9]"]
+
+    def call_with_pointers(self, symbol, a, b, u):
+        return [*_mov64_a64("x0", a), *_mov64_a64("x1", b), *self.call(symbol)]
+
+    def float_from_double(self, bits, u):
+        return [f"ldr x0, {self.local(1)}", f"ldr x1, {self.local(4)}",
+                *_mov64_a64("x8", bits), "fmov d0, x8",
+                *self.call("_PyFloat_FromDouble_ConsumeInputs"), "str x0, [x21], #0x8"]
+
 
 WRITERS = {"x86_64": X86, "aarch64": A64}
 _LABEL = re.compile(r"^(\w+):$")
@@ -248,14 +276,14 @@ def assemble(arch: str, lines: list[str], base: int) -> tuple[bytes, dict[str, i
 
 
 class Scenario:
-    def __init__(self, arch: str):
+    def __init__(self, arch: str, last_value: int = 123456):
         self.arch = arch
         self.p = p = Process(load_profile("3.14", arch))
         self.code = p.new_code(b"\0\0" * 16, nlocals=NLOCALS, stacksize=8)
         self.big = p.new_int(1000)             # mortal heap int, refcount 1 (owned by local 0)
         self.small = p.small_int(5)            # immortal static small int
         self.mortal = p.new_int(70000)         # mortal, refcount 1 (local 2)
-        self.last = p.new_int(123456)          # mortal, refcount 1: local 3 holds the last ref
+        self.last = p.new_int(last_value)      # mortal, refcount 1: local 3 holds the last ref
         self.frame = p.new_frame(self.code, NLOCALS, [
             stackref_owned(self.big), stackref_borrowed(self.small), stackref_owned(self.mortal),
             stackref_owned(self.last), p.small_int(200) | 1, p.small_int(100) | 1])
@@ -328,16 +356,20 @@ def test_read_locals_incref_decref_with_and_without_immortality(arch):
     assert out.instr_ptr == 0                                       # GOTO_TIER_ONE leaves it
 
 
-def test_dealloc_on_last_reference(arch):
-    s = Scenario(arch)
+@pytest.mark.parametrize("value, state", [
+    (123456, "freelist"),   # compact (one 30-bit digit): long_dealloc pushes it on the int freelist
+    (2**40, "freed"),       # two digits: tp_free
+])
+def test_dealloc_on_last_reference(arch, value, state):
+    s = Scenario(arch, last_value=value)
+    serial = s.p.heap.block(s.last).serial
     out = s.run([("_TAKE_LOCAL_3", s.w.take_local(3, "a")), ("_POP_TOP", s.w.pop_top("b")),
                  _exit(s.w)])
     assert out.kind == "tier1"
     assert out.locals[3] == "NULL" and out.stack_depth == 0
-    assert s.p.read_object(s.last).state in ("freed", "freelist")   # no longer a live object
     assert s.last not in {b.address for b in s.p.heap.live()}
-    # 123456 fits one 30-bit digit, so CPython puts it on the int freelist
-    assert s.p.read_object(s.last).state == "freelist"
+    assert s.p.read_object(s.last).state == state
+    assert [o.state for o in out.objects if o.ident == f"#{serial}"] == [state]
 
 
 @pytest.mark.parametrize("a, b", [(200, 100), (100, 56), (-5, -1), (256, 256)])
@@ -457,3 +489,60 @@ def test_side_exit_into_another_executor(arch):
     out = s.run([("_LOAD_FAST_0", w.load_fast(0, "a")), ("_EXIT_TRACE", jump)])
     assert out.kind == "side_exit"
     assert out.side_exit_to == f"#{s.p.heap.block(other).serial}"
+
+
+def test_caller_saved_registers_are_poisoned_across_calls(arch):
+    s = Scenario(arch)
+    with pytest.raises(EmulationError) as info:
+        s.run([("_KEEPS_RCX", s.w.keep_across_call("a")), _exit(s.w)])
+    err = info.value
+    # The model's call clobbered the register: the dereference reads the recognisable poison.
+    assert err.uop_name == "_KEEPS_RCX" and err.address is not None
+    assert f"{err.address:x}".startswith("bad0bad0")
+
+
+def test_fatal_error_model_is_a_fatal_outcome(arch):
+    s = Scenario(arch)
+    name = s.p.view("PyTypeObject", s.p.symbols["PyLong_Type"]).tp_name   # the C string "int"
+    with pytest.raises(EmulationError) as info:
+        s.run([("_FATAL_ERROR", s.w.call_with_pointers("_Py_FatalErrorFunc", name, name, "a")),
+               _exit(s.w)])
+    err = info.value
+    assert err.outcome.kind == "fatal"
+    assert "Fatal Python error: int: int" in str(err) and err.uop_name == "_FATAL_ERROR"
+
+
+def test_unmodelled_function_is_named(arch):
+    s = Scenario(arch)
+    with pytest.raises(EmulationError) as info:
+        s.run([("_CALLS_OUT", s.w.call_with_pointers("PyDict_New", 0, 0, "a")), _exit(s.w)])
+    assert "PyDict_New has no model" in str(info.value)
+    assert info.value.uop_name == "_CALLS_OUT" and info.value.outcome.kind == "fault"
+
+
+def test_double_argument_in_fp_register(arch):
+    s = Scenario(arch)
+    value = -1234.5e-3
+    bits = int.from_bytes(struct.pack("<d", value), "little")
+    out = s.run([("_FLOAT", s.w.float_from_double(bits, "a")), _exit(s.w)])
+    assert out.stack_depth == 1
+    top = s.p.mem.u64(s.p.frame_stack_pointer(s.frame) - 8)
+    view = s.p.read_object(top & ~1)
+    assert (view.type, view.value, view.refcnt) == ("float", value, 1)
+    assert top & 1 == 0 and out.stack == (f"#{s.p.heap.block(top).serial} owned",)
+    # the two borrowed inputs were closed without touching their (immortal) objects
+    assert out.statics == ()
+
+
+def test_uop_map_from_linker_ranges():
+    m = UopMap([(0x100, 0x100, 0, "_START_EXECUTOR"), (0x100, 0x127, 1, "_MAKE_WARM"),
+                (0x127, 0x130, 2, "_SET_IP")])
+    assert m.find(0x100) == (1, "_MAKE_WARM")          # an empty range never claims a pc
+    assert m.find(0x126) == (1, "_MAKE_WARM") and m.find(0x127) == (2, "_SET_IP")
+    assert m.find(0xFF) is None and m.find(0x130) is None
+
+
+def test_unknown_arch_is_an_error():
+    s = Scenario("x86_64")
+    with pytest.raises(EmulationError, match="unknown architecture"):
+        Machine("riscv64", s.p)
