@@ -314,7 +314,8 @@ def main(argv: list[str]) -> int:
         for arch, gaps in per_arch.items():
             path = os.path.join(gaps_dir, f"roundtrip-gaps-{arch}.txt")
             with open(path, "w") as f:
-                f.write(f"# {len(gaps)} distinct failing lines (tests/test_roundtrip.py --gaps)\n")
+                f.write(f"# {len(gaps)} distinct failing lines; regenerate with "
+                        f"`.venv/bin/python tests/test_roundtrip.py --gaps {gaps_dir}`\n")
                 for text in sorted(gaps):
                     f.write(f"{text}\t=> {gaps[text]}\n")
                 f.write(f"# {len(near[arch])} lines accepted as equivalent, same length, other bytes\n")
