@@ -362,7 +362,10 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         fields["frame_note"] = f"frame at {f:#x} cannot be read: {err.why}"
 
     if ending.kind == "tier1":
-        fields["target"] = _bytecode_index(process, f, ending.returned)
+        try:
+            fields["target"] = _bytecode_index(process, f, ending.returned)
+        except RefjitError:
+            fields["target"] = None         # the frame note already says why
     elif ending.kind == "side_exit":
         fields["side_exit_to"] = ident(ending.executor)
         fields["exit_index"] = ending.exit_index if ending.exit_index is not None \
