@@ -7,6 +7,7 @@ the sizes measured in a real process (§c.4)."""
 
 from __future__ import annotations
 
+import collections
 import re
 
 import capstone
@@ -366,3 +367,50 @@ def test_real_process_executors_byte_for_byte():
                   resolve=dump["symbols"], page_size=dump["page_size"])
         assert ex.jit_side_entry == e["jit_side_entry"] and ex.jit_size == e["jit_size"]
         assert ex.memory == bytes.fromhex(e["memory"]), (e["function"], e["offset"])
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_real_every_stencil_patched_site_decodes_to_its_value(arch):
+    """One trace holding every uop of the real header; every patched site, decoded by capstone,
+    must refer to exactly the value the hole asked for (real instruction forms, both ISAs)."""
+    from test_stencils import real_header_path
+
+    h = read_header(str(real_header_path(arch)))
+    names = ["_START_EXECUTOR"] + sorted(n for n in h.groups if n != "_START_EXECUTOR")
+    n = len(names)
+    trace = [Instruction(name, (7 * i) % 65536, 0x1111000 + i, 0x2222000 + i, i, (i + 1) % n, (i + 2) % n)
+             for i, name in enumerate(names)]
+    base = 0x7FF000000000
+    ex = link(trace, h.groups, h.shim, arch=arch, executor=0x55CB9C7506D0, base=base, resolve=_symbols)
+    by_range = {}
+    for r in ex.pc_map:
+        for insn in decode(arch, ex.memory, base, r.start, r.end):
+            by_range[insn[0]] = insn
+    starts = sorted(by_range)
+    import bisect
+    checked = collections.Counter()
+    for site in ex.sites:
+        if site.part == "data":
+            assert u64(ex.memory, base, site.address) == site.value  # a GOT slot or a 64-bit datum
+            checked["data"] += 1
+            continue
+        address = site.address + (2 if site.relaxed else 0)
+        insn = by_range[starts[bisect.bisect_right(starts, address) - 1]]
+        func, value = site.hole.func, site.value
+        if func == "patch_64":
+            assert insn[2] == "movabsq" and imm(insn[3]) == value % (1 << 64)
+        elif func == "patch_32r":
+            assert int(insn[3], 0) == value + 4, (site, insn)  # rel32 ends 4 bytes after the field
+        elif func == "patch_x86_64_32rx":
+            assert not site.relaxed and rip_target(insn) == value + 4  # the GOT slot (symbols are far)
+        elif func == "patch_aarch64_21r":
+            assert insn[2] == "adrp" and imm(insn[3]) == value & ~0xFFF
+        elif func == "patch_aarch64_12":
+            offset = imm(insn[3]) if "#" in insn[3] else 0  # "[x8]": offset 0
+            assert insn[2] in ("ldr", "add") and offset == value & 0xFFF, (site, insn)
+        elif func == "patch_aarch64_26r":
+            assert insn[2] in ("b", "bl") and imm(insn[3]) == value
+        else:
+            raise AssertionError(func)
+        checked[func] += 1
+    assert sum(checked.values()) == len(ex.sites) > 1000
