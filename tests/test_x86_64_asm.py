@@ -352,6 +352,16 @@ def test_labels_and_forward_references_match_oracle():
     assert code == assemble_each("gnu", "x86_64", [src])[0]
 
 
+def test_nops_pad_like_llvm():
+    ours = []
+    for n in range(0, 41):
+        a = Assembler()
+        a.nops(n)
+        ours.append(a.finish())
+    assert ours == assemble_each("llvm", "x86_64", [f".nops {n}" if n else "" for n in range(0, 41)])
+    assert all(len(o) == n for n, o in enumerate(ours))
+
+
 def test_unbound_and_out_of_range_labels_are_refused():
     a = Assembler()
     a.jmp(Label("nowhere"))

@@ -133,6 +133,21 @@ def modrm_mem(reg: int, m: Mem) -> tuple[int, bytes]:
     return xb, bytes((mod | reg | 4, sib_index | b3)) + tail
 
 
+# Code addresses the same few operands (frame and stack slots) over and over: remember them.
+_MEM_CACHE: dict[tuple[int, Mem], tuple[int, bytes]] = {}
+_MEM_CACHE_MAX = 1 << 16
+
+
+def modrm_mem_cached(reg: int, m: Mem) -> tuple[int, bytes]:
+    enc = _MEM_CACHE.get((reg, m))
+    if enc is None:
+        enc = modrm_mem(reg, m)
+        if len(_MEM_CACHE) >= _MEM_CACHE_MAX:
+            _MEM_CACHE.clear()
+        _MEM_CACHE[(reg, m)] = enc
+    return enc
+
+
 # --- the form table ----------------------------------------------------------------------------------
 
 IMPLICIT = {"a8", "a16", "a32", "a64", "cl", "one"}
@@ -223,6 +238,7 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
     head = pre  # legacy/mandatory prefixes; segment and REX are added per call
     last = opc[-1]
     opc_head = opc[:-1]
+    mem_cache = _MEM_CACHE
 
     def emit(asm: "Assembler", *ops):
         rex = w
@@ -244,7 +260,8 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
         if rm_i is not None:
             if rm_is_mem:
                 m = ops[rm_i]
-                xb, tail = modrm_mem(r, m)
+                enc = mem_cache.get((r, m))
+                xb, tail = enc if enc is not None else modrm_mem_cached(r, m)
                 rex |= xb
                 seg = m.seg
             else:
