@@ -327,3 +327,73 @@ def test_trampoline_far_goes_through_ldr_br(a64t):
         a64.patch_aarch64_trampoline(buf, base, 0, 2, target, state)
     with pytest.raises(LinkError, match="past the 16 reserved bytes"):
         a64.patch_aarch64_trampoline(buf, base, 0, 3, target, a64.TrampolineState(32, 0b1011, 16))
+
+
+# ------------------------------------------------------------------- properties (capstone as oracle)
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+PAGE_BASE = st.integers(0x1000, (1 << 47) - (1 << 28)).map(lambda v: v & ~0xFFF)
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=PAGE_BASE, delta=st.integers(-(1 << 25), (1 << 25) - 1), link_bit=st.booleans())
+def test_prop_26r_lands_on_target(base, delta, link_bit):
+    word = 0x94000000 if link_bit else 0x14000000
+    target = base + 4 * delta
+    if target < 0:
+        return
+    buf = _put(word)
+    a64.patch_aarch64_26r(buf, base, 0, target)
+    mnemonic, ops = cs_a64(_word(buf), base)
+    assert mnemonic == ("bl" if link_bit else "b") and num(ops.lstrip("#")) == target
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=PAGE_BASE, slot=st.integers(0, (1 << 47) - 1).map(lambda v: v & ~7), size_log=st.sampled_from([0, 1, 2, 3]))
+def test_prop_adrp_plus_ldr_addresses_the_slot(base, slot, size_log):
+    if abs((slot >> 12) - (base >> 12)) >= 1 << 20:
+        slot = base + (slot & 0x3FFFFFFF)  # keep within ADRP's +/-4 GiB
+    ldr = {0: 0x39400109, 1: 0x79400109, 2: 0xB9400109, 3: 0xF9400108}[size_log]  # ldrb/ldrh/ldr w/ldr x
+    buf = bytearray(8)
+    buf[:4] = (0x90000008).to_bytes(4, "little")
+    buf[4:] = ldr.to_bytes(4, "little")
+    a64.patch_aarch64_21r(buf, base, 0, slot)
+    a64.patch_aarch64_12(buf, base, 4, slot)
+    _, adrp_ops = cs_a64(int.from_bytes(buf[:4], "little"), base)
+    _, ldr_ops = cs_a64(int.from_bytes(buf[4:], "little"), base + 4)
+    page = num(adrp_ops.split("#")[1])
+    offset = num(ldr_ops.split("#")[1].rstrip("]")) if "#" in ldr_ops else 0
+    assert page + offset == slot
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=PAGE_BASE, delta=st.integers(-(1 << 31) + 16, (1 << 31) - 16))
+def test_prop_32r_call_lands_on_target(base, delta):
+    target = base + 5 + delta
+    if target < 0:
+        return
+    buf = bytearray(b"\xe8\0\0\0\0")
+    x64.patch_32r(buf, base, 1, target - 4)
+    (insn,) = cs_x86(bytes(buf), base)
+    assert num(insn[3]) == target
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=PAGE_BASE, delta=st.one_of(st.integers(-(1 << 32), 1 << 32), st.integers(-(1 << 46), 1 << 46)),
+       which=st.sampled_from(["call_got", "mov_got", "jmp_got"]))
+def test_prop_32rx_reaches_the_symbol_relaxed_or_not(x86, base, delta, which):
+    target = base + delta
+    if target < 0:
+        return
+    buf, base, field, slot = _got_memory(x86[which], target, base=base)
+    relaxed = x64.patch_x86_64_32rx(buf, base, field, slot - 4)
+    size = len(x86[which])
+    insns = cs_x86(bytes(buf[:size]), base)
+    last = insns[-1]
+    if relaxed:
+        reach = num(last[3]) if which != "mov_got" else base + size + num(last[3].split("(")[0])
+        assert reach == target
+    else:
+        assert abs(target - 4 - (base + field)) >= (1 << 31) - 1
+        assert base + size + num(re.search(r"(-?0x[0-9a-f]+|-?\d+)?\(%rip\)", last[3]).group(1) or "0") == slot
