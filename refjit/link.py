@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from refjit.backends.aarch64 import patch as a64
 from refjit.backends.x86_64 import patch as x64
-from refjit.errors import LinkError
+from refjit.errors import LinkError, RefjitError
 from refjit.stencils import TRAMPOLINE_FUNC, Hole, HoleValue, StencilGroup, hole_value
 
 UOP_MAX_TRACE_LENGTH = 800  # size of jit_state.instruction_starts
@@ -277,6 +277,8 @@ def _symbol(name: str, lookup: Callable[[str], int], where: str) -> int:
         address = lookup(name)
     except KeyError:
         raise LinkError(f"unknown symbol {name}", where=where) from None
+    except RefjitError as err:  # e.g. the emulated process refusing the name: keep its reason
+        raise LinkError(f"cannot resolve {name}: {err}", where=where) from None
     if not isinstance(address, int) or not 0 <= address < (1 << 64):
         raise LinkError(f"symbol {name} resolved to {address!r}, not an address", where=where)
     return address

@@ -259,6 +259,19 @@ def test_unknown_symbol_names_the_uop_and_hole():
     assert e.where == "uop 1 _TEST_OP, code+0x16 (patch_64 &_PyRuntime+0x2920)"
 
 
+def test_resolver_errors_keep_their_reason():
+    from refjit.errors import RuntimeModelError
+
+    def resolve(name):
+        if name == "PyFloat_Type":
+            raise RuntimeModelError("no such type in the emulated process")
+        return FAR_SYMBOLS[name]
+
+    e = _err(TRACE, resolve=resolve)
+    assert e.why == "cannot resolve PyFloat_Type: no such type in the emulated process"
+    assert e.where == "uop 1 _TEST_OP, data+0x10 (patch_64 &PyFloat_Type)"
+
+
 def test_out_of_range_rel32_names_hole_and_values():
     h = header("x86_64")
     far_call = StencilGroup("_TEST_FAR", Stencil(b"\xe8\0\0\0\0", [Hole(1, "patch_32r", HoleValue.ZERO, "_Py_Dealloc", -4)]))
