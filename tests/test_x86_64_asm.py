@@ -485,6 +485,12 @@ def test_api_refusals():
     with pytest.raises(AsmError, match="accumulator"):
         a.XCHGL_ar(x86.RAX)
     assert a.finish() == b""     # nothing half-emitted by a refused instruction
+    a = Assembler()
+    a.lock()
+    with pytest.raises(AsmError, match="lock prefix is not allowed"):
+        a.ADDQ_rm(x86.RAX, Mem(x86.RBX))     # the memory operand is only read
+    with pytest.raises(AsmError, match="lock prefix with no instruction"):
+        a.finish()
 
 
 def _llvm_encode_or_reject(lines: list[str]) -> list[bytes | None]:

@@ -170,7 +170,7 @@ class Form(NamedTuple):
     spec: str           # SDM opcode column
     opsize: int         # operation width in bits (immediates are normalised to it)
     emit: Callable      # emit(assembler, *explicit_operands)
-    lockable: bool      # may take a LOCK prefix (when its rm operand is memory)
+    lockable: bool      # may take a LOCK prefix (a read-modify-write of memory)
 
 
 FORMS: dict[str, Form] = {}
@@ -178,7 +178,7 @@ BY_MNEMONIC: dict[str, list[Form]] = {}
 
 
 def _parse_spec(spec: str):
-    pre, opc, post, w, digit, imm, plus_r = bytearray(), bytearray(), bytearray(), 0, None, 0, False
+    pre, opc, post, w, digit, imm = bytearray(), bytearray(), bytearray(), 0, None, 0
     for tok in spec.split():
         if tok == "REX.W":
             w = 8
@@ -188,16 +188,15 @@ def _parse_spec(spec: str):
             digit = "r"
         elif tok.startswith("/"):
             digit = int(tok[1:])
-        elif tok.endswith("+r"):
+        elif tok.endswith("+r"):     # the register goes in the low bits (Op/En O, OI)
             opc.append(int(tok[:-2], 16))
-            plus_r = True
         elif not opc and tok in ("66", "F2", "F3"):
             pre.append(int(tok, 16))
         elif digit is not None:      # a constant byte after ModRM (e.g. a cmpsd predicate)
             post.append(int(tok, 16))
         else:
             opc.append(int(tok, 16))
-    return bytes(pre), bytes(opc), bytes(post), w, digit, imm, plus_r
+    return bytes(pre), bytes(opc), bytes(post), w, digit, imm
 
 
 def _imm_range(kind: str, opsize: int) -> tuple[int, int]:
@@ -212,9 +211,15 @@ def _imm_range(kind: str, opsize: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
-def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) -> Callable:
-    """Turn one table line into a closure ``emit(asm, *operands)`` appending the bytes."""
-    pre, opc, post, w, digit, imm_size, plus_r = _parse_spec(spec)
+def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int,
+             lockable: bool) -> Callable:
+    """Turn one table line into a closure ``emit(asm, *operands)`` appending the bytes.
+
+    Everything that depends only on the form is decided here; the closure checks the operands,
+    then appends segment, 66/F2/F3, LOCK, REX, opcode, ModRM/SIB/displacement, immediate.
+    Nothing is written before all checks have passed.
+    """
+    pre, opc, post, w, digit, imm_size = _parse_spec(spec)
     explicit = [k for k in kinds if k not in IMPLICIT]
     roles = {"O": "opreg", "I": "imm", "D": "rel", "M": "rm", "R": "reg"}
     role_of = {}
@@ -287,6 +292,8 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
             tail += (v & imm_mask).to_bytes(imm_size, "little")
         if forbid_rex and (rex or need_rex):
             raise AsmError(NO_REX_IF_HIGH8)
+        if asm._lock and not lockable:
+            raise AsmError(f"lock prefix is not allowed with {mnemonic} {' '.join(kinds)}")
         buf = asm.buf
         if seg:
             buf.append(seg)
@@ -304,12 +311,12 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int) ->
     return emit
 
 
-LOCKABLE = {"add", "adc", "and", "btc", "btr", "bts", "cmpxchg", "cmpxchg8b", "cmpxchg16b", "dec", "inc", "neg", "not", "or",
-            "sbb", "sub", "xadd", "xchg", "xor"}
+LOCKABLE = {"add", "adc", "and", "btc", "btr", "bts", "cmpxchg", "cmpxchg8b", "cmpxchg16b", "dec",
+            "inc", "neg", "not", "or", "sbb", "sub", "xadd", "xchg", "xor"}
 
 
 def form(mnemonic: str, kinds: str, openc: str, spec: str, name: str | None = None) -> Form:
-    """Declare one instruction form (see the module docstring) and install its method."""
+    """Declare one instruction form (see the module docstring) and compile its method."""
     kinds_t = tuple(kinds.split())
     widths = [_WIDTH[k] for k in kinds_t if k in _WIDTH]
     opsize = widths[0] if widths else 64
@@ -324,7 +331,7 @@ def form(mnemonic: str, kinds: str, openc: str, spec: str, name: str | None = No
     lockable = stem in LOCKABLE and bool(kinds_t) and (
         kinds_t[0].startswith("m") or (stem == "xchg" and any(k.startswith("m") for k in kinds_t)))
     f = Form(name, mnemonic, kinds_t, openc, spec, opsize,
-             _compile(mnemonic, kinds_t, openc, spec, opsize), lockable)
+             _compile(mnemonic, kinds_t, openc, spec, opsize, lockable), lockable)
     FORMS[name] = f
     BY_MNEMONIC.setdefault(mnemonic, []).append(f)
     return f
