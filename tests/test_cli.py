@@ -163,8 +163,30 @@ def test_disasm_reads_what_asm_wrote():
     assert mnemonics == ["mov", "cmp", "ret"], proc.stdout
 
 
-def test_demo_runs():
+def test_demo_runs_and_its_branches_land_on_instructions():
     proc = run(["demo"])
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr
     assert "== x86_64" in proc.stdout and "== aarch64" in proc.stdout
+    # Each section lists "addr: bytes  mnemonic operands"; a branch must reach the start of an
+    # instruction of the listing or its end, never the middle of an instruction.
+    sections: dict[str, list[tuple[int, int, str]]] = {}
+    arch = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("== "):
+            arch = line[3:].strip()
+            sections[arch] = []
+        elif arch and ":" in line and line.strip():
+            addr, rest = line.split(":", 1)
+            hexpart, _, text = rest.partition("\t")
+            size = len(bytes.fromhex(hexpart.strip().rsplit("  ", 1)[0].replace(" ", "")))
+            mnemonic = hexpart.split()[-1] if hexpart.split() else ""
+            sections[arch].append((int(addr, 16), size, f"{mnemonic} {text}"))
+    assert set(sections) == {"x86_64", "aarch64"}
+    for arch, insns in sections.items():
+        starts = {a for a, _, _ in insns} | {insns[-1][0] + insns[-1][1]}
+        for a, _, text in insns:
+            mnemonic = text.split()[0]
+            if mnemonic.startswith(("j", "b", "tb", "cb")) and mnemonic not in ("bic", "bfi", "bfxil"):
+                target = int(text.split()[-1].lstrip("#"), 16)
+                assert target in starts, f"{arch} demo: {a:#x}: {text} jumps into the middle of an instruction"
