@@ -8,7 +8,6 @@ import collections
 import os
 import pathlib
 import subprocess
-import tempfile
 
 import pytest
 
