@@ -240,3 +240,31 @@ def test_deterministic_addresses():
         return out, [(b.address, b.size, b.type) for b in p.heap.live()]
 
     assert run() == run()
+
+
+def _unicorn(proc):
+    from unicorn import UC_ARCH_ARM64, UC_ARCH_X86, UC_MODE_64, UC_MODE_ARM, Uc
+    if proc.arch == "x86_64":
+        return Uc(UC_ARCH_X86, UC_MODE_64)
+    from unicorn.arm64_const import UC_CPU_ARM64_MAX
+    uc = Uc(UC_ARCH_ARM64, UC_MODE_ARM)
+    uc.ctl_set_cpu_model(UC_CPU_ARM64_MAX)
+    return uc
+
+
+def test_regions_are_shared_with_unicorn_and_stubs_fault(proc):
+    from unicorn import UcError
+    uc = _unicorn(proc)
+    for r in proc.mem.regions:
+        uc.mem_map_ptr(r.base, r.size, r.perms, r.address_of_buffer)
+    x = proc.new_int(123456)
+    assert bytes(uc.mem_read(x, 32)) == proc.mem.read(x, 32)  # same bytes, no copy
+    uc.mem_write(x, (7).to_bytes(4, "little"))
+    assert proc.refcnt(x) == 7
+    # running into a stub without the machine's hook is a fault, not a silent stop
+    stub = proc.symbols["_PyLong_Add"]
+    with pytest.raises(UcError):
+        uc.emu_start(stub, stub + 16, count=2)
+    # the last slot of the stub page is free for the machine's return trap
+    last = proc.regions["stubs"].end - 16
+    assert proc.model_at(last) is None

@@ -176,7 +176,8 @@ class Process(Objects):
     def stub_trap(self) -> bytes:
         """The bytes a stub holds, so executing one without the machine's hook faults."""
         if self.arch == "x86_64":
-            return b"\xf4" * STUB_SPACING  # hlt (privileged: faults in user mode)
+            # ud2: an invalid-instruction fault (Unicorn treats hlt as a silent stop, not a fault)
+            return b"\x0f\x0b" * (STUB_SPACING // 2)
         return (0xD4200000).to_bytes(4, "little") * (STUB_SPACING // 4)  # brk #0
 
     # -- snapshots ---------------------------------------------------------------------------------
@@ -216,7 +217,8 @@ class Process(Objects):
         if name in self.symbols:
             return self.symbols[name]
         addr = self._stub_top
-        if addr + STUB_SPACING > self.regions["stubs"].end:
+        # The page's last slot stays free: the machine uses it as its return trap.
+        if addr + 2 * STUB_SPACING > self.regions["stubs"].end:
             raise RuntimeModelError("the stub page is full")
         self._stub_top += STUB_SPACING
         self.mem.write(addr, self.stub_trap)
