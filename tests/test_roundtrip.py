@@ -30,19 +30,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = sorted(glob.glob(os.path.join(HERE, "roundtrip", "*.c")))
 
 # clang's target triple per architecture, and the flag sets each source is compiled with. The
-# "stencil" sets are the flags CPython 3.14's Tools/jit uses for its stencils on each target.
+# "stencil" sets are the code-generation flags CPython 3.14's Tools/jit/_targets.py compiles its
+# stencils with on each Linux target (common flags, then the target's own).
 TRIPLES = {"x86_64": "x86_64-unknown-linux-gnu", "aarch64": "aarch64-unknown-linux-gnu"}
 CONFIGS = {
     "x86_64-O2": ("x86_64", ["-O2"]),
     "x86_64-O3": ("x86_64", ["-O3"]),
     "x86_64-stencil": ("x86_64", [
-        "-O3", "-fno-pic", "-mcmodel=medium", "-mlarge-data-threshold=0", "-fno-plt",
-        "-fno-asynchronous-unwind-tables", "-fno-builtin", "-fno-stack-protector"]),
+        "-O3", "-fno-asynchronous-unwind-tables", "-fno-builtin", "-fno-plt", "-fno-stack-protector",
+        "-std=c11", "-fno-pic", "-mcmodel=medium", "-mlarge-data-threshold=0"]),
     "aarch64-O2": ("aarch64", ["-O2"]),
     "aarch64-O2-lse": ("aarch64", ["-O2", "-march=armv8.1-a"]),
     "aarch64-stencil": ("aarch64", [
-        "-O3", "-fpic", "-mno-outline-atomics", "-fno-plt",
-        "-fno-asynchronous-unwind-tables", "-fno-builtin", "-fno-stack-protector"]),
+        "-O3", "-fno-asynchronous-unwind-tables", "-fno-builtin", "-fno-plt", "-fno-stack-protector",
+        "-std=c11", "-fpic", "-mno-outline-atomics"]),
 }
 TOOLS = ("clang-19", "llvm-objdump-19")
 
