@@ -265,7 +265,111 @@ def templates() -> list[tuple[str, int]]:
         "mov v{Vn}.d[1], {X}", "mov v{Vn}.s[3], {W}", "mov {X}, v{Vn}.d[1]", "mov {W}, v{Vn}.s[2]",
         "umov {W}, v{Vn}.b[15]", "umov {W}, v{Vn}.h[7]")
     add(25, "movi d{Vn}, #{bytemask}", "movi v{Vn}.2d, #{bytemask}")
+    add(1, "clrex")
+    add(16, "clrex #{u4}")
     return T
+
+
+def simd_lines(rng: random.Random) -> list[str]:
+    """Advanced SIMD forms, every arrangement each form takes; registers drawn at random."""
+    from refjit.backends.aarch64 import asm as A
+
+    out: list[str] = []
+
+    def v() -> int:
+        return rng.randrange(32)
+
+    def lines(n: int, fmt) -> None:
+        for _ in range(n):
+            out.append(fmt())
+
+    for mn, (_, _, arrs, _) in A.VEC3.items():
+        for t in arrs:
+            lines(3, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}, v{v()}.{t}")
+    for mn in A.VEC3_FP:
+        for t in A._FP_ARRS:
+            lines(3, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}, v{v()}.{t}")
+    for mn in A.PERMUTE:
+        for t in A._INT_ARRS:
+            lines(2, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}, v{v()}.{t}")
+    for mn, (_, _, arrs, _) in A.VEC2.items():
+        for t in arrs:
+            lines(3, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}")
+    for mn in A.VEC2_FP:
+        for t in A._FP_ARRS:
+            lines(3, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}")
+        if not mn.startswith(("fabs", "fneg", "fsqrt", "frint")):
+            for r in "sd":
+                lines(3, lambda: f"{mn} {r}{v()}, {r}{v()}")
+    for mn in A.CMP_ZERO:
+        for t in A._INT_ARRS:
+            lines(2, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}, #0")
+    for mn in A.FCMP_ZERO:
+        for t in A._FP_ARRS:
+            lines(2, lambda: f"{mn} v{v()}.{t}, v{v()}.{t}, #0.0")
+    for t in A._INT_ARRS:
+        esize = 8 << A._ARR[t][1]
+        for sh in (0, 1, esize - 1, rng.randrange(esize)):
+            out.append(f"shl v{v()}.{t}, v{v()}.{t}, #{sh}")
+        for sh in (1, esize, rng.randrange(1, esize + 1)):
+            out.append(f"sshr v{v()}.{t}, v{v()}.{t}, #{sh}")
+            out.append(f"ushr v{v()}.{t}, v{v()}.{t}, #{sh}")
+    for wide, (lo, hi) in {"8h": ("8b", "16b"), "4s": ("4h", "8h"), "2d": ("2s", "4s")}.items():
+        esize = {"8h": 8, "4s": 16, "2d": 32}[wide]
+        for sfx, narrow in (("", lo), ("2", hi)):
+            out.append(f"xtn{sfx} v{v()}.{narrow}, v{v()}.{wide}")
+            out.append(f"uxtl{sfx} v{v()}.{wide}, v{v()}.{narrow}")
+            out.append(f"sxtl{sfx} v{v()}.{wide}, v{v()}.{narrow}")
+            for sh in (1, esize - 1, rng.randrange(1, esize)):
+                out.append(f"ushll{sfx} v{v()}.{wide}, v{v()}.{narrow}, #{sh}")
+                out.append(f"sshll{sfx} v{v()}.{wide}, v{v()}.{narrow}, #{sh}")
+    for t, top in (("8b", 7), ("16b", 15)):
+        for i in (0, 1, top, rng.randrange(top + 1)):
+            out.append(f"ext v{v()}.{t}, v{v()}.{t}, v{v()}.{t}, #{i}")
+    for mn, (_, _, long) in A.ACROSS.items():
+        for t in ("8b", "16b", "4h", "8h", "4s"):
+            r = "bhsd"[A._ARR[t][1] + long]
+            lines(2, lambda: f"{mn} {r}{v()}, v{v()}.{t}")
+    lines(3, lambda: f"addp d{v()}, v{v()}.2d")
+    lines(3, lambda: f"faddp s{v()}, v{v()}.2s")
+    lines(3, lambda: f"faddp d{v()}, v{v()}.2d")
+    lines(3, lambda: f"add d{v()}, d{v()}, d{v()}")
+    lines(3, lambda: f"sub d{v()}, d{v()}, d{v()}")
+    for imm in (0, 1, 0x80, 0xFF, rng.randrange(256)):
+        for t in ("8b", "16b"):
+            out.append(f"movi v{v()}.{t}, #{imm:#x}")
+        for t in ("4h", "8h"):
+            for sh in (0, 8):
+                out.append(f"movi v{v()}.{t}, #{imm:#x}, lsl #{sh}")
+                out.append(f"mvni v{v()}.{t}, #{imm:#x}, lsl #{sh}")
+        for t in ("2s", "4s"):
+            for sh in (0, 8, 16, 24):
+                out.append(f"movi v{v()}.{t}, #{imm:#x}, lsl #{sh}")
+                out.append(f"mvni v{v()}.{t}, #{imm:#x}, lsl #{sh}")
+    for t in A._FP_ARRS:
+        for i in (0, 0x70, 0xFF, rng.randrange(256)):
+            out.append(f"fmov v{v()}.{t}, #{_fp_text(i)}")
+    counts = {"b": 16, "h": 8, "s": 4, "d": 2}
+    for t in A._INT_ARRS:
+        e = "bhsd"[A._ARR[t][1]]
+        out.append(f"dup v{v()}.{t}, {'x' if e == 'd' else 'w'}{rng.randrange(31)}")
+        out.append(f"dup v{v()}.{t}, {'xzr' if e == 'd' else 'wzr'}")
+        for i in (0, counts[e] - 1):
+            out.append(f"dup v{v()}.{t}, v{v()}.{e}[{i}]")
+    for e, n in counts.items():
+        g = "x" if e == "d" else "w"
+        for i in (0, n - 1, rng.randrange(n)):
+            out.append(f"mov v{v()}.{e}[{i}], {g}{rng.randrange(31)}")
+            out.append(f"mov v{v()}.{e}[{i}], v{v()}.{e}[{rng.randrange(n)}]")
+            out.append(f"umov {g}{rng.randrange(31)}, v{v()}.{e}[{i}]")
+            out.append(f"mov {e}{v()}, v{v()}.{e}[{i}]")
+            if e in "bh":
+                out.append(f"smov w{rng.randrange(31)}, v{v()}.{e}[{i}]")
+            if e != "d":
+                out.append(f"smov x{rng.randrange(31)}, v{v()}.{e}[{i}]")
+    lines(4, lambda: f"fmov x{rng.randrange(31)}, v{v()}.d[1]")
+    lines(4, lambda: f"fmov v{v()}.d[1], x{rng.randrange(31)}")
+    return out
 
 
 _PH = re.compile(r"\{(\w+)\}")
@@ -316,7 +420,7 @@ def expand(rng: random.Random | None = None) -> list[str]:
             text = _PH.sub(lambda m: next(it), tpl)
             if _constraints_ok(text) and not text.startswith("mov xzr, #"):
                 out.append(text)
-    return out
+    return out + simd_lines(rng)
 
 
 # ---------------------------------------------------------------------------------------------

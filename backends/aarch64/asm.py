@@ -132,6 +132,13 @@ SIMD_ACROSS  = form("0 Q U 01110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
 SIMD_3SAME   = form("0 Q U 01110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
 SIMD_MODIMM  = form("0 Q op 0111100000 abc:3 cmode:4 o2 1 defgh:5 Rd:5")
 SIMD_COPY    = form("0 Q op 01110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
+SIMD_SHIFT_IMM = form("0 Q U 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5")
+SIMD_PERMUTE = form("0 Q 0 01110 size:2 0 Rm:5 0 opcode:3 10 Rn:5 Rd:5")
+SIMD_EXT     = form("0 Q 101110000 Rm:5 0 imm4:4 0 Rn:5 Rd:5")
+SIMD_SCALAR_2REG = form("01 U 11110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
+SIMD_SCALAR_3SAME = form("01 U 11110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
+SIMD_SCALAR_PAIRWISE = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
+SIMD_SCALAR_COPY = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 
 _pack = struct.Struct("<I").pack
 
@@ -968,6 +975,7 @@ class Assembler:
         crm = BARRIER_OPTION.get(option) if option.__class__ is str else option
         self.buf += _pack(BARRIER(_uimm(crm, 4, "barrier option"), op2))
 
+    def clrex(self, imm: int = 15): self._barrier(2, imm)
     def dsb(self, option="sy"): self._barrier(4, option)
     def dmb(self, option="sy"): self._barrier(5, option)
     def isb(self, option="sy"): self._barrier(6, option)
@@ -1271,65 +1279,312 @@ class Assembler:
     def fcvtas(self, rd, rn): self._fp_int(0, 4, rd, rn, False)
     def fcvtau(self, rd, rn): self._fp_int(0, 5, rd, rn, False)
 
-    # -- the SIMD forms clang uses in scalar code ------------------------------------------------
+    # -- Advanced SIMD: what clang emits for copies, popcount, copysign and vectorised loops ----
 
-    def cnt(self, vd: VReg, vn: VReg) -> None:
-        q = _varr(vd, ("8b", "16b"))
-        if _varr(vn, ("8b", "16b")) != q:
-            raise AsmError("cnt operands must have the same arrangement")
-        self.buf += _pack(SIMD_2REG(q, 0, 0, 5, vn.n, vd.n))
+    def vec3(self, mnemonic: str, vd, vn, vm) -> None:
+        """Three vectors of one arrangement: integer, logical, FP arithmetic and permutes."""
+        if mnemonic in VEC3:
+            U, opcode, arrs, size = VEC3[mnemonic]
+            q, sz = _vsame(arrs, vd, vn, vm)
+            self.buf += _pack(SIMD_3SAME(q, U, sz if size is None else size, vm.n, opcode, vn.n, vd.n))
+        elif mnemonic in VEC3_FP:
+            U, hi, opcode = VEC3_FP[mnemonic]
+            q, sz = _vsame(_FP_ARRS, vd, vn, vm)
+            self.buf += _pack(SIMD_3SAME(q, U, (hi << 1) | (sz & 1), vm.n, opcode, vn.n, vd.n))
+        elif mnemonic in PERMUTE:
+            q, sz = _vsame(_INT_ARRS, vd, vn, vm)
+            self.buf += _pack(SIMD_PERMUTE(q, sz, vm.n, PERMUTE[mnemonic], vn.n, vd.n))
+        else:
+            raise AsmError(f"unknown three-vector operation {mnemonic!r}")
 
-    def addv(self, rd, vn: VReg) -> None:
-        size, q = _across(rd, vn, {"b": ("8b", "16b"), "h": ("4h", "8h"), "s": ("4s",)})
-        self.buf += _pack(SIMD_ACROSS(q, 0, size, 27, vn.n, rd.n))
+    def vec2(self, mnemonic: str, vd, vn) -> None:
+        """Two vectors of one arrangement (integer and FP "two-register miscellaneous")."""
+        if mnemonic in VEC2:
+            U, opcode, arrs, size = VEC2[mnemonic]
+            q, sz = _vsame(arrs, vd, vn)
+            self.buf += _pack(SIMD_2REG(q, U, sz if size is None else size, opcode, vn.n, vd.n))
+        elif mnemonic in VEC2_FP:
+            U, hi, opcode = VEC2_FP[mnemonic]
+            q, sz = _vsame(_FP_ARRS, vd, vn)
+            self.buf += _pack(SIMD_2REG(q, U, (hi << 1) | (sz & 1), opcode, vn.n, vd.n))
+        else:
+            raise AsmError(f"unknown two-vector operation {mnemonic!r}")
 
-    def uaddlv(self, rd, vn: VReg) -> None:
-        size, q = _across(rd, vn, {"h": ("8b", "16b"), "s": ("4h", "8h"), "d": ("4s",)})
-        self.buf += _pack(SIMD_ACROSS(q, 1, size, 3, vn.n, rd.n))
+    def vec_cmp_zero(self, mnemonic: str, vd, vn) -> None:
+        """``cmeq vd, vn, #0`` and the other compares with zero (``#0.0`` for the FP ones)."""
+        if mnemonic in CMP_ZERO:
+            U, opcode = CMP_ZERO[mnemonic]
+            q, sz = _vsame(_INT_ARRS, vd, vn)
+            self.buf += _pack(SIMD_2REG(q, U, sz, opcode, vn.n, vd.n))
+        elif mnemonic in FCMP_ZERO:
+            U, opcode = FCMP_ZERO[mnemonic]
+            q, sz = _vsame(_FP_ARRS, vd, vn)
+            self.buf += _pack(SIMD_2REG(q, U, 2 | (sz & 1), opcode, vn.n, vd.n))
+        else:
+            raise AsmError(f"{mnemonic} has no compare-with-zero form")
 
-    def mov_vec(self, vd: VReg, vn: VReg) -> None:
+    def vec_shift(self, mnemonic: str, vd, vn, amount: int) -> None:
+        """shl/sshr/ushr by an immediate."""
+        if mnemonic not in SHIFT_IMM:
+            raise AsmError(f"unknown vector shift {mnemonic!r}")
+        U, opcode, left = SHIFT_IMM[mnemonic]
+        q, sz = _vsame(_INT_ARRS, vd, vn)
+        esize = 8 << sz
+        if amount.__class__ is not int or not ((0 <= amount < esize) if left else (1 <= amount <= esize)):
+            raise AsmError(f"{mnemonic} shift {amount!r} out of range for {esize}-bit elements")
+        v = esize + amount if left else 2 * esize - amount
+        self.buf += _pack(SIMD_SHIFT_IMM(q, U, v >> 3, v & 7, opcode, vn.n, vd.n))
+
+    def vec_long(self, mnemonic: str, vd, vn, amount: int = 0) -> None:
+        """Widen (ushll/sshll and their uxtl/sxtl aliases, ...2 for the upper half) and
+        narrow (xtn, xtn2): the destination elements are twice or half the source's."""
+        base = mnemonic[:-1] if mnemonic.endswith("2") else mnemonic
+        upper = 1 if mnemonic.endswith("2") else 0
+        wide, narrow = (vd, vn) if base != "xtn" else (vn, vd)
+        pairs = {"8h": ("8b", "16b"), "4s": ("4h", "8h"), "2d": ("2s", "4s")}
+        if wide.__class__ is not VReg or narrow.__class__ is not VReg or wide.index is not None \
+                or narrow.index is not None or wide.arrangement not in pairs \
+                or narrow.arrangement != pairs[wide.arrangement][upper]:
+            raise AsmError(f"{mnemonic}: arrangements {vd!r}, {vn!r} do not widen/narrow by two"
+                           f"{' from the upper half' if upper else ''}")
+        sz = ("8h", "4s", "2d").index(wide.arrangement)
+        if base == "xtn":
+            self.buf += _pack(SIMD_2REG(upper, 0, sz, 0b10010, vn.n, vd.n))
+            return
+        if base not in ("ushll", "sshll", "uxtl", "sxtl"):
+            raise AsmError(f"unknown widening operation {mnemonic!r}")
+        esize = 8 << sz
+        if base in ("uxtl", "sxtl"):
+            amount = 0
+        _uimm(amount, 6, "shift amount")
+        if amount >= esize:
+            raise AsmError(f"{mnemonic} shift {amount} out of range for {esize}-bit elements")
+        v = esize + amount
+        U = 1 if base in ("ushll", "uxtl") else 0
+        self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, 0b10100, vn.n, vd.n))
+
+    def ext(self, vd, vn, vm, index: int) -> None:
+        q, _ = _vsame(_BYTES, vd, vn, vm)
+        self.buf += _pack(SIMD_EXT(q, vm.n, _uimm(index, 3 + q, "ext index"), vn.n, vd.n))
+
+    def across(self, mnemonic: str, rd, vn) -> None:
+        """Reductions across the lanes of a vector into a scalar: addv, uaddlv, umaxv..."""
+        if mnemonic not in ACROSS:
+            raise AsmError(f"unknown reduction {mnemonic!r}")
+        U, opcode, long = ACROSS[mnemonic]
+        if vn.__class__ is not VReg or vn.index is not None or vn.arrangement not in ("8b", "16b", "4h", "8h", "4s"):
+            raise _reg_error(vn, "a vector .8b/.16b/.4h/.8h/.4s")
+        q, sz = _ARR[vn.arrangement]
+        want = "bhsd"[sz + long]
+        if rd.__class__ is not FReg or rd.kind != want:
+            raise _reg_error(rd, f"a {want} register")
+        self.buf += _pack(SIMD_ACROSS(q, U, sz, opcode, vn.n, rd.n))
+
+    def pairwise(self, mnemonic: str, rd, vn) -> None:
+        """``addp d0, v1.2d`` and ``faddp s0/d0, v1.2s/.2d``: add the two lanes."""
+        if mnemonic == "addp" and rd.__class__ is FReg and rd.kind == "d" and vn.__class__ is VReg \
+                and vn.arrangement == "2d" and vn.index is None:
+            self.buf += _pack(SIMD_SCALAR_PAIRWISE(0, 3, 0b11011, vn.n, rd.n))
+        elif mnemonic == "faddp" and rd.__class__ is FReg and vn.__class__ is VReg and vn.index is None \
+                and (rd.kind, vn.arrangement) in (("s", "2s"), ("d", "2d")):
+            self.buf += _pack(SIMD_SCALAR_PAIRWISE(1, 0 if rd.kind == "s" else 1, 0b01101, vn.n, rd.n))
+        else:
+            raise AsmError(f"invalid operands for {mnemonic}: {rd!r}, {vn!r}")
+
+    def scalar2(self, mnemonic: str, rd, rn) -> None:
+        """Conversions between FP and integer held in FP registers (``scvtf d0, d0``)."""
+        if mnemonic not in VEC2_FP or mnemonic.startswith(("fabs", "fneg", "fsqrt", "frint")):
+            raise AsmError(f"{mnemonic} has no scalar SIMD form")
+        U, hi, opcode = VEC2_FP[mnemonic]
+        ftype = _fsame(_fp(rd, "sd"), rn)
+        self.buf += _pack(SIMD_SCALAR_2REG(U, (hi << 1) | ftype, opcode, rn.n, rd.n))
+
+    def scalar3(self, mnemonic: str, rd, rn, rm) -> None:
+        """``add d0, d1, d2`` / ``sub``: 64-bit integer arithmetic in FP registers."""
+        if mnemonic not in ("add", "sub"):
+            raise AsmError(f"{mnemonic} has no scalar SIMD form")
+        for r in (rd, rn, rm):
+            _fp(r, "d")
+        self.buf += _pack(SIMD_SCALAR_3SAME(1 if mnemonic == "sub" else 0, 3, rm.n, 0b10000, rn.n, rd.n))
+
+    def cnt(self, vd, vn): self.vec2("cnt", vd, vn)
+    def addv(self, rd, vn): self.across("addv", rd, vn)
+    def uaddlv(self, rd, vn): self.across("uaddlv", rd, vn)
+
+    def mov_vec(self, vd, vn) -> None:
         """``mov vd.16b, vn.16b`` (orr with both sources equal)."""
-        q = _varr(vd, ("8b", "16b"))
-        if _varr(vn, ("8b", "16b")) != q:
-            raise AsmError("mov operands must have the same arrangement")
+        q, _ = _vsame(_BYTES, vd, vn)
         self.buf += _pack(SIMD_3SAME(q, 0, 2, vn.n, 3, vn.n, vd.n))
 
-    def movi_d(self, rd, value: int) -> None:
-        """``movi dN, #imm`` / ``movi vN.2d, #imm``: every byte of imm is 0x00 or 0xff."""
-        if rd.__class__ is FReg and rd.kind == "d":
-            q = 0
-        elif rd.__class__ is VReg and rd.arrangement == "2d" and rd.index is None:
-            q = 1
+    def movi(self, vd, value: int, shift: int = 0, invert: bool = False) -> None:
+        """movi/mvni: ``d``/``.2d`` with a byte mask, ``.8b/.16b`` bytes, ``.4h/.8h`` and
+        ``.2s/.4s`` with an 8-bit value shifted left by a multiple of 8."""
+        if value.__class__ is not int or shift.__class__ is not int:
+            raise AsmError(f"movi immediate {value!r} must be an integer")
+        if vd.__class__ is FReg and vd.kind == "d" or (vd.__class__ is VReg and vd.index is None
+                                                       and vd.arrangement == "2d"):
+            if invert or shift:
+                raise AsmError("the 64-bit movi has no shift and no mvni form")
+            if not 0 <= value < (1 << 64):
+                raise AsmError(f"movi immediate {value!r} out of range")
+            bits = 0
+            for i in range(8):
+                byte = (value >> (8 * i)) & 0xFF
+                if byte not in (0, 0xFF):
+                    raise AsmError(f"movi immediate {value:#x}: every byte must be 0x00 or 0xff")
+                bits |= (byte & 1) << i
+            q = 0 if vd.__class__ is FReg else 1
+            self.buf += _pack(SIMD_MODIMM(q, 1, bits >> 5, 14, 0, bits & 31, vd.n))
+            return
+        if vd.__class__ is not VReg or vd.index is not None or vd.arrangement not in ("8b", "16b", "4h", "8h", "2s", "4s"):
+            raise _reg_error(vd, "a vector for movi")
+        q, sz = _ARR[vd.arrangement]
+        imm8 = _uimm(value, 8, "movi immediate")
+        if sz == 0:
+            if invert or shift:
+                raise AsmError("the byte movi has no shift and no mvni form")
+            cmode = 14
+        elif sz == 1:
+            if shift not in (0, 8):
+                raise AsmError(f"16-bit movi shift must be lsl #0 or #8, got {shift}")
+            cmode = 8 | (shift >> 2)
         else:
-            raise _reg_error(rd, "a d register or a .2d vector")
-        if value.__class__ is not int or not 0 <= value < (1 << 64):
-            raise AsmError(f"movi immediate {value!r} out of range")
-        bits = 0
-        for i in range(8):
-            byte = (value >> (8 * i)) & 0xFF
-            if byte not in (0, 0xFF):
-                raise AsmError(f"movi immediate {value:#x}: every byte must be 0x00 or 0xff")
-            bits |= (byte & 1) << i
-        self.buf += _pack(SIMD_MODIMM(q, 1, bits >> 5, 14, 0, bits & 31, rd.n))
+            if shift not in (0, 8, 16, 24):
+                raise AsmError(f"32-bit movi shift must be lsl #0/8/16/24, got {shift}")
+            cmode = shift >> 2
+        self.buf += _pack(SIMD_MODIMM(q, int(bool(invert)), imm8 >> 5, cmode, 0, imm8 & 31, vd.n))
 
-    def dup_gpr(self, vd: VReg, rn) -> None:
-        arr = {"8b": (1, 0), "16b": (1, 1), "4h": (2, 0), "8h": (2, 1), "2s": (4, 0), "4s": (4, 1),
-               "2d": (8, 1)}
-        if vd.__class__ is not VReg or vd.index is not None or vd.arrangement not in arr:
-            raise _reg_error(vd, "a vector")
-        imm5, q = arr[vd.arrangement]
-        self.buf += _pack(SIMD_COPY(q, 0, imm5, 1, _r(rn, 1 if imm5 == 8 else 0), vd.n))
+    def movi_d(self, rd, value: int) -> None:
+        self.movi(rd, value)
 
-    def ins_gpr(self, vd: VReg, rn) -> None:
-        """``mov vd.T[i], rn`` (INS general)."""
+    def fmov_vec_imm(self, vd, value: float) -> None:
+        q, sz = _vsame(_FP_ARRS, vd)
+        imm8 = fp_imm8(value)
+        self.buf += _pack(SIMD_MODIMM(q, sz & 1, imm8 >> 5, 15, 0, imm8 & 31, vd.n))
+
+    def dup(self, vd, src) -> None:
+        """``dup vd.T, wn/xn`` or ``dup vd.T, vn.E[i]``."""
+        q, sz = _vsame(_INT_ARRS, vd)
+        if src.__class__ is VReg:
+            imm5 = _velem(src)
+            if "bhsd".index(src.arrangement) != sz:
+                raise AsmError(f"dup element {src!r} does not match {vd!r}")
+            self.buf += _pack(SIMD_COPY(q, 0, imm5, 0, src.n, vd.n))
+        else:
+            self.buf += _pack(SIMD_COPY(q, 0, 1 << sz, 1, _r(src, 1 if sz == 3 else 0), vd.n))
+
+    def dup_gpr(self, vd, rn) -> None:
+        self.dup(vd, rn)
+
+    def ins(self, vd, src) -> None:
+        """``mov vd.E[i], wn/xn`` or ``mov vd.E[i], vn.E[j]`` (INS)."""
         imm5 = _velem(vd)
-        self.buf += _pack(SIMD_COPY(1, 0, imm5, 3, _r(rn, 1 if vd.arrangement == "d" else 0), vd.n))
+        if src.__class__ is VReg:
+            _velem(src)  # checks the source element and its index
+            if src.arrangement != vd.arrangement:
+                raise AsmError(f"mov between elements of different sizes: {vd!r}, {src!r}")
+            log = "bhsd".index(vd.arrangement)
+            self.buf += _pack(SIMD_COPY(1, 1, imm5, src.index << log, src.n, vd.n))
+        else:
+            self.buf += _pack(SIMD_COPY(1, 0, imm5, 3, _r(src, 1 if vd.arrangement == "d" else 0), vd.n))
 
-    def umov(self, rd, vn: VReg) -> None:
-        """``umov wd, vn.T[i]`` (``mov`` for s and d elements)."""
+    def ins_gpr(self, vd, rn) -> None:
+        self.ins(vd, rn)
+
+    def umov(self, rd, vn) -> None:
+        """``umov wd, vn.B/H/S[i]``, ``umov xd, vn.d[i]`` (printed ``mov`` for s and d)."""
         imm5 = _velem(vn)
         sf = 1 if vn.arrangement == "d" else 0
         self.buf += _pack(SIMD_COPY(sf, 0, imm5, 7, vn.n, _r(rd, sf)))
+
+    def smov(self, rd, vn) -> None:
+        """``smov wd/xd, vn.b/h[i]`` and ``smov xd, vn.s[i]``."""
+        imm5 = _velem(vn)
+        sf = _gpr(rd).sf
+        if vn.arrangement == "d" or (vn.arrangement == "s" and not sf):
+            raise AsmError(f"smov cannot sign-extend {vn!r} into {rd!r}")
+        self.buf += _pack(SIMD_COPY(sf, 0, imm5, 5, vn.n, _r(rd, sf)))
+
+    def mov_element_to_scalar(self, rd, vn) -> None:
+        """``mov d0, v1.d[1]`` (DUP element, scalar)."""
+        imm5 = _velem(vn)
+        if rd.__class__ is not FReg or rd.kind != vn.arrangement:
+            raise _reg_error(rd, f"a {vn.arrangement if vn.__class__ is VReg else ''} register")
+        self.buf += _pack(SIMD_SCALAR_COPY(0, imm5, 0, vn.n, rd.n))
+
+    def fmov_upper(self, dst, src) -> None:
+        """``fmov xd, vn.d[1]`` / ``fmov vd.d[1], xn``: the upper half of a q register."""
+        if dst.__class__ is VReg:
+            v, g, opcode = dst, src, 7
+        else:
+            v, g, opcode = src, dst, 6
+        if v.__class__ is not VReg or v.arrangement != "d" or v.index != 1:
+            raise _reg_error(v, "v<n>.d[1]")
+        x = _x(g)
+        self.buf += _pack(FP_INT(1, 2, 1, opcode, x if opcode == 7 else v.n, v.n if opcode == 7 else x))
+
+
+_ARR = {"8b": (0, 0), "16b": (1, 0), "4h": (0, 1), "8h": (1, 1), "2s": (0, 2), "4s": (1, 2), "1d": (0, 3),
+        "2d": (1, 3)}
+_INT_ARRS = ("8b", "16b", "4h", "8h", "2s", "4s", "2d")
+_NO_D = ("8b", "16b", "4h", "8h", "2s", "4s")
+_BYTES = ("8b", "16b")
+_FP_ARRS = ("2s", "4s", "2d")
+# three vectors: mnemonic -> (U, opcode, arrangements, fixed size field or None)
+VEC3 = {
+    "add": (0, 0b10000, _INT_ARRS, None), "sub": (1, 0b10000, _INT_ARRS, None),
+    "mul": (0, 0b10011, _NO_D, None), "addp": (0, 0b10111, _INT_ARRS, None),
+    "cmeq": (1, 0b10001, _INT_ARRS, None), "cmtst": (0, 0b10001, _INT_ARRS, None),
+    "cmgt": (0, 0b00110, _INT_ARRS, None), "cmge": (0, 0b00111, _INT_ARRS, None),
+    "cmhi": (1, 0b00110, _INT_ARRS, None), "cmhs": (1, 0b00111, _INT_ARRS, None),
+    "smax": (0, 0b01100, _NO_D, None), "smin": (0, 0b01101, _NO_D, None),
+    "umax": (1, 0b01100, _NO_D, None), "umin": (1, 0b01101, _NO_D, None),
+    "and": (0, 0b00011, _BYTES, 0), "bic": (0, 0b00011, _BYTES, 1), "orr": (0, 0b00011, _BYTES, 2),
+    "orn": (0, 0b00011, _BYTES, 3), "eor": (1, 0b00011, _BYTES, 0), "bsl": (1, 0b00011, _BYTES, 1),
+    "bit": (1, 0b00011, _BYTES, 2), "bif": (1, 0b00011, _BYTES, 3),
+}
+# three FP vectors: mnemonic -> (U, high bit of size, opcode)
+VEC3_FP = {"fadd": (0, 0, 0b11010), "fsub": (0, 1, 0b11010), "fmul": (1, 0, 0b11011), "fdiv": (1, 0, 0b11111),
+           "fmax": (0, 0, 0b11110), "fmin": (0, 1, 0b11110), "fmaxnm": (0, 0, 0b11000),
+           "fminnm": (0, 1, 0b11000), "fcmeq": (0, 0, 0b11100), "fcmge": (1, 0, 0b11100),
+           "fcmgt": (1, 1, 0b11100), "faddp": (1, 0, 0b11010), "fabd": (1, 1, 0b11010),
+           "fmla": (0, 0, 0b11001), "fmls": (0, 1, 0b11001)}
+PERMUTE = {"uzp1": 1, "trn1": 2, "zip1": 3, "uzp2": 5, "trn2": 6, "zip2": 7}
+# two vectors: mnemonic -> (U, opcode, arrangements, fixed size field or None)
+VEC2 = {"cnt": (0, 0b00101, _BYTES, 0), "not": (1, 0b00101, _BYTES, 0), "mvn": (1, 0b00101, _BYTES, 0),
+        "rbit": (1, 0b00101, _BYTES, 1), "rev64": (0, 0b00000, _NO_D, None),
+        "rev32": (1, 0b00000, ("8b", "16b", "4h", "8h"), None), "rev16": (0, 0b00001, _BYTES, None),
+        "neg": (1, 0b01011, _INT_ARRS, None), "abs": (0, 0b01011, _INT_ARRS, None),
+        "cls": (0, 0b00100, _NO_D, None), "clz": (1, 0b00100, _NO_D, None)}
+# two FP vectors (and the scalar conversions): mnemonic -> (U, high bit of size, opcode)
+VEC2_FP = {"fabs": (0, 1, 0b01111), "fneg": (1, 1, 0b01111), "fsqrt": (1, 1, 0b11111),
+           "scvtf": (0, 0, 0b11101), "ucvtf": (1, 0, 0b11101), "fcvtzs": (0, 1, 0b11011),
+           "fcvtzu": (1, 1, 0b11011), "fcvtns": (0, 0, 0b11010), "fcvtnu": (1, 0, 0b11010),
+           "fcvtms": (0, 0, 0b11011), "fcvtmu": (1, 0, 0b11011), "fcvtps": (0, 1, 0b11010),
+           "fcvtpu": (1, 1, 0b11010), "fcvtas": (0, 0, 0b11100), "fcvtau": (1, 0, 0b11100),
+           "frintn": (0, 0, 0b11000), "frintm": (0, 0, 0b11001), "frintp": (0, 1, 0b11000),
+           "frintz": (0, 1, 0b11001), "frinta": (1, 0, 0b11000), "frintx": (1, 0, 0b11001),
+           "frinti": (1, 1, 0b11001), "frecpe": (0, 1, 0b11101), "frsqrte": (1, 1, 0b11101)}
+CMP_ZERO = {"cmgt": (0, 0b01000), "cmeq": (0, 0b01001), "cmlt": (0, 0b01010), "cmge": (1, 0b01000),
+            "cmle": (1, 0b01001)}
+FCMP_ZERO = {"fcmgt": (0, 0b01100), "fcmeq": (0, 0b01101), "fcmlt": (0, 0b01110), "fcmge": (1, 0b01100),
+             "fcmle": (1, 0b01101)}
+SHIFT_IMM = {"shl": (0, 0b01010, True), "sshr": (0, 0b00000, False), "ushr": (1, 0b00000, False)}
+# reductions: mnemonic -> (U, opcode, 1 if the result is twice the element size)
+ACROSS = {"addv": (0, 0b11011, 0), "uaddlv": (1, 0b00011, 1), "saddlv": (0, 0b00011, 1),
+          "umaxv": (1, 0b01010, 0), "smaxv": (0, 0b01010, 0), "uminv": (1, 0b11010, 0),
+          "sminv": (0, 0b11010, 0)}
+
+
+def _vsame(arrs, *vs) -> tuple[int, int]:
+    """(Q, size) of vectors that must share one arrangement out of ``arrs``."""
+    first = vs[0]
+    for v in vs:
+        if v.__class__ is not VReg or v.index is not None or v.arrangement not in arrs:
+            raise _reg_error(v, f"a vector .{'/.'.join(arrs)}")
+        if v.arrangement != first.arrangement:
+            raise AsmError(f"vectors must have the same arrangement, got {', '.join(map(repr, vs))}")
+    return _ARR[first.arrangement]
 
 
 def _gpr_or_sp(r) -> GReg:
@@ -1360,20 +1615,6 @@ def _prfop(p) -> int:
             raise AsmError(f"unknown prefetch operation {p!r}")
         return PREFETCH_OPS[p.lower()]
     return _uimm(p, 5, "prefetch operation")
-
-
-def _varr(v, allowed) -> int:
-    if v.__class__ is not VReg or v.index is not None or v.arrangement not in allowed:
-        raise _reg_error(v, f"a vector .{'/.'.join(allowed)}")
-    return 1 if v.arrangement in ("16b", "8h", "4s", "2d") else 0
-
-
-def _across(rd, vn, table) -> tuple[int, int]:
-    if rd.__class__ is not FReg or rd.kind not in table:
-        raise _reg_error(rd, f"a {'/'.join(table)} register")
-    q = _varr(vn, table[rd.kind])
-    size = {"8b": 0, "16b": 0, "4h": 1, "8h": 1, "4s": 2}[vn.arrangement]
-    return size, q
 
 
 def _velem(v) -> int:

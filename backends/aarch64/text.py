@@ -328,15 +328,19 @@ def _mvn(a, mn, ops):
 
 
 def _mov(a, mn, ops):
-    s = _expect(mn, ops, "ri", "rr", "vv", "vr", "rv")
+    s = _expect(mn, ops, "ri", "rr", "vv", "vr", "rv", "fv")
     if s == "ri":
         return a.mov_imm(ops[0], _int(ops[1]))
     if s == "rr":
         return a.mov(ops[0], ops[1])
     if s == "vv":
+        if ops[0].index is not None:
+            return a.ins(ops[0], ops[1])
         return a.mov_vec(ops[0], ops[1])
     if s == "vr":
-        return a.ins_gpr(ops[0], ops[1])
+        return a.ins(ops[0], ops[1])
+    if s == "fv":
+        return a.mov_element_to_scalar(ops[0], ops[1])
     if ops[1].arrangement not in ("s", "d"):
         raise AsmError("mov from a vector element is only for .s and .d (use umov)")
     a.umov(ops[0], ops[1])
@@ -344,7 +348,7 @@ def _mov(a, mn, ops):
 
 def _umov(a, mn, ops):
     _expect(mn, ops, "rv")
-    a.umov(ops[0], ops[1])
+    getattr(a, mn)(ops[0], ops[1])
 
 
 def _movewide(a, mn, ops):
@@ -623,7 +627,11 @@ def _fp_value(op) -> float:
 
 
 def _fmov(a, mn, ops):
-    s = _expect(mn, ops, "ff", "fr", "rf", "fi")
+    s = _expect(mn, ops, "ff", "fr", "rf", "fi", "rv", "vr", "vi")
+    if s in ("rv", "vr"):
+        return a.fmov_upper(ops[0], ops[1])
+    if s == "vi":
+        return a.fmov_vec_imm(ops[0], _fp_value(ops[1]))
     if s == "fi":
         value = _fp_value(ops[1])
         if value == 0 and not str(float(value)).startswith("-"):
@@ -671,21 +679,71 @@ def _fp_to_int(a, mn, ops):
     getattr(a, mn)(ops[0], ops[1])
 
 
-def _simd(shape: str):
-    def handler(a, mn, ops):
-        _expect(mn, ops, shape)
-        getattr(a, mn)(*ops)
-    return handler
+def _clrex(a, mn, ops):
+    if not ops:
+        return a.clrex()
+    _expect(mn, ops, "i")
+    a.clrex(_int(ops[0]))
 
 
 def _movi(a, mn, ops):
-    _expect(mn, ops, "fi", "vi")
-    a.movi_d(ops[0], _int(ops[1]))
+    s = _expect(mn, ops, "fi", "vi", "vis")
+    shift = 0
+    if s == "vis":
+        if ops[2].kind != "lsl" or ops[2].amount is None:
+            raise AsmError(f"{mn}: only lsl #amount may follow the immediate, got {ops[2]!r}")
+        shift = ops[2].amount
+    a.movi(ops[0], _int(ops[1]), shift, mn == "mvni")
 
 
 def _dup(a, mn, ops):
-    _expect(mn, ops, "vr")
-    a.dup_gpr(ops[0], ops[1])
+    _expect(mn, ops, "vr", "vv")
+    a.dup(ops[0], ops[1])
+
+
+def _simd(a, mn, ops):
+    """Advanced SIMD forms, chosen by operand shape."""
+    s = _shape(ops)
+    if s == "vvv":
+        return a.vec3(mn, *ops)
+    if s == "vv":
+        if mn in A.VEC2 or mn in A.VEC2_FP:
+            return a.vec2(mn, *ops)
+        return a.vec_long(mn, *ops)
+    if s == "vvi":
+        if mn in A.SHIFT_IMM:
+            return a.vec_shift(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
+        if mn in ("ushll", "sshll", "ushll2", "sshll2"):
+            return a.vec_long(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
+        if _fp_value(ops[2]) != 0:
+            raise AsmError(f"{mn} compares with #0 only")
+        return a.vec_cmp_zero(mn, ops[0], ops[1])
+    if s == "vvvi" and mn == "ext":
+        return a.ext(ops[0], ops[1], ops[2], _int(ops[3], "index"))
+    if s == "fv":
+        if mn in A.ACROSS:
+            return a.across(mn, *ops)
+        return a.pairwise(mn, *ops)
+    if s == "ff":
+        return a.scalar2(mn, *ops)
+    if s == "fff":
+        return a.scalar3(mn, *ops)
+    raise _wrong(mn, ops)
+
+
+def _or_simd(scalar):
+    """A mnemonic with scalar and SIMD forms: vector operands (or FP registers where the scalar
+    form takes general ones, as in ``scvtf d0, d0``) select the SIMD encoding."""
+    def handler(a, mn, ops):
+        s = _shape(ops)
+        if "v" in s or (s == "ff" and mn in _SCALAR2) or (s == "fff" and mn in ("add", "sub")):
+            return _simd(a, mn, ops)
+        return scalar(a, mn, ops)
+    return handler
+
+
+_SCALAR2 = {"scvtf", "ucvtf", "fcvtzs", "fcvtzu", "fcvtns", "fcvtnu", "fcvtms", "fcvtmu", "fcvtps",
+            "fcvtpu", "fcvtas", "fcvtau", "frecpe", "frsqrte"}
 
 
 HANDLERS = {
@@ -727,7 +785,7 @@ HANDLERS = {
     "fmadd": _fp(4), "fmsub": _fp(4), "fnmadd": _fp(4), "fnmsub": _fp(4),
     "fcmp": _fcmp, "fcmpe": _fcmp, "fccmp": _fccmp, "fccmpe": _fccmp, "fcsel": _fcsel,
     "scvtf": _int_to_fp, "ucvtf": _int_to_fp,
-    "cnt": _simd("vv"), "addv": _simd("fv"), "uaddlv": _simd("fv"), "movi": _movi, "dup": _dup,
+    "movi": _movi, "mvni": _movi, "dup": _dup, "smov": _umov, "clrex": _clrex,
 }
 for _mn in A.LDST:
     HANDLERS[_mn] = _ldst
@@ -749,6 +807,11 @@ for _op in list(A.ATOMIC_OPS) + ["cas"] + ["st" + o[2:] for o in A.ATOMIC_OPS if
             HANDLERS.setdefault(_op + _order + _size, _atomic)
 for _c in A.COND:
     HANDLERS["b." + _c] = _branch
+for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.VEC2_FP) | set(A.CMP_ZERO)
+            | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | {"faddp", "ext", "xtn", "xtn2", "uxtl", "uxtl2",
+                                                                   "sxtl", "sxtl2", "ushll", "ushll2",
+                                                                   "sshll", "sshll2"}):
+    HANDLERS[_mn] = _or_simd(HANDLERS[_mn]) if _mn in HANDLERS else _simd
 del _mn, _op, _order, _size, _c
 
 
