@@ -188,31 +188,47 @@ class _Regs:
 
 
 class _Batch:
-    """A fixed list of registers moved in one libunicorn call (64-bit or 128-bit each)."""
+    """A fixed list of registers moved in one libunicorn call.
+
+    Values live in one contiguous ctypes array (two 64-bit words per register when any of them
+    is a 128-bit vector register), so writing and comparing them costs a single C-level copy.
+    """
 
     def __init__(self, handle, regs: Sequence[int]):
         self._h = handle
         self.regs = tuple(regs)
-        self._bufs = [(ctypes.c_uint64 * 2)() if r in _VEC128 else (ctypes.c_uint64 * 1)()
-                      for r in self.regs]
-        self._ids = (ctypes.c_int * len(self.regs))(*self.regs)
-        self._ptrs = (ctypes.c_void_p * len(self.regs))(*(ctypes.addressof(b) for b in self._bufs))
-        self._n = len(self.regs)
+        self._n = n = len(self.regs)
+        self._wide = any(r in _VEC128 for r in self.regs)
+        step = 2 if self._wide else 1
+        self._arr = (ctypes.c_uint64 * (n * step))()
+        base = ctypes.addressof(self._arr)
+        self._ids = (ctypes.c_int * n)(*self.regs)
+        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * step * i for i in range(n)))
 
-    def write(self, values: Iterable[int]) -> None:
-        for buf, value in zip(self._bufs, values):
-            buf[0] = value & MASK64
-            if len(buf) == 2:
-                buf[1] = (value >> 64) & MASK64
+    def write(self, values: Sequence[int]) -> None:
+        if self._wide:
+            words = []
+            for value in values:
+                words += (value & MASK64, (value >> 64) & MASK64)
+            self._arr[:] = words
+        else:
+            self._arr[:] = values
         uclib.uc_reg_write_batch(self._h, self._ids, self._ptrs, self._n)
 
     def write_prepared(self) -> None:
-        """Write the values already in the buffers (e.g. a constant poison pattern)."""
+        """Write the values already in the buffer (e.g. a constant poison pattern)."""
         uclib.uc_reg_write_batch(self._h, self._ids, self._ptrs, self._n)
 
     def read(self) -> list[int]:
         uclib.uc_reg_read_batch(self._h, self._ids, self._ptrs, self._n)
-        return [b[0] | (b[1] << 64) if len(b) == 2 else b[0] for b in self._bufs]
+        if self._wide:
+            a = self._arr
+            return [a[2 * i] | (a[2 * i + 1] << 64) for i in range(self._n)]
+        return self._arr[:]
+
+    def read_bytes(self) -> bytes:
+        uclib.uc_reg_read_batch(self._h, self._ids, self._ptrs, self._n)
+        return bytes(self._arr)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,6 +329,7 @@ class Machine:
         self._entry = self.regs.batch((*isa.entry_args, isa.sp) + ((isa.link,) if isa.link else ()))
         self._callee = self.regs.batch(isa.callee_saved)
         self._callee_seed = [SAVED_SEED | i for i in range(len(isa.callee_saved))]
+        self._callee_seed_bytes = b"".join(v.to_bytes(8, "little") for v in self._callee_seed)
         self._poison = self.regs.batch((*isa.caller_saved, *isa.caller_saved_vec, isa.flags))
         self._poison.write([INT_POISON | i for i in range(len(isa.caller_saved))]
                            + [VEC_POISON | (VEC_POISON << 64)] * len(isa.caller_saved_vec)
@@ -546,15 +563,17 @@ class Machine:
         sp = self.regs.read(isa.sp)
         expect = self._entry_sp + (8 if isa.link is None else 0)
         # The C ABI of the shim: the caller's stack pointer and callee-saved registers come back.
-        ret = self._last_instruction_of_block()
         if sp != expect:
-            raise _Stop(self._fault_at(ret, f"returned to the caller with the stack pointer at "
-                                       f"{sp:#x} instead of {expect:#x}", what="abi"))
-        for reg, got, want in zip(isa.callee_saved, self._callee.read(), self._callee_seed):
-            if got != want:
-                raise _Stop(self._fault_at(ret, f"returned without restoring the callee-saved "
-                                           f"register {isa.reg_names[reg]} ({got:#x} instead of "
-                                           f"{want:#x})", what="abi"))
+            raise _Stop(self._fault_at(self._last_instruction_of_block(), f"returned to the caller "
+                                       f"with the stack pointer at {sp:#x} instead of {expect:#x}",
+                                       what="abi"))
+        if self._callee.read_bytes() != self._callee_seed_bytes:
+            for reg, got, want in zip(isa.callee_saved, self._callee.read(), self._callee_seed):
+                if got != want:
+                    raise _Stop(self._fault_at(self._last_instruction_of_block(),
+                                               f"returned without restoring the callee-saved "
+                                               f"register {isa.reg_names[reg]} ({got:#x} instead "
+                                               f"of {want:#x})", what="abi"))
         value = self.regs.read(isa.int_result)
         return Ending("tier1" if value else "error", returned=value, instructions=self._count)
 

@@ -268,6 +268,7 @@ class _Namer:
         self.small_base = process.small_ints_base
         self.small_size = profile.sizeof("PyLongObject")
         self.statics = self._static_objects()
+        self._slots = None
 
     def _static_objects(self) -> list[tuple[str, int]]:
         out = []
@@ -275,8 +276,25 @@ class _Namer:
         for name, addr in sorted(self.process.symbols.items()):
             if kinds.get(name) == "data" and _looks_like_object(name):
                 out.append((name, addr))
-        out += [(f"small_int[{v}]", self.small_base + (v + 5) * self.small_size)
-                for v in range(-5, 257)]
+        return out
+
+    def changed_statics(self, immortal_refcnt: int) -> list[tuple[str, int]]:
+        """Static objects whose 32-bit refcount is no longer the immortal initial value."""
+        mem = self.process.mem
+        if self._slots is None:        # (name, 32-bit view of its region, index of ob_refcnt)
+            self._slots = []
+            for name, addr in self.statics:
+                region = mem.region_at(addr, 4)
+                self._slots.append((name, region.view.cast("I"), (addr - region.base) // 4))
+        out = [(name, words[i]) for name, words, i in self._slots if words[i] != immortal_refcnt]
+        # The 262 small ints are contiguous: read their refcounts through one strided view.
+        region = mem.region_at(self.small_base, 262 * self.small_size)
+        words = region.view.cast("I")
+        first = (self.small_base - region.base) // 4
+        step = self.small_size // 4
+        for i, rc in enumerate(words[first:first + 262 * step:step].tolist()):
+            if rc != immortal_refcnt:
+                out.append((f"small_int[{i - 5}]", rc))
         return out
 
     def ident(self, addr: int) -> str:
@@ -381,12 +399,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
             objects.append(_object_state(process, namer, block, state))
     objects.sort(key=lambda o: _ident_order(o.ident))
 
-    imm = prof.const("_Py_IMMORTAL_INITIAL_REFCNT")
-    statics = []
-    for name, addr in namer.statics:
-        rc = mem.u32(addr)
-        if rc != imm:
-            statics.append((name, rc))
+    statics = namer.changed_statics(prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
 
     exc = mem.u64(tstate + off("PyThreadState", "current_exception"))
     return Outcome(
