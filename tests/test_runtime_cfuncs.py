@@ -433,3 +433,22 @@ def test_optimizer_declines_and_fatal_error(proc):
 def test_unmodelled_function_names_itself(proc):
     with pytest.raises(RuntimeModelError, match="PyDict_New has no model"):
         proc.model_at(proc.symbols["PyDict_New"]).call(proc, [])
+
+
+def test_unbound_local_message_matches_host(proc):
+    # _LOAD_FAST_CHECK: PyTuple_GetItem(co_localsplusnames, oparg) formatted with UNBOUNDLOCAL_ERROR_MSG
+    code = proc.new_code(b"\0\0", nlocals=2, varnames=["total", "i"])
+    names = proc.view("PyCodeObject", code).co_localsplusnames
+    name = call(proc, "PyTuple_GetItem", names, 1)
+    msg = proc.mem_malloc(128)
+    proc.mem.write(msg, b"cannot access local variable '%s' where it is not associated with a value\0")
+    call(proc, "_PyEval_FormatExcCheckArg", proc.tstate, proc.mem.u64(proc.symbols["PyExc_UnboundLocalError"]),
+         msg, name)
+
+    def host():
+        i  # noqa: F821
+        i = 0  # noqa: F841
+
+    with pytest.raises(UnboundLocalError) as info:
+        host()
+    assert proc.exception_info(proc.current_exception()) == ("UnboundLocalError", info.value.args)

@@ -268,3 +268,12 @@ def test_regions_are_shared_with_unicorn_and_stubs_fault(proc):
     # the last slot of the stub page is free for the machine's return trap
     last = proc.regions["stubs"].end - 16
     assert proc.model_at(last) is None
+
+
+def test_code_localsplusnames(proc):
+    code = proc.new_code(b"\0\0", nlocals=2, varnames=["total", "i"])
+    names = proc.view("PyCodeObject", code).co_localsplusnames
+    assert proc.to_python(names) == ("total", "i")
+    assert proc.to_python(proc.view("PyCodeObject", proc.new_code(b"\0\0", nlocals=2)).co_localsplusnames) == ("x0", "x1")
+    with pytest.raises(RuntimeModelError, match="1 variable names for 2 locals"):
+        proc.new_code(b"\0\0", nlocals=2, varnames=["a"])

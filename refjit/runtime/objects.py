@@ -89,7 +89,10 @@ class Objects:
         return self.mem.i32(op) < 0
 
     def make_immortal(self, op: int) -> None:
-        """_Py_SetImmortalUntracked: ob_flags = _Py_IMMORTAL_FLAGS, ob_refcnt = 3<<30."""
+        """_Py_SetImmortalUntracked: ob_flags = _Py_IMMORTAL_FLAGS, ob_refcnt = 3<<30 (an object
+        that is already immortal keeps its flags, so static immortals stay static)."""
+        if self.is_immortal(op):
+            return
         self.mem.set_u32(op, self.consts._Py_IMMORTAL_INITIAL_REFCNT)
         self.mem.set_u16(op + 6, self.consts._Py_IMMORTAL_FLAGS)
 
@@ -464,13 +467,15 @@ class Objects:
 
     # -- exceptions -------------------------------------------------------------------------------
     def new_exception(self, tp_name: str, *args: Any) -> int:
-        """A minimal exception instance: its type and ``args`` (a tuple of str/int/float)."""
-        size = self._type_basicsize[tp_name] if tp_name in self._type_basicsize else None
+        """A minimal exception instance: its type and ``args`` (a tuple of str/int/float).
+        Allocation order as _PyErr_SetString has it: the message, the exception
+        (BaseException_vectorcall's tp_alloc), then the args tuple."""
+        size = self._type_basicsize.get(tp_name)
         if size is None or not self._type_flags[tp_name] & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
             raise RuntimeModelError(f"{tp_name!r} is not an exception type of the emulated process")
+        items = [self.from_python(a) for a in args]
         op = self._object_malloc(tp_name, size)
         self.mem.fill(op + 16, size - 16, 0)
-        items = [self.from_python(a) for a in args]
         self.mem.set_u64(op + 24, self.new_tuple(items, steal=True))
         return op
 

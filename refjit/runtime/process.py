@@ -378,10 +378,17 @@ class Process(Objects):
     # -- code objects, frames, executors -----------------------------------------------------------
     def new_code(self, bytecode: bytes, *, nlocals: int = 0, stacksize: int = 8, argcount: int = 0,
                  consts: Sequence[int] = (), names: Sequence[int] = (), name: str = "f",
-                 firstlineno: int = 1, flags: int = 0) -> int:
-        """A code object in the code region; ``bytecode`` becomes co_code_adaptive (2-byte units)."""
+                 firstlineno: int = 1, flags: int = 0, varnames: Sequence[str] | None = None) -> int:
+        """A code object in the code region; ``bytecode`` becomes co_code_adaptive (2-byte units).
+        ``consts``/``names`` are object addresses (the tuples take new references);
+        ``varnames`` name the locals (co_localsplusnames, a tuple of str; default x0, x1, ...),
+        which _LOAD_FAST_CHECK puts into its UnboundLocalError."""
         if len(bytecode) % 2:
             raise RuntimeModelError("bytecode must be a whole number of 2-byte code units")
+        if varnames is None:
+            varnames = [f"x{i}" for i in range(nlocals)]
+        if len(varnames) != nlocals:
+            raise RuntimeModelError(f"{len(varnames)} variable names for {nlocals} locals")
         base = self.profile.offset("PyCodeObject", "co_code_adaptive")
         size = (base + len(bytecode) + 15) & ~15
         op = self._code_top
@@ -405,6 +412,7 @@ class Process(Objects):
         v.co_name = self.new_str(name, immortal=True)
         v.co_qualname = v.co_name
         v.co_filename = self.new_str("<refjit>", immortal=True)
+        v.co_localsplusnames = self.new_tuple([self.new_str(n, immortal=True) for n in varnames], steal=True)
         self.mem.write(op + base, bytecode)
         return op
 
