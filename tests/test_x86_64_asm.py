@@ -93,6 +93,34 @@ def test_api_matches_oracle_or_is_an_equivalent_encoding(table):
     assert not bad, _report(bad, len(table["cases"]))
 
 
+def test_register_immediate_choosers_pick_llvms_encoding():
+    """ADDQ_ri, TESTB_ri, MOVQ_ri...: the API method without an encoding in its name makes
+    llvm-mc's choice (imm8 form, accumulator short form, imm32, movabs)."""
+    lines, ours = [], []
+    regs = {8: [*range(16), x86.AH, x86.BH], 16: range(16), 32: range(16), 64: range(16)}
+    for stem in ("add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "mov"):
+        for n, sfx in ((8, "b"), (16, "w"), (32, "l"), (64, "q")):
+            values = [0, 1, -1, 127, 128, -128, -129, (1 << (n - 1)) - 1, -(1 << (n - 1)),
+                      (1 << n) - 1 if n < 64 else 0x7FFFFFFF, 0x1000 & ((1 << n) - 1)]
+            if stem == "mov" and n == 64:
+                values += [1 << 32, -(1 << 40), (1 << 64) - 2]
+            for i, reg in enumerate(regs[n]):
+                v = values[i % len(values)]
+                names = x86.GPR8 if n == 8 else {16: x86.GPR16, 32: x86.GPR32, 64: x86.GPR64}[n]
+                name = x86.HIGH8_NAMES[reg] if reg & x86.HIGH8 else names[reg]
+                for value in (v, values[(i + 3) % len(values)]):
+                    if not -(1 << (n - 1)) <= value < (1 << n):
+                        continue
+                    if n == 64 and stem != "mov" and not -(1 << 31) <= value < (1 << 31):
+                        continue
+                    a = Assembler()
+                    getattr(a, f"{stem.upper()}{sfx.upper()}_ri")(reg, value)
+                    ours.append(a.finish())
+                    lines.append(f"{stem}{sfx} ${value:#x}, %{name}".replace("$-0x", "$-0x"))
+    assert [(line, o.hex()) for line, o, w in zip(lines, ours, assemble_each("llvm", "x86_64", lines))
+            if o != w] == []
+
+
 # --- capstone reads refjit's bytes back ---------------------------------------------------------------
 
 # Spellings that differ between llvm-objdump (our input) and capstone (its output), same meaning.

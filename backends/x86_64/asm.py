@@ -780,7 +780,6 @@ class Assembler:
             raise AsmError("lock prefix with no instruction after it")
         return bytes(self.buf)
 
-    # -- choosers: the encoding llvm-mc picks when several forms fit
     def nops(self, n: int) -> None:
         """``n`` bytes of padding with the multi-byte nops LLVM pads with."""
         while n > 0:
@@ -817,34 +816,8 @@ for _f in FORMS.values():
     _install(_f)
 
 
-def _alu_chooser(stem: str, n: int):
-    sfx = _SUFFIX[n]
-    # byte operations have no separate sign-extended imm8 form: the accumulator form comes first
-    i8 = FORMS.get(f"{stem.upper()}{sfx.upper()}_ri8") if n != 8 else None
-    acc = FORMS[f"{stem.upper()}{sfx.upper()}_ai{n if n < 64 else 32}"].emit
-    full = FORMS[f"{stem.upper()}{sfx.upper()}_ri{n if n < 64 else 32}"].emit
-    i8 = i8.emit if i8 else None
-    mask = (1 << n) - 1
-    half = 1 << (n - 1)
-
-    def choose(asm: Assembler, reg: int, imm: int):
-        v = ((imm & mask) ^ half) - half if -half <= imm <= mask else imm   # as a signed n-bit value
-        if i8 is not None and -128 <= v <= 127:
-            i8(asm, reg, v)
-        elif reg == RAX:
-            acc(asm, imm)
-        else:
-            full(asm, reg, imm)
-    return choose
-
-
-for _stem in ("add", "or", "adc", "sbb", "and", "sub", "xor", "cmp"):
-    for _n in (8, 16, 32, 64):
-        setattr(Assembler, f"{_stem.upper()}{_SUFFIX[_n].upper()}_ri", _alu_chooser(_stem, _n))
-
-
 def _xchg_acc_guard(f: Form) -> None:
-    """xchg with the accumulator in 90+r form: register 0 would make it 90, which is nop (it does
+    """xchgl with the accumulator in 90+r form: register 0 would make it 90, which is nop (it does
     not zero-extend %eax into %rax); refuse it, the ModRM form (xchgl %eax, %eax = 87 c0) exists."""
     inner = f.emit
 
@@ -862,12 +835,38 @@ for _name in ("XCHGL_ar", "XCHGL_ra"):
     _xchg_acc_guard(FORMS[_name])
 
 
-def _movq_ri(asm: Assembler, reg: int, imm: int) -> None:
-    """movq $imm, reg: the sign-extended imm32 form when it fits, else movabsq."""
-    if -0x80000000 <= imm <= 0x7FFFFFFF:
-        asm.MOVQ_ri32(reg, imm)
-    else:
-        asm.MOVABSQ_ri64(reg, imm)
+def _ri_chooser(mnemonic: str) -> Callable:
+    """``<MN>_ri(reg, imm)``: the register-immediate form llvm-mc picks, i.e. the first of the
+    table's forms that takes the value: imm8 sign-extended, then the accumulator short form,
+    then the full immediate (for movq: imm32 sign-extended, then movabs)."""
+    options = []
+    for f in BY_MNEMONIC[mnemonic]:
+        if len(f.kinds) == 2 and f.kinds[0][0] in "ra" and f.kinds[0] != "rel8" \
+                and f.kinds[1][0] == "i":
+            lo, hi = _imm_range(f.kinds[1], f.opsize)
+            options.append((f.kinds[0][0] == "a", int(f.kinds[1][1:]) < f.opsize, lo, hi, f.emit))
+    n = BY_MNEMONIC[mnemonic][0].opsize
+    mask, half = (1 << n) - 1, 1 << (n - 1)
+
+    def choose(asm: Assembler, reg: int, imm: int) -> None:
+        # AT&T lets an n-bit operation's immediate be written unsigned (addl $0xffffffff):
+        # a sign-extended field sees its signed value.
+        signed = ((imm & mask) ^ half) - half if -half <= imm <= mask else imm
+        for acc, sign_extended, lo, hi, emit in options:
+            value = signed if sign_extended else imm
+            if lo <= value <= hi:
+                if acc:
+                    if reg == RAX:
+                        emit(asm, value)
+                        return
+                else:
+                    emit(asm, reg, value)
+                    return
+        raise AsmError(f"immediate {imm:#x} out of range for {mnemonic}")
+    choose.__name__ = f"{mnemonic.upper()}_ri"
+    return choose
 
 
-Assembler.MOVQ_ri = _movq_ri
+for _stem in ("add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "mov"):
+    for _n in (8, 16, 32, 64):
+        setattr(Assembler, f"{_stem.upper()}{_SUFFIX[_n].upper()}_ri", _ri_chooser(_stem + _SUFFIX[_n]))
