@@ -99,6 +99,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_process(args: argparse.Namespace) -> int:
+    from refjit.runtime.describe import describe_process
+
+    for line in describe_process(args.arch, near=args.near, symbols=args.symbols):
+        print(line)
+    return 0
+
+
+def _cmd_uop(args: argparse.Namespace) -> int:
+    from refjit.runtime.describe import describe_uop
+
+    for line in describe_uop(args.name, args.arch):
+        print(line)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from refjit.asmtext import assemble_lines
     from refjit.disasm import disassemble
@@ -147,6 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the process layout to run in (default x86_64)")
     r.add_argument("--budget", type=int, default=10_000_000, help="maximum number of uops to run")
     r.set_defaults(func=_cmd_run)
+
+    pr = sub.add_parser("process", help="the emulated CPython process: memory map (and symbols)")
+    pr.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"))
+    pr.add_argument("--near", action="store_true", help="JIT code within ±2 GiB of the C-function stubs")
+    pr.add_argument("--symbols", action="store_true", help="list every symbol's address and model")
+    pr.set_defaults(func=_cmd_process)
+
+    u = sub.add_parser("uop", help="one uop from the 3.14 tables: flags, stack effect, holes, C symbols")
+    u.add_argument("name")
+    u.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"))
+    u.set_defaults(func=_cmd_uop)
 
     m = sub.add_parser("demo", help="the built-in example")
     m.set_defaults(func=_cmd_demo)

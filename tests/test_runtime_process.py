@@ -277,3 +277,17 @@ def test_code_localsplusnames(proc):
     assert proc.to_python(proc.view("PyCodeObject", proc.new_code(b"\0\0", nlocals=2)).co_localsplusnames) == ("x0", "x1")
     with pytest.raises(RuntimeModelError, match="1 variable names for 2 locals"):
         proc.new_code(b"\0\0", nlocals=2, varnames=["a"])
+
+
+def test_cli_process_and_uop(capsys):
+    from refjit.cli import main
+
+    assert main(["process", "--arch", "aarch64", "--symbols"]) == 0
+    out = capsys.readouterr().out
+    assert "main interpreter 0x555555a16280" in out  # _PyRuntime + 90752 (last member)
+    assert "_PyLong_Add  model" in out and "PyDict_New  (no model)" in out
+    assert main(["uop", "_MAKE_WARM", "--arch", "aarch64"]) == 0
+    out = capsys.readouterr().out
+    assert "64 code bytes, 8 data bytes" in out  # FACTS d.2
+    assert main(["uop", "_NOPE"]) != 0
+    assert "no tier-2 uop '_NOPE'" in capsys.readouterr().err
