@@ -468,7 +468,8 @@ REFUSED = {
                  "lock addq (%rax), %rcx", "lock cmpxchgq %rcx, %rdx", "lock lock"],
     "ambiguous size": ["add $1, (%rax)", "inc (%rax)", "cvtsi2sd (%rax), %xmm0"],
     "garbage": ["", "   ", "%rax", "$1", "movq", "movq %rax,", "movq ,%rax", "addq %rax %rbx",
-                "movq $, %rax", "movq $0xg, %rax", "jmp", "jmp foo", "j 0x10", "movq %rax, %rbx, %rcx"],
+                "movq $, %rax", "movq $0xg, %rax", "movq $" + "9" * 5000 + ", %rax",
+                "movq 0x" + "f" * 5000 + "(%rax), %rcx", "movq $08, %rax", "movq $-, %rax", "jmp", "jmp foo", "j 0x10", "movq %rax, %rbx, %rcx"],
 }
 
 

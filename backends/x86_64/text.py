@@ -19,6 +19,7 @@ from typing import NamedTuple
 from refjit.backends.x86_64 import asm as x86
 from refjit.backends.x86_64.asm import AsmError, Assembler, Form, Mem
 
+
 class _Miss(Exception):
     """This form does not take these operands (internal to the matcher; never escapes)."""
 
@@ -64,6 +65,8 @@ _MEM = re.compile(
 
 
 def _number(text: str, what: str) -> int:
+    if len(text) > 80:      # no field is that wide (and int() refuses huge decimal strings)
+        raise AsmError(f"bad {what}: number {text[:20]}... is too long")
     if not re.fullmatch(_NUMBER, text):
         raise AsmError(f"bad {what} {text!r}: expected a decimal or 0x-prefixed hex number")
     if _OCTAL.fullmatch(text):     # a leading zero means octal to both GNU as and llvm-mc
