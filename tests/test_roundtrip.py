@@ -4,7 +4,8 @@ assembles every printed line back, and the bytes must match.
 The C sources in tests/roundtrip/ are written for this test in the style of CPython's stencils
 (reference counting, tagged pointers, overflow checks, doubles, atomics, preserve_none functions
 with tail calls). Each configuration compiles all of them in one clang call and disassembles all
-objects in one llvm-objdump call; refjit assembles the whole listing in-process. An instruction
+objects in one llvm-objdump call; refjit assembles the whole listing in-process (and, for the
+stencil flags, once more through the `refjit asm` command in one subprocess). An instruction
 passes if refjit gives the same bytes, or bytes that capstone decodes, at the same address, to the
 same instruction (e.g. the short form of a branch that the compiler left long for its relocation).
 
@@ -245,6 +246,28 @@ def test_roundtrip(name):
     print(summary(name, verdicts))
     assert len(verdicts) > 500, f"{name}: suspiciously few instructions ({len(verdicts)})"
     assert all(v.kind != "failed" for v in verdicts), failure_report(name, verdicts)
+
+
+def command_assembler(arch: str, lines: list[str]) -> list[tuple[bytes | None, str | None]]:
+    """The console script `refjit asm`, given the whole listing on stdin in one process."""
+    refjit = os.path.join(os.path.dirname(sys.executable), "refjit")
+    proc = subprocess.run([refjit, "asm", "--arch", arch], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, timeout=120)
+    if "Traceback" in proc.stderr or proc.returncode not in (0, 1):
+        raise HarnessError(f"refjit asm exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    printed = proc.stdout.splitlines()
+    if len(printed) != len(lines):
+        raise HarnessError(f"refjit asm printed {len(printed)} lines for {len(lines)}")
+    return [(None, p[len("error: "):]) if p.startswith("error: ") else (bytes.fromhex(p), None)
+            for p in printed]
+
+
+@pytest.mark.parametrize("name", ["x86_64-stencil", "aarch64-stencil"])
+def test_roundtrip_through_the_command(name):
+    # The issue's wording: the listing fed to `refjit asm` itself (one process, whole listing).
+    verdicts = judge(CONFIGS[name][0], compiled_listing(name), command_assembler)
+    print(summary(name + " via refjit asm", verdicts))
+    assert all(v.kind != "failed" for v in verdicts), failure_report(name + " via refjit asm", verdicts)
 
 
 def test_parser_reads_wrapped_and_commented_lines():
