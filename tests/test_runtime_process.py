@@ -291,3 +291,23 @@ def test_cli_process_and_uop(capsys):
     assert "64 code bytes, 8 data bytes" in out  # FACTS d.2
     assert main(["uop", "_NOPE"]) != 0
     assert "no tier-2 uop '_NOPE'" in capsys.readouterr().err
+
+
+def test_tstate_in_runtime():
+    # CPython's main thread state is _PyRuntime._main_interpreter._initial_thread, the
+    # interpreter's last member.
+    for arch in ("x86_64", "aarch64"):
+        prof = load_profile("3.14", arch)
+        p = Process(prof, layout=LayoutConfig(tstate_in_runtime=True))
+        assert "tstate" not in p.regions
+        assert p.tstate + prof.sizeof("_PyThreadStateImpl") == p.interp + prof.sizeof("PyInterpreterState")
+        assert p.view("PyThreadState", p.tstate).interp == p.interp
+        assert p.mem.name_of(p.tstate) == "runtime"
+
+
+def test_immortal_objects(proc):
+    for op in (proc.new_int(10**9, immortal=True), proc.new_float(1.0, immortal=True),
+               proc.new_list([], immortal=True), proc.new_range_iter(0, 3, immortal=True)):
+        assert proc.mem.u32(op) == 0xC0000000 and proc.mem.u16(op + 6) == 1  # _Py_SetImmortalUntracked
+        proc.decref(op)
+        assert proc.mem.u32(op) == 0xC0000000 and proc.read_object(op).state == "live"

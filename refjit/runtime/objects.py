@@ -382,7 +382,8 @@ class Objects:
         return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
 
     # -- list ------------------------------------------------------------------------------------
-    def new_list(self, items: Sequence[int], allocated: int | None = None, *, steal: bool = False) -> int:
+    def new_list(self, items: Sequence[int], allocated: int | None = None, *, steal: bool = False,
+                 immortal: bool = False) -> int:
         """PyList_New(len) + items (increfed unless ``steal``); ``allocated`` >= len over-allocates
         the item array (PyMem memory, its own heap block), like a list that has grown."""
         n = len(items)
@@ -403,6 +404,8 @@ class Objects:
             if not steal:
                 self.incref(it)
             self.mem.set_u64(arr + 8 * i, it)
+        if immortal:
+            self.make_immortal(op)
         return op
 
     def list_items(self, op: int) -> list[int]:
@@ -433,7 +436,7 @@ class Objects:
         self.mem.set_i64(op + 32, new_allocated)
 
     # -- iterators --------------------------------------------------------------------------------
-    def new_range_iter(self, start: int, stop: int, step: int = 1) -> int:
+    def new_range_iter(self, start: int, stop: int, step: int = 1, *, immortal: bool = False) -> int:
         """iter(range(start, stop, step)) as fast_range_iter builds it: start, step, len."""
         if step == 0:
             raise RuntimeModelError("range() step must not be zero")
@@ -447,22 +450,26 @@ class Objects:
         self.mem.set_i64(op + 16, start)
         self.mem.set_i64(op + 24, step)
         self.mem.set_i64(op + 32, n)
+        if immortal:
+            self.make_immortal(op)
         return op
 
-    def new_list_iter(self, lst: int) -> int:
+    def new_list_iter(self, lst: int, *, immortal: bool = False) -> int:
         """iter(list): it_index 0, it_seq a new reference to the list."""
-        return self._seq_iter("list_iterator", "list_iters", lst)
+        return self._seq_iter("list_iterator", "list_iters", lst, immortal)
 
-    def new_tuple_iter(self, tup: int) -> int:
-        return self._seq_iter("tuple_iterator", "tuple_iters", tup)
+    def new_tuple_iter(self, tup: int, *, immortal: bool = False) -> int:
+        return self._seq_iter("tuple_iterator", "tuple_iters", tup, immortal)
 
-    def _seq_iter(self, tp_name: str, freelist: str, seq: int) -> int:
+    def _seq_iter(self, tp_name: str, freelist: str, seq: int, immortal: bool) -> int:
         op = self._freelist_pop(freelist)
         if op is None:
             op = self._object_malloc(tp_name, 32)
         self.mem.set_i64(op + 16, 0)
         self.incref(seq)
         self.mem.set_u64(op + 24, seq)
+        if immortal:
+            self.make_immortal(op)
         return op
 
     # -- exceptions -------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ class LayoutConfig:
     jit_size: int = 256 << 10
     jit_near_stubs: bool = False  # place the JIT region jit_near_offset after the stubs instead
     jit_near_offset: int = 0x1000_0000
+    # Where the thread state lives: its own region (default), or where CPython puts the main
+    # thread's, _PyRuntime._main_interpreter._initial_thread.
+    tstate_in_runtime: bool = False
 
     @property
     def jit_address(self) -> int:
@@ -116,7 +119,8 @@ class Process(Objects):
                 Region("stubs", L.stubs_base, page_align_up(n_stubs * STUB_SPACING), PROT_RX),
                 Region("statics", L.statics_base, 64 << 10, PROT_RW),
                 Region("runtime", L.runtime_base, runtime_size, PROT_RW),
-                Region("tstate", L.tstate_base, page_align_up(profile.sizeof("_PyThreadStateImpl")), PROT_RW),
+                *(() if L.tstate_in_runtime else
+                  (Region("tstate", L.tstate_base, page_align_up(profile.sizeof("_PyThreadStateImpl")), PROT_RW),)),
                 Region("heap", L.heap_base, L.heap_size, PROT_RW),
                 Region("code", L.code_base, L.code_size, PROT_RW),
                 Region("datastack", L.datastack_base, L.datastack_size, PROT_RW),
@@ -131,7 +135,8 @@ class Process(Objects):
 
         self.runtime = L.runtime_base
         self.interp = self.runtime + profile.main_interpreter_offset
-        self.tstate = L.tstate_base
+        self.tstate = (self.interp + profile.offset("PyInterpreterState", "_initial_thread")
+                       if L.tstate_in_runtime else L.tstate_base)
         self.small_ints_base = self.runtime + profile.const("static_objects.singletons.small_ints")
         # The C stack pointer a machine starts with: 16-byte aligned, a little below the top.
         self.cstack_top = L.cstack_base + L.cstack_size - 256
@@ -373,7 +378,6 @@ class Process(Objects):
         impl.c_stack_init_base = cs.base
         impl.c_stack_init_top = cs.end
         impl.refcount = 1
-        self.mem.set_u64(self.interp + self.profile.offset("PyInterpreterState", "_initial_thread") + 16, self.interp)
 
     # -- code objects, frames, executors -----------------------------------------------------------
     def new_code(self, bytecode: bytes, *, nlocals: int = 0, stacksize: int = 8, argcount: int = 0,
