@@ -90,6 +90,18 @@ def test_installed_package_is_the_wheel_not_the_tree(installed):
     assert not out.startswith(REPO), out
 
 
+def test_every_installed_module_imports(installed):
+    # From outside the tree, with nothing but the wheel's files and the declared dependencies.
+    code = ("import importlib, pkgutil, refjit\n"
+            "names = [m.name for m in pkgutil.walk_packages(refjit.__path__, 'refjit.')\n"
+            "         if not m.name.endswith('__main__')]\n"
+            "for name in names:\n"
+            "    importlib.import_module(name)\n"
+            "print(len(names))\n")
+    out = run(installed, [installed["python"], "-c", code]).stdout.strip()
+    assert int(out) >= 10
+
+
 def test_installed_specs_load(installed):
     with open(installed["src"] / "specs" / "cpython-3.14" / "uops.json") as f:
         n_uops = len(json.load(f))
