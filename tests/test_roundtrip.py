@@ -15,6 +15,7 @@ the distinct failing lines per architecture, for the assembler authors.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import re
@@ -22,7 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
 import capstone
 import pytest
@@ -148,10 +149,11 @@ def disassemble_config(name: str, objects: list[str]) -> list[Insn]:
     return insns
 
 
-def compiled_listing(name: str) -> list[Insn]:
+@functools.lru_cache(maxsize=None)
+def compiled_listing(name: str) -> tuple[Insn, ...]:
     require_tools()
     with tempfile.TemporaryDirectory(prefix="refjit-roundtrip-") as tmp:
-        return disassemble_config(name, compile_config(name, tmp))
+        return tuple(disassemble_config(name, compile_config(name, tmp)))
 
 
 _capstone: dict[str, capstone.Cs] = {}
@@ -193,7 +195,7 @@ def refjit_assembler(arch: str, lines: list[str]) -> list[tuple[bytes | None, st
     return [(r.encoding, r.error) for r in results]
 
 
-def judge(arch: str, insns: list[Insn], assemble: Assembler = refjit_assembler) -> list[Verdict]:
+def judge(arch: str, insns: Sequence[Insn], assemble: Assembler = refjit_assembler) -> list[Verdict]:
     lines = [f"{i.address:x}: {i.text}" for i in insns]
     verdicts = []
     for insn, (encoding, error) in zip(insns, assemble(arch, lines)):
@@ -237,6 +239,34 @@ def failure_report(name: str, verdicts: list[Verdict], limit: int = 30) -> str:
         i = v.insn
         lines.append(f"  {i.obj} <{i.where}> {i.address:x}: {i.shown}  ->  {v.reason}")
     return "\n".join(lines)
+
+
+# Instructions the sources must make clang emit in every configuration of an ISA, so that the
+# round trip keeps covering what stencils are made of (atomics, overflow arithmetic, bit scans,
+# conversions, tail calls...) even if the sources or the compiler change.
+MUST_EMIT = {
+    "x86_64": {"lock", "cmpxchgq", "xaddq", "xchgq", "mfence", "imulq", "mulq", "idivq", "divl",
+               "adcq", "sbbq", "shldq", "shrdq", "rolq", "bsrq", "tzcntq", "bswapq", "btq", "btsq",
+               "cvtsi2sd", "cvttsd2si", "ucomisd", "addsd", "mulsd", "divsd", "movsd", "andpd",
+               "movzbl", "movslq", "movabsq", "cmoveq", "sete", "jmpq", "callq", "pushq", "popq"},
+    "aarch64": {"ldp", "stp", "adrp", "br", "blr", "tbnz", "cbz", "madd", "msub", "smulh", "umulh",
+                "sdiv", "udiv", "clz", "rbit", "rev", "cnt", "ubfx", "sbfiz", "bfi", "csel", "cset",
+                "ccmp", "fcmp", "fcsel", "fadd", "fmadd", "scvtf", "fcvtzs", "ldar", "stlr", "dmb",
+                "ldrsw", "ldrb", "strh"},
+}
+# Without LSE clang builds atomics from exclusive pairs; with -march=armv8.1-a it uses LSE.
+MUST_EMIT_CONFIG = {
+    "aarch64-O2": {"ldaxr", "stlxr", "ldxr", "stxr"},
+    "aarch64-stencil": {"ldaxr", "stlxr", "ldxr", "stxr"},
+    "aarch64-O2-lse": {"ldaddal", "casal", "swpal", "ldsetal", "ldclr"},
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_sources_exercise_what_stencils_are_made_of(name):
+    emitted = {i.text.split()[0] for i in compiled_listing(name)}
+    missing = (MUST_EMIT[CONFIGS[name][0]] | MUST_EMIT_CONFIG.get(name, set())) - emitted
+    assert not missing, f"{name}: clang no longer emits {sorted(missing)} for tests/roundtrip/*.c"
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
