@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from refjit.errors import TraceError
 from refjit.runtime.process import LayoutConfig, Process
-from refjit.trace import (BUILTIN_NAMES, ObjectDecl, Trace, _all_objects, _immortal,
+from refjit.trace import (BUILTIN_NAMES, MAIN, ObjectDecl, Trace, _all_objects, _immortal,
                           reference_counts)
 
 UOP_FORMAT_JUMP = 1
@@ -50,6 +50,9 @@ class Scenario:
     uops: list[ResolvedUOp]
     objects: dict[str, int] = field(default_factory=dict)  # name -> address
     scratch: int = 0  # a C-stack word for out-parameters of C calls
+    # Every executor with uops (the running one too): address -> its uops; and their names.
+    executors: dict[int, list[ResolvedUOp]] = field(default_factory=dict)
+    executor_names: dict[int, str] = field(default_factory=dict)
 
     def address_of(self, name: str) -> int:
         return self.objects[name]
@@ -85,50 +88,71 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None)
     for o in _all_objects(trace):
         addr[id(o)] = _create(p, o, ref_address)
 
-    # The executors: the running one, with its exits and its uops; exits may link others.
-    exits = trace.exits()
-    exit_targets = [exits[k].target if k in exits else 0 for k in range(trace.exit_count)]
-    executor = p.new_executor(exit_targets, trace_length=len(trace.uops), code=code)
-    ev = p.view("_PyExecutorObject", executor)
-    ev["vm_data.valid"] = int(trace.executor_valid)
-    ev["vm_data.chain_depth"] = trace.chain_depth
-    for k, e in exits.items():
-        x = ev.exits[k]
-        if e.temperature is not None:
-            x.temperature = e.temperature
-        if e.executor is not None:
-            x.executor = addr[id(by_name[e.executor])]
+    # The executors: the running one and every 'executor NAME' section, each with its exits
+    # and its uops; then the exits that chain into another executor.
+    sections = trace.sections()
+    addresses: dict[str, int] = {}
+    for sec in sections:
+        exits = sec.exits()
+        targets = [exits[k].target if k in exits else 0 for k in range(sec.exit_count)]
+        e = p.new_executor(targets, trace_length=len(sec.uops), code=code)
+        ev = p.view("_PyExecutorObject", e)
+        ev["vm_data.valid"] = int(sec.valid)
+        ev["vm_data.chain_depth"] = sec.chain_depth
+        addresses[sec.name] = e
+    executor = addresses[MAIN]
+    incoming = {name: 0 for name in addresses}
+    for sec in sections:
+        ev = p.view("_PyExecutorObject", addresses[sec.name])
+        for k, e in sec.exits().items():
+            x = ev.exits[k]
+            if e.temperature is not None:
+                x.temperature = e.temperature
+            if e.executor is not None:
+                if e.executor in addresses:
+                    x.executor = addresses[e.executor]
+                    incoming[e.executor] += 1
+                else:
+                    x.executor = addr[id(by_name[e.executor])]
 
-    # Reference counts: exactly the references the state holds (computed from the trace).
+    # Reference counts: exactly the references the state holds (computed from the trace). The
+    # running executor: co_executors' reference and the one the interpreter took before entering.
     counts = reference_counts(trace)
     for o in _all_objects(trace):
-        if not _immortal(o):
+        if not p.is_immortal(addr[id(o)]):
             p.set_refcnt(addr[id(o)], counts[id(o)])
+    for sec in sections:
+        own = 2 if sec.name == MAIN else sec.extra
+        p.set_refcnt(addresses[sec.name], own + incoming[sec.name])
 
-    # Uops, with operands resolved.
+    # Uops, with operands resolved (&executor and &exitK are the section's own).
     bytecode_base = p.bytecode_address(code, 0)
-    resolved = []
-    for u in trace.uops:
-        ops = []
-        for op in (u.operand0, u.operand1):
-            if op.kind == "int":
-                v = op.value
-            elif op.kind == "object":
-                v = ref_address(op.name) + op.addend
-            elif op.kind == "executor":
-                v = executor + op.addend
-            elif op.kind == "exit":
-                if op.value >= trace.exit_count:
-                    raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has "
-                                     f"{trace.exit_count} exits", f"{where}:{u.line}:1")
-                v = p.exit_address(executor, op.value) + op.addend
-            else:  # bytecode
-                v = bytecode_base + op.addend
-            ops.append(v & ((1 << 64) - 1))
-        fmt = UOP_FORMAT_JUMP if u.format == "jump" else 0
-        resolved.append(ResolvedUOp(u.index, u.name, u.oparg, fmt, u.target, u.jump_target,
-                                    u.error_target, ops[0], ops[1]))
-    _write_trace(p, executor, resolved)
+    resolved_by: dict[int, list[ResolvedUOp]] = {}
+    for sec in sections:
+        this = addresses[sec.name]
+        resolved = []
+        for u in sec.uops:
+            ops = []
+            for op in (u.operand0, u.operand1):
+                if op.kind == "int":
+                    v = op.value
+                elif op.kind == "object":
+                    v = ref_address(op.name) + op.addend
+                elif op.kind == "executor":
+                    v = this + op.addend
+                elif op.kind == "exit":
+                    if op.value >= sec.exit_count:
+                        raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has "
+                                         f"{sec.exit_count} exits", f"{where}:{u.line}:1")
+                    v = p.exit_address(this, op.value) + op.addend
+                else:  # bytecode
+                    v = bytecode_base + op.addend
+                ops.append(v & ((1 << 64) - 1))
+            fmt = UOP_FORMAT_JUMP if u.format == "jump" else 0
+            resolved.append(ResolvedUOp(u.index, u.name, u.oparg, fmt, u.target, u.jump_target,
+                                        u.error_target, ops[0], ops[1]))
+        _write_trace(p, this, resolved)
+        resolved_by[this] = resolved
 
     # The frame, entered at the executor's start instruction.
     def slot_bits(s) -> int:
@@ -145,16 +169,16 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None)
     # The thread state as GOTO_TIER_TWO leaves it.
     t = p.view("PyThreadState", p.tstate)
     t.current_executor = executor
-    p.incref(executor)
     if trace.eval_breaker is not None:
         t.eval_breaker = trace.eval_breaker
     counter = trace.trace_run_counter if trace.trace_run_counter is not None \
         else profile.const("JIT_CLEANUP_THRESHOLD")
     p.view("PyInterpreterState", p.interp).trace_run_counter = counter
 
-    return Scenario(p, trace, code, frame, stack_pointer, p.tstate, executor, resolved,
-                    {o.name: addr[id(o)] for o in trace.objects},
-                    scratch=p.cstack_top - 128)
+    return Scenario(p, trace, code, frame, stack_pointer, p.tstate, executor,
+                    resolved_by[executor], {o.name: addr[id(o)] for o in trace.objects},
+                    scratch=p.cstack_top - 128, executors=resolved_by,
+                    executor_names={a: n for n, a in addresses.items()})
 
 
 def _create(p: Process, o: ObjectDecl, ref_address) -> int:

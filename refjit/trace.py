@@ -164,6 +164,51 @@ class ExitDecl:
     line: int = field(default=0, compare=False)
 
 
+def _merged_exits(uops: list[UOp], exit_decls: list[ExitDecl]) -> dict[int, ExitDecl]:
+    """Every exit of an executor, merged from its _EXIT_TRACE stubs and its ``exit`` lines."""
+    out: dict[int, ExitDecl] = {}
+    for u in uops:
+        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit":
+            out.setdefault(u.operand0.value, ExitDecl(u.operand0.value, target=u.target))
+    for e in exit_decls:
+        cur = out.setdefault(e.index, ExitDecl(e.index))
+        if e.target is not None:
+            cur.target = e.target
+        cur.temperature = e.temperature
+        cur.executor = e.executor
+        cur.line = e.line
+    return {k: out[k] for k in sorted(out)}
+
+
+@dataclass
+class ExecutorDecl:
+    """An executor with its own uops, that side exits can chain into (``executor NAME`` section).
+
+    The running executor is the unnamed first section; ``Trace.sections()`` presents it as an
+    ExecutorDecl named "executor". ``extra`` counts references held outside the trace (e.g.
+    ``co_executors`` for an executor that sits in the bytecode as ENTER_EXECUTOR).
+    """
+
+    name: str
+    valid: bool = True
+    chain_depth: int = 0
+    extra: int = 0
+    exit_decls: list[ExitDecl] = field(default_factory=list)
+    uops: list[UOp] = field(default_factory=list)
+    line: int = field(default=0, compare=False)
+
+    def exits(self) -> dict[int, ExitDecl]:
+        return _merged_exits(self.uops, self.exit_decls)
+
+    @property
+    def exit_count(self) -> int:
+        ex = self.exits()
+        return max(ex) + 1 if ex else 0
+
+
+MAIN = "executor"  # the running executor's name in exit lines and operands
+
+
 @dataclass
 class Trace:
     code_name: str = "trace"
@@ -181,6 +226,7 @@ class Trace:
     stack: list[Slot] = field(default_factory=list)
     exit_decls: list[ExitDecl] = field(default_factory=list)
     uops: list[UOp] = field(default_factory=list)
+    side_executors: list[ExecutorDecl] = field(default_factory=list)
     filename: str = field(default="<trace>", compare=False)
     max_stack_depth: int = field(default=0, compare=False)  # set by validate()
 
@@ -192,18 +238,18 @@ class Trace:
         raise KeyError(name)
 
     def exits(self) -> dict[int, ExitDecl]:
-        """Every exit of the executor, merged from the _EXIT_TRACE stubs and ``exit`` lines."""
-        out: dict[int, ExitDecl] = {}
-        for u in self.uops:
-            if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit":
-                out.setdefault(u.operand0.value, ExitDecl(u.operand0.value, target=u.target))
-        for e in self.exit_decls:
-            cur = out.setdefault(e.index, ExitDecl(e.index))
-            if e.target is not None:
-                cur.target = e.target
-            cur.temperature = e.temperature
-            cur.executor = e.executor
-        return {k: out[k] for k in sorted(out)}
+        """Every exit of the running executor, merged from its _EXIT_TRACE stubs and ``exit``
+        lines."""
+        return _merged_exits(self.uops, self.exit_decls)
+
+    def main_section(self) -> ExecutorDecl:
+        """The running executor as a section (sharing this trace's uop and exit lists)."""
+        return ExecutorDecl(MAIN, self.executor_valid, self.chain_depth, 0, self.exit_decls,
+                            self.uops)
+
+    def sections(self) -> list[ExecutorDecl]:
+        """Every executor with uops: the running one first, then the ``executor NAME`` ones."""
+        return [self.main_section()] + self.side_executors
 
     @property
     def exit_count(self) -> int:
@@ -334,6 +380,8 @@ class _Parser:
         self.names: dict[str, ObjectDecl] = {}
         self.seen_code = self.seen_frame = self.seen_executor = False
         self.lines_of: dict[str, int] = {}
+        self.cur = self.t.main_section()  # the executor that uop and exit lines belong to
+        self.exit_refs: list[tuple[str, _Line, _Tok]] = []
 
     # -- references and literals ----------------------------------------------------------------
     def ref(self, ln: _Line, what: str):
@@ -409,14 +457,37 @@ class _Parser:
 
     def executor(self, ln: _Line) -> None:
         kw = ln.next("executor")
-        if self.seen_executor:
-            raise ln.error("a second 'executor' line (other executors are objects: "
-                           "'object NAME = executor')", kw)
-        self.seen_executor = True
-        opts = ln.options({"invalid": "flag", "chain_depth": "value"})
-        self.t.executor_valid = "invalid" not in opts
+        nt = ln.peek()
+        named = nt is not None and nt.text not in ("invalid", "chain_depth", "extra") \
+            and (len(ln.toks) <= ln.i + 1 or ln.toks[ln.i + 1].text != "=")
+        if not named:
+            if self.seen_executor or self.t.side_executors or self.t.uops:
+                raise ln.error("the running executor's 'executor' line comes once, before its "
+                               "uops (another executor with uops: 'executor NAME ...')", kw)
+            self.seen_executor = True
+            opts = ln.options({"invalid": "flag", "chain_depth": "value"})
+            self.t.executor_valid = "invalid" not in opts
+            if "chain_depth" in opts:
+                self.t.chain_depth = ln.int_value(*opts["chain_depth"], "chain_depth", 0, 255)
+            self.cur = self.t.main_section()
+            return
+        ln.next("name")
+        name = nt.text
+        if not _NAME.match(name) or name in self.names or name == MAIN \
+                or any(x.name == name for x in self.t.side_executors):
+            raise ln.error(f"{name!r} cannot name another executor (already used, or reserved)",
+                           nt)
+        if not self.t.uops:
+            raise ln.error("another executor's section comes after the running executor's uops",
+                           kw)
+        opts = ln.options({"invalid": "flag", "chain_depth": "value", "extra": "value"})
+        sec = ExecutorDecl(name, "invalid" not in opts, line=ln.lineno)
         if "chain_depth" in opts:
-            self.t.chain_depth = ln.int_value(*opts["chain_depth"], "chain_depth", 0, 255)
+            sec.chain_depth = ln.int_value(*opts["chain_depth"], "chain_depth", 0, 255)
+        if "extra" in opts:
+            sec.extra = ln.int_value(*opts["extra"], "extra", 0, 1 << 30)
+        self.t.side_executors.append(sec)
+        self.cur = sec
 
     def state_fields(self, ln: _Line) -> None:
         kw = ln.next("tstate or interp")
@@ -565,7 +636,7 @@ class _Parser:
         ln.next("exit")
         it = ln.word("the exit number")
         k = ln.int_value(it.text, it, "exit number", 0, 4095)
-        if any(e.index == k for e in self.t.exit_decls):
+        if any(e.index == k for e in self.cur.exit_decls):
             raise ln.error(f"exit {k} declared twice", it)
         opts = ln.options({"target": "value", "temperature": "value", "executor": "value"})
         e = ExitDecl(k, line=ln.lineno)
@@ -574,11 +645,15 @@ class _Parser:
         if "temperature" in opts:
             e.temperature = ln.int_value(*opts["temperature"], "temperature", 0, 0xFFFF)
         if "executor" in opts:
+            # An executor object, or an executor section (possibly declared further down:
+            # checked once the whole file is read).
             name, tok = opts["executor"]
-            if name not in self.names or self.names[name].kind != "executor":
-                raise ln.error(f"expected the name of an executor object, found {name!r}", tok)
+            if name in self.names and self.names[name].kind != "executor":
+                raise ln.error(f"expected the name of an executor, found the {self.names[name].kind} "
+                               f"{name!r}", tok)
             e.executor = name
-        self.t.exit_decls.append(e)
+            self.exit_refs.append((name, ln, tok))
+        self.cur.exit_decls.append(e)
 
     def operand(self, ln: _Line, text: str, tok: _Tok) -> Operand:
         if not text.startswith("&"):
@@ -604,9 +679,10 @@ class _Parser:
     def uop(self, ln: _Line) -> None:
         it = ln.word("a uop index")
         index = ln.int_value(it.text, it, "uop index", 0, 0xFFFF)
-        if index != len(self.t.uops):
-            raise ln.error(f"expected uop index {len(self.t.uops)} (uops are numbered in order "
-                           f"from 0)", it)
+        uops = self.cur.uops
+        if index != len(uops):
+            raise ln.error(f"expected uop index {len(uops)} (uops are numbered in order "
+                           f"from 0 in each executor)", it)
         nt = ln.word("a uop name")
         spec = self.profile.uops.get(nt.text)
         if spec is None:
@@ -677,7 +753,7 @@ class _Parser:
         if "operand1" in opts and not _spec(spec, "uses_operand1") \
                 and u.operand1.kind != "int":
             pass  # any value is allowed: CPython leaves operand1 uninitialised (FACTS §a.4)
-        self.t.uops.append(u)
+        uops.append(u)
 
     # -- whole file -----------------------------------------------------------------------------
     def parse(self, text: str) -> Trace:
@@ -727,6 +803,15 @@ class _Parser:
             raise TraceError("missing 'frame locals=N' line", end)
         if not self.t.uops:
             raise TraceError("the trace has no uops", end)
+        known = {MAIN} | {x.name for x in self.t.side_executors} \
+            | {n for n, o in self.names.items() if o.kind == "executor"}
+        for name, ln, tok in self.exit_refs:
+            if name not in known:
+                raise ln.error(f"unknown executor {name!r} (an 'executor {name}' section or an "
+                               f"'object {name} = executor')", tok)
+        for sec in self.t.side_executors:
+            if not sec.uops:
+                raise TraceError(f"executor {sec.name} has no uops", f"{self.filename}:{sec.line}:1")
         return self.t
 
 
@@ -804,19 +889,76 @@ def stack_effect(profile, name: str, oparg: int) -> tuple[int, int]:
     return pops, pushes
 
 
+# Guards that pop their operand before they jump (every other guard jumps before any change).
+POPS_BEFORE_JUMP = ("_GUARD_IS_TRUE_POP", "_GUARD_IS_FALSE_POP", "_GUARD_IS_NONE_POP",
+                    "_GUARD_IS_NOT_NONE_POP")
+
+
 def validate(trace: Trace, profile) -> None:
     """Reject, with line and column, what would make the trace meaningless to run."""
     f = trace.filename
-    n = len(trace.uops)
-    names = {o.name: o for o in trace.objects}
 
     def err(line: int, why: str) -> TraceError:
         return TraceError(why, f"{f}:{line}:1")
 
-    # Targets: trace indices inside the trace, tier-1 indices inside the bytecode.
-    for u in trace.uops:
+    sections = trace.sections()
+    for sec in sections:
+        _validate_targets(trace, sec, profile, err)
+    # Every executor section needs an owner: an exit that links to it, or extra=N.
+    for sec in trace.side_executors:
+        links = sum(1 for other in sections for e in other.exits().values()
+                    if e.executor == sec.name)
+        if sec.extra + links == 0:
+            raise err(sec.line, f"executor {sec.name} has no owner: no exit links to it "
+                                f"('exit K executor={sec.name}') and no extra=N")
+
+    # Stack depth, executor by executor: the running one starts with the frame's stack, an
+    # executor that exits chain into starts with the depth of the stack at those exits.
+    by_name = {sec.name: sec for sec in sections}
+    entry: dict[str, int] = {MAIN: len(trace.stack)}
+    work = [MAIN]
+    max_depth = len(trace.stack)
+    while work:
+        sec = by_name[work.pop()]
+        exit_depths, deepest = _validate_depths(sec, entry[sec.name], profile, err)
+        max_depth = max(max_depth, deepest)
+        for k, e in sec.exits().items():
+            if e.executor in by_name and k in exit_depths:
+                d = exit_depths[k]
+                if e.executor in entry and entry[e.executor] != d:
+                    raise err(e.line, f"executor {sec.name}, exit {k}: enters executor "
+                                      f"{e.executor} with stack depth {d}, but it is also entered "
+                                      f"with depth {entry[e.executor]}")
+                if e.executor not in entry:
+                    entry[e.executor] = d
+                    work.append(e.executor)
+    for sec in sections:
+        if sec.name not in entry:  # not reachable from the running executor: frame's stack
+            _, deepest = _validate_depths(sec, len(trace.stack), profile, err)
+            max_depth = max(max_depth, deepest)
+    trace.max_stack_depth = max_depth
+    if trace.stacksize is not None and max_depth > trace.stacksize:
+        raise err(0, f"the stack reaches depth {max_depth}, more than the frame's "
+                     f"stacksize={trace.stacksize}")
+
+    # Reference counts: every mortal object needs an owner.
+    counts = reference_counts(trace)
+    for o in trace.objects:
+        if not _immortal(o) and counts[id(o)] == 0:
+            raise err(o.line, f"object {o.name!r} has no owner: its reference count would be 0 "
+                              f"(give it an owned slot, put it in a container, or extra=N)")
+    for o in _all_objects(trace):
+        if o.name is None and not _immortal(o) and counts[id(o)] == 0:
+            raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
+
+
+def _validate_targets(trace: Trace, sec: ExecutorDecl, profile, err) -> None:
+    """Trace indices inside the executor's uops, tier-1 indices inside the bytecode."""
+    n = len(sec.uops)
+    prefix = "" if sec.name == MAIN else f"executor {sec.name}, "
+    for u in sec.uops:
         spec = profile.uops[u.name]
-        where = f"uop {u.index} {u.name}"
+        where = f"{prefix}uop {u.index} {u.name}"
         if u.format == "jump":
             for key, used in (("jump_target", _can_jump(spec, u.name)),
                               ("error_target", _can_error(spec))):
@@ -825,7 +967,7 @@ def validate(trace: Trace, profile) -> None:
                     continue
                 if tgt >= n:
                     raise err(u.line, f"{where}: {key}={tgt} is outside the trace (uops 0..{n - 1})")
-                kind = trace.uops[tgt].name
+                kind = sec.uops[tgt].name
                 if key == "error_target" and kind != "_ERROR_POP_N":
                     raise err(u.line, f"{where}: error_target={tgt} is {kind}, expected an "
                                       f"_ERROR_POP_N stub")
@@ -846,75 +988,75 @@ def validate(trace: Trace, profile) -> None:
                               f"(units={trace.code_units})")
         if u.name == "_ERROR_POP_N" and u.oparg != 0:
             raise err(u.line, f"{where}: oparg must be 0 (CPython asserts it)")
-
-    exits = trace.exits()
-    for u in trace.uops:
-        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit" and u.operand0.addend:
-            raise err(u.line, f"uop {u.index} _EXIT_TRACE: operand0 must be &exitK itself")
-    for e in trace.exit_decls:
-        stub_targets = {u.target for u in trace.uops
+        if u.name == "_EXIT_TRACE" and op0.kind == "exit" and op0.addend:
+            raise err(u.line, f"{where}: operand0 must be &exitK itself")
+    for e in sec.exit_decls:
+        stub_targets = {u.target for u in sec.uops
                         if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit"
                         and u.operand0.value == e.index}
         if e.target is not None and stub_targets and stub_targets != {e.target}:
-            raise err(e.line, f"exit {e.index}: target={e.target} disagrees with its _EXIT_TRACE "
-                              f"stub (target {sorted(stub_targets)[0]})")
-    for k, e in exits.items():
+            raise err(e.line, f"{prefix}exit {e.index}: target={e.target} disagrees with its "
+                              f"_EXIT_TRACE stub (target {sorted(stub_targets)[0]})")
+    for k, e in sec.exits().items():
         if e.target is None:
-            raise err(e.line, f"exit {k}: no target (no _EXIT_TRACE refers to &exit{k}; give "
-                              f"target=N)")
+            raise err(e.line, f"{prefix}exit {k}: no target (no _EXIT_TRACE refers to &exit{k}; "
+                              f"give target=N)")
         if e.target >= trace.code_units:
-            raise err(e.line, f"exit {k}: target={e.target} is outside the bytecode")
+            raise err(e.line, f"{prefix}exit {k}: target={e.target} is outside the bytecode")
 
-    # Stack depth along the control flow: underflow at a pop, overflow of the frame, and the
-    # same depth every time an instruction is reached (a loop must not grow the stack).
-    depth_at: dict[int, int] = {0: len(trace.stack)}
+
+def _validate_depths(sec: ExecutorDecl, start_depth: int, profile, err):
+    """Walk the executor's control flow: underflow at a pop, the same depth every time a uop is
+    reached (a loop must not grow the stack). Returns ({exit k: depth at its stub}, max depth)."""
+    n = len(sec.uops)
+    prefix = "" if sec.name == MAIN else f"executor {sec.name}, "
+    depth_at: dict[int, int] = {0: start_depth}
+    stub_depth: dict[int, int] = {}
     work = [0]
-    max_depth = len(trace.stack)
+    max_depth = start_depth
     while work:
         i = work.pop()
         if i >= n:
             continue  # falls into the _FATAL_ERROR CPython appends
-        u = trace.uops[i]
+        u = sec.uops[i]
         spec = profile.uops[u.name]
         d = depth_at[i]
         try:
             pops, pushes = stack_effect(profile, u.name, u.oparg)
         except TraceError as e:
-            raise err(u.line, f"uop {i} {u.name}: {e.why}") from None
+            raise err(u.line, f"{prefix}uop {i} {u.name}: {e.why}") from None
         if pops < 0 or pushes < 0:
-            raise err(u.line, f"uop {i} {u.name}: oparg={u.oparg} gives a negative stack effect")
+            raise err(u.line, f"{prefix}uop {i} {u.name}: oparg={u.oparg} gives a negative stack "
+                              f"effect")
         if d < pops:
-            raise err(u.line, f"uop {i} {u.name}: stack underflow: needs {pops} item(s), the stack "
-                              f"has {d}")
+            raise err(u.line, f"{prefix}uop {i} {u.name}: stack underflow: needs {pops} item(s), "
+                              f"the stack has {d}")
         nd = d - pops + pushes
         max_depth = max(max_depth, nd)
+        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit":
+            stub_depth.setdefault(u.operand0.value, d)
         succ = []
         if u.name not in ENDS_RUN:
-            succ.append(i + 1)
+            succ.append((i + 1, nd))
         if u.name == "_JUMP_TO_TOP":
-            succ.append(u.jump_target)
-        for s in succ:
-            if s in depth_at and depth_at[s] != nd:
-                raise err(u.line, f"uop {i} {u.name}: reaches uop {s} with stack depth {nd}, but "
-                                  f"it is also reached with depth {depth_at[s]}")
-            if s not in depth_at:
-                depth_at[s] = nd
-                work.append(s)
-    trace.max_stack_depth = max_depth
-    if trace.stacksize is not None and max_depth > trace.stacksize:
-        raise err(0, f"the stack reaches depth {max_depth}, more than the frame's "
-                     f"stacksize={trace.stacksize}")
-
-    # Reference counts: every mortal object needs an owner.
-    counts = reference_counts(trace)
-    for o in trace.objects:
-        if not _immortal(o) and counts[id(o)] == 0:
-            raise err(o.line, f"object {o.name!r} has no owner: its reference count would be 0 "
-                              f"(give it an owned slot, put it in a container, or extra=N)")
-    for o in _all_objects(trace):
-        if o.name is None and not _immortal(o) and counts[id(o)] == 0:
-            raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
-    del names
+            succ.append((u.jump_target, nd))
+        elif _can_jump(spec, u.name):
+            # a guard leaves before touching the stack, except the ones that pop first
+            jd = d - 1 if u.name in POPS_BEFORE_JUMP else d
+            tgt = sec.uops[u.jump_target]
+            if tgt.name == "_EXIT_TRACE" and tgt.operand0.kind == "exit":
+                stub_depth.setdefault(tgt.operand0.value, jd)
+            if u.jump_target not in depth_at:  # a stub: it only records the depth
+                depth_at[u.jump_target] = jd
+                work.append(u.jump_target)
+        for s_, sd in succ:
+            if s_ in depth_at and depth_at[s_] != sd:
+                raise err(u.line, f"{prefix}uop {i} {u.name}: reaches uop {s_} with stack depth "
+                                  f"{sd}, but it is also reached with depth {depth_at[s_]}")
+            if s_ not in depth_at:
+                depth_at[s_] = sd
+                work.append(s_)
+    return stub_depth, max_depth
 
 
 def _immortal(o: ObjectDecl) -> bool:
@@ -968,9 +1110,10 @@ def reference_counts(trace: Trace) -> dict[int, int]:
     for s in trace.locals + trace.stack:
         if s.ownership == "owned":
             counts[id(resolve(s.ref))] += 1
-    for e in trace.exits().values():
-        if e.executor is not None:
-            counts[id(by_name[e.executor])] += 1
+    for sec in trace.sections():
+        for e in sec.exits().values():
+            if e.executor in by_name:  # an executor object (sections are counted by scenario)
+                counts[id(by_name[e.executor])] += 1
     return counts
 
 
@@ -1019,6 +1162,30 @@ def _value_text(o: ObjectDecl) -> str:
     if o.kind == "list" and o.name is None:
         return "[" + ", ".join(_ref_text(r) for r in o.value) + "]"
     raise AssertionError(o.kind)
+
+
+def _format_section(out: list[str], exit_decls: list[ExitDecl], uops: list[UOp]) -> None:
+    for e in exit_decls:
+        line = f"exit {e.index}"
+        if e.target is not None:
+            line += f" target={e.target}"
+        if e.temperature is not None:
+            line += f" temperature={e.temperature:#x}"
+        if e.executor is not None:
+            line += f" executor={e.executor}"
+        out.append(line)
+    width = max(len(u.name) for u in uops) if uops else 0
+    for u in uops:
+        line = f"{u.index:4d} {u.name:<{width}} oparg={u.oparg:<3d}"
+        if u.format == "jump":
+            line += f" jump_target={u.jump_target} error_target={u.error_target}"
+        else:
+            line += f" target={u.target}"
+        if u.operand0 != Operand("int"):
+            line += f" operand0={u.operand0.text()}"
+        if u.operand1 != Operand("int"):
+            line += f" operand1={u.operand1.text()}"
+        out.append(line.rstrip())
 
 
 def format_trace(trace: Trace) -> str:
@@ -1071,25 +1238,14 @@ def format_trace(trace: Trace) -> str:
                     out.append(f"stack {i} = NULL")
                 continue
             out.append(f"{kind} {i} = {_ref_text(s.ref)} {s.ownership}")
-    for e in trace.exit_decls:
-        line = f"exit {e.index}"
-        if e.target is not None:
-            line += f" target={e.target}"
-        if e.temperature is not None:
-            line += f" temperature={e.temperature:#x}"
-        if e.executor is not None:
-            line += f" executor={e.executor}"
+    _format_section(out, trace.exit_decls, trace.uops)
+    for sec in trace.side_executors:
+        line = f"executor {sec.name}"
+        if not sec.valid:
+            line += " invalid"
+        line += f" chain_depth={sec.chain_depth}"
+        if sec.extra:
+            line += f" extra={sec.extra}"
         out.append(line)
-    width = max(len(u.name) for u in trace.uops) if trace.uops else 0
-    for u in trace.uops:
-        line = f"{u.index:4d} {u.name:<{width}} oparg={u.oparg:<3d}"
-        if u.format == "jump":
-            line += f" jump_target={u.jump_target} error_target={u.error_target}"
-        else:
-            line += f" target={u.target}"
-        if u.operand0 != Operand("int"):
-            line += f" operand0={u.operand0.text()}"
-        if u.operand1 != Operand("int"):
-            line += f" operand1={u.operand1.text()}"
-        out.append(line.rstrip())
+        _format_section(out, sec.exit_decls, sec.uops)
     return "\n".join(out) + "\n"

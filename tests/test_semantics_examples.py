@@ -110,3 +110,27 @@ def test_branchy_executors():
     # branchy_enter40.trace: one else-iteration (i = 1): x = 1, leaves for unit 51
     out, sc, _ = run("branchy_enter40")
     assert out.kind == "tier1" and out.target == 51 and frame_values(sc)[1:] == [1, 1]
+
+
+def test_branchy_chained_executors_reach_the_real_result():
+    """The three executors linked through their exits run the whole loop: branchy(20000)."""
+
+    def branchy(n):
+        x = 0
+        for i in range(n):
+            if i % 3 == 0:
+                x += 2
+            else:
+                x -= 1
+        return x
+
+    out, sc, executed = run("branchy_chained")
+    assert out.kind == "tier1" and out.target == 54 and out.current_executor == "NULL"
+    n, x, i = frame_values(sc)
+    assert x == branchy(20000) == 1 and i == 19999
+    # every executor keeps exactly its owners: the interpreter and co_executors (+1 link) for
+    # the running one, its exit for the side-exit executor, co_executors and a link for the other
+    p = sc.process
+    names = {v: k for k, v in sc.executor_names.items()}
+    assert [p.refcnt(names[k]) for k in ("executor", "side", "enter40")] == [3, 1, 2]
+    assert check_references(sc) == 2  # n and i (x is the small int 1)

@@ -289,3 +289,51 @@ def test_format_parse_round_trip(text):
     t = parse_trace(text, profile)
     out = format_trace(t)
     assert format_trace(parse_trace(out, profile)) == out
+
+
+# -- executor sections (chained executors) --------------------------------------------------------
+
+CHAIN = """\
+refjit-trace 1
+code f units=20
+object x = float 1.5
+frame locals=1 stacksize=4
+local 0 = x owned
+exit 0 executor=other
+   0 _START_EXECUTOR  target=0
+   1 _LOAD_FAST_0     target=1
+   2 _GUARD_TOS_INT   jump_target=5 error_target=0
+   3 _POP_TOP         target=1
+   4 _JUMP_TO_TOP     jump_target=1
+   5 _EXIT_TRACE      target=2 operand0=&exit0
+executor other chain_depth=1
+exit 0 executor=executor
+   0 _START_EXECUTOR  target=2
+   1 _POP_TOP         target=2
+   2 _EXIT_TRACE      target=3 operand0=&exit0
+"""
+
+
+def test_executor_sections_parse_and_round_trip(profile):
+    t = parse_trace(CHAIN, profile, "c.trace")
+    assert [s.name for s in t.sections()] == ["executor", "other"]
+    other = t.side_executors[0]
+    assert other.chain_depth == 1 and [u.name for u in other.uops][1] == "_POP_TOP"
+    assert t.max_stack_depth == 1
+    assert t.exits()[0].executor == "other" and other.exits()[0].executor == "executor"
+    assert parse_trace(format_trace(t), profile) == t
+
+
+@pytest.mark.parametrize("old,new,line,why", [
+    ("exit 0 executor=other", "exit 0 executor=nobody", 6, "unknown executor 'nobody'"),
+    ("exit 0 executor=other\n", "", 12, "has no owner"),
+    # entered with the depth at the exit (1: the guard leaves before popping); popping two fails
+    ("   1 _POP_TOP         target=2", "   1 _POP_TWO_LOAD_CONST_INLINE_BORROW target=2 operand0=&None",
+     16, "stack underflow"),
+    ("executor other chain_depth=1", "executor x chain_depth=1", 13, "cannot name another executor"),
+])
+def test_executor_section_errors(profile, old, new, line, why):
+    assert old in CHAIN
+    err = _error(profile, CHAIN.replace(old, new, 1))
+    assert err.where.startswith(f"t.trace:{line}:"), str(err)
+    assert why in err.why, str(err)

@@ -45,25 +45,34 @@ class Interpreter:
         self.scenario = scenario
         self.budget = budget
         self.uops_executed = 0
-        p = scenario.process
-        self.table = []
-        for u in scenario.uops:
-            fn, const = _function_for(p.profile, u.name)
+        profile = scenario.process.profile
+        # One dispatch table per executor with uops: a side exit into one of them continues
+        # there (its jit_side_entry is its first uop), as the chained machine code does.
+        executors = scenario.executors or {scenario.executor: scenario.uops}
+        self.tables = {address: self._table(profile, uops, scenario.executor_names.get(address))
+                       for address, uops in executors.items()}
+
+    @staticmethod
+    def _table(profile, uops, executor_name):
+        table = []
+        prefix = "" if executor_name in (None, "executor") else f"executor {executor_name}: "
+        for u in uops:
+            fn, const = _function_for(profile, u.name)
             if fn is None:
-                raise SemanticsError(f"uop {u.index} {u.name} is not in the loop slice the "
-                                     f"reference semantics implements")
-            self.table.append((fn, const if const is not None else u.oparg, u))
+                raise SemanticsError(f"{prefix}uop {u.index} {u.name} is not in the loop slice "
+                                     f"the reference semantics implements")
+            table.append((fn, const if const is not None else u.oparg, u))
         # Past the last stub: the _FATAL_ERROR stencil CPython appends to every trace.
-        n = len(scenario.uops)
-        self.table.append((UOPS["_FATAL_ERROR"], 0, ResolvedUOp(n, "_FATAL_ERROR", 0, 0, 0, 0, 0,
-                                                                 0, 0)))
+        n = len(uops)
+        table.append((UOPS["_FATAL_ERROR"], 0, ResolvedUOp(n, "_FATAL_ERROR", 0, 0, 0, 0, 0, 0, 0)))
+        return table
 
     def run(self) -> Outcome:
         sc = self.scenario
         s = UopContext(sc.process, frame=sc.frame, stack_pointer=sc.stack_pointer,
                        tstate=sc.tstate, executor=sc.executor)
         s.scratch = sc.scratch
-        table = self.table
+        table = self.tables[sc.executor]
         i = 0
         executed = 0
         budget = self.budget
@@ -72,17 +81,17 @@ class Interpreter:
             executed += 1
             if executed > budget:
                 self.uops_executed = executed - 1
-                raise SemanticsError(f"budget of {budget} uops exceeded", f"uop {i} {u.name}")
+                raise SemanticsError(f"budget of {budget} uops exceeded", self._where(s, u))
             s.inst = u
             s.oparg = oparg
             try:
                 r = fn(s)
             except FatalError as err:
-                ending = Ending.fatal(str(err)).located((i, u.name, f"uop {i} {u.name}"))
+                ending = Ending.fatal(str(err)).located((i, u.name, self._where(s, u)))
                 break
             except RuntimeModelError as err:
                 ending = Ending.fault(str(err), what="model").located(
-                    (i, u.name, f"uop {i} {u.name}"))
+                    (i, u.name, self._where(s, u)))
                 break
             if r is None:
                 i += 1
@@ -92,12 +101,21 @@ class Interpreter:
                 i = u.error_target
             elif r is JUMP_TO_SIDE_ENTRY:
                 i = 0
+            elif r.kind == "side_exit" and r.executor in self.tables:
+                # GOTO_TIER_TWO into an executor of this scenario: carry on in its code.
+                s.current_executor = r.executor
+                table = self.tables[r.executor]
+                i = 0
             else:
                 ending = r
                 break
         self.uops_executed = executed
         return build_outcome(sc.process, ending, frame=sc.frame, tstate=sc.tstate,
-                             executor=sc.executor)
+                             executor=s.current_executor)
+
+    def _where(self, s, u) -> str:
+        name = self.scenario.executor_names.get(s.current_executor, "executor")
+        return f"uop {u.index} {u.name}" + ("" if name == "executor" else f" of executor {name}")
 
 
 def run_scenario(scenario, *, budget: int = DEFAULT_BUDGET) -> Outcome:
