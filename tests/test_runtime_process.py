@@ -311,3 +311,21 @@ def test_immortal_objects(proc):
         assert proc.mem.u32(op) == 0xC0000000 and proc.mem.u16(op + 6) == 1  # _Py_SetImmortalUntracked
         proc.decref(op)
         assert proc.mem.u32(op) == 0xC0000000 and proc.read_object(op).state == "live"
+
+
+def test_other_executors_get_distinct_unmapped_code(proc):
+    a, b = proc.new_executor([]), proc.new_executor([3])
+    ea, eb = proc.view("_PyExecutorObject", a), proc.view("_PyExecutorObject", b)
+    assert ea.jit_code and eb.jit_code and ea.jit_code != eb.jit_code
+    for e in (ea, eb):
+        assert not proc.mem.is_mapped(e.jit_code) and not proc.mem.is_mapped(e.jit_side_entry)
+        assert e.jit_side_entry == e.jit_code + proc.profile.abi.shim_code_size
+    # the running executor is pointed at the linked region explicitly
+    jit = proc.regions["jit"].base
+    c = proc.view("_PyExecutorObject", proc.new_executor([], jit_code=jit, jit_size=8192))
+    assert (c.jit_code, c.jit_size) == (jit, 8192)
+    snap = proc.snapshot()
+    d = proc.new_executor([])
+    proc.restore(snap)
+    assert proc.new_executor([]) == d  # same address and same code address after a restore
+    assert proc.view("_PyExecutorObject", d).jit_code == proc.layout.foreign_jit_base + 2 * 0x10000

@@ -74,6 +74,9 @@ class LayoutConfig:
     # Where the thread state lives: its own region (default), or where CPython puts the main
     # thread's, _PyRuntime._main_interpreter._initial_thread.
     tstate_in_runtime: bool = False
+    # Executors other than the one being run get code addresses here, 64 KiB apart: unmapped,
+    # distinct and non-zero, so a side exit into one shows as a jump to its jit_side_entry.
+    foreign_jit_base: int = 0x7FF1_0000_0000
 
     @property
     def jit_address(self) -> int:
@@ -87,6 +90,8 @@ class ProcessSnapshot:
     freelists: dict
     code_top: int
     statics_top: int
+    executors: tuple
+    foreign_executors: int
 
 
 class Process(Objects):
@@ -102,6 +107,7 @@ class Process(Objects):
         self.freelists: dict[str, list[int]] = {}
         self._models: dict[int, cfuncs.CModel] = {}
         self.executors: list[int] = []  # every executor built here, for _Py_Executors_InvalidateCold
+        self._foreign_executors = 0  # how many got an address from LayoutConfig.foreign_jit_base
         self.optimizer = None  # optional hook for _PyOptimizer_Optimize(process, frame, start, executor_ptr, depth)
         self._type_addr: dict[str, int] = {}
         self._type_by_addr: dict[int, str] = {}
@@ -188,7 +194,8 @@ class Process(Objects):
     # -- snapshots ---------------------------------------------------------------------------------
     def snapshot(self) -> ProcessSnapshot:
         return ProcessSnapshot(
-            self.mem.snapshot(), self.heap.snapshot(), copy.deepcopy(self.freelists), self._code_top, self._statics_top
+            self.mem.snapshot(), self.heap.snapshot(), copy.deepcopy(self.freelists), self._code_top,
+            self._statics_top, tuple(self.executors), self._foreign_executors,
         )
 
     def restore(self, snap: ProcessSnapshot) -> None:
@@ -197,6 +204,8 @@ class Process(Objects):
         self.freelists = copy.deepcopy(snap.freelists)
         self._code_top = snap.code_top
         self._statics_top = snap.statics_top
+        self.executors = list(snap.executors)
+        self._foreign_executors = snap.foreign_executors
 
     # -- layout: bump allocation in the fixed regions ------------------------------------------
     def _static_alloc(self, size: int, align: int = 16) -> int:
@@ -466,10 +475,20 @@ class Process(Objects):
         return frame + self.profile.offset("_PyInterpreterFrame", "localsplus") + 8 * i
 
     def new_executor(self, exit_targets: Sequence[int] = (), *, trace_length: int = 0, code: int = 0,
-                     jit_code: int = 0, jit_size: int = 0, shim_size: int | None = None,
+                     jit_code: int | None = None, jit_size: int | None = None, shim_size: int | None = None,
                      immortal: bool = False) -> int:
         """A _PyExecutorObject as make_executor_from_uops leaves it: valid, warm, exits with
-        their tier-1 targets, cold temperature and no executor; room for ``trace_length`` uops."""
+        their tier-1 targets, cold temperature and no executor; room for ``trace_length`` uops.
+        Without ``jit_code`` the executor gets its own unmapped code address
+        (LayoutConfig.foreign_jit_base + k * 64 KiB); set jit_code/jit_side_entry to the linked
+        region for the executor that actually runs. jit_side_entry = jit_code + the shim's size."""
+        if jit_code is None:
+            jit_code = self.layout.foreign_jit_base + self._foreign_executors * 0x10000
+            self._foreign_executors += 1
+            if self.mem.is_mapped(jit_code):
+                raise RuntimeModelError(f"LayoutConfig.foreign_jit_base puts executor code at mapped {jit_code:#x}")
+            if jit_size is None:
+                jit_size = 0x1000
         exit_size = self.profile.sizeof("_PyExitData")
         uop_size = self.profile.sizeof("_PyUOpInstruction")
         var = len(exit_targets) * exit_size + trace_length * uop_size
@@ -492,7 +511,7 @@ class Process(Objects):
             x.temperature = temperature
             x.executor = 0
         e.jit_code = jit_code
-        e.jit_size = jit_size
+        e.jit_size = jit_size or 0
         shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
         e.jit_side_entry = jit_code + shim if jit_code else 0
         if immortal:
