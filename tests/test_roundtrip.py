@@ -103,7 +103,10 @@ def parse_objdump(arch: str, listing: str) -> list[Insn]:
     obj, sym, sym_addr, expect = "", "", 0, None
     insn_line = _INSN[arch]
     for line in listing.splitlines():
-        if not line.strip() or line.startswith("Disassembly of section") or _COMMENT_ONLY.match(line):
+        if not line.strip() or _COMMENT_ONLY.match(line):
+            continue
+        if line.startswith("Disassembly of section"):
+            expect = None   # each section's addresses start afresh
             continue
         if m := _FILE.match(line):
             obj, sym, expect = os.path.basename(m.group(1)), "", None
