@@ -452,3 +452,79 @@ def test_unbound_local_message_matches_host(proc):
     with pytest.raises(UnboundLocalError) as info:
         host()
     assert proc.exception_info(proc.current_exception()) == ("UnboundLocalError", info.value.args)
+
+
+# -- deallocation of random object graphs, against independent reference bookkeeping --------------
+
+leaf = st.one_of(
+    st.tuples(st.just("int"), st.integers(-(2**80), 2**80)),
+    st.tuples(st.just("float"), st.floats(allow_nan=False)),
+    st.tuples(st.just("str"), st.text("abcxyz", min_size=2, max_size=5)),
+)
+
+
+@st.composite
+def graphs(draw):
+    """Objects in creation order; containers refer to earlier objects (sharing allowed)."""
+    nodes = []
+    for _ in range(draw(st.integers(1, 14))):
+        if nodes and draw(st.booleans()):
+            kind = draw(st.sampled_from(["tuple", "list"]))
+            kids = draw(st.lists(st.integers(0, len(nodes) - 1), min_size=1, max_size=4))
+            nodes.append((kind, kids))
+        else:
+            nodes.append(draw(leaf))
+    order = draw(st.permutations(range(len(nodes))))
+    return nodes, order
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(g=graphs())
+def test_dealloc_graphs(proc, g):
+    fresh(proc)
+    nodes, order = g
+    addrs = []
+    for kind, arg in nodes:
+        if kind == "int":
+            addrs.append(proc.new_int(arg))
+        elif kind == "float":
+            addrs.append(proc.new_float(arg))
+        elif kind == "str":
+            addrs.append(proc.new_str(arg))
+        elif kind == "tuple":
+            addrs.append(proc.new_tuple([addrs[k] for k in arg]))  # PyTuple_Pack: new references
+        else:
+            addrs.append(proc.new_list([addrs[k] for k in arg]))
+    mortal = [not proc.is_immortal(a) for a in addrs]
+    # Independent bookkeeping: one external reference per created object plus one per container slot.
+    refs = [1] * len(nodes)
+    for kind, arg in nodes:
+        if kind in ("tuple", "list"):
+            for k in arg:
+                refs[k] += 1
+    dead = [False] * len(nodes)
+
+    def release(i):
+        refs[i] -= 1
+        if refs[i] == 0 and mortal[i]:
+            dead[i] = True
+            kind, arg = nodes[i]
+            if kind in ("tuple", "list"):
+                for k in arg:
+                    release(k)
+
+    for i in range(len(nodes)):  # refcounts as built
+        if mortal[i]:
+            assert proc.refcnt(addrs[i]) == refs[i]
+    for i in order:
+        proc.decref(addrs[i])
+        release(i)
+        for j, a in enumerate(addrs):
+            if not mortal[j]:
+                continue
+            if dead[j]:
+                assert proc.read_object(a).state in ("freed", "freelist"), (j, nodes[j])
+            else:
+                assert proc.read_object(a).state == "live" and proc.refcnt(a) == refs[j], (j, nodes[j])
+    # everything was released: nothing of ours is left live
+    assert not {b.address for b in proc.heap.live()} & {a for a, m in zip(addrs, mortal) if m}
