@@ -325,6 +325,9 @@ class Machine:
         self._stack_base, self._stack_buffer = cstack[0], cstack[4].address_of_buffer
         self._trap_bytes = self.return_trap.to_bytes(8, "little")
 
+        # The pinned stack_pointer register between uops (a side exit hands it over live).
+        by_name = {name: reg for reg, name in isa.reg_names.items()}
+        self._sp_reg = by_name[process.profile.abi.stack_pointer_reg]
         # Register sets used on every run and every call, prepared once.
         self._entry = self.regs.batch((*isa.entry_args, isa.sp) + ((isa.link,) if isa.link else ()))
         self._callee = self.regs.batch(isa.callee_saved)
@@ -355,6 +358,7 @@ class Machine:
         self._stop: Ending | None = None
         self._pending: BaseException | None = None
         self._side_entries: dict[int, int] = {}
+        self._tstate = self._running = 0
         self.calls = 0                        # C-model calls served, over the machine's life
 
         self._hooks = []
@@ -451,7 +455,8 @@ class Machine:
     def _on_stub(self, _h, address: int, _size: int, _user) -> None:
         try:
             if address in self._side_entries:
-                self._stop = Ending.side_exit(self._side_entries[address])
+                self._stop = Ending.side_exit(self._side_entries[address],
+                                              stack_pointer=self.regs.read(self._sp_reg))
             else:
                 self._call_model(address)
                 return
@@ -464,13 +469,31 @@ class Machine:
     def _on_bad_access(self, _h, access: int, address: int, size: int, _value: int, _user) -> bool:
         try:
             if access == UC.UC_MEM_FETCH_UNMAPPED or access == UC.UC_MEM_FETCH_PROT:
-                if address in self._side_entries:
-                    self._stop = Ending.side_exit(self._side_entries[address])
+                target = self.regs.read(self.isa.pc)    # the full address (x86 faults are masked)
+                executor = self._side_entries.get(target) or self._entered_executor(target)
+                if executor:
+                    self._stop = Ending.side_exit(executor, stack_pointer=self.regs.read(self._sp_reg))
                     return False
             self._fault = (access, address, size)
         except BaseException as exc:
             self._pending = exc
         return False
+
+    def _entered_executor(self, target: int) -> int | None:
+        """GOTO_TIER_TWO into an executor with no code here: ``_EXIT_TRACE`` has just set
+        ``tstate->current_executor`` to it and jumped to its ``jit_side_entry`` (maybe NULL)."""
+        if not self._tstate:
+            return None
+        mem, off = self.process.mem, self.process.profile.offset
+        current = mem.u64(self._tstate + off("PyThreadState", "current_executor"))
+        if not current or current == self._running or not self.process.heap.owns(current):
+            return None
+        block = self.process.heap.block_at(current)
+        if block is None or block.address != current or block.type != "uop_executor":
+            return None
+        if mem.u64(current + off("_PyExecutorObject", "jit_side_entry")) != target:
+            return None
+        return current
 
     def _on_interrupt(self, _h, intno: int, _user) -> None:
         self._intr = intno
@@ -669,8 +692,12 @@ class Machine:
     # -- running ------------------------------------------------------------------------------
 
     def execute(self, entry: int, frame: int, stack_pointer: int, tstate: int, *,
-                budget: int | None = None, side_entries: dict[int, int] | None = None) -> Ending:
-        """Call ``entry(frame, stack_pointer, tstate)`` with the C ABI and say how it ended."""
+                budget: int | None = None, side_entries: dict[int, int] | None = None,
+                executor: int | None = None) -> Ending:
+        """Call ``entry(frame, stack_pointer, tstate)`` with the C ABI and say how it ended.
+
+        A jump to the ``jit_side_entry`` of an executor other than ``executor`` (the running
+        one) that has no code mapped here ends the run as a side exit into it."""
         isa = self.isa
         if self._spans:
             self._sync_code()
@@ -688,6 +715,7 @@ class Machine:
         self._limit = self.budget if budget is None else budget
         self._fault = self._intr = self._stop = self._pending = None
         self._side_entries = side_entries or {}
+        self._tstate, self._running = tstate, executor
         # Unicorn stops by itself, before executing anything there, when the pc reaches the trap.
         err = uclib.uc_emu_start(self._h, entry, self.return_trap, 0, 0)
         if self._pending is not None:
@@ -720,7 +748,7 @@ class Machine:
         if side_entries is None:
             side_entries = _other_side_entries(self.process, executor)
         ending = self.execute(entry, frame, stack_pointer, tstate, budget=budget,
-                              side_entries=side_entries)
+                              side_entries=side_entries, executor=executor)
         if ending.kind == "fault" or ending.kind == "fatal":
             ending = ending.located(self._locate(ending.pc, uop_map))
         outcome = build_outcome(self.process, ending, frame=frame, tstate=tstate, executor=executor)

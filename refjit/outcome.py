@@ -57,6 +57,7 @@ class Ending:
     uop_name: str | None = None
     location: str | None = None
     instructions: int | None = None
+    stack_pointer: int | None = None   # side_exit: the live stack pointer handed to the next executor
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -68,8 +69,12 @@ class Ending:
         return cls("tier1", returned=value) if value else cls("error", returned=0)
 
     @classmethod
-    def side_exit(cls, executor: int, exit_index: int | None = None) -> "Ending":
-        return cls("side_exit", executor=executor, exit_index=exit_index)
+    def side_exit(cls, executor: int, exit_index: int | None = None, *,
+                  stack_pointer: int | None = None) -> "Ending":
+        """GOTO_TIER_TWO into ``executor``. It does not store the stack pointer in the frame (it
+        travels in its pinned register), so pass it as ``stack_pointer`` for an exact stack."""
+        return cls("side_exit", executor=executor, exit_index=exit_index,
+                   stack_pointer=stack_pointer)
 
     @classmethod
     def fault(cls, message: str, *, pc: int | None = None, address: int | None = None,
@@ -365,7 +370,8 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         bytecode = code + off("PyCodeObject", "co_code_adaptive")
         ip = mem.u64(f + off("_PyInterpreterFrame", "instr_ptr"))
         base = f + off("_PyInterpreterFrame", "localsplus")
-        sp = mem.u64(f + off("_PyInterpreterFrame", "stackpointer"))
+        sp = ending.stack_pointer if ending.stack_pointer is not None \
+            else mem.u64(f + off("_PyInterpreterFrame", "stackpointer"))
         fields["instr_ptr"] = (ip - bytecode) // 2
         if (sp - base) % 8 or not 0 <= (sp - base) // 8 - nlocals <= 4096:
             fields["frame_note"] = f"stackpointer {sp:#x} is not a stack slot of the frame"

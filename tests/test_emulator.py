@@ -130,6 +130,10 @@ class X86:
     def spin(self, u):
         return [f"{u}_top:", f"jmp {{{u}_top}}"]
 
+    def goto_tier_two(self, executor, side_entry_offset, u):   # as _EXIT_TRACE's GOTO_TIER_TWO
+        return [f"movabsq ${executor:#x}, %rax", f"movq %rax, {self.o['current_executor']:#x}(%r14)",
+                f"movq {side_entry_offset:#x}(%rax), %rcx", "jmpq *%rcx"]
+
     def misaligned_call(self, symbol, u):   # forgets to realign the stack before calling
         return [f"movabsq ${self.sym[symbol]:#x}, %rax", "callq *%rax"]
 
@@ -221,6 +225,10 @@ class A64:
 
     def spin(self, u):
         return [f"{u}_top:", f"b {{{u}_top}}"]
+
+    def goto_tier_two(self, executor, side_entry_offset, u):
+        return [*_mov64_a64("x8", executor), f"str x8, [x22, #{self.o['current_executor']:#x}]",
+                f"ldr x1, [x8, #{side_entry_offset:#x}]", "br x1"]
 
     def misaligned_call(self, symbol, u):
         return ["str x30, [sp, #-8]!", *_mov64_a64("x8", self.sym[symbol]), "blr x8"]
@@ -546,3 +554,42 @@ def test_unknown_arch_is_an_error():
     s = Scenario("x86_64")
     with pytest.raises(EmulationError, match="unknown architecture"):
         Machine("riscv64", s.p)
+
+
+def test_goto_tier_two_into_an_executor_without_code_here(arch):
+    # An executor whose jit_side_entry is NULL (no code anywhere): _EXIT_TRACE sets
+    # current_executor and jumps to it; that is a side exit into that executor, with the live
+    # stack pointer.
+    s = Scenario(arch)
+    running = s.p.new_executor([4, 8])
+    other = s.p.new_executor([2])
+    off = s.p.profile.offset("_PyExecutorObject", "jit_side_entry")
+    s.p.mem.set_u64(other + off, 0)
+    w = s.w
+    out = s.run([("_LOAD_FAST_0", w.load_fast(0, "a")), ("_LOAD_FAST_1", w.load_fast(1, "b")),
+                 ("_EXIT_TRACE", w.goto_tier_two(other, off, "c"))], executor=running)
+    serial = s.p.heap.block(other).serial
+    assert (out.kind, out.side_exit_to, out.current_executor) == ("side_exit", f"#{serial}", f"#{serial}")
+    # frame->stackpointer was never stored: the depth comes from the pinned register
+    assert s.p.frame_stack_pointer(s.frame) == s.p.frame_local_address(s.frame, NLOCALS)
+    assert out.stack_depth == 2 and out.stack[1] == "small_int[5] borrowed"
+
+
+def test_jump_to_null_is_a_fault_when_no_executor_was_entered(arch):
+    s = Scenario(arch)
+    w = s.w
+    jump = (["xorl %ecx, %ecx", "jmpq *%rcx"] if arch == "x86_64" else ["mov x1, #0x0", "br x1"])
+    with pytest.raises(EmulationError) as info:
+        s.run([("_LOAD_FAST_0", w.load_fast(0, "a")), ("_BAD_JUMP", jump)])
+    assert "jump to unmapped address 0x0" in str(info.value)
+    assert info.value.uop_name == "_BAD_JUMP"
+
+
+def test_side_exit_into_a_foreign_executor_of_the_process(arch):
+    # new_executor without code gets its own unmapped address: jumping there is the side exit.
+    s = Scenario(arch)
+    running = s.p.new_executor([4])
+    other = s.p.new_executor([2])
+    off = s.p.profile.offset("_PyExecutorObject", "jit_side_entry")
+    out = s.run([("_EXIT_TRACE", s.w.goto_tier_two(other, off, "a"))], executor=running)
+    assert (out.kind, out.side_exit_to) == ("side_exit", f"#{s.p.heap.block(other).serial}")
