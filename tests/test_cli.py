@@ -7,6 +7,7 @@ absolute addresses, from the architecture manuals' formulas written out here; ne
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -178,10 +179,10 @@ def test_demo_runs_and_its_branches_land_on_instructions():
             sections[arch] = []
         elif arch and ":" in line and line.strip():
             addr, rest = line.split(":", 1)
-            hexpart, _, text = rest.partition("\t")
-            size = len(bytes.fromhex(hexpart.strip().rsplit("  ", 1)[0].replace(" ", "")))
-            mnemonic = hexpart.split()[-1] if hexpart.split() else ""
-            sections[arch].append((int(addr, 16), size, f"{mnemonic} {text}"))
+            head, _, operands = rest.partition("\t")
+            tokens = head.split()
+            nbytes = next((k for k, t in enumerate(tokens) if not re.fullmatch(r"[0-9a-f]{2}", t)), len(tokens))
+            sections[arch].append((int(addr, 16), nbytes, " ".join([*tokens[nbytes:], operands])))
     assert set(sections) == {"x86_64", "aarch64"}
     for arch, insns in sections.items():
         starts = {a for a, _, _ in insns} | {insns[-1][0] + insns[-1][1]}
