@@ -369,6 +369,80 @@ def simd_lines(rng: random.Random) -> list[str]:
                 out.append(f"smov x{rng.randrange(31)}, v{v()}.{e}[{i}]")
     lines(4, lambda: f"fmov x{rng.randrange(31)}, v{v()}.d[1]")
     lines(4, lambda: f"fmov v{v()}.d[1], x{rng.randrange(31)}")
+    for t in A._INT_ARRS:
+        esize = 8 << A._ARR[t][1]
+        for sh in (1, esize, rng.randrange(1, esize + 1)):
+            out.append(f"ssra v{v()}.{t}, v{v()}.{t}, #{sh}")
+            out.append(f"usra v{v()}.{t}, v{v()}.{t}, #{sh}")
+    for mn in A.SCALAR3:
+        lines(3, lambda: f"{mn} d{v()}, d{v()}, d{v()}")
+    for mn in A.CMP_ZERO:
+        lines(2, lambda: f"{mn} d{v()}, d{v()}, #0")
+    halves = {"8h": ("8b", "16b"), "4s": ("4h", "8h"), "2d": ("2s", "4s")}
+    for mn, (_, _, wide_n) in A.LONG3.items():
+        for wide, (lo, hi) in halves.items():
+            for sfx, narrow in (("", lo), ("2", hi)):
+                first = wide if wide_n else narrow
+                lines(2, lambda: f"{mn}{sfx} v{v()}.{wide}, v{v()}.{first}, v{v()}.{narrow}")
+    for mn in A.PAIRWISE_LONG:
+        for dst, src in (("4h", "8b"), ("8h", "16b"), ("2s", "4h"), ("4s", "8h"), ("1d", "2s"), ("2d", "4s")):
+            lines(2, lambda: f"{mn} v{v()}.{dst}, v{v()}.{src}")
+    for wide, lo, hi in (("4s", "4h", "8h"), ("2d", "2s", "4s")):
+        lines(2, lambda: f"fcvtl v{v()}.{wide}, v{v()}.{lo}")
+        lines(2, lambda: f"fcvtl2 v{v()}.{wide}, v{v()}.{hi}")
+        lines(2, lambda: f"fcvtn v{v()}.{lo}, v{v()}.{wide}")
+        lines(2, lambda: f"fcvtn2 v{v()}.{hi}, v{v()}.{wide}")
+    for mn in ("orr", "bic"):
+        for imm in (0, 0xFF, rng.randrange(256)):
+            for t, shifts in (("4h", (0, 8)), ("8h", (0, 8)), ("2s", (0, 8, 16, 24)), ("4s", (0, 8, 16, 24))):
+                for sh in shifts:
+                    out.append(f"{mn} v{v()}.{t}, #{imm:#x}, lsl #{sh}")
+    for mn in ("tbl", "tbx"):
+        for t in ("8b", "16b"):
+            for count in (1, 2, 3, 4):
+                for first in (0, 30, v()):
+                    lst = ", ".join(f"v{(first + i) % 32}.16b" for i in range(count))
+                    out.append(f"{mn} v{v()}.{t}, {{ {lst} }}, v{v()}.{t}")
+    xs = [f"x{i}" for i in range(31)] + ["sp"]
+    for count in (1, 2, 3, 4):
+        for kind in ("ld", "st"):
+            mn = f"{kind}{count}"
+            for t in A._ARR:
+                if t == "1d" and count > 1:
+                    continue
+                nregs = (1, 2, 3, 4) if count == 1 else (count,)
+                for k in nregs:
+                    first = v()
+                    lst = ", ".join(f"v{(first + i) % 32}.{t}" for i in range(k))
+                    size = (16 if A._ARR[t][0] else 8) * k
+                    out.append(f"{mn} {{ {lst} }}, [{rng.choice(xs)}]")
+                    out.append(f"{mn} {{ {lst} }}, [{rng.choice(xs)}], #{size}")
+                    out.append(f"{mn} {{ {lst} }}, [{rng.choice(xs)}], x{rng.randrange(31)}")
+            for e, lanes in (("b", 16), ("h", 8), ("s", 4), ("d", 2)):
+                for i in (0, lanes - 1, rng.randrange(lanes)):
+                    first = v()
+                    lst = ", ".join(f"v{(first + j) % 32}.{e}" for j in range(count))
+                    nbytes = {"b": 1, "h": 2, "s": 4, "d": 8}[e] * count
+                    out.append(f"{mn} {{ {lst} }}[{i}], [{rng.choice(xs)}]")
+                    out.append(f"{mn} {{ {lst} }}[{i}], [{rng.choice(xs)}], #{nbytes}")
+                    out.append(f"{mn} {{ {lst} }}[{i}], [{rng.choice(xs)}], x{rng.randrange(31)}")
+        for t in A._ARR:
+            first = v()
+            lst = ", ".join(f"v{(first + i) % 32}.{t}" for i in range(count))
+            nbytes = (1 << A._ARR[t][1]) * count
+            out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}]")
+            out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}], #{nbytes}")
+            out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}], x{rng.randrange(31)}")
+    return out
+
+
+def dot_lines(rng: random.Random) -> list[str]:
+    """udot/sdot need the Armv8.2 dot-product extension in the oracles."""
+    out = []
+    for mn in ("udot", "sdot"):
+        for d, s in (("2s", "8b"), ("4s", "16b")):
+            for _ in range(8):
+                out.append(f"{mn} v{rng.randrange(32)}.{d}, v{rng.randrange(32)}.{s}, v{rng.randrange(32)}.{s}")
     return out
 
 

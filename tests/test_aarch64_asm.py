@@ -56,7 +56,7 @@ def test_every_form_matches_the_oracle(generated, tool):
     # covered by their own tests below (pc-relative forms and barrier-less hints)
     seen = {line.split()[0] for line in lines}
     missing = set(HANDLERS) - seen - _PCREL_MNEMONICS - {"paciasp", "autiasp", "pacibsp", "autibsp",
-                                                        "xpaclri", "csdb", "rev64"}
+                                                        "xpaclri", "csdb", "rev64", "udot", "sdot"}
     assert not missing, f"forms never generated: {sorted(missing)}"
     assert len(lines) > 20000
 
@@ -118,6 +118,15 @@ def test_capstone_decodes_refjit_bytes_to_the_same_instruction(generated):
     theirs = assemble_each("llvm", "aarch64", [c for _, c, _ in other])
     bad = [(line, cap, code.hex(), t.hex()) for (line, cap, code), t in zip(other, theirs) if code != t]
     assert not bad, f"capstone decodes to a different instruction: {bad[:10]}"
+
+
+def test_dot_product_forms_with_the_extension_enabled():
+    lines = F.dot_lines(random.Random(5))
+    ours = [assemble(line, 0) for line in lines]
+    assert ours == assemble_each("gnu", "aarch64", lines, ["-march=armv8.2-a+dotprod"])
+    assert ours == assemble_each("llvm", "aarch64", lines, ["--mattr=+dotprod"])
+    for line, code in zip(lines, ours):
+        assert _normal(disassemble_one("aarch64", code, 0).text) == _normal(line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -366,7 +375,9 @@ _OPERAND_WORDS = ["x0", "w1", "sp", "wsp", "xzr", "wzr", "d2", "s3", "q4", "h5",
                   "v9.8b", "#0", "#-1", "#0x10", "#4096", "#1.5", "#0.0", "0x40", "lsl #3", "uxtw #2",
                   "sxtw", "eq", "al", "ish", "tpidr_el0", "pldl1keep", "[x1]", "[sp, #8]", "[x2, #-16]!",
                   "[x3], #8", "[x4, x5, lsl #3]", "[x6, w7, sxtw]", "#0xffffffffffffffff", "#99999999999999",
-                  "[", "]", "!", ",", "{v0.16b}", "v40.8b", "x31", "#", "lsl", "d[1]"]
+                  "[", "]", "!", ",", "{v0.16b}", "v40.8b", "x31", "#", "lsl", "d[1]", "#32", "#63", "#64",
+                  "{ v0.4s, v1.4s }", "{ v31.16b, v0.16b }", "{ v2.s }[3]", "{ v2.d }[2]", "{ v1.4s, v3.4s }",
+                  "[x3], x4", "v3.2d", "v3.8h", "v3.s[1]", "lsl #12", "#-0.0", "#1e400", "ne", "wzr"]
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

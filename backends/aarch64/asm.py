@@ -139,6 +139,11 @@ SIMD_SCALAR_2REG = form("01 U 11110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
 SIMD_SCALAR_3SAME = form("01 U 11110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
 SIMD_SCALAR_PAIRWISE = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
 SIMD_SCALAR_COPY = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
+SIMD_3DIFF   = form("0 Q U 01110 size:2 1 Rm:5 opcode:4 00 Rn:5 Rd:5")
+SIMD_DOT     = form("0 Q U 01110 10 0 Rm:5 100101 Rn:5 Rd:5")
+SIMD_TABLE   = form("0 Q 001110000 Rm:5 0 len:2 op 00 Rn:5 Rd:5")
+SIMD_LDST_MULTI = form("0 Q 001100 post L 0 Rm:5 opcode:4 size:2 Rn:5 Rt:5")
+SIMD_LDST_SINGLE = form("0 Q 001101 post L R Rm:5 opcode:3 S size:2 Rn:5 Rt:5")
 
 _pack = struct.Struct("<I").pack
 
@@ -1400,12 +1405,154 @@ class Assembler:
         self.buf += _pack(SIMD_SCALAR_2REG(U, (hi << 1) | ftype, opcode, rn.n, rd.n))
 
     def scalar3(self, mnemonic: str, rd, rn, rm) -> None:
-        """``add d0, d1, d2`` / ``sub``: 64-bit integer arithmetic in FP registers."""
-        if mnemonic not in ("add", "sub"):
+        """``add d0, d1, d2``, ``cmgt d0, d1, d2``...: 64-bit integer operations in FP registers."""
+        if mnemonic not in SCALAR3:
             raise AsmError(f"{mnemonic} has no scalar SIMD form")
         for r in (rd, rn, rm):
             _fp(r, "d")
-        self.buf += _pack(SIMD_SCALAR_3SAME(1 if mnemonic == "sub" else 0, 3, rm.n, 0b10000, rn.n, rd.n))
+        U, opcode = SCALAR3[mnemonic]
+        self.buf += _pack(SIMD_SCALAR_3SAME(U, 3, rm.n, opcode, rn.n, rd.n))
+
+    def scalar_cmp_zero(self, mnemonic: str, rd, rn) -> None:
+        if mnemonic not in CMP_ZERO:
+            raise AsmError(f"{mnemonic} has no compare-with-zero form")
+        _fp(rd, "d"), _fp(rn, "d")
+        U, opcode = CMP_ZERO[mnemonic]
+        self.buf += _pack(SIMD_SCALAR_2REG(U, 3, opcode, rn.n, rd.n))
+
+    def vec3_long(self, mnemonic: str, vd, vn, vm) -> None:
+        """Widening three-register forms: ``uaddl vd.4s, vn.4h, vm.4h``, ``uaddw vd.4s, vn.4s,
+        vm.4h``, ``smull``/``smlal``..., with ``2`` taking the upper halves."""
+        upper = 1 if mnemonic.endswith("2") else 0
+        base = mnemonic[:-1] if upper else mnemonic
+        if base not in LONG3:
+            raise AsmError(f"unknown widening operation {mnemonic!r}")
+        U, opcode, wide_n = LONG3[base]
+        wides = {"8h": ("8b", "16b"), "4s": ("4h", "8h"), "2d": ("2s", "4s")}
+        narrow_ok = vd.__class__ is VReg and vd.index is None and vd.arrangement in wides
+        if narrow_ok:
+            narrow = wides[vd.arrangement][upper]
+            want_n = vd.arrangement if wide_n else narrow
+            for v, want in ((vn, want_n), (vm, narrow)):
+                if v.__class__ is not VReg or v.index is not None or v.arrangement != want:
+                    narrow_ok = False
+        if not narrow_ok:
+            raise AsmError(f"{mnemonic}: bad arrangements {vd!r}, {vn!r}, {vm!r}")
+        sz = ("8h", "4s", "2d").index(vd.arrangement)
+        self.buf += _pack(SIMD_3DIFF(upper, U, sz, vm.n, opcode, vn.n, vd.n))
+
+    def dot(self, mnemonic: str, vd, vn, vm) -> None:
+        """udot/sdot (Armv8.2 dot product): four byte products summed into each 32-bit lane."""
+        if mnemonic not in ("udot", "sdot"):
+            raise AsmError(f"unknown dot product {mnemonic!r}")
+        q, _ = _vsame(("2s", "4s"), vd)
+        _vsame(("16b",) if q else ("8b",), vn, vm)
+        self.buf += _pack(SIMD_DOT(q, 1 if mnemonic == "udot" else 0, vm.n, vn.n, vd.n))
+
+    def vec2_long(self, mnemonic: str, vd, vn) -> None:
+        """uaddlp/saddlp/uadalp/sadalp (pairs into double-width lanes), fcvtl/fcvtn (+2)."""
+        if mnemonic in PAIRWISE_LONG:
+            U, opcode = PAIRWISE_LONG[mnemonic]
+            pairs = {("4h", "8b"): (0, 0), ("8h", "16b"): (1, 0), ("2s", "4h"): (0, 1), ("4s", "8h"): (1, 1),
+                     ("1d", "2s"): (0, 2), ("2d", "4s"): (1, 2)}
+        elif mnemonic in ("fcvtl", "fcvtl2", "fcvtn", "fcvtn2"):
+            U, opcode = 0, 0b10111 if mnemonic.startswith("fcvtl") else 0b10110
+            up = mnemonic.endswith("2")
+            if mnemonic.startswith("fcvtl"):
+                pairs = {("4s", "8h" if up else "4h"): (int(up), 0), ("2d", "4s" if up else "2s"): (int(up), 1)}
+            else:
+                pairs = {("8h" if up else "4h", "4s"): (int(up), 0), ("4s" if up else "2s", "2d"): (int(up), 1)}
+        else:
+            raise AsmError(f"unknown operation {mnemonic!r}")
+        key = (getattr(vd, "arrangement", None), getattr(vn, "arrangement", None))
+        if vd.__class__ is not VReg or vn.__class__ is not VReg or vd.index is not None \
+                or vn.index is not None or key not in pairs:
+            raise AsmError(f"{mnemonic}: bad arrangements {vd!r}, {vn!r}")
+        q, sz = pairs[key]
+        self.buf += _pack(SIMD_2REG(q, U, sz, opcode, vn.n, vd.n))
+
+    def vec_logic_imm(self, mnemonic: str, vd, value: int, shift: int = 0) -> None:
+        """``orr``/``bic`` of a vector with an 8-bit value shifted left (16- and 32-bit lanes)."""
+        if mnemonic not in ("orr", "bic"):
+            raise AsmError(f"{mnemonic} has no vector immediate form")
+        q, sz = _vsame(("4h", "8h", "2s", "4s"), vd)
+        imm8 = _uimm(value, 8, f"{mnemonic} immediate")
+        if shift.__class__ is not int or shift not in ((0, 8) if sz == 1 else (0, 8, 16, 24)):
+            raise AsmError(f"{mnemonic} shift must be lsl #0/8{'/16/24' if sz == 2 else ''}, got {shift!r}")
+        cmode = (8 | (shift >> 2) if sz == 1 else shift >> 2) | 1
+        self.buf += _pack(SIMD_MODIMM(q, 1 if mnemonic == "bic" else 0, imm8 >> 5, cmode, 0, imm8 & 31, vd.n))
+
+    def tbl(self, mnemonic: str, vd, table: "VList", vm) -> None:
+        """tbl/tbx: look bytes up in a table of one to four consecutive registers."""
+        q, _ = _vsame(_BYTES, vd, vm)
+        if table.__class__ is not VList or table.arrangement != "16b" or table.index is not None:
+            raise AsmError(f"{mnemonic} table must be a list of .16b registers, got {table!r}")
+        op = {"tbl": 0, "tbx": 1}.get(mnemonic)
+        if op is None:
+            raise AsmError(f"unknown table lookup {mnemonic!r}")
+        self.buf += _pack(SIMD_TABLE(q, vm.n, len(table.regs) - 1, op, table.regs[0], vd.n))
+
+    def ldst_struct(self, mnemonic: str, regs: "VList", rn, post=None) -> None:
+        """ld1-ld4/st1-st4 of whole registers or one lane, ld1r-ld4r; ``post`` is None, an
+        immediate (which must equal the bytes transferred) or an x register."""
+        load = mnemonic.startswith("ld")
+        rep = mnemonic.endswith("r")
+        count = int(mnemonic[2]) if len(mnemonic) >= 3 and mnemonic[2] in "1234" else 0
+        if mnemonic[:2] not in ("ld", "st") or not count or len(mnemonic) != (4 if rep else 3) or (rep and not load):
+            raise AsmError(f"unknown structure load/store {mnemonic!r}")
+        if regs.__class__ is not VList:
+            raise AsmError(f"{mnemonic} needs a register list, got {regs!r}")
+        n = _xsp(rn)
+        arr = regs.arrangement
+        if regs.index is None:
+            if arr not in _ARR or (arr == "1d" and count > 1 and not rep):
+                raise AsmError(f"{mnemonic}: bad arrangement .{arr}")
+            if not rep and len(regs.regs) != count and not (count == 1 and 1 <= len(regs.regs) <= 4):
+                raise AsmError(f"{mnemonic} transfers {count} register(s), got {len(regs.regs)}")
+            if rep and len(regs.regs) != count:
+                raise AsmError(f"{mnemonic} transfers {count} register(s), got {len(regs.regs)}")
+            q, sz = _ARR[arr]
+            nbytes = (16 if q else 8) * len(regs.regs)
+            if rep:
+                nbytes = (1 << sz) * count
+        else:
+            if arr not in "bhsd" or len(regs.regs) != count or rep:
+                raise AsmError(f"{mnemonic}: bad lane list {regs!r}")
+            nbytes = {"b": 1, "h": 2, "s": 4, "d": 8}[arr] * count
+        rm, post_flag = 0, 0
+        if post is not None:
+            post_flag = 1
+            if post.__class__ is int:
+                if post != nbytes:
+                    raise AsmError(f"{mnemonic} post-index immediate must be #{nbytes}, got #{post}")
+                rm = 31
+            else:
+                rm = _x(post)
+                if rm == 31:
+                    raise AsmError("post-index register cannot be xzr (use the immediate form)")
+        if regs.index is None and not rep:
+            opcode = {1: {1: 7, 2: 10, 3: 6, 4: 2}[len(regs.regs)], 2: 8, 3: 4, 4: 0}[count]
+            self.buf += _pack(SIMD_LDST_MULTI(q, post_flag, int(load), rm, opcode, sz, n, regs.regs[0]))
+            return
+        if rep:
+            R, opcode, S = (count - 1) & 1, 6 | ((count - 1) >> 1), 0
+            self.buf += _pack(SIMD_LDST_SINGLE(q, post_flag, 1, R, rm, opcode, S, sz, n, regs.regs[0]))
+            return
+        i = regs.index
+        lanes = {"b": 16, "h": 8, "s": 4, "d": 2}[arr]
+        if not 0 <= i < lanes:
+            raise AsmError(f"lane index {i} out of range for .{arr}")
+        R = (count - 1) & 1
+        op_hi = (count - 1) >> 1
+        if arr == "b":
+            opcode, q, S, sz = 0 | op_hi, i >> 3, (i >> 2) & 1, i & 3
+        elif arr == "h":
+            opcode, q, S, sz = 2 | op_hi, i >> 2, (i >> 1) & 1, (i & 1) << 1
+        elif arr == "s":
+            opcode, q, S, sz = 4 | op_hi, i >> 1, i & 1, 0
+        else:
+            opcode, q, S, sz = 4 | op_hi, i, 0, 1
+        self.buf += _pack(SIMD_LDST_SINGLE(q, post_flag, int(load), R, rm, opcode, S, sz, n, regs.regs[0]))
 
     def cnt(self, vd, vn): self.vec2("cnt", vd, vn)
     def addv(self, rd, vn): self.across("addv", rd, vn)
@@ -1537,6 +1684,7 @@ VEC3 = {
     "cmeq": (1, 0b10001, _INT_ARRS, None), "cmtst": (0, 0b10001, _INT_ARRS, None),
     "cmgt": (0, 0b00110, _INT_ARRS, None), "cmge": (0, 0b00111, _INT_ARRS, None),
     "cmhi": (1, 0b00110, _INT_ARRS, None), "cmhs": (1, 0b00111, _INT_ARRS, None),
+    "sshl": (0, 0b01000, _INT_ARRS, None), "ushl": (1, 0b01000, _INT_ARRS, None),
     "smax": (0, 0b01100, _NO_D, None), "smin": (0, 0b01101, _NO_D, None),
     "umax": (1, 0b01100, _NO_D, None), "umin": (1, 0b01101, _NO_D, None),
     "and": (0, 0b00011, _BYTES, 0), "bic": (0, 0b00011, _BYTES, 1), "orr": (0, 0b00011, _BYTES, 2),
@@ -1569,11 +1717,41 @@ CMP_ZERO = {"cmgt": (0, 0b01000), "cmeq": (0, 0b01001), "cmlt": (0, 0b01010), "c
             "cmle": (1, 0b01001)}
 FCMP_ZERO = {"fcmgt": (0, 0b01100), "fcmeq": (0, 0b01101), "fcmlt": (0, 0b01110), "fcmge": (1, 0b01100),
              "fcmle": (1, 0b01101)}
-SHIFT_IMM = {"shl": (0, 0b01010, True), "sshr": (0, 0b00000, False), "ushr": (1, 0b00000, False)}
+SHIFT_IMM = {"shl": (0, 0b01010, True), "sshr": (0, 0b00000, False), "ushr": (1, 0b00000, False),
+             "ssra": (0, 0b00010, False), "usra": (1, 0b00010, False)}
 # reductions: mnemonic -> (U, opcode, 1 if the result is twice the element size)
 ACROSS = {"addv": (0, 0b11011, 0), "uaddlv": (1, 0b00011, 1), "saddlv": (0, 0b00011, 1),
           "umaxv": (1, 0b01010, 0), "smaxv": (0, 0b01010, 0), "uminv": (1, 0b11010, 0),
           "sminv": (0, 0b11010, 0)}
+
+
+class VList:
+    """A register list ``{ v0.4s, v1.4s }`` (consecutive registers, one arrangement), with a
+    lane index for ``{ v0.s }[1]``."""
+
+    __slots__ = ("regs", "arrangement", "index")
+
+    def __init__(self, regs: list[int], arrangement: str, index: int | None = None):
+        if not 1 <= len(regs) <= 4 or any((b - a) % 32 != 1 for a, b in zip(regs, regs[1:])):
+            raise AsmError("a register list has 1 to 4 consecutive registers")
+        self.regs, self.arrangement, self.index = regs, arrangement, index
+
+    def __repr__(self) -> str:
+        body = "{ " + ", ".join(f"v{r}.{self.arrangement}" for r in self.regs) + " }"
+        return body if self.index is None else f"{body}[{self.index}]"
+
+
+SCALAR3 = {"add": (0, 0b10000), "sub": (1, 0b10000), "cmeq": (1, 0b10001), "cmtst": (0, 0b10001),
+           "cmgt": (0, 0b00110), "cmge": (0, 0b00111), "cmhi": (1, 0b00110), "cmhs": (1, 0b00111),
+           "sshl": (0, 0b01000), "ushl": (1, 0b01000)}
+# widening three-register: base mnemonic -> (U, opcode, 1 if the first source is already wide)
+LONG3 = {"saddl": (0, 0b0000, 0), "uaddl": (1, 0b0000, 0), "saddw": (0, 0b0001, 1), "uaddw": (1, 0b0001, 1),
+         "ssubl": (0, 0b0010, 0), "usubl": (1, 0b0010, 0), "ssubw": (0, 0b0011, 1), "usubw": (1, 0b0011, 1),
+         "smlal": (0, 0b1000, 0), "umlal": (1, 0b1000, 0), "smlsl": (0, 0b1010, 0), "umlsl": (1, 0b1010, 0),
+         "smull": (0, 0b1100, 0), "umull": (1, 0b1100, 0)}
+PAIRWISE_LONG = {"saddlp": (0, 0b00010), "uaddlp": (1, 0b00010), "sadalp": (0, 0b00110),
+                 "uadalp": (1, 0b00110)}
+STRUCT_LDST = ("ld1", "ld2", "ld3", "ld4", "st1", "st2", "st3", "st4", "ld1r", "ld2r", "ld3r", "ld4r")
 
 
 def _vsame(arrs, *vs) -> tuple[int, int]:

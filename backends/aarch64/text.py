@@ -14,7 +14,7 @@ import re
 from refjit.errors import AsmError
 
 from . import asm as A
-from .asm import Assembler, FReg, GReg, VReg
+from .asm import Assembler, FReg, GReg, VList, VReg
 
 # ---------------------------------------------------------------------------------------------
 # Operands.
@@ -34,6 +34,7 @@ _INT = re.compile(r"#?([+-]?)(0x[0-9a-f]{1,20}|[0-9]{1,25})$")
 _FLOAT = re.compile(r"#?[+-]?[0-9]{1,20}(?:\.[0-9]{0,30})?(?:e[+-]?[0-9]{1,3})?$")
 _SHIFT = re.compile(r"(lsl|lsr|asr|ror|msl|[us]xt[bhwx])(?:\s+#?([+-]?(?:0x[0-9a-f]{1,20}|[0-9]{1,25})))?$")
 _SYMBOL = re.compile(r"[a-z][a-z0-9_]{0,31}$")
+_VLIST = re.compile(r"\{\s*(v\d{1,2}\.\w{1,3}(?:\s*,\s*v\d{1,2}\.\w{1,3}){0,3})\s*\}(?:\[(\d{1,2})\])?$")
 
 
 class Imm:
@@ -102,6 +103,8 @@ def _operand(text: str):
     reg = REGISTERS.get(t)
     if reg is not None:
         return reg
+    if t[0] == "{":
+        return _vlist(t)
     if t[0] == "v":
         m = _VREG.match(t)
         if m:
@@ -122,6 +125,26 @@ def _operand(text: str):
     if _SYMBOL.match(t):
         return Sym(t)
     raise AsmError(f"cannot parse operand {t!r}")
+
+
+def _vlist(t: str) -> VList:
+    m = _VLIST.match(t)
+    if not m:
+        raise AsmError(f"cannot parse register list {t!r}")
+    regs, arrs = [], set()
+    for part in m.group(1).split(","):
+        v = _VREG.match(part.strip())
+        if not v or v.group(3) is not None:
+            raise AsmError(f"bad register {part.strip()!r} in list {t!r}")
+        regs.append(int(v.group(1)))
+        arrs.add(v.group(2))
+    if len(arrs) != 1:
+        raise AsmError(f"registers of a list must share one arrangement: {t!r}")
+    arr = arrs.pop()
+    index = None if m.group(2) is None else int(m.group(2))
+    if (index is None) != (len(arr) > 1):
+        raise AsmError(f"bad register list {t!r}: .{arr} {'needs' if index is None else 'takes no'} lane index")
+    return VList(regs, arr, index)
 
 
 def _split(text: str) -> list[str]:
@@ -193,8 +216,8 @@ def parse(text: str) -> tuple[str, list]:
                 ops.append(_memory(p))
             else:
                 ops.append(_operand(p))
-    # post-index: "[xn], #imm" is one operand
-    if len(ops) >= 2 and ops[-1].__class__ is Imm and ops[-2].__class__ is Mem:
+    # post-index: "[xn], #imm" (and "[xn], xm" for structure loads) is one operand
+    if len(ops) >= 2 and ops[-1].__class__ in (Imm, GReg) and ops[-2].__class__ is Mem:
         mem = ops[-2]
         if mem.mode == "offset" and mem.offset is None and mem.index is None:
             mem.offset, mem.mode = ops.pop(), "post"
@@ -208,7 +231,7 @@ def _shape(ops) -> str:
     return "".join(_KIND.get(o.__class__, "?") for o in ops)
 
 
-_KIND = {GReg: "r", FReg: "f", VReg: "v", Imm: "i", Shift: "s", Sym: "c", Mem: "m"}
+_KIND = {GReg: "r", FReg: "f", VReg: "v", Imm: "i", Shift: "s", Sym: "c", Mem: "m", VList: "l"}
 
 
 def _int(op, what: str = "immediate") -> int:
@@ -552,7 +575,7 @@ def _ldur(a, mn, ops):
     elif _shape(ops) not in ("rm", "fm"):
         raise _wrong(mn, ops)
     mem = ops[1]
-    if mem.mode != "offset" or mem.index is not None:
+    if mem.__class__ is not Mem or mem.mode != "offset" or mem.index is not None:
         raise AsmError(f"{mn} only takes [base, #offset]")
     offset = 0 if mem.offset is None else _int(mem.offset, "offset")
     a.ldst_unscaled(base, ops[0], mem.base, offset)
@@ -705,11 +728,38 @@ def _simd(a, mn, ops):
     """Advanced SIMD forms, chosen by operand shape."""
     s = _shape(ops)
     if s == "vvv":
+        if mn in ("udot", "sdot"):
+            return a.dot(mn, *ops)
+        if mn.rstrip("2") in A.LONG3:
+            return a.vec3_long(mn, *ops)
         return a.vec3(mn, *ops)
     if s == "vv":
         if mn in A.VEC2 or mn in A.VEC2_FP:
             return a.vec2(mn, *ops)
+        if mn in A.PAIRWISE_LONG or mn.startswith(("fcvtl", "fcvtn")):
+            return a.vec2_long(mn, *ops)
         return a.vec_long(mn, *ops)
+    if s in ("vi", "vis") and mn in ("orr", "bic"):
+        shift = 0
+        if s == "vis":
+            if ops[2].kind != "lsl" or ops[2].amount is None:
+                raise AsmError(f"{mn}: only lsl #amount may follow the immediate, got {ops[2]!r}")
+            shift = ops[2].amount
+        return a.vec_logic_imm(mn, ops[0], _int(ops[1]), shift)
+    if s == "vlv":
+        return a.tbl(mn, *ops)
+    if s == "lm":
+        mem = ops[1]
+        if mem.index is not None or mem.mode == "pre" or (mem.mode == "offset" and mem.offset is not None):
+            raise AsmError(f"{mn} takes [xn] with an optional post-index")
+        post = None
+        if mem.mode == "post":
+            post = mem.offset if mem.offset.__class__ is GReg else _int(mem.offset, "post-index")
+        return a.ldst_struct(mn, ops[0], mem.base, post)
+    if s == "ffi":
+        if _fp_value(ops[2]) != 0:
+            raise AsmError(f"{mn} compares with #0 only")
+        return a.scalar_cmp_zero(mn, ops[0], ops[1])
     if s == "vvi":
         if mn in A.SHIFT_IMM:
             return a.vec_shift(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
@@ -808,9 +858,10 @@ for _op in list(A.ATOMIC_OPS) + ["cas"] + ["st" + o[2:] for o in A.ATOMIC_OPS if
 for _c in A.COND:
     HANDLERS["b." + _c] = _branch
 for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.VEC2_FP) | set(A.CMP_ZERO)
-            | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | {"faddp", "ext", "xtn", "xtn2", "uxtl", "uxtl2",
-                                                                   "sxtl", "sxtl2", "ushll", "ushll2",
-                                                                   "sshll", "sshll2"}):
+            | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | set(A.SCALAR3) | set(A.PAIRWISE_LONG)
+            | set(A.LONG3) | {m + "2" for m in A.LONG3} | set(A.STRUCT_LDST)
+            | {"faddp", "ext", "xtn", "xtn2", "uxtl", "uxtl2", "sxtl", "sxtl2", "ushll", "ushll2", "sshll",
+               "sshll2", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
     HANDLERS[_mn] = _or_simd(HANDLERS[_mn]) if _mn in HANDLERS else _simd
 del _mn, _op, _order, _size, _c
 
