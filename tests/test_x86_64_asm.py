@@ -533,6 +533,16 @@ def test_api_refusals():
         a.MOVB_rr(x86.AH, x86.RSI)
     with pytest.raises(AsmError, match="accumulator"):
         a.XCHGL_ar(x86.RAX)
+    with pytest.raises(AsmError, match="not a r64 register"):
+        a.ADDQ_rr(x86.RIP, x86.RAX)        # RIP is only a Mem base
+    with pytest.raises(AsmError, match="not a x register"):
+        a.MOVSD_xx(x86.XMM0, 16)
+    with pytest.raises(AsmError, match="not a r8 register"):
+        a.MOVB_rr(x86.HIGH8 | 3, x86.RAX)
+    with pytest.raises(AsmError, match="segment prefix"):
+        a.MOVQ_rm(x86.RAX, Mem(x86.RBX, seg=0x66))
+    with pytest.raises(AsmError, match="base register"):
+        a.MOVQ_rm(x86.RAX, Mem(17))
     assert a.finish() == b""     # nothing half-emitted by a refused instruction
     a = Assembler()
     a.lock()

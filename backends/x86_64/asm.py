@@ -59,6 +59,7 @@ NO_REX_IF_HIGH8 = "%ah, %ch, %dh and %bh cannot be used in an instruction that n
 # Segment override prefixes.
 ES, CS, SS, DS, FS, GS = 0x26, 0x2E, 0x36, 0x3E, 0x64, 0x65
 SEGMENTS = {"es": ES, "cs": CS, "ss": SS, "ds": DS, "fs": FS, "gs": GS}
+_SEGMENT_PREFIXES = frozenset(SEGMENTS.values())
 
 # Condition codes: the low nibble of Jcc/SETcc/CMOVcc, under the names llvm-objdump prints.
 CC = {"o": 0, "no": 1, "b": 2, "ae": 3, "e": 4, "ne": 5, "be": 6, "a": 7,
@@ -100,6 +101,8 @@ def modrm_mem(reg: int, m: Mem) -> tuple[int, bytes]:
     "no base, disp32" (the absolute form).
     """
     base, disp, index, scale = m.base, m.disp, m.index, m.scale
+    if m.seg and m.seg not in _SEGMENT_PREFIXES:
+        raise AsmError(f"{m.seg!r} is not a segment prefix (use FS, GS, CS...)")
     reg <<= 3
     xb = 0
     if index is None:
@@ -151,6 +154,8 @@ def modrm_mem_cached(reg: int, m: Mem) -> tuple[int, bytes]:
 # --- the form table ----------------------------------------------------------------------------------
 
 IMPLICIT = {"a8", "a16", "a32", "a64", "cl", "one"}
+_REGS = frozenset(range(16))
+_BYTE_REGS = _REGS | {AH, CH, DH, BH}
 _KIND_LETTER = {"r8": "r", "r16": "r", "r32": "r", "r64": "r", "x": "x",
                 "m": "m", "m8": "m", "m16": "m", "m32": "m", "m64": "m", "m128": "m",
                 "i8": "i8", "i16": "i16", "i32": "i32", "i64": "i64", "u8": "i8", "u16": "i16",
@@ -228,6 +233,9 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int,
     if len(explicit) != (0 if openc == "ZO" else len(openc)):
         raise ValueError(f"{mnemonic} {kinds}: operand kinds do not match {openc}")
     byte_regs = [i for i, k in enumerate(explicit) if k == "r8"]
+    # every register operand is checked, so that a wrong number can never be encoded silently
+    reg_checks = tuple((i, _BYTE_REGS if k == "r8" else _REGS, k) for i, k in enumerate(explicit)
+                       if k in ("r8", "r16", "r32", "r64", "x"))
     rm_i = role_of.get("rm")
     rm_is_mem = rm_i is not None and explicit[rm_i].startswith("m")
     reg_i = role_of.get("reg")
@@ -246,6 +254,9 @@ def _compile(mnemonic: str, kinds: tuple, openc: str, spec: str, opsize: int,
     mem_cache = _MEM_CACHE
 
     def emit(asm: "Assembler", *ops):
+        for i, valid, kind in reg_checks:
+            if ops[i] not in valid:
+                raise AsmError(f"{mnemonic}: {ops[i]!r} is not a {kind} register number")
         rex = w
         need_rex = forbid_rex = False
         if byte_regs:
