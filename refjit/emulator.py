@@ -8,7 +8,11 @@ resets the registers, points the argument registers at the frame, and starts the
 
 Entry is exactly the interpreter's (FACTS b.3): the shim is called with the C ABI as
 ``jit_code(frame, stack_pointer, tstate)`` and a return address that is a *return trap* (the last
-slot of the stub page). Reaching the trap ends the run with the returned ``_Py_CODEUNIT *``.
+slot of the stub page, passed to Unicorn as the address to stop at). Reaching the trap ends the
+run with the returned ``_Py_CODEUNIT *``; the shim's C ABI is checked there (stack pointer back,
+callee-saved registers, seeded at entry, unchanged). A jump to the ``jit_side_entry`` of another
+executor (one with no code mapped here, as ``_EXIT_TRACE`` makes it after setting
+``tstate->current_executor``) ends the run as a side exit into that executor.
 
 Calls into the stub page are served by one code hook restricted to that page: it reads the
 arguments as the C ABI places them (by the model's signature), checks the stack alignment the ABI
@@ -331,8 +335,8 @@ class Machine:
         # Register sets used on every run and every call, prepared once.
         self._entry = self.regs.batch((*isa.entry_args, isa.sp) + ((isa.link,) if isa.link else ()))
         self._callee = self.regs.batch(isa.callee_saved)
+        self._exit_state = self.regs.batch((isa.pc, isa.sp, isa.int_result, *isa.callee_saved))
         self._callee_seed = [SAVED_SEED | i for i in range(len(isa.callee_saved))]
-        self._callee_seed_bytes = b"".join(v.to_bytes(8, "little") for v in self._callee_seed)
         self._poison = self.regs.batch((*isa.caller_saved, *isa.caller_saved_vec, isa.flags))
         self._poison.write([INT_POISON | i for i in range(len(isa.caller_saved))]
                            + [VEC_POISON | (VEC_POISON << 64)] * len(isa.caller_saved_vec)
@@ -347,7 +351,7 @@ class Machine:
         self._callee.write(self._callee_seed)
         self._clean = self.uc.context_save()
 
-        # Per-run state (reset by _reset_run).
+        # Per-run state (reset by execute).
         self._blocks: dict[int, int] = {}     # block address -> instructions in it
         self._spans: dict[int, tuple] = {}    # region base -> (lo, hi, bytes translated, buffer at lo)
         self._count = 0
@@ -581,23 +585,24 @@ class Machine:
 
     # -- the end of a run ---------------------------------------------------------------------
 
-    def _returned(self) -> Ending:
+    def _returned(self, state: list[int]) -> Ending:
+        """The shim returned to the trap; ``state`` is the ``_exit_state`` batch (pc, sp, result,
+        callee-saved registers) read in one call."""
         isa = self.isa
-        sp = self.regs.read(isa.sp)
+        sp, value = state[1], state[2]
         expect = self._entry_sp + (8 if isa.link is None else 0)
         # The C ABI of the shim: the caller's stack pointer and callee-saved registers come back.
         if sp != expect:
             raise _Stop(self._fault_at(self._last_instruction_of_block(), f"returned to the caller "
                                        f"with the stack pointer at {sp:#x} instead of {expect:#x}",
                                        what="abi"))
-        if self._callee.read_bytes() != self._callee_seed_bytes:
-            for reg, got, want in zip(isa.callee_saved, self._callee.read(), self._callee_seed):
+        if state[3:] != self._callee_seed:
+            for reg, got, want in zip(isa.callee_saved, state[3:], self._callee_seed):
                 if got != want:
                     raise _Stop(self._fault_at(self._last_instruction_of_block(),
                                                f"returned without restoring the callee-saved "
                                                f"register {isa.reg_names[reg]} ({got:#x} instead "
                                                f"of {want:#x})", what="abi"))
-        value = self.regs.read(isa.int_result)
         return Ending("tier1" if value else "error", returned=value, instructions=self._count)
 
     def _read(self, address: int, n: int) -> bytes:
@@ -723,9 +728,10 @@ class Machine:
             raise exc
         ending = self._stop
         if ending is None:
-            if err == UC.UC_ERR_OK and self.regs.read(isa.pc) == self.return_trap:
+            state = self._exit_state.read() if err == UC.UC_ERR_OK else None
+            if state is not None and state[0] == self.return_trap:
                 try:
-                    return self._returned()
+                    return self._returned(state)
                 except _Stop as stop:
                     ending = stop.ending
             else:
