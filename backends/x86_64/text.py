@@ -342,11 +342,57 @@ def _special(mn: str, ops: list):
     return None
 
 
+_KIND_CLASS = {"a8": "r8", "cl": "r8", "a16": "r16", "a32": "r32", "a64": "r64", "one": "i",
+               "rel8": "t", "rel32": "t"}
+
+
+def _kind_class(f: Form, kind: str) -> str:
+    cls = _KIND_CLASS.get(kind) or ("m" if kind[0] == "m" else "i" if kind[0] in "iu" else kind)
+    indirect = f.mnemonic in ("jmpq", "callq") and f.openc == "M"
+    return "*" + cls if indirect else cls
+
+
+def _op_class(op) -> str:
+    if isinstance(op, Reg):
+        return op.kind
+    if isinstance(op, Imm):
+        return "i"
+    if isinstance(op, Target):
+        return "t"
+    if isinstance(op, Indirect):
+        return "*" + _op_class(op.inner)
+    return "m"
+
+
+def _fits(form_cls: str, op_cls: str) -> bool:
+    # a bare number is also an absolute memory address (`movl 0x1234, %eax`, `jmpq *0x1234`)
+    return form_cls == op_cls or (form_cls[-1:] == "m" and op_cls[-1:] == "t"
+                                  and form_cls[:-1] == op_cls[:-1])
+
+
+_SHAPE_CACHE: dict[tuple, list[list[Form]]] = {}
+
+
+def _shaped_candidates(mn: str, ops: list) -> list[list[Form]]:
+    """candidates(mn), each group reduced to the forms whose operand classes fit these operands
+    (the expensive exact match then runs on a handful of forms); remembered per shape."""
+    shape = (mn, *map(_op_class, ops))
+    groups = _SHAPE_CACHE.get(shape)
+    if groups is None:
+        groups = [[f for f in group if len(f.kinds) == len(ops) and all(
+                      _fits(_kind_class(f, k), c) for k, c in zip(f.kinds, shape[1:]))]
+                  for group in candidates(mn)]
+        if len(_SHAPE_CACHE) > 20000:    # arbitrary input must not grow it without bound
+            _SHAPE_CACHE.clear()
+        _SHAPE_CACHE[shape] = groups
+    return groups
+
+
 def _select(mn: str, ops: list, address: int) -> tuple[Form, list]:
     special = _special(mn, ops)
     if special:
         return special
-    groups = candidates(mn)
+    groups = _shaped_candidates(mn, ops)
     if not groups:
         raise AsmError(f"unknown mnemonic {mn!r}")
     if len(groups) > 1 and not any(isinstance(o, Reg) and o.kind[0] == "r" for o in ops):
