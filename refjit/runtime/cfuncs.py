@@ -119,7 +119,7 @@ def _PyFloat_ExactDealloc(p, op):
 # -- int arithmetic, following Objects/longobject.c allocation by allocation -------------------------
 
 def _lv_tag(p, op):
-    return p.mem.u64(op + 16)
+    return p.mem.u64(op + p.o.lv_tag)
 
 
 def _ndigits(p, op):
@@ -169,8 +169,8 @@ def _x_sub(p, a, b):
     elif sa > sb:
         size = sa
     else:
-        da = p.mem.read(a + 24, 4 * sa)
-        db = p.mem.read(b + 24, 4 * sb)
+        da = p.mem.read(a + p.o.digits, 4 * sa)
+        db = p.mem.read(b + p.o.digits, 4 * sb)
         i = sa - 1
         while i >= 0 and da[4 * i : 4 * i + 4] == db[4 * i : 4 * i + 4]:
             i -= 1
@@ -184,7 +184,7 @@ def _x_sub(p, a, b):
 
 def _flip_sign(p, z):
     tag = _lv_tag(p, z)
-    p.mem.set_u64(z + 16, (tag & ~3) | (2 - (tag & 3)))
+    p.mem.set_u64(z + p.o.lv_tag, (tag & ~3) | (2 - (tag & 3)))
 
 
 def long_add(p, a, b):
@@ -283,9 +283,9 @@ def _PyFloat_FromDouble_ConsumeInputs(p, left, right, value):
 
 @model("_PyList_AppendTakeRefListResize", ("ptr", "ptr"), "i32")
 def _PyList_AppendTakeRefListResize(p, lst, item):
-    n = p.mem.i64(lst + 16)
+    n = p.mem.i64(lst + p.o.ob_size)
     p.list_resize(lst, n + 1)
-    p.mem.set_u64(p.mem.u64(lst + 24) + 8 * n, item)
+    p.mem.set_u64(p.mem.u64(lst + p.o.list_items) + 8 * n, item)
     return 0
 
 
@@ -295,55 +295,58 @@ def PyTuple_GetItem(p, op, i):
     if p.type_name(op) != "tuple":
         p.set_exception("SystemError", "bad argument to internal function")
         return 0
-    n = p.mem.i64(op + 16)
+    n = p.mem.i64(op + p.o.ob_size)
     if i < 0 or i >= n:
         p.set_exception("IndexError", "tuple index out of range")
         return 0
-    return p.mem.u64(op + 32 + 8 * i)
+    return p.mem.u64(op + p.o.tuple_items + 8 * i)
 
 
 # -- iterators (tp_iternext of the three iterator types) ------------------------------------------
 
 @model("rangeiter_next", ("ptr",), "ptr")
 def rangeiter_next(p, it):
-    n = p.mem.i64(it + 32)
+    o = p.o
+    n = p.mem.i64(it + o.range_len)
     if n <= 0:
         return 0
-    start = p.mem.i64(it + 16)
-    p.mem.set_i64(it + 16, start + p.mem.i64(it + 24))
-    p.mem.set_i64(it + 32, n - 1)
+    start = p.mem.i64(it + o.range_start)
+    p.mem.set_i64(it + o.range_start, start + p.mem.i64(it + o.range_step))
+    p.mem.set_i64(it + o.range_len, n - 1)
     return p.new_int(start)
 
 
 @model("listiter_next", ("ptr",), "ptr")
 def listiter_next(p, it):
-    index = p.mem.i64(it + 16)
+    o = p.o
+    index = p.mem.i64(it + o.li_index)
     if index < 0:
         return 0
-    seq = p.mem.u64(it + 24)
-    if index >= p.mem.i64(seq + 16):
-        p.mem.set_i64(it + 16, -1)
-        p.mem.set_u64(it + 24, 0)
+    seq = p.mem.u64(it + o.li_seq)
+    if index >= p.mem.i64(seq + o.ob_size):
+        p.mem.set_i64(it + o.li_index, -1)
+        p.mem.set_u64(it + o.li_seq, 0)
         p.decref(seq)
         return 0
-    item = p.mem.u64(p.mem.u64(seq + 24) + 8 * index)
+    item = p.mem.u64(p.mem.u64(seq + o.list_items) + 8 * index)
     p.incref(item)
-    p.mem.set_i64(it + 16, index + 1)
+    p.mem.set_i64(it + o.li_index, index + 1)
     return item
 
 
 @model("tupleiter_next", ("ptr",), "ptr")
 def tupleiter_next(p, it):
-    seq = p.mem.u64(it + 24)
+    o = p.o
+    seq = p.mem.u64(it + o.ti_seq)
     if seq == 0:
         return 0
-    index = p.mem.i64(it + 16)
-    if index < p.mem.i64(seq + 16):
-        p.mem.set_i64(it + 16, index + 1)
-        item = p.mem.u64(seq + 32 + 8 * index)
+    index = p.mem.i64(it + o.ti_index)
+    if index < p.mem.i64(seq + o.ob_size):
+        p.mem.set_i64(it + o.ti_index, index + 1)
+        item = p.mem.u64(seq + o.tuple_items + 8 * index)
         p.incref(item)
         return item
-    p.mem.set_u64(it + 24, 0)
+    p.mem.set_u64(it + o.ti_seq, 0)
     p.decref(seq)
     return 0
 
@@ -473,7 +476,7 @@ def _result(p, r, fname):
         return p.new_float(r)
     if isinstance(r, str):
         if len(r) == 1 and r.isascii():  # single ASCII characters are static singletons
-            return p.runtime + p.profile.const("strings.ascii") + 48 * ord(r)
+            return p.runtime + p.profile.const("strings.ascii") + p.o.ascii_stride * ord(r)
         if r == "":
             return p.runtime + p.profile.const("strings.empty")
         return p.new_str(r)

@@ -13,11 +13,40 @@ The methods are mixed into :class:`refjit.runtime.process.Process`; they use ``s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 from refjit.errors import RuntimeModelError
 
 MASK64 = (1 << 64) - 1
+
+
+def object_offsets(profile) -> SimpleNamespace:
+    """The member offsets and sizes the object code uses, from the profile (so another CPython
+    version with other layouts needs only its specs folder)."""
+    off, size = profile.offset, profile.sizeof
+    return SimpleNamespace(
+        refcnt=off("PyObject", "ob_refcnt"), flags=off("PyObject", "ob_flags"), type=off("PyObject", "ob_type"),
+        ob_size=off("PyVarObject", "ob_size"), gc_head=size("PyGC_Head"),
+        lv_tag=off("PyLongObject", "long_value.lv_tag"), digits=off("PyLongObject", "long_value.ob_digit"),
+        long_size=size("PyLongObject"),
+        fval=off("PyFloatObject", "ob_fval"), float_size=size("PyFloatObject"),
+        tuple_hash=off("PyTupleObject", "ob_hash"), tuple_items=off("PyTupleObject", "ob_item"),
+        list_items=off("PyListObject", "ob_item"), list_allocated=off("PyListObject", "allocated"),
+        list_size=size("PyListObject"),
+        range_start=off("_PyRangeIterObject", "start"), range_step=off("_PyRangeIterObject", "step"),
+        range_len=off("_PyRangeIterObject", "len"), range_size=size("_PyRangeIterObject"),
+        li_index=off("_PyListIterObject", "it_index"), li_seq=off("_PyListIterObject", "it_seq"),
+        li_size=size("_PyListIterObject"),
+        ti_index=off("_PyTupleIterObject", "it_index"), ti_seq=off("_PyTupleIterObject", "it_seq"),
+        ti_size=size("_PyTupleIterObject"),
+        str_length=off("PyASCIIObject", "length"), str_hash=off("PyASCIIObject", "hash"),
+        str_state=off("PyASCIIObject", "state"), str_data=size("PyASCIIObject"),
+        # {PyASCIIObject; uint8_t data[2]} padded to the struct's 8-byte alignment
+        ascii_stride=(size("PyASCIIObject") + 2 + 7) & ~7,
+        exc_args=off("PyBaseExceptionObject", "args"), exc_size=size("PyBaseExceptionObject"),
+        exc_refs=tuple(off("PyBaseExceptionObject", f) for f in ("dict", "args", "notes", "traceback", "context", "cause")),
+    )
 
 # -- stack references (_PyStackRef, GIL build: bit 0 set = not owned) --------------------------------
 
@@ -94,7 +123,7 @@ class Objects:
         if self.is_immortal(op):
             return
         self.mem.set_u32(op, self.consts._Py_IMMORTAL_INITIAL_REFCNT)
-        self.mem.set_u16(op + 6, self.consts._Py_IMMORTAL_FLAGS)
+        self.mem.set_u16(op + self.o.flags, self.consts._Py_IMMORTAL_FLAGS)
 
     def incref(self, op: int) -> None:
         """Py_INCREF: skipped for immortal objects (sign bit of the 32-bit count)."""
@@ -138,7 +167,7 @@ class Objects:
 
     def stackref_steal(self, op: int) -> int:
         """PyStackRef_FromPyObjectSteal: ``op | (ob_flags & 1)``."""
-        return op | (self.mem.u16(op + 6) & 1)
+        return op | (self.mem.u16(op + self.o.flags) & 1)
 
     def stackref_new(self, op: int) -> int:
         """PyStackRef_FromPyObjectNew: immortal -> op|1, else incref and op."""
@@ -155,11 +184,11 @@ class Objects:
 
     # -- types -----------------------------------------------------------------------------------
     def type_of(self, op: int) -> int:
-        return self.mem.u64(op + 8)
+        return self.mem.u64(op + self.o.type)
 
     def type_name(self, op: int) -> str:
         try:
-            t = self.mem.u64(op + 8)
+            t = self.mem.u64(op + self.o.type)
         except RuntimeModelError:
             return f"<unreadable object at {op:#x}>"
         name = self._type_by_addr.get(t)
@@ -178,11 +207,11 @@ class Objects:
     def _object_malloc(self, tp_name: str, size: int) -> int:
         """PyObject_Malloc (+ GC header for HAVE_GC types), then _PyObject_Init: refcount 1."""
         gc = self._has_gc(tp_name)
-        op = self.heap.malloc(size, tp_name, header=16 if gc else 0)
+        op = self.heap.malloc(size, tp_name, header=self.o.gc_head if gc else 0)
         if gc:
-            self.mem.fill(op - 16, 16, 0)  # untracked, not in any GC list
+            self.mem.fill(op - self.o.gc_head, self.o.gc_head, 0)  # untracked, not in any GC list
         self.mem.set_u64(op, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
-        self.mem.set_u64(op + 8, self._type_addr[tp_name])
+        self.mem.set_u64(op + self.o.type, self._type_addr[tp_name])
         return op
 
     def _freelist_pop(self, name: str) -> int | None:
@@ -230,20 +259,20 @@ class Objects:
         """Address of the static small int ``v`` (-5..256) inside _PyRuntime."""
         if not -5 <= v <= 256:
             raise RuntimeModelError(f"{v} is not a small int (-5..256)")
-        return self.small_ints_base + (v + 5) * 32
+        return self.small_ints_base + (v + 5) * self.o.long_size
 
     def _long_alloc(self, ndigits_requested: int) -> int:
         """long_alloc(size): one digit (also for zero) comes from the ints freelist if possible."""
         ndigits = ndigits_requested or 1
         op = self._freelist_pop("ints") if ndigits == 1 else None
         if op is None:
-            op = self._object_malloc("int", 24 + 4 * ndigits)
+            op = self._object_malloc("int", self.o.digits + 4 * ndigits)
         self._set_lv_tag(op, 1 if ndigits_requested else 0, ndigits_requested)
-        self.mem.set_u32(op + 24, 0)
+        self.mem.set_u32(op + self.o.digits, 0)
         return op
 
     def _set_lv_tag(self, op: int, sign: int, ndigits: int) -> None:
-        self.mem.set_u64(op + 16, (1 - sign) | (ndigits << 3))
+        self.mem.set_u64(op + self.o.lv_tag, (1 - sign) | (ndigits << 3))
 
     def _write_long_value(self, op: int, v: int, alloc_digits: int) -> None:
         """Store ``v`` as sign + 30-bit digits into an int allocated with ``alloc_digits`` digits."""
@@ -255,16 +284,16 @@ class Objects:
         if len(digits) > max(alloc_digits, 1):
             raise RuntimeModelError(f"int {v} needs {len(digits)} digits, {alloc_digits} allocated")
         padded = digits + [0] * (max(alloc_digits, 1) - len(digits))
-        self.mem.write(op + 24, b"".join(d.to_bytes(4, "little") for d in padded))
+        self.mem.write(op + self.o.digits, b"".join(d.to_bytes(4, "little") for d in padded))
         self._set_lv_tag(op, (v > 0) - (v < 0), len(digits))
 
     def _long_from_medium(self, v: int) -> int:
         """_PyLong_FromMedium: ints freelist, else a 32-byte PyLongObject."""
         op = self._freelist_pop("ints")
         if op is None:
-            op = self._object_malloc("int", 32)
+            op = self._object_malloc("int", self.o.long_size)
         self._set_lv_tag(op, 1 if v > 0 else -1, 1)
-        self.mem.set_u32(op + 24, abs(v))
+        self.mem.set_u32(op + self.o.digits, abs(v))
         return op
 
     def _long_from_large(self, v: int) -> int:
@@ -287,25 +316,25 @@ class Objects:
         return op
 
     def int_value(self, op: int) -> int:
-        tag = self.mem.u64(op + 16)
+        tag = self.mem.u64(op + self.o.lv_tag)
         ndigits = tag >> 3
         sign = 1 - (tag & 3)
         if ndigits == 0:
             return 0
-        raw = self.mem.read(op + 24, 4 * ndigits)
+        raw = self.mem.read(op + self.o.digits, 4 * ndigits)
         mag = 0
         for i in range(ndigits - 1, -1, -1):
             mag = (mag << 30) | int.from_bytes(raw[4 * i : 4 * i + 4], "little")
         return sign * mag
 
     def long_digit_count(self, op: int) -> int:
-        return self.mem.u64(op + 16) >> 3
+        return self.mem.u64(op + self.o.lv_tag) >> 3
 
     def long_is_compact(self, op: int) -> bool:
-        return self.mem.u64(op + 16) < 16
+        return self.mem.u64(op + self.o.lv_tag) < 16
 
     def long_is_small_int(self, op: int) -> bool:
-        return bool(self.mem.u64(op + 16) & 4)
+        return bool(self.mem.u64(op + self.o.lv_tag) & self.consts.IMMORTALITY_BIT_MASK)
 
     # -- bool, None --------------------------------------------------------------------------------
     def new_bool(self, b: bool) -> int:
@@ -320,39 +349,39 @@ class Objects:
         """PyFloat_FromDouble: the float freelist first, else a 24-byte object."""
         op = self._freelist_pop("floats")
         if op is None:
-            op = self._object_malloc("float", 24)
-        self.mem.set_f64(op + 16, float(x))
+            op = self._object_malloc("float", self.o.float_size)
+        self.mem.set_f64(op + self.o.fval, float(x))
         if immortal:
             self.make_immortal(op)
         return op
 
     def float_value(self, op: int) -> float:
-        return self.mem.f64(op + 16)
+        return self.mem.f64(op + self.o.fval)
 
     # -- str (ASCII, compact) ---------------------------------------------------------------------
     def new_str(self, s: str, *, immortal: bool = False) -> int:
         """A compact ASCII str: PyASCIIObject followed by the characters and a NUL."""
         if not s.isascii():
             raise RuntimeModelError(f"only ASCII strings are modelled, not {s!r}")
-        op = self._object_malloc("str", 40 + len(s) + 1)
+        op = self._object_malloc("str", self.o.str_data + len(s) + 1)
         self._init_ascii(op, s)
         if immortal:
             self.make_immortal(op)
         return op
 
     def _init_ascii(self, op: int, s: str) -> None:
-        self.mem.set_i64(op + 16, len(s))  # length
-        self.mem.set_i64(op + 24, -1)  # hash not computed
+        self.mem.set_i64(op + self.o.str_length, len(s))
+        self.mem.set_i64(op + self.o.str_hash, -1)  # not computed yet
         # state: interned 0, kind 1 (PyUnicode_1BYTE_KIND), compact 1, ascii 1, statically_allocated 0
-        self.mem.set_u32(op + 32, (1 << 2) | (1 << 5) | (1 << 6))
-        self.mem.write(op + 40, s.encode("ascii") + b"\0")
+        self.mem.set_u32(op + self.o.str_state, (1 << 2) | (1 << 5) | (1 << 6))
+        self.mem.write(op + self.o.str_data, s.encode("ascii") + b"\0")
 
     def str_value(self, op: int) -> str:
-        n = self.mem.i64(op + 16)
-        state = self.mem.u32(op + 32)
+        n = self.mem.i64(op + self.o.str_length)
+        state = self.mem.u32(op + self.o.str_state)
         if not (state >> 6) & 1 or not (state >> 5) & 1:
             return f"<non-ASCII str at {op:#x}>"
-        return self.mem.read(op + 40, n).decode("ascii", errors="replace")
+        return self.mem.read(op + self.o.str_data, n).decode("ascii", errors="replace")
 
     # -- tuple -----------------------------------------------------------------------------------
     def new_tuple(self, items: Sequence[int], *, steal: bool = False, immortal: bool = False) -> int:
@@ -363,22 +392,22 @@ class Objects:
             return self.empty_tuple
         op = self._freelist_pop(f"tuples[{n - 1}]") if n <= 20 else None
         if op is None:
-            op = self._object_malloc("tuple", 32 + 8 * n)
-            self.mem.set_i64(op + 16, n)
-        self.mem.set_i64(op + 24, -1)  # _PyTuple_RESET_HASH_CACHE
+            op = self._object_malloc("tuple", self.o.tuple_items + 8 * n)
+            self.mem.set_i64(op + self.o.ob_size, n)
+        self.mem.set_i64(op + self.o.tuple_hash, -1)  # _PyTuple_RESET_HASH_CACHE
         for i, it in enumerate(items):
             if not steal:
                 self.incref(it)
-            self.mem.set_u64(op + 32 + 8 * i, it)
+            self.mem.set_u64(op + self.o.tuple_items + 8 * i, it)
         if immortal:
             self.make_immortal(op)
         return op
 
     def tuple_items(self, op: int) -> list[int]:
-        n = self.mem.i64(op + 16)
+        n = self.mem.i64(op + self.o.ob_size)
         if not 0 <= n <= 1 << 20:
             raise RuntimeModelError(f"tuple at {op:#x} has implausible size {n}")
-        raw = self.mem.read(op + 32, 8 * n)
+        raw = self.mem.read(op + self.o.tuple_items, 8 * n)
         return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
 
     # -- list ------------------------------------------------------------------------------------
@@ -392,14 +421,14 @@ class Objects:
             raise RuntimeModelError(f"new_list: allocated {cap} < {n} items")
         op = self._freelist_pop("lists")
         if op is None:
-            op = self._object_malloc("list", 40)
+            op = self._object_malloc("list", self.o.list_size)
         arr = 0
         if cap > 0:
             arr = self.heap.malloc(8 * cap, "mem")
             self.mem.fill(arr, 8 * cap, 0)  # PyMem_Calloc
-        self.mem.set_i64(op + 16, n)
-        self.mem.set_u64(op + 24, arr)
-        self.mem.set_i64(op + 32, cap)
+        self.mem.set_i64(op + self.o.ob_size, n)
+        self.mem.set_u64(op + self.o.list_items, arr)
+        self.mem.set_i64(op + self.o.list_allocated, cap)
         for i, it in enumerate(items):
             if not steal:
                 self.incref(it)
@@ -409,8 +438,8 @@ class Objects:
         return op
 
     def list_items(self, op: int) -> list[int]:
-        n = self.mem.i64(op + 16)
-        arr = self.mem.u64(op + 24)
+        n = self.mem.i64(op + self.o.ob_size)
+        arr = self.mem.u64(op + self.o.list_items)
         if n == 0:
             return []
         if not 0 < n <= 1 << 20:
@@ -420,20 +449,20 @@ class Objects:
 
     def list_resize(self, op: int, newsize: int) -> None:
         """list_resize (GIL build): over-allocation pattern 0, 4, 8, 16, 24, 32, 40, 52, ..."""
-        allocated = self.mem.i64(op + 32)
-        size = self.mem.i64(op + 16)
+        allocated = self.mem.i64(op + self.o.list_allocated)
+        size = self.mem.i64(op + self.o.ob_size)
         if allocated >= newsize and newsize >= (allocated >> 1):
-            self.mem.set_i64(op + 16, newsize)
+            self.mem.set_i64(op + self.o.ob_size, newsize)
             return
         new_allocated = (newsize + (newsize >> 3) + 6) & ~3
         if newsize - size > new_allocated - newsize:
             new_allocated = (newsize + 3) & ~3
         if newsize == 0:
             new_allocated = 0
-        arr = self.mem_realloc(self.mem.u64(op + 24), 8 * new_allocated)
-        self.mem.set_u64(op + 24, arr)
-        self.mem.set_i64(op + 16, newsize)
-        self.mem.set_i64(op + 32, new_allocated)
+        arr = self.mem_realloc(self.mem.u64(op + self.o.list_items), 8 * new_allocated)
+        self.mem.set_u64(op + self.o.list_items, arr)
+        self.mem.set_i64(op + self.o.ob_size, newsize)
+        self.mem.set_i64(op + self.o.list_allocated, new_allocated)
 
     # -- iterators --------------------------------------------------------------------------------
     def new_range_iter(self, start: int, stop: int, step: int = 1, *, immortal: bool = False) -> int:
@@ -446,28 +475,29 @@ class Objects:
             raise RuntimeModelError("range iterator bounds do not fit a C long (a longrangeiter is not modelled)")
         op = self._freelist_pop("range_iters")
         if op is None:
-            op = self._object_malloc("range_iterator", 40)
-        self.mem.set_i64(op + 16, start)
-        self.mem.set_i64(op + 24, step)
-        self.mem.set_i64(op + 32, n)
+            op = self._object_malloc("range_iterator", self.o.range_size)
+        self.mem.set_i64(op + self.o.range_start, start)
+        self.mem.set_i64(op + self.o.range_step, step)
+        self.mem.set_i64(op + self.o.range_len, n)
         if immortal:
             self.make_immortal(op)
         return op
 
     def new_list_iter(self, lst: int, *, immortal: bool = False) -> int:
         """iter(list): it_index 0, it_seq a new reference to the list."""
-        return self._seq_iter("list_iterator", "list_iters", lst, immortal)
+        return self._seq_iter("list_iterator", "list_iters", lst, immortal, self.o.li_size, self.o.li_index, self.o.li_seq)
 
     def new_tuple_iter(self, tup: int, *, immortal: bool = False) -> int:
-        return self._seq_iter("tuple_iterator", "tuple_iters", tup, immortal)
+        return self._seq_iter("tuple_iterator", "tuple_iters", tup, immortal, self.o.ti_size, self.o.ti_index, self.o.ti_seq)
 
-    def _seq_iter(self, tp_name: str, freelist: str, seq: int, immortal: bool) -> int:
+    def _seq_iter(self, tp_name: str, freelist: str, seq: int, immortal: bool, size: int, o_index: int,
+                  o_seq: int) -> int:
         op = self._freelist_pop(freelist)
         if op is None:
-            op = self._object_malloc(tp_name, 32)
-        self.mem.set_i64(op + 16, 0)
+            op = self._object_malloc(tp_name, size)
+        self.mem.set_i64(op + o_index, 0)
         self.incref(seq)
-        self.mem.set_u64(op + 24, seq)
+        self.mem.set_u64(op + o_seq, seq)
         if immortal:
             self.make_immortal(op)
         return op
@@ -482,8 +512,9 @@ class Objects:
             raise RuntimeModelError(f"{tp_name!r} is not an exception type of the emulated process")
         items = [self.from_python(a) for a in args]
         op = self._object_malloc(tp_name, size)
-        self.mem.fill(op + 16, size - 16, 0)
-        self.mem.set_u64(op + 24, self.new_tuple(items, steal=True))
+        head = self.o.exc_refs[0]
+        self.mem.fill(op + head, size - head, 0)
+        self.mem.set_u64(op + self.o.exc_args, self.new_tuple(items, steal=True))
         return op
 
     def set_exception(self, tp_name: str, *args: Any) -> int:
@@ -506,7 +537,7 @@ class Objects:
         self.xdecref(old)
 
     def exception_info(self, op: int) -> tuple[str, tuple]:
-        args = self.mem.u64(op + 24)
+        args = self.mem.u64(op + self.o.exc_args)
         vals = tuple(self.to_python(a) for a in self.tuple_items(args)) if args else ()
         return self.type_name(op), vals
 
@@ -571,12 +602,14 @@ class Objects:
         elif name == "list":
             view.items = tuple(self.list_items(op))
             view.value = self._try_value(op)
-            view.extra["allocated"] = self.mem.i64(op + 32)
+            view.extra["allocated"] = self.mem.i64(op + self.o.list_allocated)
         elif name == "range_iterator":
-            view.value = (self.mem.i64(op + 16), self.mem.i64(op + 24), self.mem.i64(op + 32))
+            view.value = (self.mem.i64(op + self.o.range_start), self.mem.i64(op + self.o.range_step),
+                          self.mem.i64(op + self.o.range_len))
             view.extra = {"start": view.value[0], "step": view.value[1], "len": view.value[2]}
         elif name in ("list_iterator", "tuple_iterator"):
-            view.value = (self.mem.i64(op + 16), self.mem.u64(op + 24))
+            o_index, o_seq = (self.o.li_index, self.o.li_seq) if name == "list_iterator" else (self.o.ti_index, self.o.ti_seq)
+            view.value = (self.mem.i64(op + o_index), self.mem.u64(op + o_seq))
             view.extra = {"it_index": view.value[0], "it_seq": view.value[1]}
         elif self._type_flags.get(name, 0) & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
             view.value = self.exception_info(op)
@@ -623,7 +656,7 @@ class Objects:
         raise RuntimeModelError(f"deallocating None at {op:#x} (refcount underflow)")
 
     def _dealloc_tuple(self, op: int) -> None:
-        n = self.mem.i64(op + 16)
+        n = self.mem.i64(op + self.o.ob_size)
         if n == 0:
             return  # the static empty tuple
         for item in reversed(self.tuple_items(op)):
@@ -633,30 +666,30 @@ class Objects:
         self.heap.free(op)
 
     def _dealloc_list(self, op: int) -> None:
-        arr = self.mem.u64(op + 24)
+        arr = self.mem.u64(op + self.o.list_items)
         if arr:
             for item in reversed(self.list_items(op)):
                 self.xdecref(item)
             self.heap.free(arr)
-            self.mem.set_u64(op + 24, 0)
+            self.mem.set_u64(op + self.o.list_items, 0)
         self._freelist_free("lists", op, self.consts.Py_lists_MAXFREELIST)
 
     def _dealloc_range_iterator(self, op: int) -> None:
         self._freelist_free("range_iters", op, self.consts.Py_range_iters_MAXFREELIST)
 
     def _dealloc_list_iterator(self, op: int) -> None:
-        self.xdecref(self.mem.u64(op + 24))
+        self.xdecref(self.mem.u64(op + self.o.li_seq))
         self._freelist_free("list_iters", op, self.consts.Py_list_iters_MAXFREELIST)
 
     def _dealloc_tuple_iterator(self, op: int) -> None:
-        self.xdecref(self.mem.u64(op + 24))
+        self.xdecref(self.mem.u64(op + self.o.ti_seq))
         self._freelist_free("tuple_iters", op, self.consts.Py_tuple_iters_MAXFREELIST)
 
     def _dealloc_str(self, op: int) -> None:
         self.heap.free(op)
 
     def _dealloc_exception(self, op: int) -> None:
-        for off in (16, 24, 32, 40, 48, 56):  # dict, args, notes, traceback, context, cause
+        for off in self.o.exc_refs:  # dict, args, notes, traceback, context, cause
             self.xdecref(self.mem.u64(op + off))
         self.heap.free(op)
 

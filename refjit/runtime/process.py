@@ -44,7 +44,7 @@ from refjit.runtime.memory import (
     Region,
     page_align_up,
 )
-from refjit.runtime.objects import STACKREF_NULL, Objects
+from refjit.runtime.objects import STACKREF_NULL, Objects, object_offsets
 from refjit.runtime.views import View
 
 GiB = 1 << 30
@@ -102,6 +102,7 @@ class Process(Objects):
         self.arch = profile.arch
         self.layout = layout
         self.consts = profile.consts
+        self.o = object_offsets(profile)
         self.mem = Memory()
         self.symbols: dict[str, int] = {}
         self.freelists: dict[str, list[int]] = {}
@@ -225,7 +226,7 @@ class Process(Objects):
         """_PyObject_HEAD_INIT of a static object: refcount 3<<30, flags STATICALLY_ALLOCATED|IMMORTAL."""
         c = self.consts
         self.mem.set_u64(op, c._Py_IMMORTAL_INITIAL_REFCNT | (c._Py_STATIC_FLAG_BITS << 48))
-        self.mem.set_u64(op + 8, type_addr)
+        self.mem.set_u64(op + self.o.type, type_addr)
 
     def _add_stub(self, name: str) -> int:
         if name in self.symbols:
@@ -283,21 +284,21 @@ class Process(Objects):
                 self.symbols[t.exception_pointer] = slot
 
     def _build_singletons(self) -> None:
-        none = self._static_alloc(16)
+        none = self._static_alloc(self.profile.sizeof("PyObject"))
         self._static_header(none, self._type_addr["NoneType"])
         self.symbols["_Py_NoneStruct"] = none
         for name, value in (("_Py_FalseStruct", 0), ("_Py_TrueStruct", 1)):
-            op = self._static_alloc(32)
+            op = self._static_alloc(self.o.long_size)
             self._static_header(op, self._type_addr["bool"])
-            self.mem.set_u64(op + 16, self.consts._PyLong_TRUE_TAG if value else self.consts._PyLong_FALSE_TAG)
-            self.mem.set_u32(op + 24, value)
+            self.mem.set_u64(op + self.o.lv_tag, self.consts._PyLong_TRUE_TAG if value else self.consts._PyLong_FALSE_TAG)
+            self.mem.set_u32(op + self.o.digits, value)
             self.symbols[name] = op
         # The empty tuple singleton (really in _PyRuntime.static_objects, at an offset the facts
         # do not give; nothing in the stencils refers to it directly).
-        self.empty_tuple = self._static_alloc(32)
+        self.empty_tuple = self._static_alloc(self.o.tuple_items)
         self._static_header(self.empty_tuple, self._type_addr["tuple"])
-        self.mem.set_i64(self.empty_tuple + 16, 0)
-        self.mem.set_i64(self.empty_tuple + 24, -1)
+        self.mem.set_i64(self.empty_tuple + self.o.ob_size, 0)
+        self.mem.set_i64(self.empty_tuple + self.o.tuple_hash, -1)
 
     def _build_runtime(self) -> None:
         long_type = self._type_addr["int"]
@@ -305,15 +306,15 @@ class Process(Objects):
             op = self.small_int(v)
             self._static_header(op, long_type)
             tag = (1 - ((v > 0) - (v < 0))) | ((1 if v else 0) << 3) | self.consts.IMMORTALITY_BIT_MASK
-            self.mem.set_u64(op + 16, tag)
-            self.mem.set_u32(op + 24, abs(v))
+            self.mem.set_u64(op + self.o.lv_tag, tag)
+            self.mem.set_u32(op + self.o.digits, abs(v))
         # Interned static strings the stencils name by _PyRuntime offset (FACTS d.3).
         for key, text in (("strings.empty", ""), ("strings.__annotations__", "__annotations__"),
                           ("strings.__build_class__", "__build_class__")):
             self._static_ascii(self.runtime + self.profile.const(key), text)
         ascii_base = self.runtime + self.profile.const("strings.ascii")
         for ch in range(128):
-            self._static_ascii(ascii_base + 48 * ch, chr(ch))  # {PyASCIIObject; uint8_t data[2]}: 48 bytes
+            self._static_ascii(ascii_base + self.o.ascii_stride * ch, chr(ch))
         iv = self.view("PyInterpreterState", self.interp)
         iv.trace_run_counter = self.consts.JIT_CLEANUP_THRESHOLD
         iv.jit = 1
@@ -323,7 +324,7 @@ class Process(Objects):
         self._static_header(op, self._type_addr["str"])
         self._init_ascii(op, s)
         # interned: SSTATE_INTERNED_IMMORTAL_STATIC (3); statically_allocated: 1
-        self.mem.set_u32(op + 32, self.mem.u32(op + 32) | 3 | (1 << 7))
+        self.mem.set_u32(op + self.o.str_state, self.mem.u32(op + self.o.str_state) | 3 | (1 << 7))
 
     def _build_data_tables(self) -> None:
         table = self.profile.const("_PyEval_BinaryOps")
@@ -371,13 +372,14 @@ class Process(Objects):
         t.current_exception = 0
         t.exc_info = t.addr_of("exc_state")
         t.current_executor = 0
-        # The data stack: one chunk spanning the region ({previous, size, top} then the data).
+        # The data stack: one _PyStackChunk spanning the region.
         ds = self.regions["datastack"]
-        self.mem.set_u64(ds.base, 0)
-        self.mem.set_u64(ds.base + 8, ds.size)
-        self.mem.set_u64(ds.base + 16, 0)
+        chunk = self.view("_PyStackChunk", ds.base)
+        chunk.previous = 0
+        chunk.size = ds.size
+        chunk.top = 0
         t.datastack_chunk = ds.base
-        t.datastack_top = ds.base + 24
+        t.datastack_top = chunk.addr_of("data")
         t.datastack_limit = ds.end
         impl = self.view("_PyThreadStateImpl", self.tstate)
         cs = self.regions["cstack"]
@@ -410,7 +412,7 @@ class Process(Objects):
         self._code_top += size
         self.mem.fill(op, size, 0)
         self.mem.set_u64(op, 1)
-        self.mem.set_u64(op + 8, self._type_addr["code"])
+        self.mem.set_u64(op + self.o.type, self._type_addr["code"])
         v = self.view("PyCodeObject", op)
         v.ob_size = len(bytecode) // 2
         v.co_consts = self.new_tuple(list(consts))
@@ -494,7 +496,8 @@ class Process(Objects):
         var = len(exit_targets) * exit_size + trace_length * uop_size
         base = self.profile.offset("_PyExecutorObject", "exits")
         op = self._object_malloc("uop_executor", base + var)
-        self.mem.fill(op + 16, base - 16 + var, 0)
+        head = self.o.ob_size
+        self.mem.fill(op + head, base - head + var, 0)
         e = self.view("_PyExecutorObject", op)
         e.ob_size = var
         e.trace = op + base + len(exit_targets) * exit_size
