@@ -316,6 +316,7 @@ SPECIAL_LINES = [
     "lock cmpxchg16b (%rdi)", "cmpeqsd %xmm1, %xmm0", "cmpnltpd 0x10(%rax), %xmm9",
     "shldq $0x3, %rax, %rdx", "shrdq %cl, %r9, (%rsi)", "pshufd $0x4e, %xmm1, %xmm0",
     "psrlq $0x20, %xmm3", "movmskpd %xmm0, %eax", "prefetcht0 0x40(%rdi)",
+    "cs nopw 0x0(%rax,%rax)", "notrack jmpq *%rax", "ds callq *0x8(%rax)",
 ]
 
 

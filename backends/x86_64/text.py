@@ -179,8 +179,10 @@ _STRING_OPERANDS = {}
 for _sfx, _acc in zip(_SUFFIXES, ("%al", "%ax", "%eax", "%rax")):
     _STRING_OPERANDS["movs" + _sfx] = "(%rsi),%es:(%rdi)"
     _STRING_OPERANDS["stos" + _sfx] = _acc + ",%es:(%rdi)"
+# Prefixes written as words before the mnemonic (segment words are how both assemblers and
+# llvm-objdump spell a segment prefix that no memory operand carries, e.g. in padding).
 PREFIXES = {"lock": 0xF0, "data16": 0x66, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3,
-            "repne": 0xF2, "repnz": 0xF2}
+            "repne": 0xF2, "repnz": 0xF2, "notrack": 0x3E, **x86.SEGMENTS}
 
 
 def _canonical(mn: str) -> str:
