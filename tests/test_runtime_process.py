@@ -329,3 +329,18 @@ def test_other_executors_get_distinct_unmapped_code(proc):
     proc.restore(snap)
     assert proc.new_executor([]) == d  # same address and same code address after a restore
     assert proc.view("_PyExecutorObject", d).jit_code == proc.layout.foreign_jit_base + 2 * 0x10000
+
+
+def test_static_strings_in_runtime(proc):
+    # FACTS d.3: _PyRuntime+0x8ac8 "", +0x9188 "__annotations__", +0x9318 "__build_class__",
+    # +0x12a00 strings.ascii[] (the stencils add the stack-ref tag bit: +0x12a01)
+    rt = proc.runtime
+    assert proc.str_value(rt + 0x8AC8) == ""
+    assert proc.str_value(rt + 0x9188) == "__annotations__"
+    assert proc.str_value(rt + 0x9318) == "__build_class__"
+    stride = 48  # {PyASCIIObject (40 bytes); uint8_t _data[2]} at 8-byte alignment
+    for ch in "aZ0 ~":
+        op = rt + 0x12A00 + stride * ord(ch)
+        assert proc.str_value(op) == ch and proc.is_immortal(op)
+        assert proc.mem.u64(op + 8) == proc.symbols["PyUnicode_Type"]
+        assert proc.mem.u8(op + 32) & 3 == 3  # interned immortal static (state.interned, bits 0-1)

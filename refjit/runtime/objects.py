@@ -25,7 +25,15 @@ def object_offsets(profile) -> SimpleNamespace:
     """The member offsets and sizes the object code uses, from the profile (so another CPython
     version with other layouts needs only its specs folder)."""
     off, size = profile.offset, profile.sizeof
+
+    def bit(path: str) -> int:  # a PyASCIIObject.state bitfield's position in the state word
+        f = profile.field("PyASCIIObject", path)
+        return (f.offset - off("PyASCIIObject", "state")) * 8 + f.bit
+
     return SimpleNamespace(
+        # a compact ASCII str: kind PyUnicode_1BYTE_KIND (1), compact, ascii; interned static: 3
+        str_state_ascii=(1 << bit("state.kind")) | (1 << bit("state.compact")) | (1 << bit("state.ascii")),
+        str_state_static=(3 << bit("state.interned")) | (1 << bit("state.statically_allocated")),
         refcnt=off("PyObject", "ob_refcnt"), flags=off("PyObject", "ob_flags"), type=off("PyObject", "ob_type"),
         ob_size=off("PyVarObject", "ob_size"), gc_head=size("PyGC_Head"),
         lv_tag=off("PyLongObject", "long_value.lv_tag"), digits=off("PyLongObject", "long_value.ob_digit"),
@@ -372,14 +380,13 @@ class Objects:
     def _init_ascii(self, op: int, s: str) -> None:
         self.mem.set_i64(op + self.o.str_length, len(s))
         self.mem.set_i64(op + self.o.str_hash, -1)  # not computed yet
-        # state: interned 0, kind 1 (PyUnicode_1BYTE_KIND), compact 1, ascii 1, statically_allocated 0
-        self.mem.set_u32(op + self.o.str_state, (1 << 2) | (1 << 5) | (1 << 6))
+        self.mem.set_u32(op + self.o.str_state, self.o.str_state_ascii)
         self.mem.write(op + self.o.str_data, s.encode("ascii") + b"\0")
 
     def str_value(self, op: int) -> str:
         n = self.mem.i64(op + self.o.str_length)
         state = self.mem.u32(op + self.o.str_state)
-        if not (state >> 6) & 1 or not (state >> 5) & 1:
+        if state & self.o.str_state_ascii != self.o.str_state_ascii:
             return f"<non-ASCII str at {op:#x}>"
         return self.mem.read(op + self.o.str_data, n).decode("ascii", errors="replace")
 

@@ -324,7 +324,7 @@ class Process(Objects):
         self._static_header(op, self._type_addr["str"])
         self._init_ascii(op, s)
         # interned: SSTATE_INTERNED_IMMORTAL_STATIC (3); statically_allocated: 1
-        self.mem.set_u32(op + self.o.str_state, self.mem.u32(op + self.o.str_state) | 3 | (1 << 7))
+        self.mem.set_u32(op + self.o.str_state, self.o.str_state_ascii | self.o.str_state_static)
 
     def _build_data_tables(self) -> None:
         table = self.profile.const("_PyEval_BinaryOps")
