@@ -344,3 +344,17 @@ def test_static_strings_in_runtime(proc):
         assert proc.str_value(op) == ch and proc.is_immortal(op)
         assert proc.mem.u64(op + 8) == proc.symbols["PyUnicode_Type"]
         assert proc.mem.u8(op + 32) & 3 == 3  # interned immortal static (state.interned, bits 0-1)
+
+
+def test_check_heap_finds_corruption(proc):
+    a, f, big = proc.new_int(10**6), proc.new_float(2.5), proc.new_int(10**20)
+    proc.decref(f)  # to the float freelist
+    proc.decref(big)  # multi-digit: freed and poisoned
+    assert proc.check_heap() == []
+    proc.mem.set_u8(big + 20, 0)  # a store into freed memory
+    proc.mem.set_u64(f, 0x1234)  # clobbers the freelist link
+    proc.set_refcnt(a, 0)
+    problems = proc.check_heap()
+    assert f"write after free: {big + 20:#x} inside the freed int at {big:#x}" in problems
+    assert f"floats freelist entry {f:#x} links to 0x1234, not 0x0" in problems
+    assert f"live int at {a:#x} has refcount 0" in problems

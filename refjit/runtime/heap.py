@@ -159,6 +159,16 @@ class Heap:
         """Deallocated objects parked on a CPython freelist, in allocation order."""
         return self._in_order(FREELIST)
 
+    def writes_after_free(self) -> list[tuple[Block, int]]:
+        """Freed blocks whose poison was overwritten: (block, address of the first changed byte)."""
+        out = []
+        for b in self.freed():
+            data = self.memory.read(b.start, b.size)
+            if data.count(POISON_FREED) != b.size:
+                first = next(i for i, x in enumerate(data) if x != POISON_FREED)
+                out.append((b, b.start + first))
+        return out
+
     @property
     def used(self) -> int:
         return self._top - self.region.base

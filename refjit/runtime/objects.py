@@ -628,6 +628,29 @@ class Objects:
         except RuntimeModelError:
             return None
 
+    # -- consistency -------------------------------------------------------------------------------
+    def check_heap(self) -> list[str]:
+        """Problems a run can leave behind, as readable lines (empty: none found): writes into
+        freed (poisoned) memory, broken freelist links, live objects whose type or refcount
+        is not plausible."""
+        problems = []
+        for block, addr in self.heap.writes_after_free():
+            problems.append(f"write after free: {addr:#x} inside the freed {block.type} at {block.address:#x}")
+        for name, entries in self.freelists.items():
+            for i, op in enumerate(entries):
+                expected = entries[i - 1] if i else 0
+                if self.mem.u64(op) != expected:
+                    problems.append(f"{name} freelist entry {op:#x} links to {self.mem.u64(op):#x}, not {expected:#x}")
+        for b in self.heap.live():
+            if b.type == "mem":
+                continue
+            t = self.mem.u64(b.address + self.o.type)
+            if self._type_by_addr.get(t) != b.type:
+                problems.append(f"live {b.type} at {b.address:#x} has ob_type {t:#x} ({self.type_name(b.address)})")
+            elif self.mem.u32(b.address) == 0:
+                problems.append(f"live {b.type} at {b.address:#x} has refcount 0")
+        return problems
+
     # -- deallocation (what _Py_Dealloc does per type) ---------------------------------------------
     def dealloc(self, op: int) -> None:
         """_Py_Dealloc: the type's tp_dealloc, for the types the process knows."""
