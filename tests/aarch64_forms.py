@@ -433,6 +433,29 @@ def simd_lines(rng: random.Random) -> list[str]:
             out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}]")
             out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}], #{nbytes}")
             out.append(f"ld{count}r {{ {lst} }}, [{rng.choice(xs)}], x{rng.randrange(31)}")
+    for wide, (lo, hi) in halves.items():
+        esize = {"8h": 8, "4s": 16, "2d": 32}[wide]
+        for sfx, narrow in (("", lo), ("2", hi)):
+            out.append(f"shll{sfx} v{v()}.{wide}, v{v()}.{narrow}, #{esize}")
+            for mn in A.NARROW:
+                out.append(f"{mn}{sfx} v{v()}.{narrow}, v{v()}.{wide}")
+            for mn in A.NARROW_SHIFT:
+                for sh in (1, esize, rng.randrange(1, esize + 1)):
+                    out.append(f"{mn}{sfx} v{v()}.{narrow}, v{v()}.{wide}, #{sh}")
+    for mn in A.SCALAR3_FP:
+        for r in "sd":
+            lines(2, lambda: f"{mn} {r}{v()}, {r}{v()}, {r}{v()}")
+    for mn in A.FCMP_ZERO:
+        for r in "sd":
+            lines(2, lambda: f"{mn} {r}{v()}, {r}{v()}, #0.0")
+    for mn in ("scvtf", "ucvtf"):
+        for f, g, top in (("d", "x", 64), ("s", "w", 32), ("d", "w", 32), ("s", "x", 64)):
+            for fb in (1, top, rng.randrange(1, top + 1)):
+                out.append(f"{mn} {f}{v()}, {g}{rng.randrange(31)}, #{fb}")
+    for mn in ("fcvtzs", "fcvtzu"):
+        for f, g, top in (("d", "x", 64), ("s", "w", 32), ("d", "w", 32), ("s", "x", 64)):
+            for fb in (1, top, rng.randrange(1, top + 1)):
+                out.append(f"{mn} {g}{rng.randrange(31)}, {f}{v()}, #{fb}")
     return out
 
 

@@ -126,6 +126,7 @@ FP_COND_CMP  = form("00011110 ftype:2 1 Rm:5 cond:4 01 Rn:5 op nzcv:4")
 FP_COND_SEL  = form("00011110 ftype:2 1 Rm:5 cond:4 11 Rn:5 Rd:5")
 FP_IMM       = form("00011110 ftype:2 1 imm8:8 100 00000 Rd:5")
 FP_INT       = form("sf 0011110 ftype:2 1 rmode:2 opcode:3 000000 Rn:5 Rd:5")
+FP_FIXED     = form("sf 0011110 ftype:2 0 rmode:2 opcode:3 scale:6 Rn:5 Rd:5")
 # the few Advanced SIMD forms clang emits in scalar code (popcount, zeroing, 16-byte copies)
 SIMD_2REG    = form("0 Q U 01110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
 SIMD_ACROSS  = form("0 Q U 01110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
@@ -1262,19 +1263,23 @@ class Assembler:
     def fcsel(self, rd, rn, rm, cond):
         self.buf += _pack(FP_COND_SEL(_fsame(rd, rn, rm), rm.n, _cond(cond), rn.n, rd.n))
 
-    def _fp_int(self, rmode: int, opcode: int, gpr, fpr, to_fp: bool) -> None:
+    def _fp_int(self, rmode: int, opcode: int, gpr, fpr, to_fp: bool, fbits: int | None = None) -> None:
         sf = _gpr(gpr).sf
         ftype = _fsame(fpr)
         g = _r(gpr, sf)
-        if to_fp:
-            self.buf += _pack(FP_INT(sf, ftype, rmode, opcode, g, fpr.n))
-        else:
-            self.buf += _pack(FP_INT(sf, ftype, rmode, opcode, fpr.n, g))
+        n, d = (g, fpr.n) if to_fp else (fpr.n, g)
+        if fbits is None:
+            self.buf += _pack(FP_INT(sf, ftype, rmode, opcode, n, d))
+            return
+        # fixed point: fbits fraction bits, 1..32 or 1..64, encoded as scale = 64 - fbits
+        if fbits.__class__ is not int or not 1 <= fbits <= (64 if sf else 32):
+            raise AsmError(f"fixed-point fraction bits {fbits!r} out of range 1..{64 if sf else 32}")
+        self.buf += _pack(FP_FIXED(sf, ftype, rmode, opcode, 64 - fbits, n, d))
 
-    def scvtf(self, rd, rn): self._fp_int(0, 2, rn, rd, True)
-    def ucvtf(self, rd, rn): self._fp_int(0, 3, rn, rd, True)
-    def fcvtzs(self, rd, rn): self._fp_int(3, 0, rd, rn, False)
-    def fcvtzu(self, rd, rn): self._fp_int(3, 1, rd, rn, False)
+    def scvtf(self, rd, rn, fbits=None): self._fp_int(0, 2, rn, rd, True, fbits)
+    def ucvtf(self, rd, rn, fbits=None): self._fp_int(0, 3, rn, rd, True, fbits)
+    def fcvtzs(self, rd, rn, fbits=None): self._fp_int(3, 0, rd, rn, False, fbits)
+    def fcvtzu(self, rd, rn, fbits=None): self._fp_int(3, 1, rd, rn, False, fbits)
     def fcvtns(self, rd, rn): self._fp_int(0, 0, rd, rn, False)
     def fcvtnu(self, rd, rn): self._fp_int(0, 1, rd, rn, False)
     def fcvtps(self, rd, rn): self._fp_int(1, 0, rd, rn, False)
@@ -1340,12 +1345,16 @@ class Assembler:
         v = esize + amount if left else 2 * esize - amount
         self.buf += _pack(SIMD_SHIFT_IMM(q, U, v >> 3, v & 7, opcode, vn.n, vd.n))
 
-    def vec_long(self, mnemonic: str, vd, vn, amount: int = 0) -> None:
-        """Widen (ushll/sshll and their uxtl/sxtl aliases, ...2 for the upper half) and
-        narrow (xtn, xtn2): the destination elements are twice or half the source's."""
-        base = mnemonic[:-1] if mnemonic.endswith("2") else mnemonic
+    def vec_long(self, mnemonic: str, vd, vn, amount: int | None = None) -> None:
+        """Widen (ushll/sshll with uxtl/sxtl as their #0 aliases, shll) and narrow (xtn, sqxtn,
+        uqxtn, sqxtun, shrn, rshrn): the destination lanes are twice or half the source's;
+        the ...2 forms read or write the upper half."""
         upper = 1 if mnemonic.endswith("2") else 0
-        wide, narrow = (vd, vn) if base != "xtn" else (vn, vd)
+        base = mnemonic[:-1] if upper else mnemonic
+        narrowing = base in NARROW or base in NARROW_SHIFT
+        if not narrowing and base not in WIDEN and base != "shll":
+            raise AsmError(f"unknown widening/narrowing operation {mnemonic!r}")
+        wide, narrow = (vn, vd) if narrowing else (vd, vn)
         pairs = {"8h": ("8b", "16b"), "4s": ("4h", "8h"), "2d": ("2s", "4s")}
         if wide.__class__ is not VReg or narrow.__class__ is not VReg or wide.index is not None \
                 or narrow.index is not None or wide.arrangement not in pairs \
@@ -1353,20 +1362,30 @@ class Assembler:
             raise AsmError(f"{mnemonic}: arrangements {vd!r}, {vn!r} do not widen/narrow by two"
                            f"{' from the upper half' if upper else ''}")
         sz = ("8h", "4s", "2d").index(wide.arrangement)
-        if base == "xtn":
-            self.buf += _pack(SIMD_2REG(upper, 0, sz, 0b10010, vn.n, vd.n))
-            return
-        if base not in ("ushll", "sshll", "uxtl", "sxtl"):
-            raise AsmError(f"unknown widening operation {mnemonic!r}")
-        esize = 8 << sz
-        if base in ("uxtl", "sxtl"):
-            amount = 0
-        _uimm(amount, 6, "shift amount")
-        if amount >= esize:
-            raise AsmError(f"{mnemonic} shift {amount} out of range for {esize}-bit elements")
-        v = esize + amount
-        U = 1 if base in ("ushll", "uxtl") else 0
-        self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, 0b10100, vn.n, vd.n))
+        esize = 8 << sz  # of the narrow lanes
+        takes_amount = base in NARROW_SHIFT or base == "shll" or (base in WIDEN and WIDEN[base][1])
+        if takes_amount != (amount is not None):
+            raise AsmError(f"{mnemonic} {'needs' if takes_amount else 'takes no'} shift amount")
+        if base in NARROW:
+            U, opcode = NARROW[base]
+            self.buf += _pack(SIMD_2REG(upper, U, sz, opcode, vn.n, vd.n))
+        elif base == "shll":
+            if amount != esize:
+                raise AsmError(f"shll shifts by the lane size, #{esize}, got #{amount}")
+            self.buf += _pack(SIMD_2REG(upper, 1, sz, 0b10011, vn.n, vd.n))
+        elif base in NARROW_SHIFT:
+            if amount.__class__ is not int or not 1 <= amount <= esize:
+                raise AsmError(f"{mnemonic} shift {amount!r} out of range 1..{esize}")
+            U, opcode = NARROW_SHIFT[base]
+            v = 2 * esize - amount
+            self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, opcode, vn.n, vd.n))
+        else:
+            U = WIDEN[base][0]
+            amount = amount or 0
+            if amount.__class__ is not int or not 0 <= amount < esize:
+                raise AsmError(f"{mnemonic} shift {amount!r} out of range 0..{esize - 1}")
+            v = esize + amount
+            self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, 0b10100, vn.n, vd.n))
 
     def ext(self, vd, vn, vm, index: int) -> None:
         q, _ = _vsame(_BYTES, vd, vn, vm)
@@ -1414,11 +1433,24 @@ class Assembler:
         self.buf += _pack(SIMD_SCALAR_3SAME(U, 3, rm.n, opcode, rn.n, rd.n))
 
     def scalar_cmp_zero(self, mnemonic: str, rd, rn) -> None:
-        if mnemonic not in CMP_ZERO:
+        if mnemonic in CMP_ZERO:
+            _fp(rd, "d"), _fp(rn, "d")
+            U, opcode = CMP_ZERO[mnemonic]
+            self.buf += _pack(SIMD_SCALAR_2REG(U, 3, opcode, rn.n, rd.n))
+        elif mnemonic in FCMP_ZERO:
+            ftype = _fsame(_fp(rd, "sd"), rn)
+            U, opcode = FCMP_ZERO[mnemonic]
+            self.buf += _pack(SIMD_SCALAR_2REG(U, 2 | ftype, opcode, rn.n, rd.n))
+        else:
             raise AsmError(f"{mnemonic} has no compare-with-zero form")
-        _fp(rd, "d"), _fp(rn, "d")
-        U, opcode = CMP_ZERO[mnemonic]
-        self.buf += _pack(SIMD_SCALAR_2REG(U, 3, opcode, rn.n, rd.n))
+
+    def scalar3_fp(self, mnemonic: str, rd, rn, rm) -> None:
+        """fabd and the FP compares on scalars, writing all-ones or zero (``fcmgt d0, d1, d2``)."""
+        if mnemonic not in SCALAR3_FP:
+            raise AsmError(f"{mnemonic} has no scalar SIMD form")
+        ftype = _fsame(_fp(rd, "sd"), rn, rm)
+        U, hi, opcode = VEC3_FP[mnemonic]
+        self.buf += _pack(SIMD_SCALAR_3SAME(U, (hi << 1) | ftype, rm.n, opcode, rn.n, rd.n))
 
     def vec3_long(self, mnemonic: str, vd, vn, vm) -> None:
         """Widening three-register forms: ``uaddl vd.4s, vn.4h, vm.4h``, ``uaddw vd.4s, vn.4s,
@@ -1741,6 +1773,7 @@ class VList:
         return body if self.index is None else f"{body}[{self.index}]"
 
 
+SCALAR3_FP = ("fabd", "fcmeq", "fcmge", "fcmgt")
 SCALAR3 = {"add": (0, 0b10000), "sub": (1, 0b10000), "cmeq": (1, 0b10001), "cmtst": (0, 0b10001),
            "cmgt": (0, 0b00110), "cmge": (0, 0b00111), "cmhi": (1, 0b00110), "cmhs": (1, 0b00111),
            "sshl": (0, 0b01000), "ushl": (1, 0b01000)}
@@ -1749,6 +1782,9 @@ LONG3 = {"saddl": (0, 0b0000, 0), "uaddl": (1, 0b0000, 0), "saddw": (0, 0b0001, 
          "ssubl": (0, 0b0010, 0), "usubl": (1, 0b0010, 0), "ssubw": (0, 0b0011, 1), "usubw": (1, 0b0011, 1),
          "smlal": (0, 0b1000, 0), "umlal": (1, 0b1000, 0), "smlsl": (0, 0b1010, 0), "umlsl": (1, 0b1010, 0),
          "smull": (0, 0b1100, 0), "umull": (1, 0b1100, 0)}
+WIDEN = {"ushll": (1, True), "sshll": (0, True), "uxtl": (1, False), "sxtl": (0, False)}  # (U, takes #amount)
+NARROW = {"xtn": (0, 0b10010), "sqxtn": (0, 0b10100), "uqxtn": (1, 0b10100), "sqxtun": (1, 0b10010)}
+NARROW_SHIFT = {"shrn": (0, 0b10000), "rshrn": (0, 0b10001)}
 PAIRWISE_LONG = {"saddlp": (0, 0b00010), "uaddlp": (1, 0b00010), "sadalp": (0, 0b00110),
                  "uadalp": (1, 0b00110)}
 STRUCT_LDST = ("ld1", "ld2", "ld3", "ld4", "st1", "st2", "st3", "st4", "ld1r", "ld2r", "ld3r", "ld4r")

@@ -693,11 +693,14 @@ def _fcsel(a, mn, ops):
 
 
 def _int_to_fp(a, mn, ops):
-    _expect(mn, ops, "fr")
-    getattr(a, mn)(ops[0], ops[1])
+    s = _expect(mn, ops, "fr", "fri")
+    getattr(a, mn)(ops[0], ops[1], *([_int(ops[2], "fraction bits")] if s == "fri" else []))
 
 
 def _fp_to_int(a, mn, ops):
+    if mn in ("fcvtzs", "fcvtzu"):
+        s = _expect(mn, ops, "rf", "rfi")
+        return getattr(a, mn)(ops[0], ops[1], *([_int(ops[2], "fraction bits")] if s == "rfi" else []))
     _expect(mn, ops, "rf")
     getattr(a, mn)(ops[0], ops[1])
 
@@ -739,6 +742,8 @@ def _simd(a, mn, ops):
         if mn in A.PAIRWISE_LONG or mn.startswith(("fcvtl", "fcvtn")):
             return a.vec2_long(mn, *ops)
         return a.vec_long(mn, *ops)
+    if s == "vvi" and mn.rstrip("2") in ("shll", "shrn", "rshrn"):
+        return a.vec_long(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
     if s in ("vi", "vis") and mn in ("orr", "bic"):
         shift = 0
         if s == "vis":
@@ -777,6 +782,8 @@ def _simd(a, mn, ops):
     if s == "ff":
         return a.scalar2(mn, *ops)
     if s == "fff":
+        if mn in A.SCALAR3_FP:
+            return a.scalar3_fp(mn, *ops)
         return a.scalar3(mn, *ops)
     raise _wrong(mn, ops)
 
@@ -860,8 +867,9 @@ for _c in A.COND:
 for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.VEC2_FP) | set(A.CMP_ZERO)
             | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | set(A.SCALAR3) | set(A.PAIRWISE_LONG)
             | set(A.LONG3) | {m + "2" for m in A.LONG3} | set(A.STRUCT_LDST)
-            | {"faddp", "ext", "xtn", "xtn2", "uxtl", "uxtl2", "sxtl", "sxtl2", "ushll", "ushll2", "sshll",
-               "sshll2", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
+            | set(A.WIDEN) | set(A.NARROW) | set(A.NARROW_SHIFT) | {"shll"}
+            | {m + "2" for m in (*A.WIDEN, *A.NARROW, *A.NARROW_SHIFT, "shll")}
+            | {"faddp", "ext", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
     HANDLERS[_mn] = _or_simd(HANDLERS[_mn]) if _mn in HANDLERS else _simd
 del _mn, _op, _order, _size, _c
 
