@@ -265,8 +265,9 @@ _ACCESS = {
 }
 # Unicorn's interrupt numbers (QEMU's exception numbers) for the traps emitted code can hit.
 _INTERRUPTS = {
-    "x86_64": {3: "breakpoint (int3)", 6: "invalid opcode", 13: "general protection fault",
-               14: "page fault", 0: "divide error"},
+    "x86_64": {0: "divide error", 1: "debug exception (int1)", 3: "breakpoint (int3)",
+               4: "overflow (into)", 6: "invalid opcode", 13: "general protection fault",
+               14: "page fault"},
     "aarch64": {1: "undefined instruction", 2: "supervisor call (svc)", 7: "breakpoint (brk)",
                 8: "halt instruction (hlt)"},
 }
@@ -766,6 +767,25 @@ class Machine:
             raise err
         return outcome
 
+    def run_linked(self, linked, *, frame: int, stack_pointer: int, tstate: int, executor: int,
+                   **options) -> Outcome:
+        """Install a :class:`refjit.link.LinkedExecutor` as ``_PyJIT_Compile`` leaves it, then run it.
+
+        Its bytes go to ``linked.base`` (which must lie in an executable region of the process),
+        the executor records ``jit_code``, ``jit_side_entry`` and ``jit_size``, and the run starts at
+        the shim with the linker's pc map, so faults name their uop. ``options`` as for ``run``.
+        """
+        region = self.region_of(linked.base)
+        end = linked.base + len(linked.memory)
+        if region is None or not region[3] or end > region[1]:
+            raise EmulationError(f"linked executor at {linked.base:#x}..{end:#x} is not inside an "
+                                 "executable region of the process (link it into the 'jit' region)")
+        self.process.mem.write(linked.base, linked.memory)
+        ev = self.process.view("_PyExecutorObject", executor)
+        ev.jit_code, ev.jit_side_entry, ev.jit_size = linked.base, linked.jit_side_entry, len(linked.memory)
+        return self.run(linked.base, frame, stack_pointer, tstate, executor=executor,
+                        uop_map=linked.pc_map, **options)
+
     def _locate(self, pc: int | None, uop_map) -> tuple[int | None, str | None, str]:
         """(uop index, uop name, location text) for ``pc``."""
         if pc is None:
@@ -776,7 +796,8 @@ class Machine:
         where = f"{self.arch} pc {self.describe(pc)}"
         if found is None:
             return None, None, where
-        return found[0], found[1], f"{self.arch} uop {found[0]} {found[1]}, pc {self.describe(pc)}"
+        what = "the shim" if found[0] < 0 else f"uop {found[0]} {found[1]}"   # the linker's -1
+        return found[0], found[1], f"{self.arch} {what}, pc {self.describe(pc)}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -593,3 +593,95 @@ def test_side_exit_into_a_foreign_executor_of_the_process(arch):
     off = s.p.profile.offset("_PyExecutorObject", "jit_side_entry")
     out = s.run([("_EXIT_TRACE", s.w.goto_tier_two(other, off, "a"))], executor=running)
     assert (out.kind, out.side_exit_to) == ("side_exit", f"#{s.p.heap.block(other).serial}")
+
+
+def test_random_code_always_ends_as_an_outcome(arch):
+    # Garbage instead of a trace: every run ends (budget), as an Outcome or a located fault,
+    # and the machine stays usable for the next run.
+    import random
+    rng = random.Random(20261125)
+    s = Scenario(arch)
+    m = Machine(arch, s.p, budget=5000)
+    snap = s.p.snapshot()
+    base = s.p.regions["jit"].base
+    sp = s.p.frame_stack_pointer(s.frame)
+    kinds = set()
+    for _ in range(300):
+        s.p.restore(snap)
+        s.p.mem.write(base, bytes(rng.randrange(256) for _ in range(48)))
+        out = m.run(base, s.frame, sp, s.p.tstate, raise_on_fault=False)
+        assert out.kind in ("tier1", "error", "fault") and out.instructions is not None
+        if out.kind == "fault":
+            assert out.location and out.message
+        kinds.add(out.kind)
+    assert "fault" in kinds
+    s.p.restore(snap)
+    assert s.run(refcounts_program(s.w), machine=m).kind == "tier1"
+
+
+def test_run_linked_executor_through_the_linker(arch):
+    # Hand-written groups with CPython's holes (the shim's call to _JIT_CONTINUE, the exit's
+    # _JIT_TARGET; on AArch64 through a GOT slot as LLVM emits it), linked by refjit.link as jit.c
+    # does, installed and run by the machine: the Outcome matches running the same code directly.
+    from refjit.codebuf import Reloc
+    from refjit.headerwriter import build_group
+    from refjit.link import Instruction, link
+
+    s = Scenario(arch)
+    w = s.w
+    pad = (lambda c: c + bytes.fromhex("1f2003d5") * ((-len(c) % 8) // 4)) if arch == "aarch64" \
+        else (lambda c: c)
+
+    def group(name, lines, relocs=()):
+        code, labels, addrs = assemble(arch, lines, 0)
+        return build_group(name, arch, pad(code), list(relocs(labels, addrs)) if relocs else ())
+
+    shim_lines = [ln if "{u0}" not in ln else ("callq 0x0" if arch == "x86_64" else "bl 0x0")
+                  for ln in w.shim("u0")]
+    call_at = shim_lines.index("callq 0x0" if arch == "x86_64" else "bl 0x0")
+    if arch == "x86_64":
+        shim = group("shim", shim_lines, lambda labels, addrs: [
+            Reloc(addrs[call_at] + 1, "patch_32r", "_JIT_CONTINUE", -4)])
+        o = w.o
+        deopt_lines = [f"movq $0x0, {o['current_executor']:#x}(%r14)",
+                       f"movq %r13, {o['stackpointer']:#x}(%r12)", "movq (%r12), %rax",
+                       "andq $-0x2, %rax", "movabsq $0x0, %rcx",
+                       f"leaq {o['bytecode']:#x}(%rax,%rcx,2), %rax", "retq"]
+        deopt = group("_DEOPT", deopt_lines, lambda labels, addrs: [
+            Reloc(addrs[4] + 2, "patch_64", "_JIT_TARGET")])
+        fatal = group("_FATAL_ERROR", ["ud2"])
+    else:
+        shim = group("shim", shim_lines, lambda labels, addrs: [
+            Reloc(addrs[call_at], "patch_aarch64_26r", "_JIT_CONTINUE")])
+        o = w.o
+        deopt_lines = [f"str xzr, [x22, #{o['current_executor']:#x}]",
+                       f"str x21, [x20, #{o['stackpointer']:#x}]", "ldr x8, [x20]",
+                       "and x8, x8, #0xfffffffffffffffe", "adrp x9, 0x0", "ldr x9, [x9]",
+                       f"add x8, x8, #{o['bytecode']:#x}", "add x0, x8, x9, lsl #1", "ret"]
+        deopt = group("_DEOPT", deopt_lines, lambda labels, addrs: [
+            Reloc(addrs[4], "patch_aarch64_21r", "_JIT_TARGET"),
+            Reloc(addrs[5], "patch_aarch64_12", "_JIT_TARGET")])
+        fatal = group("_FATAL_ERROR", ["brk #0x1"])
+    groups = {"_START_EXECUTOR": build_group("_START_EXECUTOR", arch, b""),
+              "_LOAD_FAST_0": group("_LOAD_FAST_0", w.load_fast(0, "a")),
+              "_POP_TOP": group("_POP_TOP", w.pop_top("b")),
+              "_DEOPT": deopt, "_FATAL_ERROR": fatal}
+    trace = [Instruction("_START_EXECUTOR"), Instruction("_LOAD_FAST_0"), Instruction("_LOAD_FAST_0"),
+             Instruction("_POP_TOP"), Instruction("_DEOPT", target=TARGET)]
+    executor = s.p.new_executor([])
+    base = s.p.regions["jit"].base
+    linked = link(trace, groups, shim, arch=arch, executor=executor, base=base, resolve=s.p.symbols)
+    m = Machine(arch, s.p)
+    out = m.run_linked(linked, frame=s.frame, stack_pointer=s.p.frame_stack_pointer(s.frame),
+                       tstate=s.p.tstate, executor=executor)
+    assert out.kind == "tier1" and out.target == TARGET
+    assert out.stack_depth == 1 and s.p.read_object(s.big).refcnt == 2
+    ev = s.p.view("_PyExecutorObject", executor)
+    assert (ev.jit_code, ev.jit_side_entry) == (base, base + shim.code_size)
+    # A fault in the linked code names the uop by the linker's map.
+    s.p.mem.set_u64(s.p.frame_local_address(s.frame, 0), 0x10)       # an owned ref to nothing
+    with pytest.raises(EmulationError) as info:
+        m.run_linked(linked, frame=s.frame, stack_pointer=s.p.frame_stack_pointer(s.frame),
+                     tstate=s.p.tstate, executor=executor)
+    assert (info.value.uop_index, info.value.uop_name) == (1, "_LOAD_FAST_0")
+    assert info.value.address == 0x10

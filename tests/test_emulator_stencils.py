@@ -61,12 +61,11 @@ def run_stencils(name: str, arch: str):
     base = p.regions["jit"].base
     linked = link(sc.uops, hdr.groups, hdr.shim, arch=arch, executor=sc.executor, base=base,
                   resolve=p.symbols)
-    p.mem.write(base, linked.memory)
-    ev = p.view("_PyExecutorObject", sc.executor)      # what _PyJIT_Compile records
-    ev.jit_code, ev.jit_side_entry, ev.jit_size = base, linked.jit_side_entry, linked.jit_size
     machine = Machine(arch, p)
-    out = machine.run(base, sc.frame, sc.stack_pointer, sc.tstate, executor=sc.executor,
-                      uop_map=linked.pc_map)
+    out = machine.run_linked(linked, frame=sc.frame, stack_pointer=sc.stack_pointer,
+                             tstate=sc.tstate, executor=sc.executor)
+    ev = p.view("_PyExecutorObject", sc.executor)      # what _PyJIT_Compile records
+    assert (ev.jit_code, ev.jit_side_entry) == (base, linked.jit_side_entry)
     return out, sc, machine
 
 
