@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from refjit.errors import SpecError
 from refjit.profile import load_profile
 from refjit.runtime.memory import perms_text
 from refjit.runtime.process import LayoutConfig, Process
@@ -62,5 +61,3 @@ def describe_uop(name: str, arch: str = "x86_64") -> list[str]:
             lines.append(f"    {kind:<8} {s}{status}")
     return lines
 
-
-__all__ = ["describe_process", "describe_uop", "SpecError"]

@@ -732,13 +732,3 @@ class Objects:
                 return self._dealloc_exception
         raise AttributeError(name)
 
-
-def digits_of(v: int) -> list[int]:
-    """The 30-bit digits of |v|, least significant first (as ob_digit stores them)."""
-    a = abs(v)
-    out = []
-    while a:
-        out.append(a & 0x3FFF_FFFF)
-        a >>= 30
-    return out
-
