@@ -426,7 +426,8 @@ class Machine:
     def _learn_block(self, address: int, size: int) -> int:
         region = self.region_of(address)
         if region is None or region[0] == self._stubs[0]:
-            return 0                                  # stubs run Python models, not instructions
+            self._blocks[address] = 0                 # stubs run Python models, not instructions
+            return 0
         base, _end, _name, _x, reg = region
         code = ctypes.string_at(reg.address_of_buffer + (address - base), size)
         n = sum(1 for _ in _decoder_count(self.arch, code, address))

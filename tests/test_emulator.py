@@ -550,6 +550,12 @@ def test_uop_map_from_linker_ranges():
     assert m.find(0xFF) is None and m.find(0x130) is None
 
 
+def test_aarch64_machine_uses_the_max_cpu_model():
+    from unicorn.arm64_const import UC_CPU_ARM64_MAX
+    s = Scenario("aarch64")
+    assert Machine("aarch64", s.p).uc.ctl_get_cpu_model() == UC_CPU_ARM64_MAX
+
+
 def test_unknown_arch_is_an_error():
     s = Scenario("x86_64")
     with pytest.raises(EmulationError, match="unknown architecture"):
