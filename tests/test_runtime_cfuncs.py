@@ -528,3 +528,81 @@ def test_dealloc_graphs(proc, g):
                 assert proc.read_object(a).state == "live" and proc.refcnt(a) == refs[j], (j, nodes[j])
     # everything was released: nothing of ours is left live
     assert not {b.address for b in proc.heap.live()} & {a for a, m in zip(addrs, mortal) if m}
+
+
+# -- the object protocol beyond the loop slice ------------------------------------------------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text("ab", max_size=3))
+
+
+@SETTINGS
+@given(v=scalars | st.lists(st.integers(), max_size=3).map(tuple) | st.lists(st.integers(), max_size=3))
+def test_is_true_and_size(proc, v):
+    fresh(proc)
+    op = proc.from_python(v)
+    assert call(proc, "PyObject_IsTrue", op) == (1 if v else 0)
+    n = call(proc, "PyObject_Size", op)
+    try:
+        assert n == len(v)
+    except TypeError as e:
+        assert n == MASK64  # -1
+        assert proc.exception_info(proc.current_exception()) == ("TypeError", e.args)
+
+
+@SETTINGS
+@given(a=scalars, b=scalars, cmp=st.integers(0, 5))
+def test_rich_compare(proc, a, b, cmp):
+    fresh(proc)
+    kind, expected = _host([operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge][cmp], a, b)
+    r = call(proc, "PyObject_RichCompare", proc.from_python(a), proc.from_python(b), cmp)
+    if kind == "ok":
+        assert r == proc.new_bool(expected)
+    else:
+        assert r == 0 and proc.exception_info(proc.current_exception()) == expected
+
+
+@SETTINGS
+@given(v=scalars)
+def test_unary(proc, v):
+    fresh(proc)
+    for name, op in (("PyNumber_Negative", operator.neg), ("PyNumber_Invert", operator.invert)):
+        kind, expected = _host(lambda x, _: op(x), v, None)
+        r = call(proc, name, proc.from_python(v))
+        if kind == "exc":
+            assert r == 0 and proc.exception_info(proc.current_exception()) == expected
+            proc.clear_exception()
+        else:
+            got = proc.to_python(r)
+            assert type(got) is type(expected) and struct.pack("<d", got) == struct.pack("<d", expected) \
+                if isinstance(expected, float) else got == expected
+
+
+@SETTINGS
+@given(items=st.lists(st.integers(-3, 3) | st.floats(allow_nan=True), max_size=5), needle=st.integers(-3, 3) | st.floats())
+def test_contains_identity_then_equality(proc, items, needle):
+    fresh(proc)
+    addrs = [proc.from_python(x) for x in items]
+    lst = proc.new_list(addrs, steal=True)
+    n = proc.from_python(needle)
+    assert call(proc, "PySequence_Contains", lst, n) == (1 if needle in items else 0)
+    if addrs:  # the very same object is found even when it is a NaN (identity before ==)
+        assert call(proc, "PySequence_Contains", lst, addrs[-1]) == 1
+
+
+def test_get_iter_and_build_from_stack(proc):
+    lst = proc.from_python([1, 2])
+    it = call(proc, "PyObject_GetIter", lst)
+    assert proc.type_name(it) == "list_iterator" and proc.refcnt(lst) == 2
+    assert call(proc, "PyObject_GetIter", it) == it and proc.refcnt(it) == 2
+    assert call(proc, "PyObject_GetIter", proc.new_int(5)) == 0
+    assert proc.exception_info(proc.current_exception()) == ("TypeError", ("'int' object is not iterable",))
+    # BUILD_TUPLE / BUILD_LIST: owned refs move in, borrowed ones are increfed
+    a, b = proc.new_int(10**6), proc.new_float(1.5)
+    src = proc.mem_malloc(16)
+    proc.mem.set_u64(src, stackref_owned(a))
+    proc.mem.set_u64(src + 8, stackref_borrowed(b))
+    t = call(proc, "_PyTuple_FromStackRefStealOnSuccess", src, 2)
+    assert proc.to_python(t) == (10**6, 1.5) and proc.refcnt(a) == 1 and proc.refcnt(b) == 2
+    lst2 = call(proc, "_PyList_FromStackRefStealOnSuccess", src, 2)
+    assert proc.to_python(lst2) == [10**6, 1.5] and proc.refcnt(a) == 1 and proc.refcnt(b) == 3
+    assert call(proc, "_PyTuple_FromStackRefStealOnSuccess", src, 0) == proc.empty_tuple

@@ -528,3 +528,134 @@ for _suffix, _op in _PYOPS.items():
 for _fname in ("_PyNumber_PowerNoMod", "_PyNumber_InPlacePowerNoMod"):
     MODELS[_fname] = CModel(_fname, ("ptr", "ptr"), "ptr", _binary_model(_fname, operator.pow))
 MODELS["PyObject_GetItem"] = CModel("PyObject_GetItem", ("ptr", "ptr"), "ptr", _binary_model("PyObject_GetItem", _getitem))
+
+
+# -- more of the object protocol (beyond the loop slice): truth, comparison, unary ops, sizes,
+#    iteration, building tuples and lists from the stack -------------------------------------------
+
+_SCALARS = ("int", "bool", "float", "str", "NoneType")
+_COMPARE = (operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge)  # Py_LT .. Py_GE
+
+
+def _scalar(p, op, fname):
+    name = p.type_name(op)
+    if name not in _SCALARS:
+        raise RuntimeModelError(f"{fname} on a {name} is not modelled")
+    return p.to_python(op)
+
+
+def _host_call(p, fname, fn, *args):
+    """Run the host's operation; an exception it raises becomes the emulated exception."""
+    try:
+        return True, fn(*args)
+    except (ArithmeticError, TypeError, ValueError, LookupError) as err:
+        p.set_exception(type(err).__name__, *err.args)
+        return False, None
+
+
+@model("PyObject_IsTrue", ("ptr",), "i32")
+def PyObject_IsTrue(p, op):
+    name = p.type_name(op)
+    if name in ("tuple", "list"):
+        return 1 if p.mem.i64(op + p.o.ob_size) else 0
+    return 1 if _scalar(p, op, "PyObject_IsTrue") else 0
+
+
+@model("PyObject_RichCompare", ("ptr", "ptr", "i32"), "ptr")
+def PyObject_RichCompare(p, a, b, cmp):
+    if not 0 <= cmp < len(_COMPARE):
+        raise RuntimeModelError(f"PyObject_RichCompare: bad comparison operator {cmp}")
+    ok, r = _host_call(p, "PyObject_RichCompare", _COMPARE[cmp],
+                       _scalar(p, a, "PyObject_RichCompare"), _scalar(p, b, "PyObject_RichCompare"))
+    return p.new_bool(r) if ok else 0
+
+
+def _unary(fname, fn):
+    def model_fn(p, op):
+        ok, r = _host_call(p, fname, fn, _scalar(p, op, fname))
+        return _result(p, r, fname) if ok else 0
+
+    return model_fn
+
+
+MODELS["PyNumber_Negative"] = CModel("PyNumber_Negative", ("ptr",), "ptr", _unary("PyNumber_Negative", operator.neg))
+MODELS["PyNumber_Invert"] = CModel("PyNumber_Invert", ("ptr",), "ptr", _unary("PyNumber_Invert", operator.invert))
+
+
+@model("PyObject_Size", ("ptr",), "int")
+def PyObject_Size(p, op):
+    name = p.type_name(op)
+    if name in ("tuple", "list"):
+        return p.mem.i64(op + p.o.ob_size)
+    ok, r = _host_call(p, "PyObject_Size", len, _scalar(p, op, "PyObject_Size"))
+    return r if ok else -1
+
+
+@model("PySequence_Contains", ("ptr", "ptr"), "i32")
+def PySequence_Contains(p, seq, item):
+    """list/tuple: identity first, then ==, as PyObject_RichCompareBool does; str: substring."""
+    name = p.type_name(seq)
+    if name in ("tuple", "list"):
+        items = p.tuple_items(seq) if name == "tuple" else p.list_items(seq)
+        needle = None
+        for x in items:
+            if x == item:
+                return 1
+            if needle is None:
+                needle = _scalar(p, item, "PySequence_Contains")
+            ok, eq = _host_call(p, "PySequence_Contains", operator.eq, _scalar(p, x, "PySequence_Contains"), needle)
+            if not ok:
+                return -1
+            if eq:
+                return 1
+        return 0
+    ok, r = _host_call(p, "PySequence_Contains", operator.contains, _scalar(p, seq, "PySequence_Contains"),
+                       _scalar(p, item, "PySequence_Contains"))
+    return (1 if r else 0) if ok else -1
+
+
+@model("PyObject_GetIter", ("ptr",), "ptr")
+def PyObject_GetIter(p, op):
+    name = p.type_name(op)
+    if name == "list":
+        return p.new_list_iter(op)
+    if name == "tuple":
+        return p.new_tuple_iter(op)
+    if name in ("range_iterator", "list_iterator", "tuple_iterator"):
+        p.incref(op)  # an iterator is its own iterator
+        return op
+    ok, _ = _host_call(p, "PyObject_GetIter", iter, _scalar(p, op, "PyObject_GetIter"))
+    if ok:
+        raise RuntimeModelError(f"PyObject_GetIter on a {name} (a str iterator) is not modelled")
+    return 0
+
+
+def _steal_stackrefs(p, src, n):
+    """PyStackRef_AsPyObjectSteal of n stack refs: owned ones move, borrowed ones get Py_NewRef."""
+    out = []
+    for i in range(n):
+        bits = p.mem.u64(src + 8 * i)
+        obj = bits & ~1 & MASK64
+        if bits & 1:
+            p.incref(obj)
+        out.append(obj)
+    return out
+
+
+@model("_PyTuple_FromStackRefStealOnSuccess", ("ptr", "int"), "ptr")
+def _PyTuple_FromStackRefStealOnSuccess(p, src, n):
+    if n == 0:
+        return p.empty_tuple
+    op = p.new_tuple([0] * n, steal=True)  # tuple_alloc first, then the items move in
+    for i, obj in enumerate(_steal_stackrefs(p, src, n)):
+        p.mem.set_u64(op + p.o.tuple_items + 8 * i, obj)
+    return op
+
+
+@model("_PyList_FromStackRefStealOnSuccess", ("ptr", "int"), "ptr")
+def _PyList_FromStackRefStealOnSuccess(p, src, n):
+    op = p.new_list([0] * n, steal=True)  # PyList_New(n): zeroed items
+    arr = p.mem.u64(op + p.o.list_items)
+    for i, obj in enumerate(_steal_stackrefs(p, src, n)):
+        p.mem.set_u64(arr + 8 * i, obj)
+    return op
