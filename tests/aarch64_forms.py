@@ -558,7 +558,7 @@ def pcrel_cases(rng: random.Random | None = None) -> list[tuple[str, str, int]]:
         emit(f"{mn} {{r}}, {{off}}", f"{mn} {{r}}, {{off}}", offsets(14, 4) * 4, bits)
     emit("adr {r}, {off}", "adr {r}, {off}", offsets(21, 1) * 2, _regs("x", None))
     for kind in ("x", "w", "s", "d", "q"):
-        emit(f"ldr {{r}}, {{off}}", "ldr {r}, {off}", offsets(19, 4), _regs(kind, kind + "zr" if kind in "xw" else None))
+        emit("ldr {r}, {off}", "ldr {r}, {off}", offsets(19, 4), _regs(kind, kind + "zr" if kind in "xw" else None))
     emit("ldrsw {r}, {off}", "ldrsw {r}, {off}", offsets(19, 4), xs)
     emit("prfm {r}, {off}", "prfm {r}, {off}", offsets(19, 4), ["pldl1keep", "pstl2strm", "plil3keep"])
     return cases

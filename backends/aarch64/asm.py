@@ -14,8 +14,8 @@ encoder picks the one llvm-mc 19 picks, because CPython's stencils come from LLV
 
 Register 31 means SP in some operand positions and XZR/WZR in others. Here SP and WSP carry the
 number 32 internally so that one integer comparison refuses the wrong one for each position
-(``_r`` for zero-register positions, ``_rsp`` for stack-pointer positions); the encoders mask it
-back to 31.
+(``_r`` for zero-register positions, ``_rsp`` for stack-pointer positions); ``GReg.enc`` is the
+5-bit field value, 31 for all four.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import struct
 from refjit.codebuf import Label, Reloc
 from refjit.errors import AsmError
 
-__all__ = ["form", "Assembler", "GReg", "FReg", "VReg", "encode_bitmask", "decode_bitmask",
-           "COND", "SHIFT", "EXTEND", "BARRIER_OPTION", "SYSREG"]
+__all__ = ["form", "Assembler", "GReg", "FReg", "VReg", "VList", "encode_bitmask", "decode_bitmask",
+           "fp_imm8", "COND", "SHIFT", "EXTEND", "BARRIER_OPTION", "SYSREG"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,24 +127,24 @@ FP_COND_SEL  = form("00011110 ftype:2 1 Rm:5 cond:4 11 Rn:5 Rd:5")
 FP_IMM       = form("00011110 ftype:2 1 imm8:8 100 00000 Rd:5")
 FP_INT       = form("sf 0011110 ftype:2 1 rmode:2 opcode:3 000000 Rn:5 Rd:5")
 FP_FIXED     = form("sf 0011110 ftype:2 0 rmode:2 opcode:3 scale:6 Rn:5 Rd:5")
-# the few Advanced SIMD forms clang emits in scalar code (popcount, zeroing, 16-byte copies)
+# Advanced SIMD: what clang emits for copies, popcount, copysign and vectorised loops
 SIMD_2REG    = form("0 Q U 01110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
 SIMD_ACROSS  = form("0 Q U 01110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
 SIMD_3SAME   = form("0 Q U 01110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
-SIMD_MODIMM  = form("0 Q op 0111100000 abc:3 cmode:4 o2 1 defgh:5 Rd:5")
-SIMD_COPY    = form("0 Q op 01110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
-SIMD_SHIFT_IMM = form("0 Q U 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5")
-SIMD_PERMUTE = form("0 Q 0 01110 size:2 0 Rm:5 0 opcode:3 10 Rn:5 Rd:5")
-SIMD_EXT     = form("0 Q 101110000 Rm:5 0 imm4:4 0 Rn:5 Rd:5")
-SIMD_SCALAR_2REG = form("01 U 11110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
-SIMD_SCALAR_3SAME = form("01 U 11110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
-SIMD_SCALAR_PAIRWISE = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
-SIMD_SCALAR_COPY = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 SIMD_3DIFF   = form("0 Q U 01110 size:2 1 Rm:5 opcode:4 00 Rn:5 Rd:5")
 SIMD_DOT     = form("0 Q U 01110 10 0 Rm:5 100101 Rn:5 Rd:5")
+SIMD_MODIMM  = form("0 Q op 0111100000 abc:3 cmode:4 o2 1 defgh:5 Rd:5")
+SIMD_COPY    = form("0 Q op 01110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
+SIMD_SHIFT   = form("0 Q U 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5")
+SIMD_PERMUTE = form("0 Q 0 01110 size:2 0 Rm:5 0 opcode:3 10 Rn:5 Rd:5")
+SIMD_EXT     = form("0 Q 101110000 Rm:5 0 imm4:4 0 Rn:5 Rd:5")
 SIMD_TABLE   = form("0 Q 001110000 Rm:5 0 len:2 op 00 Rn:5 Rd:5")
-SIMD_LDST_MULTI = form("0 Q 001100 post L 0 Rm:5 opcode:4 size:2 Rn:5 Rt:5")
-SIMD_LDST_SINGLE = form("0 Q 001101 post L R Rm:5 opcode:3 S size:2 Rn:5 Rt:5")
+SIMD_LDST_M  = form("0 Q 001100 post L 0 Rm:5 opcode:4 size:2 Rn:5 Rt:5")          # whole registers
+SIMD_LDST_1  = form("0 Q 001101 post L R Rm:5 opcode:3 S size:2 Rn:5 Rt:5")        # one lane, or ldNr
+SCALAR_2REG  = form("01 U 11110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
+SCALAR_3SAME = form("01 U 11110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
+SCALAR_PAIR  = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
+SCALAR_COPY  = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 
 _pack = struct.Struct("<I").pack
 
@@ -419,7 +419,7 @@ def _ldst_scale(size: int, V: int, opc: int) -> int:
     return 4 if V and opc >= 2 else size
 
 
-# exclusive and acquire/release: mnemonic -> (o2, L, o1, o0, size or None for "from Rt")
+# exclusive and acquire/release: mnemonic -> (o2, L, o1, o0); the b/h suffixes set the size
 EXCLUSIVE = {
     "stxr": (0, 0, 0, 0), "stlxr": (0, 0, 0, 1), "ldxr": (0, 1, 0, 0), "ldaxr": (0, 1, 0, 1),
     "stllr": (1, 0, 0, 0), "stlr": (1, 0, 0, 1), "ldlar": (1, 1, 0, 0), "ldar": (1, 1, 0, 1),
@@ -435,6 +435,10 @@ ORDERING = {"": (0, 0), "a": (1, 0), "l": (0, 1), "al": (1, 1)}  # (A/L bit "acq
 # The assembler.
 
 _FIXUP_RANGES = {"imm26": 26, "imm19": 19, "imm14": 14, "adr": 21, "adrp": 21}
+# the patch functions of CPython 3.14's Python/jit.c that apply to AArch64 code and data
+RELOC_KINDS = ("patch_32", "patch_32r", "patch_64", "patch_aarch64_12", "patch_aarch64_16a",
+               "patch_aarch64_16b", "patch_aarch64_16c", "patch_aarch64_16d", "patch_aarch64_21r",
+               "patch_aarch64_26r")
 
 
 def _delta(kind: str, target: int, pc: int) -> int:
@@ -467,11 +471,13 @@ class Assembler:
         return len(self.buf)
 
     def emit(self, word: int) -> None:
-        self.buf += _pack(word)
+        """Append one raw instruction word."""
+        self.buf += _pack(_uimm(word, 32, "instruction word"))
 
     def data32(self, value: int) -> None:
-        self.buf += _pack(_uimm(value & 0xFFFFFFFF if value.__class__ is int and value >= -(1 << 31) else value,
-                                32, "32-bit data word"))
+        if value.__class__ is not int or not -(1 << 31) <= value < (1 << 32):
+            raise AsmError(f"32-bit data word {value!r} out of range")
+        self.buf += _pack(value & 0xFFFFFFFF)
 
     def data64(self, value: int) -> None:
         if value.__class__ is not int or not -(1 << 63) <= value < (1 << 64):
@@ -487,11 +493,8 @@ class Assembler:
 
     def reloc(self, kind: str, symbol: str, addend: int = 0) -> Reloc:
         """Record that the instruction or data word emitted next is patched by ``kind``."""
-        if kind not in ("patch_64", "patch_32r", "patch_aarch64_12", "patch_aarch64_12x",
-                        "patch_aarch64_16a", "patch_aarch64_16b", "patch_aarch64_16c",
-                        "patch_aarch64_16d", "patch_aarch64_21r", "patch_aarch64_21rx",
-                        "patch_aarch64_26r", "patch_aarch64_33rx"):
-            raise AsmError(f"unknown AArch64 relocation kind {kind!r}")
+        if kind not in RELOC_KINDS:
+            raise AsmError(f"unknown AArch64 relocation kind {kind!r} (expected one of {', '.join(RELOC_KINDS)})")
         r = Reloc(len(self.buf), kind, symbol, addend)
         self.relocs.append(r)
         return r
@@ -939,14 +942,13 @@ class Assembler:
         self.buf += _pack(PCREL(1, 0, 0, _x(rd)) | self._target(target, "adrp"))
 
     def b(self, target) -> None:
-        self.buf += _pack(0x14000000 | self._target(target, "imm26"))
+        self.buf += _pack(B_IMM(0, 0) | self._target(target, "imm26"))
 
     def bl(self, target) -> None:
-        self.buf += _pack(0x94000000 | self._target(target, "imm26"))
+        self.buf += _pack(B_IMM(1, 0) | self._target(target, "imm26"))
 
     def b_cond(self, cond, target) -> None:
-        c = _cond(cond)
-        self.buf += _pack(0x54000000 | c | self._target(target, "imm19"))
+        self.buf += _pack(B_COND(0, _cond(cond)) | self._target(target, "imm19"))
 
     def cbz(self, rt, target) -> None:
         sf = _gpr(rt).sf
@@ -1343,7 +1345,7 @@ class Assembler:
         if amount.__class__ is not int or not ((0 <= amount < esize) if left else (1 <= amount <= esize)):
             raise AsmError(f"{mnemonic} shift {amount!r} out of range for {esize}-bit elements")
         v = esize + amount if left else 2 * esize - amount
-        self.buf += _pack(SIMD_SHIFT_IMM(q, U, v >> 3, v & 7, opcode, vn.n, vd.n))
+        self.buf += _pack(SIMD_SHIFT(q, U, v >> 3, v & 7, opcode, vn.n, vd.n))
 
     def vec_long(self, mnemonic: str, vd, vn, amount: int | None = None) -> None:
         """Widen (ushll/sshll with uxtl/sxtl as their #0 aliases, shll) and narrow (xtn, sqxtn,
@@ -1378,14 +1380,14 @@ class Assembler:
                 raise AsmError(f"{mnemonic} shift {amount!r} out of range 1..{esize}")
             U, opcode = NARROW_SHIFT[base]
             v = 2 * esize - amount
-            self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, opcode, vn.n, vd.n))
+            self.buf += _pack(SIMD_SHIFT(upper, U, v >> 3, v & 7, opcode, vn.n, vd.n))
         else:
             U = WIDEN[base][0]
             amount = amount or 0
             if amount.__class__ is not int or not 0 <= amount < esize:
                 raise AsmError(f"{mnemonic} shift {amount!r} out of range 0..{esize - 1}")
             v = esize + amount
-            self.buf += _pack(SIMD_SHIFT_IMM(upper, U, v >> 3, v & 7, 0b10100, vn.n, vd.n))
+            self.buf += _pack(SIMD_SHIFT(upper, U, v >> 3, v & 7, 0b10100, vn.n, vd.n))
 
     def ext(self, vd, vn, vm, index: int) -> None:
         q, _ = _vsame(_BYTES, vd, vn, vm)
@@ -1408,10 +1410,10 @@ class Assembler:
         """``addp d0, v1.2d`` and ``faddp s0/d0, v1.2s/.2d``: add the two lanes."""
         if mnemonic == "addp" and rd.__class__ is FReg and rd.kind == "d" and vn.__class__ is VReg \
                 and vn.arrangement == "2d" and vn.index is None:
-            self.buf += _pack(SIMD_SCALAR_PAIRWISE(0, 3, 0b11011, vn.n, rd.n))
+            self.buf += _pack(SCALAR_PAIR(0, 3, 0b11011, vn.n, rd.n))
         elif mnemonic == "faddp" and rd.__class__ is FReg and vn.__class__ is VReg and vn.index is None \
                 and (rd.kind, vn.arrangement) in (("s", "2s"), ("d", "2d")):
-            self.buf += _pack(SIMD_SCALAR_PAIRWISE(1, 0 if rd.kind == "s" else 1, 0b01101, vn.n, rd.n))
+            self.buf += _pack(SCALAR_PAIR(1, 0 if rd.kind == "s" else 1, 0b01101, vn.n, rd.n))
         else:
             raise AsmError(f"invalid operands for {mnemonic}: {rd!r}, {vn!r}")
 
@@ -1421,7 +1423,7 @@ class Assembler:
             raise AsmError(f"{mnemonic} has no scalar SIMD form")
         U, hi, opcode = VEC2_FP[mnemonic]
         ftype = _fsame(_fp(rd, "sd"), rn)
-        self.buf += _pack(SIMD_SCALAR_2REG(U, (hi << 1) | ftype, opcode, rn.n, rd.n))
+        self.buf += _pack(SCALAR_2REG(U, (hi << 1) | ftype, opcode, rn.n, rd.n))
 
     def scalar3(self, mnemonic: str, rd, rn, rm) -> None:
         """``add d0, d1, d2``, ``cmgt d0, d1, d2``...: 64-bit integer operations in FP registers."""
@@ -1430,17 +1432,17 @@ class Assembler:
         for r in (rd, rn, rm):
             _fp(r, "d")
         U, opcode = SCALAR3[mnemonic]
-        self.buf += _pack(SIMD_SCALAR_3SAME(U, 3, rm.n, opcode, rn.n, rd.n))
+        self.buf += _pack(SCALAR_3SAME(U, 3, rm.n, opcode, rn.n, rd.n))
 
     def scalar_cmp_zero(self, mnemonic: str, rd, rn) -> None:
         if mnemonic in CMP_ZERO:
             _fp(rd, "d"), _fp(rn, "d")
             U, opcode = CMP_ZERO[mnemonic]
-            self.buf += _pack(SIMD_SCALAR_2REG(U, 3, opcode, rn.n, rd.n))
+            self.buf += _pack(SCALAR_2REG(U, 3, opcode, rn.n, rd.n))
         elif mnemonic in FCMP_ZERO:
             ftype = _fsame(_fp(rd, "sd"), rn)
             U, opcode = FCMP_ZERO[mnemonic]
-            self.buf += _pack(SIMD_SCALAR_2REG(U, 2 | ftype, opcode, rn.n, rd.n))
+            self.buf += _pack(SCALAR_2REG(U, 2 | ftype, opcode, rn.n, rd.n))
         else:
             raise AsmError(f"{mnemonic} has no compare-with-zero form")
 
@@ -1450,7 +1452,7 @@ class Assembler:
             raise AsmError(f"{mnemonic} has no scalar SIMD form")
         ftype = _fsame(_fp(rd, "sd"), rn, rm)
         U, hi, opcode = VEC3_FP[mnemonic]
-        self.buf += _pack(SIMD_SCALAR_3SAME(U, (hi << 1) | ftype, rm.n, opcode, rn.n, rd.n))
+        self.buf += _pack(SCALAR_3SAME(U, (hi << 1) | ftype, rm.n, opcode, rn.n, rd.n))
 
     def vec3_long(self, mnemonic: str, vd, vn, vm) -> None:
         """Widening three-register forms: ``uaddl vd.4s, vn.4h, vm.4h``, ``uaddw vd.4s, vn.4s,
@@ -1564,11 +1566,11 @@ class Assembler:
                     raise AsmError("post-index register cannot be xzr (use the immediate form)")
         if regs.index is None and not rep:
             opcode = {1: {1: 7, 2: 10, 3: 6, 4: 2}[len(regs.regs)], 2: 8, 3: 4, 4: 0}[count]
-            self.buf += _pack(SIMD_LDST_MULTI(q, post_flag, int(load), rm, opcode, sz, n, regs.regs[0]))
+            self.buf += _pack(SIMD_LDST_M(q, post_flag, int(load), rm, opcode, sz, n, regs.regs[0]))
             return
         if rep:
             R, opcode, S = (count - 1) & 1, 6 | ((count - 1) >> 1), 0
-            self.buf += _pack(SIMD_LDST_SINGLE(q, post_flag, 1, R, rm, opcode, S, sz, n, regs.regs[0]))
+            self.buf += _pack(SIMD_LDST_1(q, post_flag, 1, R, rm, opcode, S, sz, n, regs.regs[0]))
             return
         i = regs.index
         lanes = {"b": 16, "h": 8, "s": 4, "d": 2}[arr]
@@ -1584,7 +1586,7 @@ class Assembler:
             opcode, q, S, sz = 4 | op_hi, i >> 1, i & 1, 0
         else:
             opcode, q, S, sz = 4 | op_hi, i, 0, 1
-        self.buf += _pack(SIMD_LDST_SINGLE(q, post_flag, int(load), R, rm, opcode, S, sz, n, regs.regs[0]))
+        self.buf += _pack(SIMD_LDST_1(q, post_flag, int(load), R, rm, opcode, S, sz, n, regs.regs[0]))
 
     def cnt(self, vd, vn): self.vec2("cnt", vd, vn)
     def addv(self, rd, vn): self.across("addv", rd, vn)
@@ -1689,7 +1691,7 @@ class Assembler:
         imm5 = _velem(vn)
         if rd.__class__ is not FReg or rd.kind != vn.arrangement:
             raise _reg_error(rd, f"a {vn.arrangement if vn.__class__ is VReg else ''} register")
-        self.buf += _pack(SIMD_SCALAR_COPY(0, imm5, 0, vn.n, rd.n))
+        self.buf += _pack(SCALAR_COPY(0, imm5, 0, vn.n, rd.n))
 
     def fmov_upper(self, dst, src) -> None:
         """``fmov xd, vn.d[1]`` / ``fmov vd.d[1], xn``: the upper half of a q register."""

@@ -524,10 +524,6 @@ def _hint_alias(n: int):
     return handler
 
 
-def _mem_base(mem) -> GReg:
-    return mem.base
-
-
 def _ldst(a, mn, ops):
     """ldr/str and their byte, half and signed variants; prfm."""
     if mn == "prfm":
