@@ -8,6 +8,7 @@ failed: jump_target), or an error through ``_ERROR_POP_N`` (operand0 ERR_AT). Pl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from refjit.profile import load_profile
@@ -74,7 +75,7 @@ def trace_text(body: list[str], *, objects=(), locals_=(), stack=(), nlocals=Non
     k = 1 + len(body)
     jt, et = k + 1, k + 2
     uops = ["_START_EXECUTOR target=0 operand0=&executor"]
-    uops += [b.replace("JT", str(jt)).replace("ET", str(et)) for b in body]
+    uops += [re.sub(r"=ET\b", f"={et}", re.sub(r"=JT\b", f"={jt}", b)) for b in body]
     uops += [f"_DEOPT target={CONT}", f"_DEOPT target={JUMP}",
              f"_ERROR_POP_N target=0 operand0={ERR_AT}"]
     lines += [f"{i} {u}" for i, u in enumerate(uops)]

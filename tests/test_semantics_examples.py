@@ -134,3 +134,20 @@ def test_branchy_chained_executors_reach_the_real_result():
     names = {v: k for k, v in sc.executor_names.items()}
     assert [p.refcnt(names[k]) for k in ("executor", "side", "enter40")] == [3, 1, 2]
     assert check_references(sc) == 2  # n and i (x is the small int 1)
+
+
+def test_refjit_run_prints_the_outcome(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "refjit", "run", "--semantics",
+                           str(EXAMPLES / "branchy_enter40.trace")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "exit: tier-1 target 51" in done.stdout and "uops executed: 28" in done.stdout
+    bad = tmp_path / "bad.trace"
+    bad.write_text("refjit-trace 1\ncode f units=4\nframe locals=0\n0 _NOT_A_UOP target=0\n")
+    done = subprocess.run([sys.executable, "-m", "refjit", "run", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"error: {bad}:4:3: unknown uop '_NOT_A_UOP' (not a tier-2 uop of CPython 3.14)"
