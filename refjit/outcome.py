@@ -139,6 +139,7 @@ class Outcome:
     current_executor: str = "NULL"
     eval_breaker: int = 0
     exception: str | None = None        # type name of tstate->current_exception
+    trace_run_counter: int | None = None   # tstate->interp->trace_run_counter (_MAKE_WARM)
     frame_note: str = ""                # why the frame could not be read, if it could not
     instructions: int | None = field(default=None)
 
@@ -159,7 +160,7 @@ class Outcome:
                 self.message if self.kind in ("fatal", "fault") else "",
                 self.instr_ptr, self.stack_depth, self.locals, self.stack, self.objects,
                 self.statics, self.current_executor, self.eval_breaker, self.exception,
-                self.frame_note)
+                self.trace_run_counter, self.frame_note)
 
     def __eq__(self, other):
         if not isinstance(other, Outcome):
@@ -179,7 +180,7 @@ class Outcome:
         if a != b:
             out.append(f"exit: {a} vs {b}")
         for name in ("instr_ptr", "stack_depth", "current_executor", "eval_breaker", "exception",
-                     "frame_note"):
+                     "trace_run_counter", "frame_note"):
             x, y = getattr(self, name), getattr(other, name)
             if x != y:
                 out.append(f"{name.replace('_', ' ')}: {x} vs {y}")
@@ -227,7 +228,8 @@ class Outcome:
         lines += [f"  local {i}: {s}" for i, s in enumerate(self.locals)]
         lines += [f"  stack {i}: {s}" for i, s in enumerate(self.stack)]
         lines.append(f"tstate: current_executor {self.current_executor}, "
-                     f"eval_breaker {self.eval_breaker:#x}, exception {self.exception}")
+                     f"eval_breaker {self.eval_breaker:#x}, exception {self.exception}, "
+                     f"interp->trace_run_counter {self.trace_run_counter}")
         lines.append("heap:" if self.objects else "heap: (empty)")
         lines += [f"  {o.describe()}" for o in self.objects]
         lines += [f"static {n}: refcount {_rc(rc)}" for n, rc in self.statics]
@@ -408,6 +410,11 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     statics = namer.changed_statics(prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
 
     exc = mem.u64(tstate + off("PyThreadState", "current_exception"))
+    try:
+        interp = mem.u64(tstate + off("PyThreadState", "interp"))
+        run_counter = mem.u64(interp + off("PyInterpreterState", "trace_run_counter"))
+    except RefjitError:
+        run_counter = None
     return Outcome(
         kind=ending.kind,
         objects=tuple(objects),
@@ -415,6 +422,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         current_executor=ident(mem.u64(tstate + off("PyThreadState", "current_executor"))),
         eval_breaker=mem.u64(tstate + off("PyThreadState", "eval_breaker")),
         exception=_type_name(process, exc) if exc else None,
+        trace_run_counter=run_counter,
         instructions=ending.instructions,
         **fields,
     )
@@ -456,8 +464,23 @@ def _object_state(process, namer: _Namer, block, state: str) -> ObjectState:
     except RefjitError as err:
         return ObjectState(ident, block.type, state, None, False, f"(unreadable: {err.why})")
     value = view.value
+    if view.type == "uop_executor":
+        return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal),
+                           _executor_text(process, namer, block.address))
     return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal),
                        None if value is None and view.type != "NoneType" else _value_text(value, namer))
+
+
+def _executor_text(process, namer: _Namer, op: int) -> str:
+    """What a trace can change in an executor: vm_data.valid/warm and each exit's temperature
+    (_EXIT_TRACE's backoff counter) and linked executor."""
+    try:
+        e = process.view("_PyExecutorObject", op)
+        exits = [f"{e.exits[k].temperature:#x}->{namer.ident(e.exits[k].executor)}"
+                 for k in range(e.exit_count)]
+        return f"valid={e['vm_data.valid']} warm={e['vm_data.warm']} exits=[{', '.join(exits)}]"
+    except RefjitError as err:
+        return f"(unreadable executor: {err.why})"
 
 
 def _value_text(value, namer: _Namer) -> str:

@@ -163,3 +163,27 @@ def test_render_is_readable():
     assert text.splitlines()[0] == "exit: tier-1 target 2"
     assert "local 1: small_int[7] borrowed" in text and "int = 1000, refcount 1" in text
     assert isinstance(Outcome(kind="error").render(), str)
+
+
+def test_executor_state_and_trace_run_counter_are_part_of_the_outcome():
+    p1, c1, f1, *_ = make()
+    p2, c2, f2, *_ = make()
+    outs = []
+    for p, f in ((p1, f1), (p2, f2)):
+        ex = p.new_executor([5, 9])
+        outs.append((p, f, ex))
+    p2, f2, ex2 = outs[1]
+    # _EXIT_TRACE advancing exit 1's backoff counter, and _MAKE_WARM counting down
+    e = p2.view("_PyExecutorObject", ex2)
+    e.exits[1].temperature = e.exits[1].temperature - 16
+    interp = p2.view("PyThreadState", p2.tstate).interp
+    view = p2.view("PyInterpreterState", interp)
+    view.trace_run_counter = view.trace_run_counter - 1
+    o1 = outcome(outs[0][0], outs[0][1], Ending.returned_value(0))
+    o2 = outcome(p2, f2, Ending.returned_value(0))
+    ident = f"#{p2.heap.block(ex2).serial}"
+    mine = [o for o in o1.objects if o.ident == ident][0]
+    assert mine.value.startswith("valid=1 warm=1 exits=[") and "->NULL" in mine.value
+    diffs = o1.compare(o2)
+    assert any(d.startswith(f"object {ident} (uop_executor): value ") for d in diffs)
+    assert f"trace run counter: {o1.trace_run_counter} vs {o1.trace_run_counter - 1}" in diffs
