@@ -104,6 +104,48 @@ class UopSpec:
         """``has("HAS_EXIT")`` or ``has("HAS_EXIT_FLAG")``."""
         return flag.removesuffix("_FLAG") in self.flags
 
+    def stack_effect(self, oparg: int = 0) -> tuple[int, int]:
+        """(stack slots in, slots out) for this oparg, counting every item of the signature as
+        the generated _PyUop_num_popped does (items named on both sides included), so the
+        stack pointer moves by ``out - in``."""
+        replica = self.const_oparg if self.const_oparg is not None else oparg
+        return (sum(_item_size(i, replica, self.name) for i in self.stack_inputs),
+                sum(_item_size(i, replica, self.name) for i in self.stack_outputs))
+
+
+def _item_size(item: str, oparg: int, uop: str) -> int:
+    """Slots of one stack item: ``x`` is 1, ``args[oparg*2]`` evaluates its size expression."""
+    if not item.endswith("]"):
+        return 1
+    expr = item[item.index("[") + 1 : -1]
+    n = _eval_size(expr, oparg, uop)
+    if n < 0:
+        raise SpecError(f"{uop}: stack item {item} has size {n} for oparg {oparg}")
+    return n
+
+
+def _eval_size(expr: str, oparg: int, uop: str) -> int:
+    """The size expressions of the DSL: integers, ``oparg``, + - * >> & and parentheses."""
+    import ast
+
+    ops = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+           ast.RShift: lambda a, b: a >> b, ast.BitAnd: lambda a, b: a & b}
+
+    def ev(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int):
+            return node.value
+        if isinstance(node, ast.Name) and node.id == "oparg":
+            return oparg
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](ev(node.left), ev(node.right))
+        raise SpecError(f"{uop}: unsupported stack size expression {expr!r}")
+
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError:
+        raise SpecError(f"{uop}: unparsable stack size expression {expr!r}") from None
+    return ev(tree.body)
+
 
 @dataclass(frozen=True)
 class Abi:

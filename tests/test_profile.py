@@ -197,3 +197,20 @@ def test_bad_requests():
         load_profile("2.7", "x86_64")
     with pytest.raises(SpecError, match="no tier-2 uop"):
         X86.uop("_NOPE")
+
+
+def test_stack_effects():
+    # From the DSL signatures (bytecodes.c), e.g. _BINARY_OP (lhs, rhs -- res),
+    # _UNPACK_SEQUENCE_TUPLE (seq -- values[oparg]), _COPY (bottom, unused[oparg-1] -- bottom, unused[oparg-1], top)
+    assert X86.uops["_BINARY_OP"].stack_effect(0) == (2, 1)
+    assert X86.uops["_UNPACK_SEQUENCE_TUPLE"].stack_effect(3) == (1, 3)
+    assert X86.uops["_COPY"].stack_effect(2) == (2, 3)
+    assert X86.uops["_SWAP"].stack_effect(3) == (3, 3)
+    assert X86.uops["_LOAD_FAST_3"].stack_effect() == (0, 1)
+    assert X86.uops["_CALL_BUILTIN_FAST"].stack_effect(2) == (4, 1)
+    assert X86.uops["_POP_TOP"].stack_effect() == (1, 0)
+    # every signature evaluates for a few opargs (no unknown expression forms)
+    for u in X86.uops.values():
+        for oparg in (2, 3, 0x103):
+            ins, outs = u.stack_effect(oparg)
+            assert ins >= 0 and outs >= 0
