@@ -467,8 +467,11 @@ def _object_state(process, namer: _Namer, block, state: str) -> ObjectState:
     if view.type == "uop_executor":
         return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal),
                            _executor_text(process, namer, block.address))
-    return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal),
-                       None if value is None and view.type != "NoneType" else _value_text(value, namer))
+    text = None if value is None and view.type != "NoneType" else _value_text(value, namer)
+    if view.type == "list":
+        # The capacity is observable too (list_resize's over-allocation policy).
+        text = f"{text} allocated={view.extra.get('allocated')}"
+    return ObjectState(ident, view.type, state, view.refcnt, bool(view.immortal), text)
 
 
 def _executor_text(process, namer: _Namer, op: int) -> str:

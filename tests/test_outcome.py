@@ -187,3 +187,10 @@ def test_executor_state_and_trace_run_counter_are_part_of_the_outcome():
     diffs = o1.compare(o2)
     assert any(d.startswith(f"object {ident} (uop_executor): value ") for d in diffs)
     assert f"trace run counter: {o1.trace_run_counter} vs {o1.trace_run_counter - 1}" in diffs
+
+
+def test_list_capacity_is_observable():
+    p, code, frame, *_ = make()
+    lst = p.new_list([p.small_int(1)], allocated=4)
+    out = outcome(p, frame, Ending.returned_value(0))
+    assert [o.value for o in out.objects if o.ident == f"#{p.heap.block(lst).serial}"] == ["[1] allocated=4"]
