@@ -13,7 +13,9 @@ What is recorded (DESIGN.md "Outcome"):
 * every heap block: type, refcount, immortality, value, and whether it is live, on a CPython
   freelist or freed; static objects (``_Py_NoneStruct``, small ints, ...) whose refcount is no
   longer the immortal initial value;
-* thread-state fields: ``current_executor``, ``eval_breaker``, the current exception's type;
+* thread-state fields: ``current_executor``, ``eval_breaker``, the current exception's type,
+  and ``interp->trace_run_counter``; problems the heap check finds (writes into freed memory,
+  broken freelist links, live objects with refcount 0);
 * machine instructions executed (not part of equality: the point of a JIT is to change it).
 
 Objects are named by identity, not address, so a run on x86-64 compares with one on AArch64 or
@@ -141,6 +143,7 @@ class Outcome:
     exception: str | None = None        # type name of tstate->current_exception
     trace_run_counter: int | None = None   # tstate->interp->trace_run_counter (_MAKE_WARM)
     frame_note: str = ""                # why the frame could not be read, if it could not
+    heap_problems: tuple[str, ...] = ()  # writes after free, broken freelists (process.check_heap)
     instructions: int | None = field(default=None)
 
     # -- comparison ---------------------------------------------------------------------------
@@ -160,7 +163,7 @@ class Outcome:
                 self.message if self.kind in ("fatal", "fault") else "",
                 self.instr_ptr, self.stack_depth, self.locals, self.stack, self.objects,
                 self.statics, self.current_executor, self.eval_breaker, self.exception,
-                self.trace_run_counter, self.frame_note)
+                self.trace_run_counter, self.frame_note, self.heap_problems)
 
     def __eq__(self, other):
         if not isinstance(other, Outcome):
@@ -209,6 +212,12 @@ class Outcome:
                 out.append(f"object {ident}: {side} ({have.describe()})")
             elif oa != ob:
                 out.extend(f"object {ident} ({oa.type}): {d}" for d in _object_diffs(oa, ob))
+        for problem in self.heap_problems:
+            if problem not in other.heap_problems:
+                out.append(f"heap: {problem} (only in the first)")
+        for problem in other.heap_problems:
+            if problem not in self.heap_problems:
+                out.append(f"heap: {problem} (only in the second)")
         sa, sb = dict(self.statics), dict(other.statics)
         for name in sorted(sa.keys() | sb.keys()):
             if sa.get(name) != sb.get(name):
@@ -233,6 +242,7 @@ class Outcome:
         lines.append("heap:" if self.objects else "heap: (empty)")
         lines += [f"  {o.describe()}" for o in self.objects]
         lines += [f"static {n}: refcount {_rc(rc)}" for n, rc in self.statics]
+        lines += [f"heap problem: {problem}" for problem in self.heap_problems]
         if self.instructions is not None:
             lines.append(f"instructions executed: {self.instructions}")
         return "\n".join(lines)
@@ -423,6 +433,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         eval_breaker=mem.u64(tstate + off("PyThreadState", "eval_breaker")),
         exception=_type_name(process, exc) if exc else None,
         trace_run_counter=run_counter,
+        heap_problems=tuple(process.check_heap()),
         instructions=ending.instructions,
         **fields,
     )

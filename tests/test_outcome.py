@@ -194,3 +194,17 @@ def test_list_capacity_is_observable():
     lst = p.new_list([p.small_int(1)], allocated=4)
     out = outcome(p, frame, Ending.returned_value(0))
     assert [o.value for o in out.objects if o.ident == f"#{p.heap.block(lst).serial}"] == ["[1] allocated=4"]
+
+
+def test_write_after_free_is_reported():
+    p1, c1, f1, *_ = make()
+    p2, c2, f2, a2, _ = make()
+    big = p2.new_int(2**70)
+    p2.decref(big)                                         # freed and poisoned
+    p2.mem.set_u32(big, 7)                                 # a stale pointer writes into it
+    big1 = p1.new_int(2**70)
+    p1.decref(big1)
+    o1, o2 = outcome(p1, f1, Ending.returned_value(0)), outcome(p2, f2, Ending.returned_value(0))
+    assert o1.heap_problems == () and len(o2.heap_problems) == 1
+    assert "write after free" in o2.heap_problems[0]
+    assert any(d.startswith("heap: write after free") for d in o1.compare(o2))
