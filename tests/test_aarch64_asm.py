@@ -496,6 +496,29 @@ def test_api_matches_text_front_end_for_a_mixed_sequence():
     assert a.finish() == b"".join(assemble_each("llvm", "aarch64", lines))
 
 
+def test_api_load_store_methods_against_llvm():
+    """a.ldr(...), a.strb(...) etc. have their own fast path for scaled offsets: check each
+    mnemonic and register kind, with sp and x30 bases, scaled and unscaled offsets."""
+    regs = {"x": A.X, "w": A.W, "b": A.B, "h": A.H, "s": A.S, "d": A.D, "q": A.Q}
+    a = A.Assembler()
+    lines = []
+    for mn, kinds in A.LDST.items():
+        for kind, entry in kinds.items():
+            if kind == "prfop":
+                continue
+            scale = 1 << A._ldst_scale(*entry)
+            for i, (base, offset) in enumerate(((A.SP, 0), (A.X[30], scale), (A.X[3], 4095 * scale),
+                                                (A.SP, -8), (A.X[7], 3), (A.X[0], 255))):
+                rt = regs[kind][(i * 7) % len(regs[kind])]
+                getattr(a, mn)(rt, base, offset)
+                lines.append(f"{mn} {rt.name}, [{base.name}, #{offset}]")
+    assert a.finish() == b"".join(assemble_each("llvm", "aarch64", lines))
+    with pytest.raises(AsmError, match="cannot transfer"):
+        A.Assembler().ldrb(A.X0, A.X1, 0)
+    with pytest.raises(AsmError, match="base address"):
+        A.Assembler().ldr(A.X0, A.XZR, 0)
+
+
 def test_fmov_immediates_cover_all_256_encodings():
     values = {F._fp_text(i) for i in range(256)}
     assert len(values) == 256

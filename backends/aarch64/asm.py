@@ -1860,12 +1860,26 @@ def fp_imm8(value) -> int:
     raise AsmError(f"{value!r} cannot be encoded as an 8-bit FP immediate")
 
 
-# method names for ldst by mnemonic, so callers can write a.ldr(X0, X1, 8)
+# a.ldr(X0, X1, 8), a.strb(W2, SP, 1)...: one method per mnemonic, with the scaled unsigned
+# offset (the common case) encoded straight from a table of the registers it can transfer
 def _make_ldst(mn: str):
+    table = {}
+    for rt in (*X, *W, XZR, WZR, *B, *H, *S, *D, *Q):
+        entry = LDST[mn].get(rt.kind)
+        if entry is not None:
+            table[rt] = (*entry, _ldst_scale(*entry), rt.n)
+
     def method(self, rt, rn, offset: int = 0):
-        self.ldst(mn, rt, rn, offset)
+        entry = table.get(rt) if rt.__class__ in (GReg, FReg) else None
+        if entry is not None and rn.__class__ is GReg and rn.sf and rn.n != 31 \
+                and offset.__class__ is int and offset >= 0:
+            size, V, opc, scale, t = entry
+            if not offset & ((1 << scale) - 1) and offset >> scale < 4096:
+                self.buf += _pack(LDST_UIMM(size, V, opc, offset >> scale, rn.enc, t))
+                return
+        self.ldst(mn, rt, rn, offset)  # every other case, and every error message
     method.__name__ = mn
-    method.__doc__ = f"``{mn} rt, [rn, #offset]``"
+    method.__doc__ = f"``{mn} rt, [rn, #offset]`` (see ``Assembler.ldst``)"
     return method
 
 
