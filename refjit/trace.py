@@ -37,6 +37,11 @@ Declarations
     slot is ``NULL`` (bits = 1). Locals not listed are NULL.
     ``executor [invalid] [chain_depth=N]``, ``exit K [target=T] [temperature=V] [executor=NAME]``,
     ``tstate eval_breaker=V``, ``interp trace_run_counter=V``.
+    Chained executors: after the running executor's uops, ``executor NAME [invalid]
+    [chain_depth=N] [extra=N]`` starts another executor's section (its own ``exit`` lines and
+    uops numbered from 0; ``&executor`` and ``&exitK`` there are its own). ``exit K
+    executor=NAME`` links an exit to it (``executor=executor`` to the running one), as a warm
+    process links ``exit->executor``; the stack depth it starts with is the depth at that exit.
 
 Uop lines: ``INDEX NAME [oparg=N] [fmt=TARGET|JUMP] (target=T | jump_target=J error_target=E)
 [operand0=OPERAND] [operand1=OPERAND]`` where an operand is an integer, ``&NAME[+N]`` (an
