@@ -571,6 +571,8 @@ form("nopw", "m16", "M", "66 0F 1F /0")
 form("nopl", "r32", "M", "0F 1F /0")
 form("nopl", "m32", "M", "0F 1F /0")
 form("leave", "", "ZO", "C9")
+form("fnstcw", "m16", "M", "D9 /7")
+form("fldcw", "m16", "M", "D9 /5")
 for _mn, _d in (("prefetchnta", 0), ("prefetcht0", 1), ("prefetcht1", 2), ("prefetcht2", 3)):
     form(_mn, "m8", "M", f"0F 18 /{_d}")
 form("ud2", "", "ZO", "0F 0B")
@@ -596,36 +598,53 @@ for _mn, _spec, _m in (
         ("xorpd", "66 0F 57", "m128"), ("andpd", "66 0F 54", "m128"), ("andnpd", "66 0F 55", "m128"),
         ("orpd", "66 0F 56", "m128"), ("xorps", "0F 57", "m128"), ("andps", "0F 54", "m128"),
         ("andnps", "0F 55", "m128"), ("orps", "0F 56", "m128"),
-        ("pxor", "66 0F EF", "m128"), ("pand", "66 0F DB", "m128"), ("pandn", "66 0F DF", "m128"),
-        ("por", "66 0F EB", "m128"), ("unpcklpd", "66 0F 14", "m128"),
-        ("unpckhpd", "66 0F 15", "m128"), ("punpcklqdq", "66 0F 6C", "m128"),
-        ("punpckhqdq", "66 0F 6D", "m128"), ("addpd", "66 0F 58", "m128"),
+        ("unpcklpd", "66 0F 14", "m128"), ("unpckhpd", "66 0F 15", "m128"),
+        ("addpd", "66 0F 58", "m128"),
         ("mulpd", "66 0F 59", "m128"), ("subpd", "66 0F 5C", "m128"), ("divpd", "66 0F 5E", "m128")):
     form(_mn, "x x", "RM", f"{_spec} /r")
     form(_mn, f"x {_m}", "RM", f"{_spec} /r")
 
-# More packed SSE2 that clang's vectoriser and its double tricks emit.
+# Packed SSE2: what clang's vectoriser emits for integer and double loops. The integer
+# operations are all 66 0F <op> /r on xmm, xmm/m128; the table lists the opcode byte.
+for _op, _names in ((0x60, "punpcklbw punpcklwd punpckldq packsswb pcmpgtb pcmpgtw pcmpgtd packuswb"),
+                    (0x68, "punpckhbw punpckhwd punpckhdq packssdw punpcklqdq punpckhqdq"),
+                    (0x74, "pcmpeqb pcmpeqw pcmpeqd"),
+                    (0xD1, "psrlw psrld psrlq paddq pmullw"),
+                    (0xD8, "psubusb psubusw pminub pand paddusb paddusw pmaxub pandn"),
+                    (0xE0, "pavgb psraw psrad pavgw pmulhuw pmulhw"),
+                    (0xE8, "psubsb psubsw pminsw por paddsb paddsw pmaxsw pxor"),
+                    (0xF1, "psllw pslld psllq pmuludq pmaddwd psadbw"),
+                    (0xF8, "psubb psubw psubd psubq paddb paddw paddd")):
+    for _k, _mn in enumerate(_names.split()):
+        form(_mn, "x x", "RM", f"66 0F {_op + _k:02X} /r")
+        form(_mn, "x m128", "RM", f"66 0F {_op + _k:02X} /r")
 for _mn, _spec, _m in (
-        ("punpckldq", "66 0F 62", "m128"), ("punpckhdq", "66 0F 6A", "m128"),
         ("unpcklps", "0F 14", "m128"), ("unpckhps", "0F 15", "m128"),
-        ("pcmpeqb", "66 0F 74", "m128"), ("pcmpeqd", "66 0F 76", "m128"),
-        ("paddd", "66 0F FE", "m128"), ("psubd", "66 0F FA", "m128"),
-        ("paddq", "66 0F D4", "m128"), ("psubq", "66 0F FB", "m128"),
-        ("maxpd", "66 0F 5F", "m128"), ("minpd", "66 0F 5D", "m128"), ("sqrtpd", "66 0F 51", "m128"),
+        ("addps", "0F 58", "m128"), ("mulps", "0F 59", "m128"), ("subps", "0F 5C", "m128"),
+        ("divps", "0F 5E", "m128"), ("minps", "0F 5D", "m128"), ("maxps", "0F 5F", "m128"),
+        ("sqrtps", "0F 51", "m128"), ("maxpd", "66 0F 5F", "m128"), ("minpd", "66 0F 5D", "m128"),
+        ("sqrtpd", "66 0F 51", "m128"),
         ("cvtdq2pd", "F3 0F E6", "m64"), ("cvtps2pd", "0F 5A", "m64"), ("cvtpd2ps", "66 0F 5A", "m128"),
-        ("cvttpd2dq", "66 0F E6", "m128"), ("cvtdq2ps", "0F 5B", "m128")):
+        ("cvttpd2dq", "66 0F E6", "m128"), ("cvtdq2ps", "0F 5B", "m128"),
+        ("cvttps2dq", "F3 0F 5B", "m128"), ("cvtps2dq", "66 0F 5B", "m128")):
     form(_mn, "x x", "RM", f"{_spec} /r")
     form(_mn, f"x {_m}", "RM", f"{_spec} /r")
 form("movhlps", "x x", "RM", "0F 12 /r")
 form("movlhps", "x x", "RM", "0F 16 /r")
 for _mn, _spec in (("movmskpd", "66 0F 50"), ("movmskps", "0F 50"), ("pmovmskb", "66 0F D7")):
     form(_mn, "r32 x", "RM", f"{_spec} /r")
-for _mn, _spec in (("pshufd", "66 0F 70"), ("shufpd", "66 0F C6"), ("shufps", "0F C6")):
+for _mn, _spec in (("pshufd", "66 0F 70"), ("pshuflw", "F2 0F 70"), ("pshufhw", "F3 0F 70"),
+                   ("shufpd", "66 0F C6"), ("shufps", "0F C6")):
     form(_mn, "x x u8", "RMI", f"{_spec} /r ib")
     form(_mn, "x m128 u8", "RMI", f"{_spec} /r ib")
-for _mn, _spec in (("psrlq", "66 0F 73 /2"), ("psrldq", "66 0F 73 /3"), ("psllq", "66 0F 73 /6"),
-                   ("pslldq", "66 0F 73 /7"), ("psrld", "66 0F 72 /2"), ("psrad", "66 0F 72 /4"),
-                   ("pslld", "66 0F 72 /6")):
+form("pextrw", "r32 x u8", "RMI", "66 0F C5 /r ib")
+form("pinsrw", "x r32 u8", "RMI", "66 0F C4 /r ib")
+form("pinsrw", "x m16 u8", "RMI", "66 0F C4 /r ib")
+# Shifts of each lane by an immediate: 66 0F 71/72/73 with the operation in ModRM.reg.
+for _mn, _spec in (("psrlw", "66 0F 71 /2"), ("psraw", "66 0F 71 /4"), ("psllw", "66 0F 71 /6"),
+                   ("psrld", "66 0F 72 /2"), ("psrad", "66 0F 72 /4"), ("pslld", "66 0F 72 /6"),
+                   ("psrlq", "66 0F 73 /2"), ("psrldq", "66 0F 73 /3"), ("psllq", "66 0F 73 /6"),
+                   ("pslldq", "66 0F 73 /7")):
     form(_mn, "x u8", "MI", f"{_spec} ib")
 for _mn, _load, _store in (("movlpd", "66 0F 12", "66 0F 13"), ("movhpd", "66 0F 16", "66 0F 17"),
                            ("movlps", "0F 12", "0F 13"), ("movhps", "0F 16", "0F 17")):
