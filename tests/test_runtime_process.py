@@ -358,3 +358,20 @@ def test_check_heap_finds_corruption(proc):
     assert f"write after free: {big + 20:#x} inside the freed int at {big:#x}" in problems
     assert f"floats freelist entry {f:#x} links to 0x1234, not 0x0" in problems
     assert f"live int at {a:#x} has refcount 0" in problems
+
+
+def test_heap_reuses_oldest_freed_block_when_full():
+    p = Process(load_profile("3.14", "x86_64"), layout=LayoutConfig(heap_size=16 << 10))
+    seen = []
+    for i in range(5000):  # 32-byte two-digit ints, far more than 16 KiB in total
+        x = p.new_int(2**40 + i)
+        seen.append(x)
+        p.decref(x)  # PyObject_Free: poisoned, reusable only once the bump pointer is at the end
+    assert p.heap.used == 16 << 10
+    assert len(set(seen)) == (16 << 10) // 32  # every 32-byte slot used, then reused oldest first
+    assert seen[(16 << 10) // 32] == seen[0]
+    assert p.check_heap() == []
+    keep = [p.new_int(2**40) for _ in range((16 << 10) // 32)]
+    with pytest.raises(RuntimeModelError, match="emulated heap exhausted"):
+        p.new_int(2**40)
+    assert len(keep) == 512

@@ -14,6 +14,7 @@ but Python has given them up. :class:`Heap` tracks that third state so an Outcom
 from __future__ import annotations
 
 import bisect
+from collections import deque
 from dataclasses import dataclass, replace
 
 from refjit.errors import RuntimeModelError
@@ -37,6 +38,7 @@ class Block:
     state: str = LIVE
     freelist: str | None = None  # which freelist holds it, when state == FREELIST
     serial: int = 0  # allocation number (deterministic order)
+    freed_at: int = 0  # free number, for reusing the oldest freed block first
 
     @property
     def end(self) -> int:
@@ -47,6 +49,7 @@ class Block:
 class HeapSnapshot:
     top: int
     serial: int
+    frees: int
     blocks: tuple[Block, ...]
 
 
@@ -56,6 +59,8 @@ class Heap:
         self.region = region
         self._top = region.base
         self._serial = 0
+        self._frees = 0
+        self._reusable: dict[int, deque[int]] = {}  # block size -> starts of freed blocks, oldest first
         self._blocks: dict[int, Block] = {}  # by start
         self._starts: list[int] = []  # sorted block starts
         self._by_address: dict[int, Block] = {}
@@ -80,11 +85,12 @@ class Heap:
         return block.address
 
     def _reuse(self, total: int) -> int:
-        for b in sorted(self._blocks.values(), key=lambda b: b.serial):
-            if b.state == FREED and b.size == total:
-                del self._blocks[b.start]
-                del self._by_address[b.address]
-                return b.start
+        q = self._reusable.get(total)
+        if q:
+            start = q.popleft()
+            b = self._blocks.pop(start)
+            del self._by_address[b.address]
+            return start
         raise RuntimeModelError(
             f"emulated heap exhausted: no room for {total} bytes in region {self.region.name!r} "
             f"({self.region.size} bytes; enlarge LayoutConfig.heap_size)"
@@ -100,6 +106,9 @@ class Heap:
             raise RuntimeModelError(f"double free of {block.type} at {address:#x}")
         block.state = FREED
         block.freelist = None
+        self._frees += 1
+        block.freed_at = self._frees
+        self._reusable.setdefault(block.size, deque()).append(block.start)
         self.memory.fill(block.start, block.size, POISON_FREED)
 
     def realloc(self, address: int, size: int) -> int:
@@ -175,11 +184,15 @@ class Heap:
 
     # -- snapshots ---------------------------------------------------------------------------------
     def snapshot(self) -> HeapSnapshot:
-        return HeapSnapshot(self._top, self._serial, tuple(replace(b) for b in self._blocks.values()))
+        return HeapSnapshot(self._top, self._serial, self._frees, tuple(replace(b) for b in self._blocks.values()))
 
     def restore(self, snap: HeapSnapshot) -> None:
         self._top = snap.top
         self._serial = snap.serial
+        self._frees = snap.frees
         self._blocks = {b.start: replace(b) for b in snap.blocks}
         self._starts = sorted(self._blocks)
         self._by_address = {b.address: b for b in self._blocks.values()}
+        self._reusable = {}
+        for b in sorted((b for b in self._blocks.values() if b.state == FREED), key=lambda b: b.freed_at):
+            self._reusable.setdefault(b.size, deque()).append(b.start)
