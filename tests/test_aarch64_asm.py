@@ -345,6 +345,7 @@ REFUSALS = [
     ("syntax", "mov x0, #1 extra", 0, "mov x0, #1 extra", "cannot parse"),
     ("syntax", "nop x0", 0, "nop x0", "invalid operands"),
     ("address", "nop", 2, None, "multiple of 4"),
+    ("address", "nop", 1 << 64, None, "64-bit"),
 ]
 
 

@@ -457,8 +457,8 @@ class Assembler:
     """
 
     def __init__(self, base: int = 0):
-        if base.__class__ is not int or base < 0 or base & 3:
-            raise AsmError(f"base address {base!r} must be a non-negative multiple of 4")
+        if base.__class__ is not int or not 0 <= base < (1 << 64) or base & 3:
+            raise AsmError(f"base address {base!r} must be a 64-bit multiple of 4")
         self.base = base
         self.buf = bytearray()
         self.relocs: list[Reloc] = []
@@ -527,10 +527,10 @@ class Assembler:
                 self._pending.setdefault(target, []).append((here, kind))
                 return 0
             target_address = self.base + target.pos
-        elif target.__class__ is int:
+        elif target.__class__ is int and 0 <= target < (1 << 64):
             target_address = target
         else:
-            raise AsmError(f"branch target must be a Label or an address, got {target!r}")
+            raise AsmError(f"branch target must be a Label or a 64-bit address, got {target!r}")
         return self._field(kind, _delta(kind, target_address, self.base + here), target)
 
     def _field(self, kind: str, delta: int, target) -> int:

@@ -872,8 +872,8 @@ del _mn, _op, _order, _size, _c
 
 def assemble(text: str, address: int = 0) -> bytes:
     """Encode one instruction written as llvm-objdump prints it, placed at ``address``."""
-    if address.__class__ is not int or address < 0 or address & 3:
-        raise AsmError(f"address {address!r} must be a non-negative multiple of 4")
+    if address.__class__ is not int or not 0 <= address < (1 << 64) or address & 3:
+        raise AsmError(f"address {address!r} must be a 64-bit multiple of 4")
     mnemonic, ops = parse(text)
     handler = HANDLERS.get(mnemonic)
     if handler is None:
