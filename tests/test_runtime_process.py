@@ -375,3 +375,22 @@ def test_heap_reuses_oldest_freed_block_when_full():
     with pytest.raises(RuntimeModelError, match="emulated heap exhausted"):
         p.new_int(2**40)
     assert len(keep) == 512
+
+
+def test_executor_dealloc_goes_through_the_deletion_list(proc):
+    # uop_dealloc (optimizer.c): valid = 0, pushed on interp->executor_deletion_list_head; the
+    # capacity starts at 0 (pystate.c), so the list is cleared at once, sparing the running executor.
+    iv = proc.view("PyInterpreterState", proc.interp)
+    running, dead = proc.new_executor([]), proc.new_executor([])
+    proc.view("PyThreadState", proc.tstate).current_executor = running
+    proc.decref(running)
+    assert proc.read_object(running).state == "live"
+    assert proc.view("_PyExecutorObject", running)["vm_data.valid"] == 0
+    assert iv.executor_deletion_list_head == running
+    assert iv.executor_deletion_list_remaining_capacity == 100  # EXECUTOR_DELETE_LIST_MAX after a clear
+    proc.decref(dead)
+    assert iv.executor_deletion_list_head == dead and iv.executor_deletion_list_remaining_capacity == 99
+    proc.view("PyThreadState", proc.tstate).current_executor = 0
+    proc.clear_executor_deletion_list()
+    assert iv.executor_deletion_list_head == 0
+    assert proc.read_object(running).state == "freed" and proc.read_object(dead).state == "freed"

@@ -542,4 +542,35 @@ class Process(Objects):
         return executor + self.profile.offset("_PyExecutorObject", "exits") + k * self.profile.sizeof("_PyExitData")
 
     def _dealloc_uop_executor(self, op: int) -> None:
-        self.heap.free(op)
+        """uop_dealloc: invalidate, then park on the interpreter's pending-deletion list; with no
+        capacity left (0 at start-up) the list is cleared at once, freeing every executor on it
+        except the one the thread is running."""
+        e = self.view("_PyExecutorObject", op)
+        iv = self.view("PyInterpreterState", self.interp)
+        e["vm_data.valid"] = 0
+        e["vm_data.links.next"] = iv.executor_deletion_list_head
+        iv.executor_deletion_list_head = op
+        if iv.executor_deletion_list_remaining_capacity > 0:
+            iv.executor_deletion_list_remaining_capacity -= 1
+        else:
+            self.clear_executor_deletion_list()
+
+    def clear_executor_deletion_list(self) -> None:
+        """_Py_ClearExecutorDeletionList: free the pending executors that are not running."""
+        iv = self.view("PyInterpreterState", self.interp)
+        current = self.view("PyThreadState", self.tstate).current_executor
+        if current:
+            self.view("_PyExecutorObject", current)["vm_data.linked"] = 1
+        prev_slot = iv.addr_of("executor_deletion_list_head")
+        ex = self.mem.u64(prev_slot)
+        next_off = self.profile.offset("_PyExecutorObject", "vm_data.links.next")
+        while ex:
+            e = self.view("_PyExecutorObject", ex)
+            if e["vm_data.linked"]:
+                e["vm_data.linked"] = 0
+                prev_slot = ex + next_off
+            else:
+                self.mem.set_u64(prev_slot, e["vm_data.links.next"])
+                self.heap.free(ex)  # free_executor: _PyJIT_Free (nothing mapped here) + PyObject_GC_Del
+            ex = self.mem.u64(prev_slot)
+        iv.executor_deletion_list_remaining_capacity = self.consts.EXECUTOR_DELETE_LIST_MAX
