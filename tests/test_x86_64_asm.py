@@ -109,7 +109,8 @@ def test_api_matches_oracle_or_is_an_equivalent_encoding(table):
         if chosen == case.form.name:
             bad.append(f"{case.form.name:16} {case.text:50} llvm={want.hex()} api={got.hex()}")
         elif normalise(decode(got)) != normalise(case.text):
-            bad.append(f"{case.form.name:16} {case.text:50} api={got.hex()} decodes as {decode(got)}")
+            bad.append(f"{case.form.name:16} {case.text:50} api={got.hex()} "
+                       f"decodes as {decode(got)}")
     assert not bad, _report(bad, len(table["cases"]))
 
 
@@ -137,11 +138,11 @@ def test_register_immediate_choosers_pick_llvms_encoding():
                     getattr(a, f"{stem.upper()}{sfx.upper()}_ri")(reg, value)
                     ours.append(a.finish())
                     lines.append(f"{stem}{sfx} ${value:#x}, %{name}".replace("$-0x", "$-0x"))
-    assert [(line, o.hex()) for line, o, w in zip(lines, ours, assemble_each("llvm", "x86_64", lines))
-            if o != w] == []
+    llvm = assemble_each("llvm", "x86_64", lines)
+    assert [(line, o.hex()) for line, o, w in zip(lines, ours, llvm) if o != w] == []
 
 
-# --- capstone reads refjit's bytes back ---------------------------------------------------------------
+# --- capstone reads refjit's bytes back ----------------------------------------------------------
 
 # Spellings that differ between llvm-objdump (our input) and capstone (its output), same meaning.
 _MNEMONIC_ALIASES = {"movabsq": "movq", "cvtsi2sdl": "cvtsi2sd", "cvtsi2sdq": "cvtsi2sd",
@@ -241,7 +242,7 @@ def test_lock_prefixed_forms_match_oracles():
     text_bytes = [x86text.assemble(line) for line in lines]
     # the API emits the form it was asked for; where the text picks another one, compare those
     same = [x86text.parse(line).form.name == name for line, name in zip(lines, names)]
-    assert [t for t, o, s in zip(text_bytes, ours, same) if s] == [o for o, s in zip(ours, same) if s]
+    assert [t for t, s in zip(text_bytes, same) if s] == [o for o, s in zip(ours, same) if s]
     assert sum(same) > 200
     ours = text_bytes
     llvm = assemble_each("llvm", "x86_64", lines)
@@ -278,7 +279,7 @@ def test_llvm_objdump_listing_of_every_form_reassembles_to_the_same_bytes(table)
     assert not bad, _report(bad, len(lines))
 
 
-# --- special operands ---------------------------------------------------------------------------------
+# --- special operands ----------------------------------------------------------------------------
 
 def test_legacy_high_byte_registers():
     lines = high8_cases()
@@ -342,14 +343,15 @@ def test_lone_prefix_lines_and_objdump_comments():
     assert x86text.assemble("leaq\t0x10(%rip), %rax        # 0xa4") == want[1]
 
 
-# --- branches ---------------------------------------------------------------------------------------
+# --- branches ------------------------------------------------------------------------------------
 
 BRANCH_OFFSETS = [0, 1, 2, -2, -126, -127, 127, 128, 129, 130, 131, 132, 133, -128, -129, -130,
                   -131, 0x1000, -0x1000, 0x7FFFFF00, -0x7FFFFF00, 0x7FFFFFFF + 5 - 6 - 10]
 
 
 def test_branches_to_absolute_targets_match_oracles():
-    """`jmp .+N` in the oracles, `jmp <address+N>` in refjit's text: same bytes (rel8 when it reaches)."""
+    """`jmp .+N` in the oracles, `jmp <address+N>` in refjit's text: the same bytes (rel8 when
+    it reaches)."""
     base = 0x80000000
     ours, lines = [], []
     for mn in ["jmp", "callq"] + [f"j{cc}" for cc in x86.CC]:
@@ -375,7 +377,7 @@ def test_forced_long_branches_match_oracles():
 
 def test_labels_and_forward_references_match_oracle():
     a = Assembler()
-    top, fwd, near, far, data = Label("top"), Label("fwd"), Label("near"), Label("far"), Label("data")
+    top, fwd, near, far, data = (Label(n) for n in ("top", "fwd", "near", "far", "data"))
     a.bind(top)
     a.jmp(fwd)                 # forward: rel32 by default
     a.jcc("ne", near, short=True)
@@ -407,8 +409,22 @@ def test_nops_pad_like_llvm():
         a = Assembler()
         a.nops(n)
         ours.append(a.finish())
-    assert ours == assemble_each("llvm", "x86_64", [f".nops {n}" if n else "" for n in range(0, 41)])
+    lines = [f".nops {n}" if n else "" for n in range(0, 41)]
+    assert ours == assemble_each("llvm", "x86_64", lines)
     assert all(len(o) == n for n, o in enumerate(ours))
+
+
+def test_module_docstring_example():
+    """The example at the top of asm.py does what its comments say."""
+    src = x86.__doc__.split("For example::", 1)[1]
+    lines = [line.split("#", 1)[0].strip() for line in src.splitlines() if line.strip()]
+    scope = {name: getattr(x86, name) for name in dir(x86) if not name.startswith("_")}
+    exec("\n".join(line for line in lines if line), scope)
+    want = assemble_each("llvm", "x86_64", [
+        "movq -0x8(%r13), %rax\ntestb $0x1, %al\n{disp32} jne 1f\nincl (%rax)\n1:\n"
+        "movabsq $0x0, %rdi"])[0]
+    assert scope["code"] == want
+    assert scope["a"].relocs == [x86.Reloc(len(want) - 8, "patch_64", "_JIT_OPARG", 0)]
 
 
 def test_unbound_and_out_of_range_labels_are_refused():
@@ -468,7 +484,7 @@ def test_relocation_offsets_match_llvm_fixups():
         a.reloc("R_X86_64_64", "x")
 
 
-# --- refusals ---------------------------------------------------------------------------------------
+# --- refusals ------------------------------------------------------------------------------------
 
 REFUSED = {
     "unknown mnemonic": ["frobq %rax", "vaddsd %xmm0, %xmm1, %xmm2", "movsx %al, %eax"],
@@ -476,12 +492,15 @@ REFUSED = {
                             "jmpq %rax", "callq 0x10(%rax)", "pushq %eax", "addq $1"],
     "operand size mismatch": ["addq %eax, %rbx", "movl %rax, %ecx", "movzbl %ax, %eax",
                               "cmovneq %ecx, %eax", "movq %xmm0, %eax"],
-    "immediate out of range": ["addq $0x100000000, %rax", "addb $0x100, %al", "movl $0x100000000, %eax",
-                               "shlq $0x100, %rax", "addw $0x10000, %ax", "movq $0x10000000000000000, %rax",
-                               "andq $0xffffffff, %rcx", "retq $0x10000"],
+    "immediate out of range": ["addq $0x100000000, %rax", "addb $0x100, %al",
+                               "movl $0x100000000, %eax", "shlq $0x100, %rax", "addw $0x10000, %ax",
+                               "movq $0x10000000000000000, %rax", "andq $0xffffffff, %rcx",
+                               "retq $0x10000"],
     "branch out of range": ["jmp 0x100000000", "jne 0x80010000", "callq 0x7fffffffffff"],
-    "high byte with REX": ["movb %ah, %sil", "movzbq %ah, %rax", "addb %ch, %r8b", "movb %bh, (%r9)"],
-    "bad memory operand": ["movq (%rsp,%rsp), %rax", "movq (%rax,%rbx,3), %rcx", "movq (%eax), %rcx",
+    "high byte with REX": ["movb %ah, %sil", "movzbq %ah, %rax", "addb %ch, %r8b",
+                           "movb %bh, (%r9)"],
+    "bad memory operand": ["movq (%rsp,%rsp), %rax", "movq (%rax,%rbx,3), %rcx",
+                           "movq (%eax), %rcx",
                            "movq 0x10(%rip,%rax), %rcx", "movq 0x100000000(%rax), %rcx",
                            "movq (%rax, %xmm0), %rcx", "movq %es2:(%rax), %rcx", "movq (), %rax",
                            "movq ((%rax)), %rax", "movq 0x10(%rax, %rbx, 2, 4), %rcx"],
@@ -490,7 +509,8 @@ REFUSED = {
     "ambiguous size": ["add $1, (%rax)", "inc (%rax)", "cvtsi2sd (%rax), %xmm0"],
     "garbage": ["", "   ", "%rax", "$1", "movq", "movq %rax,", "movq ,%rax", "addq %rax %rbx",
                 "movq $, %rax", "movq $0xg, %rax", "movq $" + "9" * 5000 + ", %rax",
-                "movq 0x" + "f" * 5000 + "(%rax), %rcx", "movq $08, %rax", "movq $-, %rax", "jmp", "jmp foo", "j 0x10", "movq %rax, %rbx, %rcx"],
+                "movq 0x" + "f" * 5000 + "(%rax), %rcx", "movq $08, %rax", "movq $-, %rax",
+                "jmp", "jmp foo", "j 0x10", "movq %rax, %rbx, %rcx"],
 }
 
 
@@ -507,8 +527,8 @@ def test_refused_lines_are_also_refused_by_gnu_as():
     import subprocess
     import tempfile
     import os
-    checked = [line for why in ("wrong operand kinds", "operand size mismatch", "immediate out of range",
-                                "high byte with REX", "bad lock")
+    checked = [line for why in ("wrong operand kinds", "operand size mismatch",
+                                "immediate out of range", "high byte with REX", "bad lock")
                for line in REFUSED[why] if line != "lock lock"]
     with tempfile.TemporaryDirectory() as tmp:
         for line in checked:
@@ -614,19 +634,23 @@ def test_random_operand_combinations_we_accept_are_encoded_the_same_by_llvm():
     mnemonics = sorted(set(x86.BY_MNEMONIC) | x86.SIZED_STEMS | {"push", "pop", "ret", "movabs",
                                                                   "sal", "salq", "setz", "cmovzq"})
     mnemonics = [m for m in mnemonics if not m.startswith(("j", "call"))]
-    regs = ["%" + r for r in x86.GPR64 + x86.GPR32 + x86.GPR16 + x86.GPR8 + ("ah", "bh", "ch", "dh")]
+    regs = ["%" + r for r in x86.GPR64 + x86.GPR32 + x86.GPR16 + x86.GPR8]
+    regs += ["%ah", "%bh", "%ch", "%dh"]
     regs += [f"%xmm{i}" for i in range(16)]
-    imms = ["$" + hexnum(v) for v in (0, 1, -1, 0x7F, 0x80, -0x80, -0x81, 0xFF, 0x100, 0x7FFF, 0x8000,
-                                      0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 32,
-                                      -(1 << 31), -(1 << 31) - 1, (1 << 64) - 1, (1 << 63) - 1)]
+    imms = ["$" + hexnum(v) for v in (0, 1, -1, 0x7F, 0x80, -0x80, -0x81, 0xFF, 0x100, 0x7FFF,
+                                      0x8000, 0xFFFF, 0x10000, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
+                                      1 << 32, -(1 << 31), -(1 << 31) - 1, (1 << 64) - 1,
+                                      (1 << 63) - 1)]
     mems = ["(%rax)", "0x10(%rsp)", "-0x80(%rbp,%rcx,8)", "0x1000(%rip)", "0x1234", "%fs:0x28",
             "(,%r13,4)", "(%r12,%r9)"]
     accepted: dict[str, bytes] = {}
     for _ in range(60000):
-        ops = [rng.choice(rng.choice([regs, regs, imms, mems])) for _ in range(rng.choice([0, 1, 2, 2, 2, 3]))]
+        count = rng.choice([0, 1, 2, 2, 2, 3])
+        ops = [rng.choice(rng.choice([regs, regs, imms, mems])) for _ in range(count)]
         if rng.random() < 0.05:
             ops = ["*" + o for o in ops[:1]]
-        line = f"{'lock ' if rng.random() < 0.05 else ''}{rng.choice(mnemonics)} {', '.join(ops)}".strip()
+        lock = "lock " if rng.random() < 0.05 else ""
+        line = f"{lock}{rng.choice(mnemonics)} {', '.join(ops)}".strip()
         try:
             accepted[line] = x86text.assemble(line, 0x1000)
         except AsmError:
@@ -638,11 +662,12 @@ def test_random_operand_combinations_we_accept_are_encoded_the_same_by_llvm():
     assert not bad, "\n".join(bad[:30])
 
 
-# --- fuzzing ------------------------------------------------------------------------------------------
+# --- fuzzing -------------------------------------------------------------------------------------
 
-_TOKENS = ["movq", "addl", "lock", "jmp", "callq", "nopw", "cvtsi2sd", "shlq", "xchgq", "movsd", "%rax",
-           "%eax", "%al", "%ah", "%r8b", "%xmm9", "%cl", "%rip", "%fs:", "%cs:", "$", "$0x", "$-1", "0x10",
-           "-0x80", "(", ")", ",", "*", " ", "8", "0x7fffffff", "0x100000000", "%rsp", "%r13", "#", "<a>"]
+_TOKENS = ["movq", "addl", "lock", "jmp", "callq", "nopw", "cvtsi2sd", "shlq", "xchgq", "movsd",
+           "%rax", "%eax", "%al", "%ah", "%r8b", "%xmm9", "%cl", "%rip", "%fs:", "%cs:", "$", "$0x",
+           "$-1", "0x10", "-0x80", "(", ")", ",", "*", " ", "8", "0x7fffffff", "0x100000000",
+           "%rsp", "%r13", "#", "<a>"]
 
 
 @settings(max_examples=400, deadline=None)

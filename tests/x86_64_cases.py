@@ -45,7 +45,9 @@ def mem_text(m: Mem) -> str:
 def draw_mem(rng: random.Random, i: int) -> Mem:
     """Memory operands: base cycles through all 16 registers, then RIP and absolute."""
     pick = i % 19
-    disp = DISPS[(i // 19 + i) % len(DISPS)] if rng.random() < 0.8 else rng.randint(-2**31, 2**31 - 1)
+    disp = DISPS[(i // 19 + i) % len(DISPS)]
+    if rng.random() < 0.2:
+        disp = rng.randint(-2**31, 2**31 - 1)
     seg = rng.choice((0, 0, 0, 0, 0, 0, x86.FS, x86.GS, x86.CS))
     if pick == 16:
         return Mem(x86.RIP, disp, seg=seg)
@@ -96,7 +98,7 @@ def cases_for(f: Form, rng: random.Random, n: int) -> list[Case]:
                 # an odd multiplier makes the first 16 cases a permutation of all 16 registers
                 r = (i * (2 * pos + 1) + pos * 5) % 16 if i < 16 else rng.randrange(16)
                 if r == 0 and f.name[:5] == "XCHG" + f.name[4] and f.openc == "O":
-                    r = 1    # 90+r of the accumulator itself is nop (refused for xchgl, tested there)
+                    r = 1    # 90+r of the accumulator itself is nop (the API refuses xchgl's)
                 args.append(r)
                 texts.append("%" + REG_NAMES[kind][r])
             elif kind.startswith("m"):

@@ -24,7 +24,18 @@ method named after the mnemonic and the operand kinds: ``ADDQ_rr``, ``ADDQ_rm``,
 ``MOVSD_xm``, ``SHLQ_rc`` (by %cl), ``SHLQ_r1`` (by one), ``ADDQ_ai32`` (accumulator). Nothing is
 interpreted while emitting. A few choosers (``ADDQ_ri``, ``MOVQ_ri``...) pick the encoding
 llvm-mc-19 picks. Registers are plain ints (:data:`RAX`... :data:`R15`, :data:`XMM0`...), memory
-operands are :class:`Mem` tuples, and every refusal is an :class:`AsmError`.
+operands are :class:`Mem` tuples, and every refusal is an :class:`AsmError`. For example::
+
+    a = Assembler()
+    done = a.label("done")
+    a.MOVQ_rm(RAX, Mem(R13, -8))           # movq -0x8(%r13), %rax
+    a.TESTB_ri(RAX, 1)                     # testb $0x1, %al
+    a.jcc("ne", done)                      # jne done: rel32, done is not bound yet
+    a.INCL_m(Mem(RAX))                     # incl (%rax)
+    a.bind(done)
+    a.MOVABSQ_ri64(RDI, 0)                 # movabsq $0x0, %rdi ...
+    a.reloc("patch_64", "_JIT_OPARG")      # ... whose imm64 is the OPARG hole
+    code = a.finish()                      # AsmError if a label was never bound
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from typing import Callable, NamedTuple
 from refjit.codebuf import Label, Reloc
 from refjit.errors import AsmError
 
-# --- registers -------------------------------------------------------------------------------------
+# --- registers -----------------------------------------------------------------------------------
 
 GPR64 = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
          "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15")
@@ -151,7 +162,7 @@ def modrm_mem_cached(reg: int, m: Mem) -> tuple[int, bytes]:
     return enc
 
 
-# --- the form table ----------------------------------------------------------------------------------
+# --- the form table ------------------------------------------------------------------------------
 
 IMPLICIT = {"a8", "a16", "a32", "a64", "cl", "one"}
 _REGS = frozenset(range(16))
@@ -428,8 +439,9 @@ for _mn, _dst, _src, _spec in (
     form(_mn, f"r{_dst} m{_src}", "RM", f"{_spec} /r")
 
 # One-operand groups: F6/F7 (not neg mul imul div idiv) and FE/FF (inc dec).
-for _stem, _op, _digit in (("inc", 0xFE, 0), ("dec", 0xFE, 1), ("not", 0xF6, 2), ("neg", 0xF6, 3),
-                           ("mul", 0xF6, 4), ("imul", 0xF6, 5), ("div", 0xF6, 6), ("idiv", 0xF6, 7)):
+for _stem, _op, _digit in (("inc", 0xFE, 0), ("dec", 0xFE, 1), ("not", 0xF6, 2),
+                           ("neg", 0xF6, 3), ("mul", 0xF6, 4), ("imul", 0xF6, 5),
+                           ("div", 0xF6, 6), ("idiv", 0xF6, 7)):
     def _unary(mn, n, p, r, m, op=_op, d=_digit):
         one = 0 if n == 8 else 1
         form(mn, r, "M", f"{p}{op + one:02X} /{d}")
@@ -595,18 +607,21 @@ for _mn, _spec, _m in (
         ("ucomisd", "66 0F 2E", "m64"), ("comisd", "66 0F 2F", "m64"),
         ("ucomiss", "0F 2E", "m32"), ("comiss", "0F 2F", "m32"),
         ("cvtsd2ss", "F2 0F 5A", "m64"), ("cvtss2sd", "F3 0F 5A", "m32"),
-        ("xorpd", "66 0F 57", "m128"), ("andpd", "66 0F 54", "m128"), ("andnpd", "66 0F 55", "m128"),
+        ("xorpd", "66 0F 57", "m128"), ("andpd", "66 0F 54", "m128"),
+        ("andnpd", "66 0F 55", "m128"),
         ("orpd", "66 0F 56", "m128"), ("xorps", "0F 57", "m128"), ("andps", "0F 54", "m128"),
         ("andnps", "0F 55", "m128"), ("orps", "0F 56", "m128"),
         ("unpcklpd", "66 0F 14", "m128"), ("unpckhpd", "66 0F 15", "m128"),
         ("addpd", "66 0F 58", "m128"),
-        ("mulpd", "66 0F 59", "m128"), ("subpd", "66 0F 5C", "m128"), ("divpd", "66 0F 5E", "m128")):
+        ("mulpd", "66 0F 59", "m128"), ("subpd", "66 0F 5C", "m128"),
+        ("divpd", "66 0F 5E", "m128")):
     form(_mn, "x x", "RM", f"{_spec} /r")
     form(_mn, f"x {_m}", "RM", f"{_spec} /r")
 
 # Packed SSE2: what clang's vectoriser emits for integer and double loops. The integer
 # operations are all 66 0F <op> /r on xmm, xmm/m128; the table lists the opcode byte.
-for _op, _names in ((0x60, "punpcklbw punpcklwd punpckldq packsswb pcmpgtb pcmpgtw pcmpgtd packuswb"),
+for _op, _names in ((0x60, "punpcklbw punpcklwd punpckldq packsswb pcmpgtb pcmpgtw pcmpgtd "
+                           "packuswb"),
                     (0x68, "punpckhbw punpckhwd punpckhdq packssdw punpcklqdq punpckhqdq"),
                     (0x74, "pcmpeqb pcmpeqw pcmpeqd"),
                     (0xD1, "psrlw psrld psrlq paddq pmullw"),
@@ -624,7 +639,8 @@ for _mn, _spec, _m in (
         ("divps", "0F 5E", "m128"), ("minps", "0F 5D", "m128"), ("maxps", "0F 5F", "m128"),
         ("sqrtps", "0F 51", "m128"), ("maxpd", "66 0F 5F", "m128"), ("minpd", "66 0F 5D", "m128"),
         ("sqrtpd", "66 0F 51", "m128"),
-        ("cvtdq2pd", "F3 0F E6", "m64"), ("cvtps2pd", "0F 5A", "m64"), ("cvtpd2ps", "66 0F 5A", "m128"),
+        ("cvtdq2pd", "F3 0F E6", "m64"), ("cvtps2pd", "0F 5A", "m64"),
+        ("cvtpd2ps", "66 0F 5A", "m128"),
         ("cvttpd2dq", "66 0F E6", "m128"), ("cvtdq2ps", "0F 5B", "m128"),
         ("cvttps2dq", "F3 0F 5B", "m128"), ("cvtps2dq", "66 0F 5B", "m128")):
     form(_mn, "x x", "RM", f"{_spec} /r")
@@ -700,7 +716,7 @@ for _mn, _op, _m in (("cvttsd2si", "F2 0F 2C", "m64"), ("cvtsd2si", "F2 0F 2D", 
     form(_mn, f"r64 {_m}", "RM", f"{_w} /r", name=f"{_N}Q_rm")
 
 
-# --- the assembler -----------------------------------------------------------------------------------
+# --- the assembler -------------------------------------------------------------------------------
 
 # Field width of each hole kind: the patched bytes are the last ones of the instruction.
 RELOC_FIELD = {"patch_64": 8, "patch_32r": 4, "patch_x86_64_32rx": 4, "patch_32": 4}
@@ -899,4 +915,5 @@ def _ri_chooser(mnemonic: str) -> Callable:
 
 for _stem in ("add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "mov"):
     for _n in (8, 16, 32, 64):
-        setattr(Assembler, f"{_stem.upper()}{_SUFFIX[_n].upper()}_ri", _ri_chooser(_stem + _SUFFIX[_n]))
+        _mn = _stem + _SUFFIX[_n]
+        setattr(Assembler, f"{_mn.upper()}_ri", _ri_chooser(_mn))

@@ -24,7 +24,7 @@ class _Miss(Exception):
     """This form does not take these operands (internal to the matcher; never escapes)."""
 
 
-# --- operands --------------------------------------------------------------------------------------
+# --- operands ------------------------------------------------------------------------------------
 
 
 class Reg(NamedTuple):
@@ -164,7 +164,7 @@ def split_operands(text: str) -> list[str]:
     return parts
 
 
-# --- mnemonics -------------------------------------------------------------------------------------
+# --- mnemonics -----------------------------------------------------------------------------------
 
 _SUFFIXES = ("b", "w", "l", "q")
 _SHIFTS = {"rol", "ror", "rcl", "rcr", "shl", "shr", "sar", "sal"}
@@ -217,7 +217,7 @@ def candidates(mn: str) -> list[list[Form]]:
             for s in _SUFFIXES if mn + s in x86.BY_MNEMONIC]
 
 
-# --- matching ---------------------------------------------------------------------------------------
+# --- matching ------------------------------------------------------------------------------------
 
 _BRANCH_LEN: dict[str, int] = {}
 
