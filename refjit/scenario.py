@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 from refjit.errors import TraceError
 from refjit.runtime.process import LayoutConfig, Process
-from refjit.trace import (BUILTIN_NAMES, MAIN, ObjectDecl, Trace, _all_objects, _immortal,
-                          reference_counts)
+from refjit.trace import BUILTIN_NAMES, MAIN, ObjectDecl, Trace, all_objects, reference_counts
 
 UOP_FORMAT_JUMP = 1
 
@@ -85,7 +84,7 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None)
             return statics[ref] if ref in BUILTIN_NAMES else addr[id(by_name[ref])]
         return addr[id(ref)]
 
-    for o in _all_objects(trace):
+    for o in all_objects(trace):
         addr[id(o)] = _create(p, o, ref_address)
 
     # The executors: the running one and every 'executor NAME' section, each with its exits
@@ -118,7 +117,7 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None)
     # Reference counts: exactly the references the state holds (computed from the trace). The
     # running executor: co_executors' reference and the one the interpreter took before entering.
     counts = reference_counts(trace)
-    for o in _all_objects(trace):
+    for o in all_objects(trace):
         if not p.is_immortal(addr[id(o)]):
             p.set_refcnt(addr[id(o)], counts[id(o)])
     for sec in sections:

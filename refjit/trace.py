@@ -110,10 +110,6 @@ class ObjectDecl:
     line: int = field(default=0, compare=False)
 
 
-# A reference to an object: a declared name, one of BUILTIN_NAMES, or an anonymous ObjectDecl.
-Ref = "str | ObjectDecl"
-
-
 @dataclass
 class Slot:
     """A local or stack slot: ``ref`` is None for NULL."""
@@ -550,6 +546,9 @@ class _Parser:
             decl.value = seq
         elif kind == "executor":
             pass
+        elif kind == "range":
+            raise ln.error("a range object itself is not modelled: a for loop's stack holds its "
+                           "iterator, 'range_iterator START STOP STEP'", kt)
         else:
             raise ln.error(f"unknown object kind {kind!r}; expected one of: "
                            + ", ".join(OBJECT_KINDS), kt)
@@ -627,7 +626,7 @@ class _Parser:
             if ref in BUILTIN_NAMES:
                 return True
             ref = self.names[ref]
-        return _immortal(ref)
+        return statically_immortal(ref)
 
     def check_ownership(self, ln: _Line, s: Slot, tok: _Tok) -> None:
         imm = self.is_immortal(s.ref)
@@ -755,9 +754,7 @@ class _Parser:
                     "int": "an integer (a tier-1 index)", "object": "&NAME (an object)"}[kind]
             raise ln.error(f"{u.name}'s operand0 must be {want}, found {opts['operand0'][0]!r}",
                            opts["operand0"][1])
-        if "operand1" in opts and not _spec(spec, "uses_operand1") \
-                and u.operand1.kind != "int":
-            pass  # any value is allowed: CPython leaves operand1 uninitialised (FACTS §a.4)
+        # operand1 may be anything: CPython leaves it uninitialised for most uops (FACTS §a.4).
         uops.append(u)
 
     # -- whole file -----------------------------------------------------------------------------
@@ -949,11 +946,11 @@ def validate(trace: Trace, profile) -> None:
     # Reference counts: every mortal object needs an owner.
     counts = reference_counts(trace)
     for o in trace.objects:
-        if not _immortal(o) and counts[id(o)] == 0:
+        if not statically_immortal(o) and counts[id(o)] == 0:
             raise err(o.line, f"object {o.name!r} has no owner: its reference count would be 0 "
                               f"(give it an owned slot, put it in a container, or extra=N)")
-    for o in _all_objects(trace):
-        if o.name is None and not _immortal(o) and counts[id(o)] == 0:
+    for o in all_objects(trace):
+        if o.name is None and not statically_immortal(o) and counts[id(o)] == 0:
             raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
 
 
@@ -1064,7 +1061,7 @@ def _validate_depths(sec: ExecutorDecl, start_depth: int, profile, err):
     return stub_depth, max_depth
 
 
-def _immortal(o: ObjectDecl) -> bool:
+def statically_immortal(o: ObjectDecl) -> bool:
     """Immortal by declaration, or a static singleton: small ints -5..256, the empty tuple."""
     return o.immortal or (o.kind == "int" and -5 <= o.value <= 256) \
         or (o.kind == "tuple" and not o.value)
@@ -1078,7 +1075,7 @@ def _children(o: ObjectDecl) -> list:
     return []
 
 
-def _all_objects(trace: Trace) -> list[ObjectDecl]:
+def all_objects(trace: Trace) -> list[ObjectDecl]:
     """Every object of the state, named and anonymous, in creation order (children first)."""
     out: list[ObjectDecl] = []
     seen: set[int] = set()
@@ -1100,14 +1097,14 @@ def _all_objects(trace: Trace) -> list[ObjectDecl]:
 def reference_counts(trace: Trace) -> dict[int, int]:
     """id(ObjectDecl) -> the number of strong references the initial state holds to it."""
     by_name = {o.name: o for o in trace.objects}
-    counts = {id(o): o.extra for o in _all_objects(trace)}
+    counts = {id(o): o.extra for o in all_objects(trace)}
 
     def resolve(ref):
         if isinstance(ref, str):
             return by_name.get(ref)  # None for the builtin singletons
         return ref
 
-    for o in _all_objects(trace):
+    for o in all_objects(trace):
         for c in _children(o):
             r = resolve(c)
             if r is not None:

@@ -14,7 +14,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from semantics_helpers import CONT, ERR_AT, run_uops
+from semantics_helpers import ERR_AT, run_uops
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])

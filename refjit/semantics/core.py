@@ -15,8 +15,6 @@ executor the trace belongs to (the stencils' ``_JIT_EXECUTOR`` hole).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from refjit.errors import SemanticsError
 from refjit.outcome import Ending
 from refjit.semantics.capi import CLevel
@@ -36,20 +34,6 @@ def uop(fn):
         raise SemanticsError(f"{fn.__name__} defined twice")
     UOPS[fn.__name__] = fn
     return fn
-
-
-@dataclass(frozen=True)
-class Inst:
-    """One ``_PyUOpInstruction`` with its operands resolved to numbers."""
-
-    index: int
-    name: str
-    oparg: int
-    target: int
-    jump_target: int
-    error_target: int
-    operand0: int
-    operand1: int
 
 
 class _Stack:
@@ -76,7 +60,7 @@ class UopContext(CLevel):
         self.tstate = tstate
         self.current_executor = executor
         self.stack = _Stack(self)
-        self.inst: Inst | None = None
+        self.inst = None  # the running uop's ResolvedUOp (refjit.scenario)
         self.oparg = 0
         self.F_EXECUTABLE = off("_PyInterpreterFrame", "f_executable")
         self.F_INSTR_PTR = off("_PyInterpreterFrame", "instr_ptr")
