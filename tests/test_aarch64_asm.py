@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 import aarch64_forms as F
 from oracles import assemble_each, tool_path
 from refjit.backends.aarch64 import asm as A
-from refjit.backends.aarch64.text import HANDLERS, assemble
+from refjit.backends.aarch64.text import HANDLERS, HINT_NAMES, assemble
+from refjit.asmtext import split_line
 from refjit.codebuf import Label, Reloc
 from refjit.disasm import disassemble_one
 from refjit.errors import AsmError
@@ -55,8 +56,9 @@ def test_every_form_matches_the_oracle(generated, tool):
     # the generator reaches every mnemonic the front end handles, except pure spellings
     # covered by their own tests below (pc-relative forms and barrier-less hints)
     seen = {line.split()[0] for line in lines}
-    missing = set(HANDLERS) - seen - _PCREL_MNEMONICS - {"paciasp", "autiasp", "pacibsp", "autibsp",
-                                                        "xpaclri", "csdb", "rev64", "udot", "sdot"}
+    # hint-space names come back from llvm-objdump's listing of all 128 hints (test below)
+    missing = set(HANDLERS) - seen - _PCREL_MNEMONICS - {m.split()[0] for m in HINT_NAMES} \
+        - {"rev64", "udot", "sdot"}
     assert not missing, f"forms never generated: {sorted(missing)}"
     assert len(lines) > 20000
 
@@ -127,6 +129,38 @@ def test_dot_product_forms_with_the_extension_enabled():
     assert ours == assemble_each("llvm", "aarch64", lines, ["--mattr=+dotprod"])
     for line, code in zip(lines, ours):
         assert _normal(disassemble_one("aarch64", code, 0).text) == _normal(line)
+
+
+def test_refjit_reads_back_what_llvm_objdump_prints(generated):
+    """The contract of `refjit asm`: every generated encoding, every pc-relative case (some
+    wrapping below address 0) and all 128 hint-space words, disassembled by llvm-objdump-19,
+    re-assemble from objdump's own text (aliases, hex immediates, absolute targets, comments
+    like "// =3") to the same bytes."""
+    words = [code for _, code in generated]
+    words += [assemble(refjit, address) for _, refjit, address in F.pcrel_cases()]
+    words += [(0xD503201F | (i << 5)).to_bytes(4, "little") for i in range(128)]
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(f"{tmp}/words.s", "w") as f:
+            f.write("".join(f".inst {int.from_bytes(w, 'little'):#010x}\n" for w in words))
+        subprocess.run([tool_path("llvm", "aarch64"), "--triple=aarch64-unknown-linux-gnu", "--filetype=obj",
+                        f"{tmp}/words.s", "-o", f"{tmp}/words.o"], check=True)
+        listing = subprocess.run([tool_path("llvm", "aarch64").replace("llvm-mc", "llvm-objdump"), "-d",
+                                  f"{tmp}/words.o"], capture_output=True, text=True, check=True).stdout
+    rows = re.findall(r"^\s+([0-9a-f]+):\s+([0-9a-f]{8})\s+(.*)$", listing, re.M)
+    assert len(rows) == len(words)
+    bad = []
+    for address, word, text in rows:
+        address = int(address, 16)
+        _, text = split_line(text, address)
+        want = bytes.fromhex(word)[::-1]
+        try:
+            got = assemble(text, address)
+        except AsmError as err:
+            bad.append((text, word, str(err)))
+            continue
+        if got != want:
+            bad.append((text, word, got[::-1].hex()))
+    assert not bad, f"{len(bad)} of {len(rows)} objdump lines do not come back: {bad[:10]}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -398,7 +398,7 @@ PAIR = {
 }
 PREFETCH_OPS = {f"{t}{c}{p}": (i << 3) | (j << 1) | k
                 for i, t in enumerate(("pld", "pli", "pst"))
-                for j, c in enumerate(("l1", "l2", "l3"))
+                for j, c in enumerate(("l1", "l2", "l3", "slc"))  # slc: system level cache (v8.9)
                 for k, p in enumerate(("keep", "strm"))}
 
 
@@ -442,10 +442,11 @@ RELOC_KINDS = ("patch_32", "patch_32r", "patch_64", "patch_aarch64_12", "patch_a
 
 
 def _delta(kind: str, target: int, pc: int) -> int:
-    """Byte distance from the instruction at ``pc`` to ``target``; adrp counts whole pages."""
+    """Byte distance from the instruction at ``pc`` to ``target`` (adrp: from page to page),
+    modulo 2**64 as the hardware computes it, so 0x10 reaches 0xfffffffffffffff0 backwards."""
     if kind == "adrp":
-        return (target & ~0xFFF) - (pc & ~0xFFF)
-    return target - pc
+        target, pc = target & ~0xFFF, pc & ~0xFFF
+    return ((target - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
 
 
 class Assembler:

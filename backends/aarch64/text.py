@@ -471,11 +471,20 @@ def _branch_reg(a, mn, ops):
     getattr(a, mn)(ops[0])
 
 
-def _noargs(word: int):
-    def handler(a, mn, ops):
-        _expect(mn, ops, "")
-        a.emit(word)
-    return handler
+# the hint-space instructions llvm-objdump prints by name (everything else is "hint #n")
+HINT_NAMES = {"nop": 0, "yield": 1, "wfe": 2, "wfi": 3, "sev": 4, "sevl": 5, "dgh": 6, "xpaclri": 7,
+              "pacia1716": 8, "pacib1716": 10, "autia1716": 12, "autib1716": 14, "esb": 16,
+              "psb csync": 17, "tsb csync": 18, "gcsb dsync": 19, "csdb": 20, "clrbhb": 22, "paciaz": 24,
+              "paciasp": 25, "pacibz": 26, "pacibsp": 27, "autiaz": 28, "autiasp": 29, "autibz": 30,
+              "autibsp": 31, "bti": 32, "bti c": 34, "bti j": 36, "bti jc": 38, "pacm": 39,
+              "chkfeat x16": 40}
+
+
+def _hint_name(a, mn, ops):
+    spelled = " ".join([mn] + [repr(op) for op in ops])
+    if len(ops) > 1 or spelled not in HINT_NAMES:
+        raise _wrong(mn, ops)
+    a.hint(HINT_NAMES[spelled])
 
 
 def _imm16(a, mn, ops):
@@ -515,13 +524,6 @@ def _mrs(a, mn, ops):
     else:
         _expect(mn, ops, "cr")
         a.msr(_sysreg(ops[0]), ops[1])
-
-
-def _hint_alias(n: int):
-    def handler(a, mn, ops):
-        _expect(mn, ops, "")
-        a.hint(n)
-    return handler
 
 
 def _ldst(a, mn, ops):
@@ -823,12 +825,8 @@ HANDLERS = {
     "rev32": _regs(2), "rev64": _regs(2, "rev"),
     "adr": _adr, "adrp": _adr, "b": _branch, "bl": _branch, "cbz": _cbz, "cbnz": _cbz,
     "tbz": _tbz, "tbnz": _tbz, "br": _branch_reg, "blr": _branch_reg, "ret": _branch_reg,
-    "nop": _noargs(0xD503201F), "yield": _noargs(0xD503203F), "wfe": _noargs(0xD503205F),
-    "wfi": _noargs(0xD503207F), "sev": _noargs(0xD503209F), "sevl": _noargs(0xD50320BF),
     "hint": _imm16, "brk": _imm16, "udf": _imm16, "hlt": _imm16, "svc": _imm16,
     "dmb": _barrier, "dsb": _barrier, "isb": _barrier, "mrs": _mrs, "msr": _mrs,
-    "paciasp": _hint_alias(25), "autiasp": _hint_alias(29), "pacibsp": _hint_alias(27),
-    "autibsp": _hint_alias(31), "xpaclri": _hint_alias(7), "csdb": _hint_alias(20),
     "ldp": _pair, "stp": _pair, "ldpsw": _pair, "ldnp": _pair, "stnp": _pair,
     "fmov": _fmov, "fabs": _fp(2), "fneg": _fp(2), "fsqrt": _fp(2), "fcvt": _fp(2),
     "frintn": _fp(2), "frintp": _fp(2), "frintm": _fp(2), "frintz": _fp(2), "frinta": _fp(2),
@@ -860,6 +858,8 @@ for _op in list(A.ATOMIC_OPS) + ["cas"] + ["st" + o[2:] for o in A.ATOMIC_OPS if
             HANDLERS.setdefault(_op + _order + _size, _atomic)
 for _c in A.COND:
     HANDLERS["b." + _c] = _branch
+for _mn in HINT_NAMES:
+    HANDLERS[_mn.split()[0]] = _hint_name
 for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.VEC2_FP) | set(A.CMP_ZERO)
             | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | set(A.SCALAR3) | set(A.PAIRWISE_LONG)
             | set(A.LONG3) | {m + "2" for m in A.LONG3} | set(A.STRUCT_LDST)
