@@ -394,3 +394,20 @@ def test_executor_dealloc_goes_through_the_deletion_list(proc):
     proc.clear_executor_deletion_list()
     assert iv.executor_deletion_list_head == 0
     assert proc.read_object(running).state == "freed" and proc.read_object(dead).state == "freed"
+
+
+def test_insert_executor(proc):
+    # optimizer.c insert_executor: JUMP_BACKWARD_JIT (175) at code unit 25 becomes ENTER_EXECUTOR (255)
+    # with the co_executors index as oparg; vm_data keeps the replaced opcode/oparg (FACTS g.2:
+    # vm_data.opcode=175 vm_data.oparg=13 for int_sum's loop).
+    bytecode = bytearray(60)
+    bytecode[50:52] = bytes([175, 13])
+    code = proc.new_code(bytes(bytecode), nlocals=3)
+    ex = proc.new_executor([14, 28])
+    assert proc.insert_executor(code, 25, ex) == 0
+    assert proc.mem.read(proc.bytecode_address(code, 25), 2) == bytes([255, 0])
+    e = proc.view("_PyExecutorObject", ex)
+    assert (e["vm_data.opcode"], e["vm_data.oparg"], e["vm_data.index"], e["vm_data.code"]) == (175, 13, 25, code)
+    arr = proc.view("_PyExecutorArray", proc.view("PyCodeObject", code).co_executors)
+    assert (arr.size, arr.capacity, arr.executors[0]) == (1, 4, ex)
+    assert proc.refcnt(ex) == 2

@@ -537,6 +537,41 @@ class Process(Objects):
             else:
                 e["vm_data.valid"] = 0
 
+    def insert_executor(self, code: int, instr_index: int, executor: int) -> int:
+        """What CPython does when it installs an executor at a JUMP_BACKWARD: the code object's
+        co_executors array grows (PyMem, capacity 4, 8, ...), the executor is recorded there with
+        a new reference, its vm_data remembers the replaced instruction, and the instruction
+        becomes ENTER_EXECUTOR with the array index as oparg. Returns that index."""
+        cv = self.view("PyCodeObject", code)
+        instr = self.bytecode_address(code, instr_index)
+        arr = cv.co_executors
+        enter = self.consts.ENTER_EXECUTOR
+        if self.mem.u8(instr) == enter:
+            index = self.mem.u8(instr + 1)  # replacing: the old one is detached, not decrefed here
+        else:
+            size = self.mem.i32(arr) if arr else 0
+            capacity = self.mem.i32(arr + 4) if arr else 0
+            if size == capacity:
+                capacity = capacity * 2 if capacity else 4
+                header = self.profile.offset("_PyExecutorArray", "executors")
+                arr = self.mem_realloc(arr, header + 8 * capacity)
+                a = self.view("_PyExecutorArray", arr)
+                a.capacity = capacity
+                a.size = size
+                cv.co_executors = arr
+            index = size
+            self.view("_PyExecutorArray", arr).size = size + 1
+        self.incref(executor)
+        e = self.view("_PyExecutorObject", executor)
+        e["vm_data.opcode"] = self.mem.u8(instr)
+        e["vm_data.oparg"] = self.mem.u8(instr + 1)
+        e["vm_data.code"] = code
+        e["vm_data.index"] = instr_index
+        self.view("_PyExecutorArray", arr).executors[index] = executor
+        self.mem.set_u8(instr, enter)
+        self.mem.set_u8(instr + 1, index)
+        return index
+
     def exit_address(self, executor: int, k: int) -> int:
         """&executor->exits[k] (what an _EXIT_TRACE's operand0 holds)."""
         return executor + self.profile.offset("_PyExecutorObject", "exits") + k * self.profile.sizeof("_PyExitData")
