@@ -402,6 +402,8 @@ def test_format_exc_check_arg_matches_host(proc):
         host = ("NameError", e.args)
     assert proc.exception_info(proc.current_exception()) == host
     assert proc.refcnt(name) == 2  # kept as NameError.name
+    proc.clear_exception()  # deallocating the NameError releases the name again
+    assert proc.refcnt(name) == 1
 
 
 def test_handle_pending(proc):

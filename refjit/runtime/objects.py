@@ -719,7 +719,10 @@ class Objects:
         self.heap.free(op)
 
     def _dealloc_exception(self, op: int) -> None:
-        for off in self.o.exc_refs:  # dict, args, notes, traceback, context, cause
+        # dict, args, notes, traceback, context, cause; then the subclass's own object fields
+        # (NameError.name, AttributeError.obj/name, StopIteration.value), all PyObject *.
+        extra = range(self.o.exc_size, self._type_basicsize[self.type_name(op)], 8)
+        for off in (*self.o.exc_refs, *extra):
             self.xdecref(self.mem.u64(op + off))
         self.heap.free(op)
 
