@@ -1,0 +1,383 @@
+"""AArch64 instruction selection: LIR -> machine code with CPython's stencil holes.
+
+Register plan (FACTS §b.2): FRAME, SP, TSTATE live in X20, X21, X22 at every uop boundary and
+exit; X30 holds the shim's return address all along the trace (preserve_none keeps X29/X30),
+so a call saves and restores it around ``blr``. Other values get registers by linear scan:
+X0-X15 when they do not live across a call, X19 and X23-X28 (callee-saved in the C ABI, free
+in a preserve_none stencil) when they do; D0-D7 and D16-D30 for doubles. X16 holds a call's
+target, X17 and D31 are scratch. X18 (platform register) is never touched.
+
+Holes look as clang's ``-fpic`` stencils have them: every instruction field and every symbol
+is an 8-byte slot in the group's data loaded with ``adrp`` + ``ldr`` (patch_aarch64_21r +
+patch_aarch64_12; the group builder adds the slot, filled by patch_64), local read-only data is
+``adrp`` + ``add``, and exits are ``b`` (patch_aarch64_26r); a conditional exit is an inverted
+``b.cond`` over a ``b``.
+"""
+
+from __future__ import annotations
+
+from refjit import lir
+from refjit.backends.aarch64 import asm as A
+from refjit.backends.aarch64.asm import Assembler
+from refjit.codebuf import Label
+from refjit.errors import AsmError, LowerError
+from refjit.lir import Exit, Function, Lbl, V
+
+X, W, D = A.X, A.W, A.D
+FRAME_REG, SP_REG, TSTATE_REG = 20, 21, 22
+SCRATCH = tuple(range(16))
+SAVED = (19, 23, 24, 25, 26, 27, 28)
+FREGS = tuple(range(8)) + tuple(range(16, 31))
+CALL_REG, TMP, FTMP = 16, 17, 31
+PINNED = {lir.FRAME.id: FRAME_REG, lir.SP.id: SP_REG, lir.TSTATE.id: TSTATE_REG}
+
+CC = {"eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
+      "ult": "lo", "ule": "ls", "ugt": "hi", "uge": "hs"}
+INVERT = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le",
+          "lo": "hs", "hs": "lo", "ls": "hi", "hi": "ls", "vs": "vc", "vc": "vs", "mi": "pl", "pl": "mi"}
+_LOAD = {(64, False): "ldr", (32, False): "ldr", (16, False): "ldrh", (8, False): "ldrb",
+         (32, True): "ldrsw", (16, True): "ldrsh", (8, True): "ldrsb"}
+_STORE = {64: "str", 32: "str", 16: "strh", 8: "strb"}
+
+
+class Code:
+    def __init__(self, code: bytes, relocs, data: bytes, data_labels: dict[str, int]):
+        self.code, self.relocs, self.data, self.data_labels = code, relocs, data, data_labels
+
+
+def _signed64(v: int) -> int:
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
+
+
+class _Sel:
+    def __init__(self, fn: Function):
+        self.fn = fn
+        self.where = f"aarch64 lowering of {fn.name}"
+        self.a = Assembler()
+        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where)
+        self.labels: dict[str, object] = {}
+        self.crossing = lir.crossing(fn)
+        self.pos = 0
+
+    def n(self, v: V) -> int:
+        return PINNED[v.id] if v.id < 0 else self.regs[v]
+
+    def x(self, v: V):
+        return X[self.n(v)]
+
+    def label(self, lbl: Lbl):
+        got = self.labels.get(lbl.name)
+        if got is None:
+            got = self.labels[lbl.name] = Label(lbl.name)
+        return got
+
+    # -- helpers
+    def mov_imm(self, rd, value: int) -> None:
+        value &= (1 << 64) - 1
+        try:
+            self.a.mov_imm(rd, value)
+            return
+        except AsmError:
+            pass
+        first = True
+        for hw in range(4):
+            chunk = (value >> (16 * hw)) & 0xFFFF
+            if chunk or (first and hw == 3):
+                (self.a.movz if first else self.a.movk)(rd, chunk, 16 * hw)
+                first = False
+
+    def address(self, base: V, disp: int, scale: int):
+        """(base register, offset) that ldst can encode; big offsets go through X17."""
+        rb = self.x(base)
+        if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
+            return rb, disp
+        self.mov_imm(X[TMP], disp)
+        self.a.add_reg(X[TMP], rb, X[TMP])
+        return X[TMP], 0
+
+    def operand(self, b, sf: int = 1):
+        if isinstance(b, V):
+            return (X if sf else W)[self.n(b)]
+        return b
+
+    def imm_reg(self, value: int, sf: int = 1):
+        reg = (X if sf else W)[TMP]
+        self.mov_imm(X[TMP], value & ((1 << 64) - 1) if sf else value & 0xFFFFFFFF)
+        return reg
+
+    def exit_branch(self, ex: Exit) -> None:
+        self.a.reloc("patch_aarch64_26r", ex.symbol)
+        self.a.b(None)
+
+    def branch(self, cond: str | None, target) -> None:
+        """``b.cond`` (or ``b``) to a label or an exit."""
+        a = self.a
+        if isinstance(target, Exit):
+            if cond is None:
+                self.exit_branch(target)
+            else:
+                skip = Label("skip")
+                a.b_cond(INVERT[cond], skip)
+                self.exit_branch(target)
+                a.bind(skip)
+        elif cond is None:
+            a.b(self.label(target))
+        else:
+            a.b_cond(cond, self.label(target))
+
+    def compare(self, x: V, y, width: int) -> None:
+        sf = 1 if width == 64 else 0
+        rx = (X if sf else W)[self.n(x)]
+        if isinstance(y, V):
+            self.a.cmp_reg(rx, (X if sf else W)[self.n(y)])
+            return
+        v = _signed64(y) if sf else (((y & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
+        if 0 <= v < 4096:
+            self.a.cmp_imm(rx, v)
+        elif -4096 < v < 0:
+            self.a.cmn_imm(rx, -v)
+        else:
+            self.a.cmp_reg(rx, self.imm_reg(v, sf))
+
+    def parallel_move(self, moves, mov, tmp) -> None:
+        pending = [(d, s) for d, s in moves if d != s]
+        while pending:
+            for i, (d, s) in enumerate(pending):
+                if all(s2 != d for _, s2 in pending):
+                    mov(d, s)
+                    del pending[i]
+                    break
+            else:
+                d, s = pending[0]
+                mov(tmp, s)
+                pending = [(d2, tmp if s2 == s else s2) for d2, s2 in pending]
+
+    def load_slot(self, rd, symbol: str) -> None:
+        """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
+        self.a.reloc("patch_aarch64_21r", symbol)
+        self.a.adrp(rd, None)
+        self.a.reloc("patch_aarch64_12", symbol)
+        self.a.ldst("ldr", rd, rd, 0)
+
+    def add_imm(self, rd, rn, value: int) -> None:
+        value = _signed64(value)
+        if value == 0:
+            if rd.n != rn.n:
+                self.a.mov(rd, rn)
+        elif 0 < value < 4096:
+            self.a.add_imm(rd, rn, value)
+        elif -4096 < value < 0:
+            self.a.sub_imm(rd, rn, -value)
+        else:
+            self.a.add_reg(rd, rn, self.imm_reg(value))
+
+    # -- the ops
+    def run(self) -> Code:
+        for self.pos, op in enumerate(self.fn.ops):
+            getattr(self, "op_" + op.op)(*op.args)
+        if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
+            self.exit_branch(lir.CONTINUE)
+        data = bytearray()
+        labels = {}
+        for name, blob in self.fn.rodata.items():
+            labels[name] = len(data)
+            data += blob
+        return Code(self.a.finish(), list(self.a.relocs), bytes(data), labels)
+
+    def op_label(self, lbl):
+        self.a.bind(self.label(lbl))
+
+    def op_const(self, dst, value):
+        self.mov_imm(self.x(dst), value)
+
+    def op_hole(self, dst, symbol, addend):
+        rd = self.x(dst)
+        self.load_slot(rd, symbol)
+        self.add_imm(rd, rd, addend)
+
+    def op_data(self, dst, label):
+        rd = self.x(dst)
+        self.a.reloc("patch_aarch64_21r", label)
+        self.a.adrp(rd, None)
+        self.a.reloc("patch_aarch64_12", label)
+        self.a.add_imm(rd, rd, 0)
+
+    def op_mov(self, dst, src):
+        if dst.kind == lir.F64:
+            if self.n(dst) != self.n(src):
+                self.a.fmov(D[self.n(dst)], D[self.n(src)])
+        elif self.n(dst) != self.n(src):
+            self.a.mov(self.x(dst), self.x(src))
+
+    def op_load(self, dst, base, disp, width, signed):
+        rb, off = self.address(base, disp, width // 8)
+        rt = X[self.n(dst)] if width == 64 or (signed and width != 64) else W[self.n(dst)]
+        self.a.ldst(_LOAD[(width, signed and width != 64)], rt, rb, off)
+
+    def op_store(self, value, base, disp, width):
+        rb, off = self.address(base, disp, width // 8)
+        rt = X[self.n(value)] if width == 64 else W[self.n(value)]
+        self.a.ldst(_STORE[width], rt, rb, off)
+
+    def op_fload(self, dst, base, disp):
+        rb, off = self.address(base, disp, 8)
+        self.a.ldst("ldr", D[self.n(dst)], rb, off)
+
+    def op_fstore(self, value, base, disp):
+        rb, off = self.address(base, disp, 8)
+        self.a.ldst("str", D[self.n(value)], rb, off)
+
+    def op_bin(self, op, dst, x, y):
+        a = self.a
+        rd, rx = self.x(dst), self.x(x)
+        if op in ("shl", "shr", "sar"):
+            if y == 0:
+                if rd.n != rx.n:
+                    a.mov(rd, rx)
+            else:
+                {"shl": a.lsl_imm, "shr": a.lsr_imm, "sar": a.asr_imm}[op](rd, rx, y)
+            return
+        if not isinstance(y, V):
+            if op == "add":
+                return self.add_imm(rd, rx, y)
+            if op == "sub":
+                return self.add_imm(rd, rx, -_signed64(y))
+            if op in ("and", "or", "xor"):
+                if A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
+                    return {"and": a.and_imm, "or": a.orr_imm, "xor": a.eor_imm}[op](rd, rx, y & ((1 << 64) - 1))
+            ry = self.imm_reg(y)
+        else:
+            ry = self.x(y)
+        {"add": a.add_reg, "sub": a.sub_reg, "and": a.and_reg, "or": a.orr_reg,
+         "xor": a.eor_reg, "mul": a.mul}[op](rd, rx, ry)
+
+    def op_ovf(self, op, dst, x, y, target):
+        a = self.a
+        rd, rx, ry = self.x(dst), self.x(x), self.x(y)
+        if op == "mul":
+            # Overflow iff the high half of the 128-bit product is not the sign of the low half.
+            a.smulh(X[TMP], rx, ry)
+            a.mul(rd, rx, ry)
+            a.cmp_reg(X[TMP], rd, "asr", 63)
+            self.branch("ne", target)
+        else:
+            (a.adds_reg if op == "add" else a.subs_reg)(rd, rx, ry)
+            self.branch("vs", target)
+
+    def op_setcc(self, cond, dst, x, y, width):
+        self.compare(x, y, width)
+        self.a.cset(self.x(dst), CC[cond])
+
+    def op_fbin(self, op, dst, x, y):
+        getattr(self.a, "f" + op)(D[self.n(dst)], D[self.n(x)], D[self.n(y)])
+
+    def op_fsetcc(self, cond, dst, x, y):
+        # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
+        self.a.fcmp(D[self.n(x)], D[self.n(y)])
+        self.a.cset(self.x(dst), {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}[cond])
+
+    def op_i2f(self, dst, src):
+        self.a.scvtf(D[self.n(dst)], self.x(src))
+
+    def op_f2i(self, dst, src):
+        self.a.fcvtzs(self.x(dst), D[self.n(src)])
+
+    def op_br(self, cond, x, y, target, width):
+        if not isinstance(y, V) and y == 0 and cond in ("eq", "ne") and not isinstance(target, Exit):
+            r = (X if width == 64 else W)[self.n(x)]
+            (self.a.cbz if cond == "eq" else self.a.cbnz)(r, self.label(target))
+            return
+        self.compare(x, y, width)
+        self.branch(CC[cond], target)
+
+    def op_brbit(self, x, bit, is_set, target):
+        rx = self.x(x)
+        if isinstance(target, Exit):
+            skip = Label("skip")
+            (self.a.tbz if is_set else self.a.tbnz)(rx, bit, skip)
+            self.exit_branch(target)
+            self.a.bind(skip)
+        else:
+            (self.a.tbnz if is_set else self.a.tbz)(rx, bit, self.label(target))
+
+    def op_jump(self, target):
+        self.branch(None, target)
+
+    def _call(self, dst, args, load_target, out=None):
+        a = self.a
+        ints = [v for v in args if v.kind == lir.INT]
+        floats = [v for v in args if v.kind == lir.F64]
+        if len(ints) > 8 or len(floats) > 8:
+            raise LowerError("too many call arguments", where=self.where)
+        # Values live across the call in caller-saved registers are saved on the stack.
+        saved = sorted({self.n(v) for v in self.crossing[self.pos]
+                        if v.kind == lir.INT and self.n(v) in SCRATCH})
+        if any(v.kind == lir.F64 for v in self.crossing[self.pos]):
+            raise LowerError("an f64 value lives across a call", where=self.where)
+        for reg in saved:
+            a.ldst_pre("str", X[reg], A.SP, -16)
+        load_target()
+        # X30 (the shim's return address) is saved in a 16-byte slot; its upper half is the
+        # out-parameter slot when there is one.
+        a.ldst_pre("str", X[30], A.SP, -16)
+        self.parallel_move([(i, self.n(v)) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
+                           lambda d, s: a.mov(X[d], X[s]), TMP)
+        for i, v in enumerate(ints):
+            if v is lir.OUT_SLOT:
+                a.add_imm(X[i], A.SP, 8)
+        self.parallel_move([(i, self.n(v)) for i, v in enumerate(floats)],
+                           lambda d, s: a.fmov(D[d], D[s]), FTMP)
+        a.blr(X[CALL_REG])
+        if dst is not None and self.n(dst) != 0:
+            a.mov(self.x(dst), X[0])
+        if out is not None:
+            a.ldst("ldr", self.x(out), A.SP, 8)
+        a.ldst_post("ldr", X[30], A.SP, 16)
+        for reg in reversed(saved):
+            a.ldst_post("ldr", X[reg], A.SP, 16)
+
+    def op_call(self, dst, symbol, args, out):
+        self._call(dst, args, lambda: self.load_slot(X[CALL_REG], symbol), out)
+
+    def op_call_ptr(self, dst, fptr, args, out):
+        self._call(dst, args, lambda: self.a.mov(X[CALL_REG], self.x(fptr)), out)
+
+    def op_ret(self, value):
+        if self.n(value) != 0:
+            self.a.mov(X[0], self.x(value))
+        self.a.ret()
+
+    def op_tail_jump(self, address):
+        self.a.br(self.x(address))
+
+
+def select(fn: Function) -> Code:
+    try:
+        return _Sel(fn).run()
+    except AsmError as err:
+        raise LowerError(f"cannot encode: {err}", where=f"aarch64 lowering of {fn.name}") from None
+
+
+def shim() -> Code:
+    """CPython's shim contract with the C ABI: save x29/x30, d8-d15 and x19-x28 in a 160-byte
+    frame, move the arguments to the pinned registers, ``bl`` the first uop, restore, return."""
+    a = Assembler()
+    a.pair("stp", X[29], X[30], A.SP, -160, "pre")
+    a.mov(X[29], A.SP)
+    for i, (r1, r2) in enumerate(((8, 9), (10, 11), (12, 13), (14, 15))):
+        a.pair("stp", D[r1], D[r2], A.SP, 16 + 16 * i)
+    for i, (r1, r2) in enumerate(((19, 20), (21, 22), (23, 24), (25, 26), (27, 28))):
+        a.pair("stp", X[r1], X[r2], A.SP, 80 + 16 * i)
+    a.mov(X[FRAME_REG], X[0])
+    a.mov(X[SP_REG], X[1])
+    a.mov(X[TSTATE_REG], X[2])
+    a.reloc("patch_aarch64_26r", "_JIT_CONTINUE")
+    a.bl(None)
+    for i, (r1, r2) in enumerate(((19, 20), (21, 22), (23, 24), (25, 26), (27, 28))):
+        a.pair("ldp", X[r1], X[r2], A.SP, 80 + 16 * i)
+    for i, (r1, r2) in enumerate(((8, 9), (10, 11), (12, 13), (14, 15))):
+        a.pair("ldp", D[r1], D[r2], A.SP, 16 + 16 * i)
+    a.pair("ldp", X[29], X[30], A.SP, 160, "post")
+    a.ret()
+    return Code(a.finish(), list(a.relocs), b"", {})

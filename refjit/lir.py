@@ -1,0 +1,505 @@
+"""LIR: the small low-level IR each uop is written in once, for every ISA (DESIGN.md "LIR").
+
+A :class:`Function` is a straight list of :class:`Op`s over virtual registers (:class:`V`),
+int64 (``kind "i"``) or float64 (``kind "f"``). Three int registers are pinned to the stencil
+ABI's registers (FACTS §b.2): :data:`FRAME`, :data:`SP` (``stack_pointer``) and :data:`TSTATE`;
+the lowering may update SP (``b.add(SP, SP, 8)``) and the backend keeps it in its register.
+Virtual registers are not SSA: an op writes its ``dst``; a register lives from its first
+mention to its last (jumps backwards extend that over the loop), which is what the backends'
+linear-scan allocation needs.
+
+Holes are instruction fields, not constants: ``b.hole("OPARG")`` is ``_JIT_OPARG``, any other
+name a C symbol's address, so one lowering serves every instance of a uop, like a stencil.
+
+Branch targets are :class:`Lbl` labels bound in the same function, or one of the exits
+:data:`CONTINUE` (the next uop), :data:`JUMP_TARGET` and :data:`ERROR_TARGET`
+(``instruction_starts[...]`` of the uop's stubs). ``ret`` returns to the shim
+(``GOTO_TIER_ONE``), ``tail_jump`` jumps through a register (``GOTO_TIER_TWO``). A function that
+falls off its end continues with the next uop.
+
+``str(function)`` is a readable listing, one op per line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from refjit.errors import LowerError
+
+INT, F64 = "i", "f"
+
+
+class V:
+    """A virtual register."""
+
+    __slots__ = ("id", "kind", "name")
+
+    def __init__(self, id: int, kind: str = INT, name: str = ""):
+        self.id, self.kind, self.name = id, kind, name
+
+    def __repr__(self) -> str:
+        return self.name or f"{'v' if self.kind == INT else 'f'}{self.id}"
+
+
+FRAME = V(-1, INT, "FRAME")
+SP = V(-2, INT, "SP")
+TSTATE = V(-3, INT, "TSTATE")
+PINNED = (FRAME, SP, TSTATE)
+# Only as a call argument: the address of an 8-byte slot on the C stack that the callee may
+# write (an out-parameter such as ``&executor``); ``call(..., out=True)`` reads it back.
+OUT_SLOT = V(-4, INT, "OUT_SLOT")
+
+
+class Exit:
+    """A place outside the uop a branch can go to (a hole the linker patches)."""
+
+    __slots__ = ("name", "symbol")
+
+    def __init__(self, name: str, symbol: str):
+        self.name, self.symbol = name, symbol
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+CONTINUE = Exit("CONTINUE", "_JIT_CONTINUE")
+JUMP_TARGET = Exit("JUMP_TARGET", "_JIT_JUMP_TARGET")
+ERROR_TARGET = Exit("ERROR_TARGET", "_JIT_ERROR_TARGET")
+
+
+class Lbl:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f".{self.name}"
+
+
+# The instruction fields a hole can name (HoleValue names, Tools/jit/_stencils.py).
+FIELD_HOLES = {"OPARG", "OPERAND0", "OPERAND1", "TARGET", "EXECUTOR"}
+INT_CONDS = {"eq", "ne", "lt", "le", "gt", "ge", "ult", "ule", "ugt", "uge"}
+F64_CONDS = {"lt", "le", "gt", "ge"}  # ordered: false when either side is a NaN
+WIDTHS = {8, 16, 32, 64}
+
+# op -> operand roles, for printing and for the register allocator:
+# "d" an int/float register written, "s" read, "x" read and written, anything else a literal.
+SIGNATURES = {
+    "const": "d.",        # dst, value
+    "hole": "d..",        # dst, symbol, addend
+    "data": "d.",         # dst, label of the function's read-only data
+    "mov": "ds",
+    "load": "ds...",      # dst, base, disp, width, signed
+    "store": "ss..",      # value, base, disp, width
+    "fload": "ds.",
+    "fstore": "ss.",
+    "bin": ".dsv",        # op, dst, a, b (b a register or an int)
+    "ovf": ".dsv.",       # op, dst, a, b, target: branch when the signed result overflows
+    "setcc": ".dsv.",     # cond, dst, a, b, width
+    "fbin": ".dss",
+    "fsetcc": ".dss",
+    "i2f": "ds",
+    "f2i": "ds",
+    "br": ".sv..",        # cond, a, b, target, width
+    "brbit": "s...",      # a, bit, set?, target
+    "jump": ".",
+    "label": ".",
+    "call": "d.*d",       # dst (or None), symbol, args, out-slot dst (or None)
+    "call_ptr": "ds*d",   # dst (or None), function pointer, args, None
+    "ret": "s",
+    "tail_jump": "s",
+}
+
+
+@dataclass
+class Op:
+    op: str
+    args: tuple
+
+    def __str__(self) -> str:
+        a = self.args
+        if self.op == "label":
+            return f"{a[0]!r}:"
+        if self.op in ("bin", "ovf", "setcc", "fbin", "fsetcc", "br"):
+            head, rest = a[0], a[1:]
+            return f"    {self.op}.{head} " + ", ".join(_show(x) for x in rest)
+        return f"    {self.op} " + ", ".join(_show(x) for x in a)
+
+
+def _show(x) -> str:
+    if isinstance(x, (list, tuple)):
+        return "(" + ", ".join(_show(y) for y in x) + ")"
+    if isinstance(x, int) and not isinstance(x, bool) and abs(x) > 9:
+        return hex(x)
+    return repr(x) if not isinstance(x, str) else x
+
+
+@dataclass
+class Function:
+    """One uop's LIR, its read-only data (C strings) and its name."""
+
+    name: str
+    ops: list[Op] = field(default_factory=list)
+    rodata: dict[str, bytes] = field(default_factory=dict)
+    nregs: int = 0
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}:"] + [str(op) for op in self.ops]
+        for label, data in self.rodata.items():
+            lines.append(f"  rodata {label}: {data!r}")
+        return "\n".join(lines)
+
+    @property
+    def has_calls(self) -> bool:
+        return any(op.op in ("call", "call_ptr") for op in self.ops)
+
+
+class Builder:
+    """Appends ops to a :class:`Function`; every method checks its operands."""
+
+    def __init__(self, name: str):
+        self.fn = Function(name)
+        self._labels = 0
+
+    def _err(self, why: str) -> LowerError:
+        return LowerError(why, where=f"lowering {self.fn.name}")
+
+    def _emit(self, op: str, *args) -> None:
+        self.fn.ops.append(Op(op, args))
+
+    def _reg(self, v, kind: str = INT) -> V:
+        if not isinstance(v, V) or v.kind != kind:
+            raise self._err(f"expected a {'int' if kind == INT else 'f64'} register, got {v!r}")
+        return v
+
+    def _operand(self, v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            if not -(1 << 63) <= v < (1 << 64):
+                raise self._err(f"constant {v:#x} does not fit in 64 bits")
+            return v
+        return self._reg(v)
+
+    def _target(self, t):
+        if not isinstance(t, (Lbl, Exit)):
+            raise self._err(f"branch target must be a label or an exit, got {t!r}")
+        return t
+
+    # -- registers and labels
+    def new(self, name: str = "") -> V:
+        self.fn.nregs += 1
+        return V(self.fn.nregs, INT, name and f"{name}{self.fn.nregs}")
+
+    def newf(self, name: str = "") -> V:
+        self.fn.nregs += 1
+        return V(self.fn.nregs, F64, name and f"{name}{self.fn.nregs}")
+
+    def label(self, name: str = "L") -> Lbl:
+        self._labels += 1
+        return Lbl(f"{name}{self._labels}")
+
+    def bind(self, label: Lbl) -> None:
+        self._emit("label", label)
+
+    # -- values
+    def const(self, value: int, dst: V | None = None) -> V:
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("const", dst, self._operand(value) & ((1 << 64) - 1))
+        return dst
+
+    def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
+        """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
+        dst = self._reg(dst) if dst is not None else self.new(kind.lower()[:6] if kind in FIELD_HOLES else "")
+        symbol = f"_JIT_{kind}" if kind in FIELD_HOLES else kind
+        if kind.startswith("_JIT_"):
+            raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
+        self._emit("hole", dst, symbol, addend)
+        return dst
+
+    def cstring(self, text: str, dst: V | None = None) -> V:
+        """The address of a NUL-terminated copy of ``text`` in the uop's read-only data."""
+        label = f"str{len(self.fn.rodata)}"
+        self.fn.rodata[label] = text.encode() + b"\0"
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("data", dst, label)
+        return dst
+
+    def mov(self, dst: V, src: V) -> V:
+        self._emit("mov", self._reg(dst, src.kind), self._reg(src, src.kind))
+        return dst
+
+    def load(self, base: V, disp: int = 0, width: int = 64, signed: bool = False,
+             dst: V | None = None) -> V:
+        if width not in WIDTHS:
+            raise self._err(f"load width {width}")
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("load", dst, self._reg(base), disp, width, signed)
+        return dst
+
+    def store(self, value: V, base: V, disp: int = 0, width: int = 64) -> None:
+        if width not in WIDTHS:
+            raise self._err(f"store width {width}")
+        self._emit("store", self._reg(value), self._reg(base), disp, width)
+
+    def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
+        dst = self._reg(dst, F64) if dst is not None else self.newf()
+        self._emit("fload", dst, self._reg(base), disp)
+        return dst
+
+    def fstore(self, value: V, base: V, disp: int = 0) -> None:
+        self._emit("fstore", self._reg(value, F64), self._reg(base), disp)
+
+    def _bin(self, op: str, a, b, dst):
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("bin", op, dst, self._reg(a), self._operand(b))
+        return dst
+
+    def add(self, a, b, dst=None):
+        """``dst = a + b`` (``dst`` a new register unless given); likewise for the others."""
+        return self._bin("add", a, b, dst)
+
+    def sub(self, a, b, dst=None):
+        return self._bin("sub", a, b, dst)
+
+    def mul(self, a, b, dst=None):
+        return self._bin("mul", a, b, dst)
+
+    def and_(self, a, b, dst=None):
+        return self._bin("and", a, b, dst)
+
+    def or_(self, a, b, dst=None):
+        return self._bin("or", a, b, dst)
+
+    def xor(self, a, b, dst=None):
+        return self._bin("xor", a, b, dst)
+
+    def _shift(self, op, a, n, dst):
+        if not isinstance(n, int) or not 0 <= n < 64:
+            raise self._err(f"{op} by {n!r}: shifts take a constant count 0..63")
+        return self._bin(op, a, n, dst)
+
+    def shl(self, a, n: int, dst: V | None = None):
+        return self._shift("shl", a, n, dst)
+
+    def shr(self, a, n: int, dst: V | None = None):
+        return self._shift("shr", a, n, dst)
+
+    def sar(self, a, n: int, dst: V | None = None):
+        return self._shift("sar", a, n, dst)
+
+    def add_ovf(self, a, b, target, dst: V | None = None) -> V:
+        """``dst = a + b``, branching to ``target`` when the signed 64-bit sum overflows."""
+        return self._ovf("add", a, b, target, dst)
+
+    def sub_ovf(self, a, b, target, dst: V | None = None) -> V:
+        return self._ovf("sub", a, b, target, dst)
+
+    def mul_ovf(self, a, b, target, dst: V | None = None) -> V:
+        return self._ovf("mul", a, b, target, dst)
+
+    def _ovf(self, op, a, b, target, dst):
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("ovf", op, dst, self._reg(a), self._reg(b), self._target(target))
+        return dst
+
+    def setcc(self, cond: str, a: V, b, width: int = 64, dst: V | None = None) -> V:
+        """``dst = (a cond b) ? 1 : 0``."""
+        if cond not in INT_CONDS or width not in (32, 64):
+            raise self._err(f"bad integer condition {cond!r}/{width}")
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("setcc", cond, dst, self._reg(a), self._operand(b), width)
+        return dst
+
+    # -- floats
+    def fbin(self, op: str, a: V, b: V, dst: V | None = None) -> V:
+        if op not in ("add", "sub", "mul", "div"):
+            raise self._err(f"unknown f64 operation {op!r}")
+        dst = self._reg(dst, F64) if dst is not None else self.newf()
+        self._emit("fbin", op, dst, self._reg(a, F64), self._reg(b, F64))
+        return dst
+
+    def fsetcc(self, cond: str, a: V, b: V, dst: V | None = None) -> V:
+        """``dst = (a cond b) ? 1 : 0`` for doubles, false on unordered (like C's < <= > >=)."""
+        if cond not in F64_CONDS:
+            raise self._err(f"bad f64 condition {cond!r}")
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("fsetcc", cond, dst, self._reg(a, F64), self._reg(b, F64))
+        return dst
+
+    def i2f(self, a: V, dst: V | None = None) -> V:
+        dst = self._reg(dst, F64) if dst is not None else self.newf()
+        self._emit("i2f", dst, self._reg(a))
+        return dst
+
+    def f2i(self, a: V, dst: V | None = None) -> V:
+        """Truncating conversion (C's ``(int64_t)d``)."""
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("f2i", dst, self._reg(a, F64))
+        return dst
+
+    # -- control
+    def br(self, cond: str, a: V, b, target, width: int = 64) -> None:
+        """Branch to ``target`` when ``a cond b`` (signed lt/le/gt/ge, unsigned ult...)."""
+        if cond not in INT_CONDS or width not in (32, 64):
+            raise self._err(f"bad integer condition {cond!r}/{width}")
+        self._emit("br", cond, self._reg(a), self._operand(b), self._target(target), width)
+
+    def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
+        """Branch to ``target`` when bit ``bit`` of ``a`` is set (``is_set``) or clear."""
+        if not 0 <= bit < 64:
+            raise self._err(f"bit {bit} out of range")
+        self._emit("brbit", self._reg(a), bit, bool(is_set), self._target(target))
+
+    def jump(self, target) -> None:
+        self._emit("jump", self._target(target))
+
+    def call(self, symbol: str, *args: V, result: bool = True, out: bool = False):
+        """Call the C function ``symbol`` with the C ABI; its int result (or None). With
+        ``out``, one argument is :data:`OUT_SLOT` and the result is (result, slot contents)."""
+        return self._call("call", symbol, args, result, out)
+
+    def call_ptr(self, fn: V, *args: V, result: bool = True):
+        """Call the C function whose address is in ``fn``."""
+        return self._call("call_ptr", self._reg(fn), args, result, False)
+
+    def _call(self, op, what, args, result, out):
+        for a in args:
+            if not isinstance(a, V) or (a.id < 0 and a not in PINNED and a is not OUT_SLOT):
+                raise self._err(f"call arguments are registers, got {a!r}")
+        if (OUT_SLOT in args) != out:
+            raise self._err("OUT_SLOT is passed exactly when out=True")
+        dst = self.new("res") if result else None
+        slot = self.new("out") if out else None
+        self._emit(op, dst, what, tuple(args), slot)
+        return (dst, slot) if out else dst
+
+    def ret(self, value: V) -> None:
+        """Return ``value`` to the shim (``GOTO_TIER_ONE``'s ``return``)."""
+        self._emit("ret", self._reg(value))
+
+    def tail_jump(self, address: V) -> None:
+        """Jump to the code at ``address`` with the pinned registers in place (``GOTO_TIER_TWO``)."""
+        self._emit("tail_jump", self._reg(address))
+
+    def finish(self) -> Function:
+        bound = {op.args[0].name for op in self.fn.ops if op.op == "label"}
+        for op in self.fn.ops:
+            for a in op.args:
+                if isinstance(a, Lbl) and a.name not in bound:
+                    raise self._err(f"label {a.name} is never bound")
+        return self.fn
+
+
+# ---------------------------------------------------------------------------------------------
+# Liveness for the backends' allocators.
+
+def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
+    """The registers ``op`` reads and writes (pinned ones included)."""
+    a = op.args
+    k = op.op
+    if k in ("const", "hole", "data"):
+        return [], [a[0]]
+    if k in ("mov", "load", "fload", "i2f", "f2i"):
+        return [a[1]], [a[0]]
+    if k in ("store", "fstore"):
+        return [a[0], a[1]], []
+    if k in ("bin", "ovf", "setcc", "fbin", "fsetcc"):
+        uses = [a[2]] + ([a[3]] if isinstance(a[3], V) else [])
+        return uses, [a[1]]
+    if k == "br":
+        return [a[1]] + ([a[2]] if isinstance(a[2], V) else []), []
+    if k == "brbit":
+        return [a[0]], []
+    if k in ("call", "call_ptr"):
+        uses = [x for x in a[2] if x is not OUT_SLOT] + ([a[1]] if k == "call_ptr" else [])
+        return uses, [x for x in (a[0], a[3]) if x is not None]
+    if k in ("ret", "tail_jump"):
+        return [a[0]], []
+    return [], []
+
+
+def live_intervals(fn: Function) -> dict[V, list[int]]:
+    """``{vreg: [first, last]}`` positions over ``fn.ops``, loops taken into account: a register
+    live at a label that a later jump goes back to stays live until that jump."""
+    iv: dict[V, list[int]] = {}
+    labels: dict[str, int] = {}
+    back: list[tuple[int, int]] = []
+    for i, op in enumerate(fn.ops):
+        if op.op == "label":
+            labels[op.args[0].name] = i
+        uses, defs = uses_and_defs(op)
+        for v in (*uses, *defs):
+            if v.id < 0:
+                continue
+            r = iv.get(v)
+            if r is None:
+                iv[v] = [i, i]
+            else:
+                r[1] = i
+        for a in op.args:
+            if isinstance(a, Lbl) and a.name in labels:
+                back.append((labels[a.name], i))
+    changed = True
+    while changed and back:
+        changed = False
+        for head, tail in back:
+            for r in iv.values():
+                if r[0] < head <= r[1] < tail:
+                    r[1] = tail
+                    changed = True
+    return iv
+
+
+def call_positions(fn: Function) -> list[int]:
+    return [i for i, op in enumerate(fn.ops) if op.op in ("call", "call_ptr")]
+
+
+def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str) -> dict[V, object]:
+    """A register for every virtual register of ``fn`` (linear scan over live intervals).
+
+    ``scratch`` are caller-saved registers, ``saved`` callee-saved ones: a value live across a
+    call goes to one of them if it can, else to a scratch register that the backend saves around
+    that call (:func:`crossing` tells which). ``fregs`` are the float registers (no float may
+    live across a call). Two registers whose intervals touch never share, so an op's destination
+    never aliases its sources. Running out is a LowerError: there is no spilling.
+    """
+    iv = live_intervals(fn)
+    calls = call_positions(fn)
+    order = sorted(iv, key=lambda v: (iv[v][0], v.id))
+    active: list[tuple[int, V, object]] = []  # (end, vreg, reg)
+    free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
+    out: dict[V, object] = {}
+    for v in order:
+        start, end = iv[v]
+        for item in list(active):
+            if item[0] < start:
+                active.remove(item)
+                reg = item[2]
+                if reg in scratch:
+                    free_s.append(reg)
+                elif reg in saved:
+                    free_c.append(reg)
+                else:
+                    free_f.append(reg)
+        crosses = any(start < c < end for c in calls)
+        if v.kind == F64:
+            if crosses:
+                raise LowerError(f"f64 value {v!r} lives across a call", where=where)
+            pool = free_f
+        elif crosses:
+            pool = free_c if free_c else free_s
+        else:
+            pool = free_s if free_s else free_c
+        if not pool:
+            raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
+                             where=where)
+        reg = pool.pop(0)
+        out[v] = reg
+        active.append((end, v, reg))
+    return out
+
+
+def crossing(fn: Function) -> dict[int, list[V]]:
+    """``{op index of a call: [registers live across it]}``."""
+    iv = live_intervals(fn)
+    return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in call_positions(fn)}

@@ -1,0 +1,228 @@
+"""Lowerings: one function per uop, written once at the C level, emitting portable LIR.
+
+Each family module (control, stack, numbers, iteration, sequences) defines functions named
+as the uop they lower (``def _LOAD_FAST(u)``), registered with :func:`lowering`. A function
+receives a :class:`Uop`: the LIR builder ``u.b`` plus the C-level vocabulary of
+Include/internal/pycore_stackref.h, Include/refcount.h and Python/ceval_macros.h spelled in
+LIR (``u.DUP``, ``u.CLOSE``, ``u._PyFrame_SetStackPointer``...). Every struct offset and
+constant comes from the profile (specs/), never a literal in a lowering.
+
+Replicas (``_LOAD_FAST_3``) lower their base uop with the oparg folded as a constant, as
+CPython's build does (``const_oparg`` in the uop table); other uops read ``_JIT_OPARG``.
+
+This package never imports ``refjit.semantics`` (DESIGN.md): the differential tests compare two
+independent readings of bytecodes.c.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from refjit import lir
+from refjit.errors import LowerError
+from refjit.lir import ERROR_TARGET, FRAME, JUMP_TARGET, SP, TSTATE, Builder, Function, V
+
+LOWERINGS: dict[str, Callable[["Uop"], None]] = {}
+
+
+def lowering(fn):
+    """Register ``fn`` as the lowering of the uop it is named after."""
+    if fn.__name__ in LOWERINGS:
+        raise LowerError(f"{fn.__name__} lowered twice")
+    LOWERINGS[fn.__name__] = fn
+    return fn
+
+
+class Uop:
+    """What a lowering sees: the builder, the profile, the oparg (a constant for replicas)."""
+
+    def __init__(self, name: str, profile, const_oparg: int | None):
+        self.name = name
+        self.b = Builder(name)
+        self.profile = profile
+        self.const_oparg = const_oparg
+        self._oparg: V | None = None
+
+    # -- facts from the profile
+    def off(self, struct: str, path: str) -> int:
+        return self.profile.offset(struct, path)
+
+    def const(self, name: str) -> int:
+        return self.profile.const(name)
+
+    # -- the instruction's fields
+    def oparg(self) -> V:
+        """CURRENT_OPARG(): the replica's constant, or the _JIT_OPARG hole (a uint16_t)."""
+        if self._oparg is None:
+            if self.const_oparg is not None:
+                self._oparg = self.b.const(self.const_oparg)
+            else:
+                self._oparg = self.b.hole("OPARG")
+        return self._oparg
+
+    def local(self) -> tuple[V, int]:
+        """The address of GETLOCAL(oparg) as (base, disp)."""
+        lp = self.off("_PyInterpreterFrame", "localsplus")
+        if self.const_oparg is not None:
+            return FRAME, lp + 8 * self.const_oparg
+        b = self.b
+        return b.add(FRAME, b.shl(self.oparg(), 3)), lp
+
+    # -- the frame and the stack pointer
+    def _PyFrame_SetStackPointer(self) -> None:
+        self.b.store(SP, FRAME, self.off("_PyInterpreterFrame", "stackpointer"))
+
+    def _PyFrame_GetStackPointer(self) -> None:
+        self.b.load(FRAME, self.off("_PyInterpreterFrame", "stackpointer"), dst=SP)
+
+    def sp_add(self, slots: int) -> None:
+        if slots:
+            self.b.add(SP, 8 * slots, dst=SP)
+
+    def peek(self, i: int) -> V:
+        """``stack_pointer[i]``."""
+        return self.b.load(SP, 8 * i)
+
+    def poke(self, i: int, value: V) -> None:
+        self.b.store(value, SP, 8 * i)
+
+    def _PyFrame_GetCode(self) -> V:
+        return self.b.and_(self.b.load(FRAME, self.off("_PyInterpreterFrame", "f_executable")), ~1)
+
+    def _PyFrame_GetBytecode(self, code: V | None = None) -> V:
+        code = code if code is not None else self._PyFrame_GetCode()
+        return self.b.add(code, self.off("PyCodeObject", "co_code_adaptive"))
+
+    def GOTO_TIER_ONE(self, target: V) -> None:
+        b = self.b
+        b.store(b.const(0), TSTATE, self.off("PyThreadState", "current_executor"))
+        self._PyFrame_SetStackPointer()
+        b.ret(target)
+
+    # -- objects and stack refs
+    def Py_TYPE(self, o: V) -> V:
+        return self.b.load(o, self.off("PyObject", "ob_type"))
+
+    def guard_type(self, o: V, type_symbol: str, target=JUMP_TARGET) -> None:
+        """``if (Py_TYPE(o) != &type_symbol) JUMP_TO_JUMP_TARGET();``"""
+        self.b.br("ne", self.Py_TYPE(o), self.b.hole(type_symbol), target)
+
+    def borrow(self, ref: V) -> V:
+        """PyStackRef_AsPyObjectBorrow: the pointer with bit 0 cleared."""
+        return self.b.and_(ref, ~1)
+
+    def DUP(self, ref: V) -> None:
+        """PyStackRef_DUP: a 32-bit increment when the ref owns its object (mortal by
+        construction, so no immortality test)."""
+        b = self.b
+        done = b.label("dup")
+        b.brbit(ref, 0, True, done)
+        rc = self.off("PyObject", "ob_refcnt")
+        b.store(b.add(b.load(ref, rc, 32), 1), ref, rc, 32)
+        b.bind(done)
+
+    def Py_INCREF(self, o: V) -> None:
+        """Py_INCREF on 64-bit: nothing when the 32-bit count is at least the immortal value."""
+        b = self.b
+        done = b.label("incref")
+        rc_off = self.off("PyObject", "ob_refcnt")
+        rc = b.load(o, rc_off, 32)
+        b.br("uge", rc, self.const("_Py_IMMORTAL_INITIAL_REFCNT"), done, width=32)
+        b.store(b.add(rc, 1), o, rc_off, 32)
+        b.bind(done)
+
+    def DECREF_MORTAL(self, o: V, destruct: str | None = None) -> None:
+        """Py_DECREF_MORTAL (``destruct`` None: _Py_Dealloc at zero) or its _SPECIALIZED form
+        (the reference tracer, if installed, is told first; then ``destruct(o)``)."""
+        b = self.b
+        done = b.label("decref")
+        rc_off = self.off("PyObject", "ob_refcnt")
+        rc = b.sub(b.load(o, rc_off, 32), 1)
+        b.store(rc, o, rc_off, 32)
+        b.br("ne", rc, 0, done, width=32)
+        if destruct is None:
+            b.call("_Py_Dealloc", o, result=False)
+        else:
+            self._reftracer_destroy(o)
+            b.call(destruct, o, result=False)
+        b.bind(done)
+
+    def _reftracer_destroy(self, o: V) -> None:
+        """_PyReftracerTrack(o, PyRefTracer_DESTROY): tracer(o, 1, data) when one is set."""
+        b = self.b
+        none = b.label("notracer")
+        tracer = b.load(b.hole("_PyRuntime", self.const("ref_tracer.tracer_func")))
+        b.br("eq", tracer, 0, none)
+        data = b.load(b.hole("_PyRuntime", self.const("ref_tracer.tracer_data")))
+        b.call_ptr(tracer, o, b.const(1), data, result=False)   # PyRefTracer_DESTROY
+        b.bind(none)
+
+    def Py_DECREF(self, o: V) -> None:
+        """Py_DECREF: nothing for an immortal object (negative 32-bit count)."""
+        b = self.b
+        done = b.label("immortal")
+        b.br("lt", b.load(o, self.off("PyObject", "ob_refcnt"), 32), 0, done, width=32)
+        self.DECREF_MORTAL(o)
+        b.bind(done)
+
+    def CLOSE(self, ref: V, destruct: str | None = None) -> None:
+        """PyStackRef_CLOSE / PyStackRef_XCLOSE (NULL has bit 0 set) / CLOSE_SPECIALIZED."""
+        b = self.b
+        done = b.label("close")
+        b.brbit(ref, 0, True, done)
+        self.DECREF_MORTAL(ref, destruct)
+        b.bind(done)
+
+    def FromPyObjectNew(self, o: V, dst: V | None = None) -> V:
+        """PyStackRef_FromPyObjectNew: an immortal object tagged, else a new strong ref."""
+        b = self.b
+        ref = dst if dst is not None else b.new("ref")
+        immortal, done = b.label("immortal"), b.label("new")
+        rc_off = self.off("PyObject", "ob_refcnt")
+        rc = b.load(o, rc_off, 32)
+        b.br("lt", rc, 0, immortal, width=32)
+        b.store(b.add(rc, 1), o, rc_off, 32)
+        b.mov(ref, o)
+        b.jump(done)
+        b.bind(immortal)
+        b.or_(o, 1, dst=ref)
+        b.bind(done)
+        return ref
+
+    def FromPyObjectSteal(self, o: V) -> V:
+        """PyStackRef_FromPyObjectSteal: tag with bit 0 of ob_flags (the immortal flag)."""
+        b = self.b
+        flags = b.load(o, self.off("PyObject", "ob_flags"), 16)
+        return b.or_(b.and_(flags, 1), o)
+
+    def stackref_const(self, symbol: str) -> V:
+        """PyStackRef_True/False/None: the static object's address with bit 0 set."""
+        return self.b.hole(symbol, 1)
+
+
+def lower(name: str, profile) -> Function:
+    """The LIR of uop ``name`` (a replica lowers its base uop with the oparg folded)."""
+    spec = profile.uops.get(name)
+    if spec is None:
+        raise LowerError(f"unknown uop {name!r}")
+    const_oparg = spec.const_oparg
+    base = name.rsplit("_", 1)[0] if const_oparg is not None and name not in LOWERINGS else name
+    fn = LOWERINGS.get(base)
+    if fn is None:
+        raise LowerError(f"{name} has no lowering", where=f"uop {name}")
+    u = Uop(name, profile, const_oparg)
+    fn(u)
+    return u.b.finish()
+
+
+def supported(name: str, profile) -> bool:
+    spec = profile.uops.get(name)
+    if spec is None:
+        return False
+    base = name.rsplit("_", 1)[0] if spec.const_oparg is not None and name not in LOWERINGS else name
+    return base in LOWERINGS
+
+
+from refjit.lower import control, iteration, numbers, sequences, stack  # noqa: E402,F401  (register)
+
+__all__ = ["LOWERINGS", "Uop", "lower", "lowering", "supported", "lir", "ERROR_TARGET", "JUMP_TARGET"]

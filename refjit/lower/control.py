@@ -1,0 +1,207 @@
+"""Trace control: entering, checking, looping and leaving an executor (Python/bytecodes.c,
+Tools/jit/template.c's GOTO_TIER_ONE / GOTO_TIER_TWO, Include/internal/pycore_backoff.h)."""
+
+from __future__ import annotations
+
+from refjit.lir import ERROR_TARGET, FRAME, JUMP_TARGET, OUT_SLOT, SP, TSTATE
+from refjit.lower import lowering
+
+ENTER_EXECUTOR = 255                  # Include/opcode_ids.h
+UNREACHABLE_BACKOFF = 15              # pycore_backoff.h
+MAX_BACKOFF = 12
+
+
+@lowering
+def _START_EXECUTOR(u):
+    pass  # with _Py_JIT the executor comes from the _JIT_EXECUTOR hole: nothing to do
+
+
+@lowering
+def _NOP(u):
+    pass
+
+
+@lowering
+def _MAKE_WARM(u):
+    b = u.b
+    b.store(b.const(1), b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"), 8)
+    interp = b.load(TSTATE, u.off("PyThreadState", "interp"))
+    off = u.off("PyInterpreterState", "trace_run_counter")
+    counter = b.sub(b.load(interp, off), 1)
+    b.store(counter, interp, off)
+    done = b.label("warm")
+    b.br("ne", counter, 0, done)
+    # _Py_set_eval_breaker_bit: an OR into tstate->eval_breaker (atomic in C; one thread here)
+    eb_off = u.off("PyThreadState", "eval_breaker")
+    eb = b.load(TSTATE, eb_off)
+    b.store(b.or_(eb, u.const("_PY_EVAL_JIT_INVALIDATE_COLD_BIT")), TSTATE, eb_off)
+    b.bind(done)
+
+
+@lowering
+def _SET_IP(u):
+    b = u.b
+    b.store(b.hole("OPERAND0"), FRAME, u.off("_PyInterpreterFrame", "instr_ptr"))
+
+
+def _eval_breaker_events(u):
+    b = u.b
+    return b.and_(b.load(TSTATE, u.off("PyThreadState", "eval_breaker")), u.const("_PY_EVAL_EVENTS_MASK"))
+
+
+@lowering
+def _CHECK_PERIODIC(u):
+    b = u.b
+    done = b.label("periodic")
+    b.br("eq", _eval_breaker_events(u), 0, done)
+    u._PyFrame_SetStackPointer()
+    err = b.call("_Py_HandlePending", TSTATE)
+    u._PyFrame_GetStackPointer()
+    b.br("ne", err, 0, ERROR_TARGET, width=32)
+    b.bind(done)
+
+
+@lowering
+def _CHECK_VALIDITY(u):
+    b = u.b
+    f = u.profile.field("_PyExecutorObject", "vm_data.valid")
+    valid = b.load(b.hole("EXECUTOR"), f.offset, 8)
+    b.brbit(valid, f.bit, False, JUMP_TARGET)
+
+
+@lowering
+def _TIER2_RESUME_CHECK(u):
+    u.b.br("ne", _eval_breaker_events(u), 0, JUMP_TARGET)
+
+
+@lowering
+def _JUMP_TO_TOP(u):
+    u.b.jump(JUMP_TARGET)
+
+
+@lowering
+def _DEOPT(u):
+    b = u.b
+    target = b.hole("TARGET")   # a uint32_t in the template: the hole holds it zero-extended
+    u.GOTO_TIER_ONE(b.add(u._PyFrame_GetBytecode(), b.shl(target, 1)))
+
+
+@lowering
+def _ERROR_POP_N(u):
+    b = u.b
+    target = b.and_(b.hole("OPERAND0"), 0xFFFFFFFF)   # (uint32_t)CURRENT_OPERAND0()
+    b.store(b.add(u._PyFrame_GetBytecode(), b.shl(target, 1)), FRAME,
+            u.off("_PyInterpreterFrame", "instr_ptr"))
+    u.GOTO_TIER_ONE(b.const(0))
+
+
+@lowering
+def _FATAL_ERROR(u):
+    # Py_FatalError(msg) is _Py_FatalErrorFunc(__func__, msg); __func__ is the template's name.
+    b = u.b
+    b.call("_Py_FatalErrorFunc", b.cstring("_JIT_ENTRY"), b.cstring("Fatal error uop executed."),
+           result=False)
+
+
+def _initial_temperature(u) -> int:
+    return (u.const("SIDE_EXIT_INITIAL_VALUE") << u.const("BACKOFF_BITS")) | u.const("SIDE_EXIT_INITIAL_BACKOFF")
+
+
+@lowering
+def _EXIT_TRACE(u):
+    b = u.b
+    x_target = u.off("_PyExitData", "target")
+    x_temp = u.off("_PyExitData", "temperature")
+    x_exec = u.off("_PyExitData", "executor")
+    valid = u.profile.field("_PyExecutorObject", "vm_data.valid")
+    bits = u.const("BACKOFF_BITS")
+
+    exit_ = b.hole("OPERAND0")
+    code = u._PyFrame_GetCode()
+    bytecode = u._PyFrame_GetBytecode(code)
+    target = b.add(bytecode, b.shl(b.load(exit_, x_target, 32), 1))
+    executor = b.load(exit_, x_exec)
+
+    # A linked executor that was invalidated is dropped (Py_CLEAR) and the exit cools down.
+    check_null = b.label("linked")
+    b.br("eq", executor, 0, check_null)
+    b.brbit(b.load(executor, valid.offset, 8), valid.bit, True, check_null)
+    b.store(b.const(_initial_temperature(u)), exit_, x_temp, 16)
+    u._PyFrame_SetStackPointer()
+    b.store(b.const(0), exit_, x_exec)
+    u.Py_DECREF(executor)
+    u._PyFrame_GetStackPointer()
+    b.bind(check_null)
+
+    go = b.label("tier_two")
+    b.br("ne", b.load(exit_, x_exec), 0, go)
+    temperature = b.load(exit_, x_temp, 16)
+    hot = b.label("hot")
+    b.br("ult", temperature, UNREACHABLE_BACKOFF, hot)       # backoff_counter_triggers
+    b.store(b.sub(temperature, 1 << bits), exit_, x_temp, 16)   # advance_backoff_counter
+    u.GOTO_TIER_ONE(target)
+
+    b.bind(hot)
+    new = b.new("executor")
+    optimize, store = b.label("optimize"), b.label("store")
+    b.br("ne", b.load(target, 0, 8), ENTER_EXECUTOR, optimize)
+    executors = b.load(code, u.off("PyCodeObject", "co_executors"))
+    index = b.load(target, 1, 8)                              # target->op.arg
+    slot = b.add(executors, b.shl(index, 3))
+    b.load(slot, u.off("_PyExecutorArray", "executors"), dst=new)
+    u.Py_INCREF(new)
+    b.jump(store)
+
+    b.bind(optimize)
+    depth_f = u.profile.field("_PyExecutorObject", "vm_data.chain_depth")
+    depth = b.load(b.hole("EXECUTOR"), depth_f.offset, 8)
+    if depth_f.bit:
+        depth = b.shr(depth, depth_f.bit)
+    depth = b.add(b.and_(depth, (1 << depth_f.width) - 1), 1)
+    u._PyFrame_SetStackPointer()
+    optimized, out = b.call("_PyOptimizer_Optimize", FRAME, target, OUT_SLOT, depth, out=True)
+    u._PyFrame_GetStackPointer()
+    success = b.label("optimized")
+    b.br("gt", optimized, 0, success, width=32)
+    b.store(_restart_backoff_counter(u, temperature), exit_, x_temp, 16)
+    failed = b.label("failed")
+    b.br("lt", optimized, 0, failed, width=32)
+    u.GOTO_TIER_ONE(target)
+    b.bind(failed)
+    u.GOTO_TIER_ONE(b.const(0))
+    b.bind(success)
+    b.store(b.const(_initial_temperature(u)), exit_, x_temp, 16)
+    b.mov(new, out)
+
+    b.bind(store)
+    b.store(new, exit_, x_exec)
+    b.bind(go)
+    # GOTO_TIER_TWO(exit->executor): current_executor, then a tail jump to its side entry.
+    chosen = b.load(exit_, x_exec)
+    b.store(chosen, TSTATE, u.off("PyThreadState", "current_executor"))
+    b.tail_jump(b.load(chosen, u.off("_PyExecutorObject", "jit_side_entry")))
+
+
+def _restart_backoff_counter(u, counter):
+    """restart_backoff_counter: backoff+1 (at most MAX_BACKOFF) and a value of 2**backoff - 1."""
+    b = u.b
+    bits = u.const("BACKOFF_BITS")
+    backoff = b.and_(counter, (1 << bits) - 1)
+    nb = b.new("backoff")
+    capped, ready = b.label("capped"), b.label("ready")
+    b.br("uge", backoff, MAX_BACKOFF, capped)
+    b.add(backoff, 1, dst=nb)
+    b.jump(ready)
+    b.bind(capped)
+    b.const(MAX_BACKOFF, dst=nb)
+    b.bind(ready)
+    # value = (1 << nb) - 1, built one bit at a time (LIR shifts take constant counts)
+    value, i = b.const(0), b.const(0)
+    loop, done = b.label("ones"), b.label("ones_done")
+    b.bind(loop)
+    b.br("uge", i, nb, done)
+    b.or_(b.shl(value, 1), 1, dst=value)
+    b.add(i, 1, dst=i)
+    b.jump(loop)
+    b.bind(done)
+    return b.or_(b.shl(value, bits), nb)
