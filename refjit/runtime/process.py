@@ -118,7 +118,7 @@ class Process(Objects):
         self._o_ref_tracer = profile.offset("_PyRuntimeState", "ref_tracer.tracer_func")
 
         L = layout
-        n_stubs = len(profile.symbols) + 64
+        n_stubs = len(profile.symbols) + 128  # plus the stubs data tables point at (binary ops, ...)
         runtime_size = page_align_up(profile.sizeof("_PyRuntimeState"))
         self.regions = {
             r.name: self.mem.add(r)
