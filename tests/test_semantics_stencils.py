@@ -273,8 +273,50 @@ def test_float_ops_match_the_real_stencils(a, b, uop):
                      stack=[ref("a", a), ref("b", b)]))
 
 
+def test_chained_executors_match_the_real_stencils():
+    """branchy's three executors, each linked at its own place in the JIT region and chained
+    through their exits: the machine runs from one executor's code into the next exactly as the
+    semantics switches executors, and both end with the same Outcome."""
+    from refjit.trace import load_trace
+
+    path = pathlib.Path(__file__).resolve().parent.parent / "examples" / "branchy_chained.trace"
+    outcomes = []
+    for arch in ("x86_64", "aarch64"):
+        prof = load_profile("3.14", arch)
+        trace = load_trace(str(path), prof)
+        runs = []
+        for side in ("machine", "semantics"):
+            sc = build_scenario(trace, prof)
+            p = sc.process
+            p.view("_PyRangeIterObject", sc.address_of("it")).len = 301  # a shorter loop
+            if side == "semantics":
+                runs.append(run_scenario(sc))
+                continue
+            hdr = header(arch)
+            base = p.regions["jit"].base
+            pc_map = []
+            for k, (executor, uops) in enumerate(sorted(sc.executors.items())):
+                at = base + k * 0x10000
+                linked = link(uops, hdr.groups, hdr.shim, arch=arch, executor=executor, base=at,
+                              resolve=p.symbols)
+                p.mem.write(at, linked.memory)
+                ev = p.view("_PyExecutorObject", executor)
+                ev.jit_code, ev.jit_side_entry, ev.jit_size = at, linked.jit_side_entry, linked.jit_size
+                pc_map += linked.pc_map
+            main = p.view("_PyExecutorObject", sc.executor).jit_code
+            runs.append(Machine(arch, p).run(main, sc.frame, sc.stack_pointer, sc.tstate,
+                                             executor=sc.executor, uop_map=sorted(pc_map),
+                                             side_entries={}, raise_on_fault=False))
+        machine, reference = runs
+        assert reference.kind == "tier1" and reference.target == 54
+        assert machine.compare(reference) == [], f"{arch}\n{machine.render()}"
+        outcomes.append(machine)
+    assert outcomes[0].compare(outcomes[1]) == []
+
+
 def test_every_slice_uop_was_compared():
     """Runs last in this file: the cases above executed all 97 uops of the loop slice."""
     if not EXECUTED:
         pytest.skip("no case ran (real stencils not available)")
     assert sorted(LOOP_SLICE - EXECUTED) == []
+
