@@ -362,6 +362,23 @@ def test_branches_to_absolute_targets_match_oracles():
     assert ours == assemble_each("gnu", "x86_64", lines)
 
 
+def test_prefixed_branches():
+    """Branch hints and addr32 before a direct branch: the displacement counts from the end of the
+    whole instruction. GNU as's `.` is the first prefix, like our address."""
+    base = 0x1000
+    lines, ours = [], []
+    for pfx in ("cs", "ds"):
+        for mn in ("jmp", "jne", "jle"):
+            for n in (0x10, -0x10, 0x200):
+                lines.append(f"{pfx} {mn} .{n:+#x}".replace("+-", "-"))
+                ours.append(x86text.assemble(f"{pfx} {mn} {base + n:#x}", base))
+    assert ours == assemble_each("gnu", "x86_64", lines)
+    assert x86text.assemble("addr32 callq 0x1100", 0x1000) == bytes.fromhex("67e8fa000000")
+    for bad in ("data16 jmp 0x1010", "rep jne 0x1010", "lock callq 0x1010", "notrack jmp 0x1010"):
+        with pytest.raises(AsmError, match="prefix"):
+            x86text.assemble(bad, 0x1000)
+
+
 def test_forced_long_branches_match_oracles():
     lines, ours = [], []
     for mn, long_form in [("jmp", "JMP_d32"), ("jne", "JNE_d32"), ("jle", "JLE_d32")]:

@@ -182,7 +182,11 @@ for _sfx, _acc in zip(_SUFFIXES, ("%al", "%ax", "%eax", "%rax")):
 # Prefixes written as words before the mnemonic (segment words are how both assemblers and
 # llvm-objdump spell a segment prefix that no memory operand carries, e.g. in padding).
 PREFIXES = {"lock": 0xF0, "data16": 0x66, "rep": 0xF3, "repe": 0xF3, "repz": 0xF3,
-            "repne": 0xF2, "repnz": 0xF2, "notrack": 0x3E, **x86.SEGMENTS}
+            "repne": 0xF2, "repnz": 0xF2, "notrack": 0x3E, "addr32": 0x67, **x86.SEGMENTS}
+# Before a direct branch only these are meaningful: cs/ds are the not-taken/taken hints of a jcc
+# or jmp, addr32 is what a linker's call relaxation leaves. (66 would truncate the target on AMD;
+# notrack is for indirect branches; rep and lock are undefined there.)
+_BRANCH_PREFIXES = {"cs", "ds", "addr32"}
 
 
 def _canonical(mn: str) -> str:
@@ -435,8 +439,10 @@ def parse(text: str, address: int = 0) -> Parsed:
         raise AsmError("empty instruction")
     words = line.split(None, 1)
     prefixes = bytearray()
+    prefix_words = set()
     lock = False
     while words and words[0] in PREFIXES:
+        prefix_words.add(words[0])
         if words[0] == "lock":
             if lock:
                 raise AsmError("lock prefix given twice")
@@ -458,9 +464,11 @@ def parse(text: str, address: int = 0) -> Parsed:
     stem = _canonical(mn)
     if (stem in _SHIFTS or stem[:-1] in _SHIFTS) and len(ops) == 1:
         ops.append(Imm(1))   # llvm-objdump prints a shift by one without its count
-    f, args = _select(mn, ops, address)
-    if (prefixes or lock) and f.openc == "D":
-        raise AsmError("a prefix before a direct branch or call is not supported")
+    # a branch displacement counts from the end of the whole instruction, prefixes included
+    f, args = _select(mn, ops, address + len(prefixes))
+    if f.openc == "D" and not prefix_words <= _BRANCH_PREFIXES:
+        bad = ", ".join(sorted(prefix_words - _BRANCH_PREFIXES))
+        raise AsmError(f"prefix {bad} before a direct branch or call is not allowed")
     if lock and not f.lockable:
         raise AsmError(f"lock prefix is not allowed with {mn} ({_describe(ops)})")
     return Parsed(bytes(prefixes), lock, f, args)
