@@ -279,25 +279,19 @@ class _Namer:
     """Object identities for one process: heap serials, symbol names, small ints."""
 
     def __init__(self, process):
-        self.process = process
-        profile = process.profile
+        # No reference back to the process: the cache below is keyed weakly by it.
+        self.mem, self.heap = process.mem, process.heap
         self.symbols = {addr: name for name, addr in process.symbols.items()}
         self.small_base = process.small_ints_base
-        self.small_size = profile.sizeof("PyLongObject")
-        self.statics = self._static_objects()
+        self.small_size = process.profile.sizeof("PyLongObject")
+        kinds = {name: spec.kind for name, spec in process.profile.symbols.items()}
+        self.statics = [(name, addr) for name, addr in sorted(process.symbols.items())
+                        if kinds.get(name) == "data" and _looks_like_object(name)]
         self._slots = None
-
-    def _static_objects(self) -> list[tuple[str, int]]:
-        out = []
-        kinds = {name: spec.kind for name, spec in self.process.profile.symbols.items()}
-        for name, addr in sorted(self.process.symbols.items()):
-            if kinds.get(name) == "data" and _looks_like_object(name):
-                out.append((name, addr))
-        return out
 
     def changed_statics(self, immortal_refcnt: int) -> list[tuple[str, int]]:
         """Static objects whose 32-bit refcount is no longer the immortal initial value."""
-        mem = self.process.mem
+        mem = self.mem
         if self._slots is None:        # (name, 32-bit view of its region, index of ob_refcnt)
             self._slots = []
             for name, addr in self.statics:
@@ -317,7 +311,7 @@ class _Namer:
     def ident(self, addr: int) -> str:
         if addr == 0:
             return "NULL"
-        heap = self.process.heap
+        heap = self.heap
         if heap.owns(addr):
             block = heap.block_at(addr)
             if block is None:
@@ -330,8 +324,8 @@ class _Namer:
         i, off = divmod(addr - self.small_base, self.small_size)
         if 0 <= i < 262 and off == 0:
             return f"small_int[{i - 5}]"
-        region = self.process.mem.name_of(addr)
-        return f"{region}+{addr - self.process.mem.region(region).base:#x}" if region \
+        region = self.mem.name_of(addr)
+        return f"{region}+{addr - self.mem.region(region).base:#x}" if region \
             else f"{addr:#x}"
 
 
