@@ -608,3 +608,20 @@ def test_get_iter_and_build_from_stack(proc):
     lst2 = call(proc, "_PyList_FromStackRefStealOnSuccess", src, 2)
     assert proc.to_python(lst2) == [10**6, 1.5] and proc.refcnt(a) == 1 and proc.refcnt(b) == 3
     assert call(proc, "_PyTuple_FromStackRefStealOnSuccess", src, 0) == proc.empty_tuple
+
+
+@SETTINGS
+@given(n=st.integers(0, 3000))
+def test_list_append_resize_from_full_list_matches_host(proc, n):
+    fresh(proc)
+    # [None] * n has allocated == n on the host, the precondition of _PyList_AppendTakeRefListResize
+    host = [None] * n
+    assert (sys.getsizeof(host) - sys.getsizeof([])) // 8 == n
+    host.append(0)
+    lst = proc.new_list([proc.none] * n)
+    item = proc.new_int(10**9)
+    assert call(proc, "_PyList_AppendTakeRefListResize", lst, item) == 0
+    assert proc.mem.i64(lst + 32) == (sys.getsizeof(host) - sys.getsizeof([])) // 8
+    assert proc.mem.i64(lst + 16) == n + 1
+    assert proc.list_items(lst)[-1] == item and proc.refcnt(item) == 1
+    assert proc.list_items(lst)[:n] == [proc.none] * n
