@@ -456,6 +456,17 @@ def simd_lines(rng: random.Random) -> list[str]:
         for f, g, top in (("d", "x", 64), ("s", "w", 32), ("d", "w", 32), ("s", "x", 64)):
             for fb in (1, top, rng.randrange(1, top + 1)):
                 out.append(f"{mn} {g}{rng.randrange(31)}, {f}{v()}, #{fb}")
+    for mn, (_, _, fp) in A.BY_ELEMENT.items():
+        arrs = (("2s", "s", 4), ("4s", "s", 4), ("2d", "d", 2)) if fp else \
+            (("4h", "h", 8), ("8h", "h", 8), ("2s", "s", 4), ("4s", "s", 4))
+        for t, e, lanes in arrs:
+            for i in (0, lanes - 1, rng.randrange(lanes)):
+                m = rng.randrange(16 if e == "h" else 32)
+                out.append(f"{mn} v{v()}.{t}, v{v()}.{t}, v{m}.{e}[{i}]")
+        if fp:
+            for e, lanes in (("s", 4), ("d", 2)):
+                for i in (0, lanes - 1):
+                    out.append(f"{mn} {e}{v()}, {e}{v()}, v{v()}.{e}[{i}]")
     return out
 
 

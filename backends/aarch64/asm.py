@@ -133,6 +133,7 @@ SIMD_ACROSS  = form("0 Q U 01110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
 SIMD_3SAME   = form("0 Q U 01110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
 SIMD_3DIFF   = form("0 Q U 01110 size:2 1 Rm:5 opcode:4 00 Rn:5 Rd:5")
 SIMD_DOT     = form("0 Q U 01110 10 0 Rm:5 100101 Rn:5 Rd:5")
+SIMD_ELEM    = form("0 Q U 01111 size:2 L M Rm:4 opcode:4 H 0 Rn:5 Rd:5")             # by element
 SIMD_MODIMM  = form("0 Q op 0111100000 abc:3 cmode:4 o2 1 defgh:5 Rd:5")
 SIMD_COPY    = form("0 Q op 01110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 SIMD_SHIFT   = form("0 Q U 011110 immh:4 immb:3 opcode:5 1 Rn:5 Rd:5")
@@ -144,6 +145,7 @@ SIMD_LDST_1  = form("0 Q 001101 post L R Rm:5 opcode:3 S size:2 Rn:5 Rt:5")     
 SCALAR_2REG  = form("01 U 11110 size:2 10000 opcode:5 10 Rn:5 Rd:5")
 SCALAR_3SAME = form("01 U 11110 size:2 1 Rm:5 opcode:5 1 Rn:5 Rd:5")
 SCALAR_PAIR  = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
+SCALAR_ELEM  = form("01 U 11111 size:2 L M Rm:4 opcode:4 H 0 Rn:5 Rd:5")
 SCALAR_COPY  = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 
 _pack = struct.Struct("<I").pack
@@ -1348,6 +1350,42 @@ class Assembler:
         v = esize + amount if left else 2 * esize - amount
         self.buf += _pack(SIMD_SHIFT(q, U, v >> 3, v & 7, opcode, vn.n, vd.n))
 
+    def by_element(self, mnemonic: str, vd, vn, vm) -> None:
+        """``fmul v0.2d, v1.2d, v2.d[1]``, ``mla v0.4s, v1.4s, v2.s[3]``, ``fmla d0, d1, v2.d[1]``:
+        the second source is one lane, broadcast."""
+        if mnemonic not in BY_ELEMENT:
+            raise AsmError(f"{mnemonic} has no by-element form")
+        U, opcode, fp = BY_ELEMENT[mnemonic]
+        if vm.__class__ is not VReg or vm.index is None:
+            raise _reg_error(vm, "a vector lane like v2.s[1]")
+        if vd.__class__ is FReg:
+            if not fp:
+                raise AsmError(f"{mnemonic} has no scalar by-element form")
+            _fsame(_fp(vd, "sd"), vn)
+            q, lane = None, vd.kind
+        else:
+            q, sz = _vsame(_FP_ARRS if fp else ("4h", "8h", "2s", "4s"), vd, vn)
+            lane = "bhsd"[sz]
+        if vm.arrangement != lane:
+            raise AsmError(f"{mnemonic}: lane {vm!r} does not match {vd!r}")
+        i = vm.index
+        if lane == "h":
+            size, H, L, M, limit = 1, i >> 2, (i >> 1) & 1, i & 1, 8
+            if vm.n > 15:
+                raise AsmError(f"{mnemonic} with .h lanes can only use v0-v15, got {vm!r}")
+        elif lane == "s":
+            size, H, L, M, limit = 2, i >> 1, i & 1, vm.n >> 4, 4
+        else:
+            size, H, L, M, limit = 3, i, 0, vm.n >> 4, 2
+        if not 0 <= i < limit:
+            raise AsmError(f"lane index {i} out of range for .{lane}")
+        if fp:
+            size = 2 | (size == 3)
+        if q is None:
+            self.buf += _pack(SCALAR_ELEM(U, size, L, M, vm.n & 15, opcode, H, vn.n, vd.n))
+        else:
+            self.buf += _pack(SIMD_ELEM(q, U, size, L, M, vm.n & 15, opcode, H, vn.n, vd.n))
+
     def vec_long(self, mnemonic: str, vd, vn, amount: int | None = None) -> None:
         """Widen (ushll/sshll with uxtl/sxtl as their #0 aliases, shll) and narrow (xtn, sqxtn,
         uqxtn, sqxtun, shrn, rshrn): the destination lanes are twice or half the source's;
@@ -1785,6 +1823,10 @@ LONG3 = {"saddl": (0, 0b0000, 0), "uaddl": (1, 0b0000, 0), "saddw": (0, 0b0001, 
          "ssubl": (0, 0b0010, 0), "usubl": (1, 0b0010, 0), "ssubw": (0, 0b0011, 1), "usubw": (1, 0b0011, 1),
          "smlal": (0, 0b1000, 0), "umlal": (1, 0b1000, 0), "smlsl": (0, 0b1010, 0), "umlsl": (1, 0b1010, 0),
          "smull": (0, 0b1100, 0), "umull": (1, 0b1100, 0)}
+# by element: mnemonic -> (U, opcode, FP?)
+BY_ELEMENT = {"fmla": (0, 0b0001, True), "fmls": (0, 0b0101, True), "fmul": (0, 0b1001, True),
+              "fmulx": (1, 0b1001, True), "mla": (1, 0b0000, False), "mls": (1, 0b0100, False),
+              "mul": (0, 0b1000, False)}
 WIDEN = {"ushll": (1, True), "sshll": (0, True), "uxtl": (1, False), "sxtl": (0, False)}  # (U, takes #amount)
 NARROW = {"xtn": (0, 0b10010), "sqxtn": (0, 0b10100), "uqxtn": (1, 0b10100), "sqxtun": (1, 0b10010)}
 NARROW_SHIFT = {"shrn": (0, 0b10000), "rshrn": (0, 0b10001)}

@@ -728,6 +728,8 @@ def _dup(a, mn, ops):
 def _simd(a, mn, ops):
     """Advanced SIMD forms, chosen by operand shape."""
     s = _shape(ops)
+    if s in ("vvv", "ffv") and ops[2].index is not None:
+        return a.by_element(mn, *ops)
     if s == "vvv":
         if mn in ("udot", "sdot"):
             return a.dot(mn, *ops)
@@ -865,7 +867,7 @@ for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.
             | set(A.LONG3) | {m + "2" for m in A.LONG3} | set(A.STRUCT_LDST)
             | set(A.WIDEN) | set(A.NARROW) | set(A.NARROW_SHIFT) | {"shll"}
             | {m + "2" for m in (*A.WIDEN, *A.NARROW, *A.NARROW_SHIFT, "shll")}
-            | {"faddp", "ext", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
+            | set(A.BY_ELEMENT) | {"faddp", "ext", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
     HANDLERS[_mn] = _or_simd(HANDLERS[_mn]) if _mn in HANDLERS else _simd
 del _mn, _op, _order, _size, _c
 
