@@ -188,8 +188,10 @@ def _flip_sign(p, z):
 
 
 def long_add(p, a, b):
-    if (_lv_tag(p, a) | _lv_tag(p, b)) < 16:
-        return _from_stwodigits(p, p.int_value(a) + p.int_value(b))
+    ta, tb = _lv_tag(p, a), _lv_tag(p, b)
+    if (ta | tb) < 16:  # both compact: medium_value(a) + medium_value(b)
+        d = p.o.digits
+        return _from_stwodigits(p, (1 - (ta & 3)) * p.mem.u32(a + d) + (1 - (tb & 3)) * p.mem.u32(b + d))
     if _is_negative(p, a):
         if _is_negative(p, b):
             z = _x_add(p, a, b)
@@ -202,8 +204,10 @@ def long_add(p, a, b):
 
 
 def long_sub(p, a, b):
-    if (_lv_tag(p, a) | _lv_tag(p, b)) < 16:
-        return _from_stwodigits(p, p.int_value(a) - p.int_value(b))
+    ta, tb = _lv_tag(p, a), _lv_tag(p, b)
+    if (ta | tb) < 16:  # both compact: medium_value(a) - medium_value(b)
+        d = p.o.digits
+        return _from_stwodigits(p, (1 - (ta & 3)) * p.mem.u32(a + d) - (1 - (tb & 3)) * p.mem.u32(b + d))
     if _is_negative(p, a):
         if _is_negative(p, b):
             return _x_sub(p, b, a)
@@ -219,8 +223,10 @@ KARATSUBA_CUTOFF = 70
 
 
 def long_mul(p, a, b):
-    if (_lv_tag(p, a) | _lv_tag(p, b)) < 16:
-        return _from_stwodigits(p, p.int_value(a) * p.int_value(b))
+    ta, tb = _lv_tag(p, a), _lv_tag(p, b)
+    if (ta | tb) < 16:  # both compact: medium_value(a) * medium_value(b)
+        d = p.o.digits
+        return _from_stwodigits(p, (1 - (ta & 3)) * p.mem.u32(a + d) * (1 - (tb & 3)) * p.mem.u32(b + d))
     sa, sb = _ndigits(p, a), _ndigits(p, b)
     small = min(sa, sb)
     cutoff = 2 * KARATSUBA_CUTOFF if a == b else KARATSUBA_CUTOFF

@@ -327,8 +327,8 @@ class Objects:
         tag = self.mem.u64(op + self.o.lv_tag)
         ndigits = tag >> 3
         sign = 1 - (tag & 3)
-        if ndigits == 0:
-            return 0
+        if ndigits <= 1:  # compact: (1 - sign code) * ob_digit[0]
+            return sign * self.mem.u32(op + self.o.digits) if ndigits else 0
         raw = self.mem.read(op + self.o.digits, 4 * ndigits)
         mag = 0
         for i in range(ndigits - 1, -1, -1):
