@@ -411,3 +411,49 @@ def test_insert_executor(proc):
     arr = proc.view("_PyExecutorArray", proc.view("PyCodeObject", code).co_executors)
     assert (arr.size, arr.capacity, arr.executors[0]) == (1, 4, ex)
     assert proc.refcnt(ex) == 2
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ops = st.lists(st.one_of(
+    st.tuples(st.just("int"), st.integers(-(2**70), 2**70)),
+    st.tuples(st.just("float"), st.floats(allow_nan=False)),
+    st.tuples(st.just("tuple"), st.integers(0, 4)),
+    st.tuples(st.just("list"), st.integers(0, 4)),
+    st.tuples(st.just("drop"), st.integers(0, 50)),
+), max_size=40)
+
+
+def _replay(p, program):
+    made, trail = [], []
+    for kind, arg in program:
+        if kind == "int":
+            made.append(p.new_int(arg))
+        elif kind == "float":
+            made.append(p.new_float(arg))
+        elif kind in ("tuple", "list") and made:
+            items = [made[(i * 7) % len(made)] for i in range(arg)]
+            made.append(p.new_tuple(items) if kind == "tuple" else p.new_list(items))
+        elif kind == "drop" and made:
+            op = made.pop(arg % len(made))
+            p.decref(op)
+        trail.append(tuple(made))
+    return trail
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=ops, second=ops)
+def test_snapshot_restore_replays_identically(first, second):
+    p = Process(load_profile("3.14", "x86_64"))
+    _replay(p, first)
+    snap = p.snapshot()
+    trail1 = _replay(p, second)
+    mem1 = [r.snapshot() for r in p.mem.regions]
+    blocks1 = [(b.address, b.size, b.type, b.state) for b in p.heap._in_order("live") + p.heap.freed()]
+    p.restore(snap)
+    trail2 = _replay(p, second)
+    assert trail1 == trail2  # same addresses in the same order
+    assert [r.snapshot() for r in p.mem.regions] == mem1  # byte for byte
+    assert [(b.address, b.size, b.type, b.state) for b in p.heap._in_order("live") + p.heap.freed()] == blocks1
+    assert p.check_heap() == []
