@@ -246,6 +246,18 @@ class UopMap:
         self.ranges = sorted(ranges)
         self._starts = [r[0] for r in self.ranges]
 
+    def start_of(self, index: int) -> int | None:
+        """First address of uop ``index``'s code (None: no such uop, or it has no code)."""
+        if not hasattr(self, "_start_by_index"):
+            self._start_by_index = {i: start for start, end, i, _n in self.ranges if end > start}
+        return self._start_by_index.get(index)
+
+    def name_of(self, index: int) -> str | None:
+        for _s, _e, i, name in self.ranges:
+            if i == index:
+                return name
+        return None
+
     def find(self, pc: int) -> tuple[int, str] | None:
         i = bisect.bisect_right(self._starts, pc) - 1
         if i >= 0:
@@ -364,6 +376,9 @@ class Machine:
         self._pending: BaseException | None = None
         self._side_entries: dict[int, int] = {}
         self._tstate = self._running = 0
+        self._profile_map: UopMap | None = None   # per-uop accounting, when asked for
+        self._block_uops: dict[int, list] = {}
+        self.uop_profile: dict[int, list[int]] = {}
         self.calls = 0                        # C-model calls served, over the machine's life
 
         self._hooks = []
@@ -439,6 +454,32 @@ class Machine:
         self._blocks[address] = n
         return n
 
+    def _account(self, address: int, size: int) -> None:
+        # Per-uop accounting: a block may span several uops (stencils fall through into the next
+        # one), so each block is split by the uop map once and its parts are added up per run.
+        parts = self._block_uops.get(address)
+        if parts is None:
+            parts = {}
+            region = self.region_of(address)
+            if region is not None and region[0] != self._stubs[0]:
+                code = ctypes.string_at(region[4].address_of_buffer + (address - region[0]), size)
+                for a in _decoder_count(self.arch, code, address):
+                    found = self._profile_map.find(a)
+                    index = found[0] if found else None
+                    entry = parts.setdefault(index, [0, 0])
+                    entry[1] += 1
+                    if found and a == self._profile_map.start_of(index):
+                        entry[0] += 1
+            parts = self._block_uops[address] = list(parts.items())
+        profile = self.uop_profile
+        for index, (entered, n) in parts:
+            counts = profile.get(index)
+            if counts is None:
+                profile[index] = [entered, n]
+            else:
+                counts[0] += entered
+                counts[1] += n
+
     # -- hooks (called by libunicorn; every exception is caught and re-raised after the run) --
 
     def _on_block(self, _h, address: int, size: int, _user) -> None:
@@ -448,6 +489,8 @@ class Machine:
                 n = self._learn_block(address, size)
             self._last_block = (address, size)
             self._count += n
+            if self._profile_map is not None:
+                self._account(address, size)
             if self._count > self._limit:
                 raise _Stop(Ending.fault(
                     f"instruction budget of {self._limit} exceeded", pc=address, what="budget"))
@@ -700,7 +743,7 @@ class Machine:
 
     def execute(self, entry: int, frame: int, stack_pointer: int, tstate: int, *,
                 budget: int | None = None, side_entries: dict[int, int] | None = None,
-                executor: int | None = None) -> Ending:
+                executor: int | None = None, profile: "UopMap | None" = None) -> Ending:
         """Call ``entry(frame, stack_pointer, tstate)`` with the C ABI and say how it ended.
 
         A jump to the ``jit_side_entry`` of an executor other than ``executor`` (the running
@@ -723,6 +766,8 @@ class Machine:
         self._fault = self._intr = self._stop = self._pending = None
         self._side_entries = side_entries or {}
         self._tstate, self._running = tstate, executor
+        if profile is not None or self._profile_map is not None:
+            self._profile_map, self._block_uops, self.uop_profile = profile, {}, {}
         # Unicorn stops by itself, before executing anything there, when the pc reaches the trap.
         err = uclib.uc_emu_start(self._h, entry, self.return_trap, 0, 0)
         if self._pending is not None:
@@ -745,18 +790,26 @@ class Machine:
     def run(self, entry: int, frame: int, stack_pointer: int, tstate: int, *,
             executor: int | None = None, uop_map: UopMap | Sequence | None = None,
             budget: int | None = None, side_entries: dict[int, int] | None = None,
-            raise_on_fault: bool = True) -> Outcome:
+            raise_on_fault: bool = True, per_uop: bool = False) -> Outcome:
         """Run and describe the result as an Outcome.
 
         ``executor`` is the running executor (its exits name a side exit); ``side_entries`` maps
         the ``jit_side_entry`` address of every *other* executor to that executor (by default
         taken from the process). Faults raise EmulationError with the Outcome attached as
-        ``.outcome`` unless ``raise_on_fault`` is false.
+        ``.outcome`` unless ``raise_on_fault`` is false. With ``per_uop`` (needs ``uop_map``),
+        ``self.uop_profile`` maps each uop index to [times entered, instructions executed]
+        afterwards (index -1: the shim; None: code outside the map; a faulting block counts whole;
+        uops without code, such as _START_EXECUTOR, never appear).
         """
         if side_entries is None:
             side_entries = _other_side_entries(self.process, executor)
+        if uop_map is not None and not isinstance(uop_map, UopMap):
+            uop_map = UopMap(uop_map)
+        if per_uop and uop_map is None:
+            raise EmulationError("per-uop accounting needs the linker's uop map (uop_map=)")
         ending = self.execute(entry, frame, stack_pointer, tstate, budget=budget,
-                              side_entries=side_entries, executor=executor)
+                              side_entries=side_entries, executor=executor,
+                              profile=uop_map if per_uop else None)
         if ending.kind == "fault" or ending.kind == "fatal":
             ending = ending.located(self._locate(ending.pc, uop_map))
         outcome = build_outcome(self.process, ending, frame=frame, tstate=tstate, executor=executor)

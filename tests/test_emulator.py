@@ -691,3 +691,21 @@ def test_run_linked_executor_through_the_linker(arch):
                      tstate=s.p.tstate, executor=executor)
     assert (info.value.uop_index, info.value.uop_name) == (1, "_LOAD_FAST_0")
     assert info.value.address == 0x10
+
+
+def test_per_uop_accounting(arch):
+    s = Scenario(arch)
+    entry, uop_map = s.program(refcounts_program(s.w))
+    m = Machine(arch, s.p)
+    out = m.run(entry, s.frame, s.p.frame_stack_pointer(s.frame), s.p.tstate, uop_map=uop_map,
+                per_uop=True)
+    prof = m.uop_profile
+    body = [ln for ln in s.w.load_fast(0, "a") if not ln.endswith(":")]
+    assert prof[0] == [1, len(body)]                   # owned DUP: every instruction once
+    assert prof[1] == [1, len(s.w.load_fast_borrow(1, "b"))]
+    # the borrowed DUP (uop 9) skips its increment: x86-64 one instruction, AArch64 three
+    assert prof[9] == [1, len(body) - (1 if arch == "x86_64" else 3)]
+    assert sorted(k for k in prof if k is not None) == list(range(11))
+    # the shim is outside the uops' map; everything adds up to the exact total
+    assert prof[None] == [0, len(s.w.shim("u0"))]
+    assert sum(n for _e, n in prof.values()) == out.instructions

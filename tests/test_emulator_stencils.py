@@ -52,7 +52,7 @@ def scenario(name: str, arch: str):
     return sc
 
 
-def run_stencils(name: str, arch: str):
+def run_stencils(name: str, arch: str, **options):
     if arch not in _headers:
         _headers[arch] = header(arch)
     hdr = _headers[arch]
@@ -63,7 +63,8 @@ def run_stencils(name: str, arch: str):
                   resolve=p.symbols)
     machine = Machine(arch, p)
     out = machine.run_linked(linked, frame=sc.frame, stack_pointer=sc.stack_pointer,
-                             tstate=sc.tstate, executor=sc.executor)
+                             tstate=sc.tstate, executor=sc.executor, **options)
+    machine.names = {r.index: r.name for r in linked.pc_map}
     ev = p.view("_PyExecutorObject", sc.executor)      # what _PyJIT_Compile records
     assert (ev.jit_code, ev.jit_side_entry) == (base, linked.jit_side_entry)
     return out, sc, machine
@@ -104,3 +105,13 @@ def test_float_loop_reaches_the_host_value():
         out, sc, _m = run_stencils("float_loop", arch)
         assert out.kind == "tier1" and out.target == 36
         assert _local_value(out, sc, 1) == x
+
+
+def test_per_uop_accounting_of_the_int_sum_loop():
+    for arch in ("x86_64", "aarch64"):
+        out, sc, m = run_stencils("int_sum", arch, per_uop=True)
+        entered = {m.names[i]: e for i, (e, _n) in m.uop_profile.items() if i is not None and i >= 0}
+        assert entered["_BINARY_OP_ADD_INT"] == ITERATIONS       # one add per loop iteration
+        assert entered["_MAKE_WARM"] == ITERATIONS + 1           # + the final, exhausted check
+        assert entered["_EXIT_TRACE"] == 1
+        assert sum(n for _e, n in m.uop_profile.values()) == out.instructions
