@@ -304,6 +304,12 @@ def _load_profile(version: str, arch: str) -> Profile:
     if arch not in ARCHITECTURES:
         raise SpecError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHITECTURES)})")
     folder = resources.files("refjit.specs") / f"cpython-{version}"
+    patchlevel = None
+    if not folder.is_dir() and version.count(".") == 2:
+        # "3.14.7": the 3.14 folder, if it describes exactly that release
+        patchlevel = version
+        version = version.rsplit(".", 1)[0]
+        folder = resources.files("refjit.specs") / f"cpython-{version}"
     if not folder.is_dir():
         raise SpecError(
             f"no specs for CPython {version!r} (available: {', '.join(available_versions()) or 'none'})"
@@ -318,6 +324,8 @@ def _load_profile(version: str, arch: str) -> Profile:
         except json.JSONDecodeError as err:
             raise SpecError(f"{err.msg} at line {err.lineno} column {err.colno}", f"specs/cpython-{version}/{name}") from None
     meta = files["version.json"]
+    if patchlevel is not None and meta.get("patchlevel") != patchlevel:
+        raise SpecError(f"specs/cpython-{version} describes {meta.get('patchlevel')}, not {patchlevel}")
     if arch not in meta.get("architectures", ()):
         raise SpecError(f"specs/cpython-{version} does not describe {arch}")
     try:

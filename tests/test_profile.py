@@ -214,3 +214,9 @@ def test_stack_effects():
         for oparg in (2, 3, 0x103):
             ins, outs = u.stack_effect(oparg)
             assert ins >= 0 and outs >= 0
+
+
+def test_patchlevel_version():
+    assert load_profile("3.14.7", "aarch64").patchlevel == "3.14.7"
+    with pytest.raises(SpecError, match="describes 3.14.7, not 3.14.2"):
+        load_profile("3.14.2", "x86_64")
