@@ -1,6 +1,6 @@
 """How fast the Unicorn machines run: short traces per second, and C-model calls per second.
 
-    python benchmarks/emulate.py [--seconds 1.0]
+    python benchmarks/emulate.py [--seconds 1.0] [--stencils /path/to/headers]
 
 The short trace is hand-written in the stencils' style (a CPython-like shim, then: read a local
 with PyStackRef_DUP, read a borrowed local, two PyStackRef_CLOSEs, Py_INCREF/Py_DECREF, the
@@ -141,9 +141,42 @@ def bench(arch, seconds):
             "execute/s": execute, "run/s": run, "calls/s": calls_runs * CALLS_PER_RUN}
 
 
+def bench_real_stencils(arch, directory, iterations=2000):
+    """int_sum (examples/int_sum.trace) linked from a real jit_stencils-<triple>.h: a long loop
+    mixing emitted code and model calls (_PyLong_Add, _Py_Dealloc via the stub page)."""
+    import glob
+    import os
+
+    from refjit.link import link
+    from refjit.scenario import build_scenario
+    from refjit.stencils import read_header
+    from refjit.trace import load_trace
+
+    found = sorted(glob.glob(os.path.join(directory, f"jit_stencils-{arch}-*-linux-gnu.h")))
+    if not found:
+        raise SystemExit(f"no jit_stencils-{arch}-*-linux-gnu.h in {directory}")
+    hdr = read_header(found[0])
+    prof = load_profile("3.14", arch)
+    example = os.path.join(os.path.dirname(__file__), "..", "examples", "int_sum.trace")
+    sc = build_scenario(load_trace(example, prof), prof)
+    sc.process.view("_PyRangeIterObject", sc.address_of("it")).len = iterations
+    base = sc.process.regions["jit"].base
+    linked = link(sc.uops, hdr.groups, hdr.shim, arch=arch, executor=sc.executor, base=base,
+                  resolve=sc.process.symbols)
+    m = Machine(arch, sc.process)
+    t0 = time.perf_counter()
+    out = m.run_linked(linked, frame=sc.frame, stack_pointer=sc.stack_pointer, tstate=sc.tstate,
+                       executor=sc.executor)
+    elapsed = time.perf_counter() - t0
+    return {"arch": arch, "iterations": iterations, "seconds": elapsed,
+            "insns/s": out.instructions / elapsed, "calls": m.calls}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
+    ap.add_argument("--stencils", metavar="DIR",
+                    help="also run int_sum from the real jit_stencils-<triple>.h headers in DIR")
     args = ap.parse_args()
     rows = [bench(arch, args.seconds) for arch in ("x86_64", "aarch64")]
     print(f"{'arch':8} {'setup':>10} {'insns':>6} {'execute/s':>11} {'us/exec':>8} "
@@ -152,6 +185,12 @@ def main():
         print(f"{r['arch']:8} {r['machine setup'] * 1e3:8.1f}ms {r['trace insns']:6d} "
               f"{r['execute/s']:11.0f} {1e6 / r['execute/s']:8.1f} {r['run/s']:9.0f} "
               f"{1e6 / r['run/s']:8.1f} {r['calls/s']:14.0f}")
+    if args.stencils:
+        print("\nint_sum from CPython's stencils (loop iterations, wall time, instructions/s)")
+        for arch in ("x86_64", "aarch64"):
+            r = bench_real_stencils(arch, args.stencils)
+            print(f"{arch:8} {r['iterations']:6d} iterations {r['seconds']:7.2f}s "
+                  f"{r['insns/s']:11.0f} insns/s {r['calls']:7d} model calls")
 
 
 if __name__ == "__main__":
