@@ -320,8 +320,8 @@ class Machine:
         self.regs = _Regs(self.uc)
 
         self._regions = []           # (base, end, name, executable, region)
-        for region in _process_regions(process):
-            perms = _uc_perms(region.perms)
+        for region in process.mem.regions:
+            perms = _uc_perms(region)
             if region.name == "jit":
                 # jit.c's mark_executable leaves the whole region (code and data) read+exec.
                 perms = UC.UC_PROT_READ | UC.UC_PROT_EXEC
@@ -445,7 +445,7 @@ class Machine:
             return 0
         base, _end, _name, _x, reg = region
         code = ctypes.string_at(reg.address_of_buffer + (address - base), size)
-        n = sum(1 for _ in _decoder_count(self.arch, code, address))
+        n = sum(1 for _ in _instruction_addresses(self.arch, code, address))
         span = self._spans.get(base)
         lo = address if span is None else min(span[0], address)
         hi = address + size if span is None else max(span[1], address + size)
@@ -463,7 +463,7 @@ class Machine:
             region = self.region_of(address)
             if region is not None and region[0] != self._stubs[0]:
                 code = ctypes.string_at(region[4].address_of_buffer + (address - region[0]), size)
-                for a in _decoder_count(self.arch, code, address):
+                for a in _instruction_addresses(self.arch, code, address):
                     found = self._profile_map.find(a)
                     index = found[0] if found else None
                     entry = parts.setdefault(index, [0, 0])
@@ -723,7 +723,7 @@ class Machine:
             return None
         code = ctypes.string_at(r[4].address_of_buffer + (start - r[0]), size)
         last = None
-        for last in _decoder_count(self.arch, code, start):
+        for last in _instruction_addresses(self.arch, code, start):
             pass
         return last
 
@@ -736,7 +736,7 @@ class Machine:
         if r is None:
             return
         code = ctypes.string_at(r[4].address_of_buffer + (start - r[0]), size)
-        done = sum(1 for a in _decoder_count(self.arch, code, start) if a < pc)
+        done = sum(1 for a in _instruction_addresses(self.arch, code, start) if a < pc)
         self._count -= self._blocks.get(start, 0) - done
 
     # -- running ------------------------------------------------------------------------------
@@ -858,24 +858,18 @@ class Machine:
 # Small helpers over the process and capstone.
 
 
-def _decoder_count(arch: str, code: bytes, address: int):
+def _instruction_addresses(arch: str, code: bytes, address: int):
     """Addresses of the instructions capstone decodes in ``code`` (a translated block)."""
     for insn in disassemble(arch, code, address):
         yield insn.address
 
 
-def _uc_perms(perms) -> int:
-    if isinstance(perms, int):
-        return perms
-    value = 0
-    for ch, bit in (("r", UC.UC_PROT_READ), ("w", UC.UC_PROT_WRITE), ("x", UC.UC_PROT_EXEC)):
-        if ch in perms.lower():
-            value |= bit
-    return value
-
-
-def _process_regions(process):
-    return list(process.mem.regions)
+def _uc_perms(region) -> int:
+    # Region.perms are Unicorn's UC_PROT_* bits already (refjit.runtime.memory).
+    if not isinstance(region.perms, int) or region.perms & ~UC.UC_PROT_ALL:
+        raise EmulationError(f"region {region.name!r} has permissions {region.perms!r}, "
+                             "not UC_PROT_* bits")
+    return region.perms
 
 
 def _other_side_entries(process, running: int | None) -> dict[int, int]:
