@@ -161,14 +161,14 @@ class Objects:
             self.decref(bits)
 
     def close_stackref_specialized(self, bits: int, destruct) -> None:
-        """PyStackRef_CLOSE_SPECIALIZED: plain 32-bit decrement; at zero the ref tracer (if any),
-        then ``destruct(op)`` instead of _Py_Dealloc."""
+        """PyStackRef_CLOSE_SPECIALIZED: Py_DECREF_MORTAL_SPECIALIZED, a plain 32-bit decrement
+        (no immortality check: an owned stack ref is mortal by construction, and like the C code
+        this wraps rather than complain); at zero the ref tracer (if any), then ``destruct(op)``
+        instead of _Py_Dealloc."""
         if bits & 1:
             return
         n = self.mem.u32(bits)
-        if n == 0 or n & 0x8000_0000:
-            raise RuntimeModelError(f"specialised close of {self.type_name(bits)} at {bits:#x} with refcount {n:#x}")
-        self.mem.set_u32(bits, n - 1)
+        self.mem.set_u32(bits, (n - 1) & 0xFFFF_FFFF)
         if n == 1:
             self._check_ref_tracer(bits)
             destruct(bits)
