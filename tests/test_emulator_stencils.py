@@ -18,6 +18,7 @@ import pytest
 from refjit.emulator import Machine
 from refjit.link import link
 from refjit.profile import load_profile
+from refjit.runtime.process import LayoutConfig
 from refjit.scenario import build_scenario
 from refjit.semantics.interp import run_scenario
 from refjit.stencils import read_header
@@ -42,9 +43,9 @@ def header(arch: str):
 _headers: dict = {}
 
 
-def scenario(name: str, arch: str):
+def scenario(name: str, arch: str, layout=None):
     prof = load_profile("3.14", arch)
-    sc = build_scenario(load_trace(str(EXAMPLES / f"{name}.trace"), prof), prof)
+    sc = build_scenario(load_trace(str(EXAMPLES / f"{name}.trace"), prof), prof, layout=layout)
     if "it" in sc.objects:
         # Shorten the loop: the iterator's remaining length (start and step unchanged).
         it = sc.process.view("_PyRangeIterObject", sc.address_of("it"))
@@ -52,11 +53,11 @@ def scenario(name: str, arch: str):
     return sc
 
 
-def run_stencils(name: str, arch: str, **options):
+def run_stencils(name: str, arch: str, layout=None, **options):
     if arch not in _headers:
         _headers[arch] = header(arch)
     hdr = _headers[arch]
-    sc = scenario(name, arch)
+    sc = scenario(name, arch, layout)
     p = sc.process
     base = p.regions["jit"].base
     linked = link(sc.uops, hdr.groups, hdr.shim, arch=arch, executor=sc.executor, base=base,
@@ -65,6 +66,7 @@ def run_stencils(name: str, arch: str, **options):
     out = machine.run_linked(linked, frame=sc.frame, stack_pointer=sc.stack_pointer,
                              tstate=sc.tstate, executor=sc.executor, **options)
     machine.names = {r.index: r.name for r in linked.pc_map}
+    machine.relaxed = sum(1 for site in linked.sites if site.relaxed)
     ev = p.view("_PyExecutorObject", sc.executor)      # what _PyJIT_Compile records
     assert (ev.jit_code, ev.jit_side_entry) == (base, linked.jit_side_entry)
     return out, sc, machine
@@ -115,3 +117,11 @@ def test_per_uop_accounting_of_the_int_sum_loop():
         assert entered["_MAKE_WARM"] == ITERATIONS + 1           # + the final, exhausted check
         assert entered["_EXIT_TRACE"] == 1
         assert sum(n for _e, n in m.uop_profile.values()) == out.instructions
+
+
+def test_relaxed_calls_when_the_code_is_near_the_stubs():
+    # x86-64 GOT calls become direct `call rel32` into the stub page (patch_x86_64_32rx).
+    near = LayoutConfig(jit_near_stubs=True)
+    out, _sc, m = run_stencils("int_sum", "x86_64", near)
+    assert m.relaxed > 0
+    assert out.compare(run_scenario(scenario("int_sum", "x86_64", near))) == []
