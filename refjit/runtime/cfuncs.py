@@ -140,8 +140,9 @@ def _from_stwodigits(p, v):
 
 
 def _decref_int(p, op):
-    """_Py_DECREF_INT: the specialised decref with _PyLong_ExactDealloc."""
-    p.close_stackref_specialized(op, p.long_exact_dealloc)
+    """_Py_DECREF_INT: _Py_DECREF_SPECIALIZED with _PyLong_ExactDealloc (immortals untouched)."""
+    if not p.is_immortal(op):
+        p.close_stackref_specialized(op, p.long_exact_dealloc)
 
 
 def _maybe_small_long(p, z):
