@@ -7,8 +7,17 @@ call target is an absolute address and ``address`` is where the instruction sits
 rel8 form is used when it reaches, as GNU as and llvm-mc do.
 
 The front end only parses: it turns the operands into typed values, finds the first form of the
-encoder's table (backends/x86_64/asm.py) that accepts them, in the table's order of preference,
-and calls that form's method. Everything refused is an AsmError saying why.
+encoder's table (backends/x86_64/asm.py) that accepts them, in the table's order of preference
+(so it picks the encoding llvm-mc-19 picks), and calls that form's method. Everything refused is
+an AsmError saying why. What it accepts, beside the table's mnemonics:
+
+- the mnemonic without its b/w/l/q suffix when a general register gives the size;
+- condition-code and Intel spellings both assemblers know (jz, setnae, cmovzq, sal, cqo, ...);
+- a shift by one without its count (`shlq %rax`), as llvm-objdump prints it;
+- prefix words: lock (also alone on a line, as llvm-objdump prints it), data16, rep/repz/repnz,
+  segment words, notrack, addr32;
+- numbers in decimal, 0x-hex, and octal with a leading 0 (as both assemblers read them); a bare
+  number is a branch target for direct branches and an absolute address elsewhere.
 """
 
 from __future__ import annotations
