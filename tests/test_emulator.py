@@ -284,9 +284,9 @@ def assemble(arch: str, lines: list[str], base: int) -> tuple[bytes, dict[str, i
 
 
 class Scenario:
-    def __init__(self, arch: str, last_value: int = 123456):
+    def __init__(self, arch: str, last_value: int = 123456, layout=None):
         self.arch = arch
-        self.p = p = Process(load_profile("3.14", arch))
+        self.p = p = Process(load_profile("3.14", arch), **({"layout": layout} if layout else {}))
         self.code = p.new_code(b"\0\0" * 16, nlocals=NLOCALS, stacksize=8)
         self.big = p.new_int(1000)             # mortal heap int, refcount 1 (owned by local 0)
         self.small = p.small_int(5)            # immortal static small int
@@ -709,3 +709,18 @@ def test_per_uop_accounting(arch):
     # the shim is outside the uops' map; everything adds up to the exact total
     assert prof[None] == [0, len(s.w.shim("u0"))]
     assert sum(n for _e, n in prof.values()) == out.instructions
+
+
+def test_direct_call_into_the_stub_page():
+    # Code near the stubs (LayoutConfig(jit_near_stubs=True)): a relaxed GOT call is a direct
+    # `call rel32` to the stub, served like an indirect one.
+    from refjit.runtime.process import LayoutConfig
+    s = Scenario("x86_64", layout=LayoutConfig(jit_near_stubs=True))
+    w = s.w
+    add = s.p.symbols["_PyLong_Add"]
+    body = [f"movq {w.local(4)}, %rdi", "andq $-0x2, %rdi", f"movq {w.local(5)}, %rsi",
+            "andq $-0x2, %rsi", "pushq %rax", f"callq {add:#x}", "popq %rcx",
+            "movq %rax, (%r13)", "addq $0x8, %r13"]
+    out = s.run([("_ADD_DIRECT", body), _exit(w)])
+    top = s.p.mem.u64(s.p.frame_stack_pointer(s.frame) - 8)
+    assert s.p.read_object(top).value == 300 and out.stack_depth == 1
