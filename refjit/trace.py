@@ -37,6 +37,10 @@ Declarations
     slot is ``NULL`` (bits = 1). Locals not listed are NULL.
     ``executor [invalid] [chain_depth=N]``, ``exit K [target=T] [temperature=V] [executor=NAME]``,
     ``tstate eval_breaker=V``, ``interp trace_run_counter=V``.
+    ``enter_executor UNIT NAME``: the bytecode has ENTER_EXECUTOR at UNIT for executor NAME
+    (``co_executors->executors[k]``, k in line order), as where a loop's executor was inserted;
+    a hot ``_EXIT_TRACE`` to that unit links the exit to it. co_executors' reference is the
+    running executor's implicit one, or a section's ``extra``.
     Chained executors: after the running executor's uops, ``executor NAME [invalid]
     [chain_depth=N] [extra=N]`` starts another executor's section (its own ``exit`` lines and
     uops numbered from 0; ``&executor`` and ``&exitK`` there are its own). ``exit K
@@ -228,6 +232,8 @@ class Trace:
     exit_decls: list[ExitDecl] = field(default_factory=list)
     uops: list[UOp] = field(default_factory=list)
     side_executors: list[ExecutorDecl] = field(default_factory=list)
+    # ENTER_EXECUTOR instructions: (bytecode unit, executor name) in co_executors order.
+    enter_executors: list[tuple[int, str]] = field(default_factory=list)
     filename: str = field(default="<trace>", compare=False)
     max_stack_depth: int = field(default=0, compare=False)  # set by validate()
 
@@ -659,6 +665,23 @@ class _Parser:
             self.exit_refs.append((name, ln, tok))
         self.cur.exit_decls.append(e)
 
+    def enter_executor(self, ln: _Line) -> None:
+        ln.next("enter_executor")
+        if not self.seen_code:
+            raise ln.error("'enter_executor' before the 'code' line")
+        ut = ln.word("a bytecode unit")
+        unit = ln.int_value(ut.text, ut, "bytecode unit", 0, self.t.code_units - 1)
+        if any(u == unit for u, _ in self.t.enter_executors):
+            raise ln.error(f"unit {unit} already holds an ENTER_EXECUTOR", ut)
+        nt = ln.word("an executor name")
+        if nt.text in self.names and self.names[nt.text].kind != "executor":
+            raise ln.error(f"expected the name of an executor, found the "
+                           f"{self.names[nt.text].kind} {nt.text!r}", nt)
+        self.exit_refs.append((nt.text, ln, nt))
+        if len(self.t.enter_executors) >= 255:
+            raise ln.error("more than 255 ENTER_EXECUTOR instructions (the oparg is one byte)", ut)
+        self.t.enter_executors.append((unit, nt.text))
+
     def operand(self, ln: _Line, text: str, tok: _Tok) -> Operand:
         if not text.startswith("&"):
             return Operand("int", ln.int_value(text, tok, "operand", 0, (1 << 64) - 1))
@@ -790,9 +813,11 @@ class _Parser:
                 self.slot(ln)
             elif kw == "exit":
                 self.exit(ln)
+            elif kw == "enter_executor":
+                self.enter_executor(ln)
             else:
                 raise ln.error(f"unexpected {kw!r}; expected a uop line (INDEX NAME ...) or one of: "
-                               "code, executor, tstate, interp, object, frame, local, stack, exit",
+                               "code, executor, tstate, interp, object, frame, local, stack, exit, enter_executor",
                                first)
             if not ln.at_end():
                 raise ln.error("expected end of line")
@@ -1229,6 +1254,8 @@ def format_trace(trace: Trace) -> str:
         if o.extra:
             line += f" extra={o.extra}"
         out.append(line)
+    for unit, name in trace.enter_executors:
+        out.append(f"enter_executor {unit} {name}")
     fr = f"frame locals={trace.nlocals}"
     if trace.stacksize is not None:
         fr += f" stacksize={trace.stacksize}"

@@ -485,6 +485,17 @@ def test_exit_trace_into_a_linked_executor():
     assert r.way == "tier1 9" and r.refcnt("other") == 1
 
 
+def test_hot_exit_to_enter_executor_links_that_executor():
+    from semantics_helpers import run_text
+    r = run_text(_exit_trace_text(["object other = executor extra=1", "enter_executor 9 other",
+                                   "exit 0 temperature=12"]))
+    # the target instruction is ENTER_EXECUTOR: its executor is reused, increfed and linked
+    assert r.way == "side_exit" and r.refcnt("other") == 2
+    x = r.p.exit_address(r.scenario.executor, 0)
+    assert r.p.mem.u64(x + 8) == r.obj("other")
+    assert r.p.mem.u16(x + 4) == 12  # the temperature is left as it was
+
+
 def test_budget_is_enforced():
     from refjit.errors import SemanticsError
     from semantics_helpers import run_text

@@ -315,7 +315,9 @@ exit 0 executor=executor
 
 
 def test_executor_sections_parse_and_round_trip(profile):
-    t = parse_trace(CHAIN, profile, "c.trace")
+    t = parse_trace(CHAIN.replace("frame locals=1", "enter_executor 3 other\nframe locals=1"),
+                    profile, "c.trace")
+    assert t.enter_executors == [(3, "other")]
     assert [s.name for s in t.sections()] == ["executor", "other"]
     other = t.side_executors[0]
     assert other.chain_depth == 1 and [u.name for u in other.uops][1] == "_POP_TOP"
@@ -331,6 +333,9 @@ def test_executor_sections_parse_and_round_trip(profile):
     ("   1 _POP_TOP         target=2", "   1 _POP_TWO_LOAD_CONST_INLINE_BORROW target=2 operand0=&None",
      16, "stack underflow"),
     ("executor other chain_depth=1", "executor x chain_depth=1", 13, "cannot name another executor"),
+    ("frame locals=1", "enter_executor 20 other\nframe locals=1", 4, "out of range"),
+    ("frame locals=1", "enter_executor 3 x\nframe locals=1", 4, "expected the name of an executor"),
+    ("frame locals=1", "enter_executor 3 nobody\nframe locals=1", 4, "unknown executor 'nobody'"),
 ])
 def test_executor_section_errors(profile, old, new, line, why):
     assert old in CHAIN
