@@ -814,7 +814,7 @@ class Machine:
             ending = ending.located(self._locate(ending.pc, uop_map))
         outcome = build_outcome(self.process, ending, frame=frame, tstate=tstate, executor=executor)
         if raise_on_fault and ending.kind in ("fault", "fatal"):
-            err = EmulationError(ending.message, where=ending.location)
+            err = EmulationError(ending.full_message(), where=ending.location)
             err.outcome = outcome
             err.pc, err.address, err.instruction = ending.pc, ending.address, ending.instruction
             err.uop_index, err.uop_name = ending.uop_index, ending.uop_name

@@ -92,9 +92,10 @@ class Ending:
         return replace(self, instructions=instructions)
 
     def located(self, found: tuple[int | None, str | None, str]) -> "Ending":
+        """The same ending with its uop and a location text. The message stays the bare reason,
+        so a fatal error reads the same from a machine and from the semantics."""
         index, name, where = found
-        return replace(self, uop_index=index, uop_name=name, location=where,
-                       message=self.full_message())
+        return replace(self, uop_index=index, uop_name=name, location=where)
 
     def full_message(self) -> str:
         parts = [self.message]
@@ -403,6 +404,8 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     elif ending.kind in ("fatal", "fault"):
         fields["message"] = ending.message
         fields["location"] = ending.location
+        if ending.instruction and ending.location:
+            fields["location"] = f"{ending.location}, at `{ending.instruction}`"
 
     objects = []
     heap = process.heap

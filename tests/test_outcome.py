@@ -128,9 +128,22 @@ def test_fault_outcome_carries_message_and_location():
                      instruction="movq 0x8(%rax), %rax").located((3, "_GUARD_TYPE_VERSION",
                                                                  "x86_64 uop 3 _GUARD_TYPE_VERSION"))
     out = outcome(p, frame, e)
-    assert out.kind == "fault" and "at `movq 0x8(%rax), %rax`" in out.message
-    assert out.location == "x86_64 uop 3 _GUARD_TYPE_VERSION"
+    assert out.kind == "fault" and out.message == "read of 8 bytes at unmapped address 0x8"
+    assert out.location == "x86_64 uop 3 _GUARD_TYPE_VERSION, at `movq 0x8(%rax), %rax`"
     assert "uop 3 _GUARD_TYPE_VERSION" in out.render()
+
+
+def test_fatal_error_reads_the_same_from_a_machine_and_the_semantics():
+    # The machine knows the calling instruction, the semantics only the uop: the location
+    # differs, the Outcome does not.
+    p1, c1, f1, *_ = make()
+    p2, c2, f2, *_ = make()
+    text = "Fatal Python error: _JIT_ENTRY: Executor should never reach this point"
+    machine = Ending.fatal(text, pc=0x1000, instruction="callq *0x10(%rip)").located(
+        (30, "_FATAL_ERROR", "x86_64 uop 30 _FATAL_ERROR, pc 0x1000 (jit+0x1000)"))
+    semantics = Ending.fatal(text).located((30, "_FATAL_ERROR", "uop 30 _FATAL_ERROR"))
+    o1, o2 = outcome(p1, f1, machine), outcome(p2, f2, semantics)
+    assert o1 == o2 and o1.compare(o2) == [] and o1.location != o2.location
 
 
 def test_unreadable_frame_is_a_note_not_a_crash():
