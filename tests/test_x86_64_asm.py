@@ -444,6 +444,21 @@ def test_module_docstring_example():
     assert scope["a"].relocs == [x86.Reloc(len(want) - 8, "patch_64", "_JIT_OPARG", 0)]
 
 
+def test_align_pads_like_p2align():
+    ours, lines = [], []
+    for start in range(0, 33):
+        for log2 in (3, 4, 5, 6):
+            a = Assembler()
+            a.emit_bytes(b"\xcc" * start)
+            a.align(1 << log2)
+            a.align(64)         # so that the next line of the batch starts 64-aligned too
+            ours.append(a.finish())
+            lines.append(".byte 0xcc\n" * start + f".p2align {log2}\n.p2align 6")
+    assert ours == assemble_each("llvm", "x86_64", lines)
+    with pytest.raises(AsmError, match="power of two"):
+        Assembler().align(12)
+
+
 def test_unbound_and_out_of_range_labels_are_refused():
     a = Assembler()
     a.jmp(Label("nowhere"))

@@ -833,6 +833,12 @@ class Assembler:
             self.buf += _NOPS[k]
             n -= k
 
+    def align(self, n: int) -> None:
+        """Pad with nops to a multiple of ``n`` (a power of two), as `.p2align` does."""
+        if n <= 0 or n & (n - 1):
+            raise AsmError(f"alignment must be a power of two, not {n}")
+        self.nops(-len(self.buf) % n)
+
 
 class _Sized(NamedTuple):
     emit: Callable
