@@ -573,11 +573,13 @@ class Machine:
         try:
             result = model.fn(self.process, *args)
         except FatalError as err:
-            raise _Stop(self._fault_at(caller_pc, str(err), call=True, what="fatal")) from None
+            raise _Stop(self._fault_at(caller_pc, str(err), call=True, what="fatal",
+                                       callee=model.name)) from None
         except RefjitError as err:
-            # A model refusing: no model yet, a bad pointer, a misuse of the process.
-            raise _Stop(self._fault_at(caller_pc, f"in {model.name}: {err}", call=True,
-                                       what="model")) from None
+            # A model refusing: no model yet, a bad pointer, a misuse of the process. The bare
+            # reason is the message (as the semantics reports it); the callee goes with the place.
+            raise _Stop(self._fault_at(caller_pc, str(err), call=True, what="model",
+                                       callee=model.name)) from None
         self.calls += 1
         self._poison.write_prepared()
         self._set_result(model, result)
@@ -681,12 +683,12 @@ class Machine:
         return ret, "(call)"
 
     def _fault_at(self, pc: int, why: str, *, address: int | None = None, call: bool = False,
-                  what: str = "fault") -> Ending:
+                  what: str = "fault", callee: str | None = None) -> Ending:
         if call:
             pc, text = self._call_instruction(pc)
         else:
             text = self._instruction_at(pc)
-        return Ending.fault(why, pc=pc, address=address, instruction=text, what=what)
+        return Ending.fault(why, pc=pc, address=address, instruction=text, what=what, callee=callee)
 
     def _ending_from_error(self, err: int) -> Ending:
         pc = self.regs.read(self.isa.pc)

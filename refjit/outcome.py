@@ -60,6 +60,7 @@ class Ending:
     location: str | None = None
     instructions: int | None = None
     stack_pointer: int | None = None   # side_exit: the live stack pointer handed to the next executor
+    callee: str | None = None          # fault in a call: the C function being called
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -80,9 +81,11 @@ class Ending:
 
     @classmethod
     def fault(cls, message: str, *, pc: int | None = None, address: int | None = None,
-              instruction: str | None = None, what: str = "fault") -> "Ending":
+              instruction: str | None = None, what: str = "fault",
+              callee: str | None = None) -> "Ending":
         kind = "fatal" if what == "fatal" else "fault"
-        return cls(kind, message=message, what=what, pc=pc, address=address, instruction=instruction)
+        return cls(kind, message=message, what=what, pc=pc, address=address, instruction=instruction,
+                   callee=callee)
 
     @classmethod
     def fatal(cls, message: str, **where) -> "Ending":
@@ -98,10 +101,12 @@ class Ending:
         return replace(self, uop_index=index, uop_name=name, location=where)
 
     def full_message(self) -> str:
-        parts = [self.message]
-        if self.instruction and self.instruction not in self.message:
-            parts.append(f"at `{self.instruction}`")
-        return " ".join(parts)
+        """The reason with the instruction (and the C function called) for error messages."""
+        return self.message + self._where_detail()
+
+    def _where_detail(self) -> str:
+        text = f" at `{self.instruction}`" if self.instruction else ""
+        return text + (f" calling {self.callee}" if self.callee else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,8 +409,8 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     elif ending.kind in ("fatal", "fault"):
         fields["message"] = ending.message
         fields["location"] = ending.location
-        if ending.instruction and ending.location:
-            fields["location"] = f"{ending.location}, at `{ending.instruction}`"
+        if ending.location and (ending.instruction or ending.callee):
+            fields["location"] = f"{ending.location},{ending._where_detail()}"
 
     objects = []
     heap = process.heap
