@@ -23,10 +23,6 @@ UOP_FORMAT_JUMP = 1
 ENTER_EXECUTOR = 255  # Include/opcode_ids.h
 
 
-def prof_offset(p: Process, struct: str, field_name: str) -> int:
-    return p.profile.offset(struct, field_name)
-
-
 @dataclass
 class ResolvedUOp:
     """One ``_PyUOpInstruction`` with its operands as numbers."""
@@ -122,12 +118,13 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None)
     # ENTER_EXECUTOR instructions and the code object's executor array they index.
     if trace.enter_executors:
         n = len(trace.enter_executors)
-        array = p.mem_malloc(prof_offset(p, "_PyExecutorArray", "executors") + 8 * n)
-        p.mem.set_i32(array + prof_offset(p, "_PyExecutorArray", "size"), n)
-        p.mem.set_i32(array + prof_offset(p, "_PyExecutorArray", "capacity"), n)
+        off = profile.offset
+        array = p.mem_malloc(off("_PyExecutorArray", "executors") + 8 * n)  # PyMem memory
+        p.mem.set_i32(array + off("_PyExecutorArray", "size"), n)
+        p.mem.set_i32(array + off("_PyExecutorArray", "capacity"), n)
         for k, (unit, name) in enumerate(trace.enter_executors):
             target = addresses[name] if name in addresses else addr[id(by_name[name])]
-            p.mem.set_u64(array + prof_offset(p, "_PyExecutorArray", "executors") + 8 * k, target)
+            p.mem.set_u64(array + off("_PyExecutorArray", "executors") + 8 * k, target)
             p.mem.set_u8(p.bytecode_address(code, unit), ENTER_EXECUTOR)
             p.mem.set_u8(p.bytecode_address(code, unit) + 1, k)
         p.view("PyCodeObject", code).co_executors = array
