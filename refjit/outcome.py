@@ -105,7 +105,7 @@ class Ending:
         return self.message + self._where_detail()
 
     def _where_detail(self) -> str:
-        text = f" at `{self.instruction}`" if self.instruction else ""
+        text = f" at `{self.instruction.replace(chr(9), ' ')}`" if self.instruction else ""
         return text + (f" calling {self.callee}" if self.callee else "")
 
 
