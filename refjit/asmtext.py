@@ -19,7 +19,6 @@ ARCHES = ("x86_64", "aarch64")
 
 _ADDRESS = re.compile(r"^\s*([0-9a-fA-F]+|0x[0-9a-fA-F]+):\s*")
 _ANNOTATION = re.compile(r"\s*<[^<>]*>\s*$")
-_COMMENT = re.compile(r"\s*(?://|#|;).*$")
 
 
 class LineResult(NamedTuple):
@@ -48,12 +47,15 @@ def split_line(line: str, default_address: int) -> tuple[int, str]:
 
 
 def assemble_lines(arch: str, lines: list[str]) -> list[LineResult]:
-    """Assemble each non-blank line; a line without an address follows the previous one."""
+    """Assemble every line; a line without an address follows the previous one.
+
+    A blank line gives an empty encoding, so the output lines up with the input line for line."""
     assemble = backend_assembler(arch)
     results: list[LineResult] = []
     next_address = 0
     for lineno, raw in enumerate(lines, 1):
         if not raw.strip():
+            results.append(LineResult(lineno, next_address, "", b"", None))
             continue
         address, text = split_line(raw, next_address)
         try:

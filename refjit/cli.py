@@ -74,7 +74,7 @@ DEMO_LISTINGS = {
     "x86_64": [
         "movq 0x50(%r12), %rax",
         "testb $0x1, %al",
-        "jne 0xf",
+        "jne 0xb",
         "incl (%rax)",
         "movq %rax, (%r13)",
         "addq $0x8, %r13",
