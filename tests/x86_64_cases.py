@@ -105,6 +105,11 @@ def cases_for(f: Form, rng: random.Random, n: int) -> list[Case]:
                 m = draw_mem(rng, i)
                 args.append(m)
                 texts.append(mem_text(m))
+            elif kind == "o64":
+                v = (0, 0x10, 0x1122334455667788, -1, 0x7FFFFFFFFFFFFFFF, -(1 << 63),
+                     0xFFFFFFFF, 1 << 32)[i % 8] if i < 16 else rng.randrange(1 << 64)
+                args.append(v)
+                texts.append(hexnum(v))
             elif kind[0] in "iu":
                 values = imm_values(kind, f.opsize)
                 tv, av = values[i % len(values)] if i < 2 * len(values) else (lambda v: (v, v))(

@@ -9,7 +9,7 @@ Every form is written once, the way the Intel SDM's opcode tables write it::
   generated method. Kinds: ``r8 r16 r32 r64`` general registers, ``x`` an xmm register,
   ``m8 m16 m32 m64 m128`` memory (a :class:`Mem`), ``i8 i16 i32 i64`` immediates (``i8`` of a
   wider operation is sign-extended by the CPU), ``u8`` an unsigned 8-bit count, ``rel8 rel32``
-  branch displacements; implicit operands that the encoding does not store, and that the method
+  branch displacements, ``o64`` a 64-bit absolute address (movabs's moffs); implicit operands that the encoding does not store, and that the method
   therefore does not take: ``a8 a16 a32 a64`` the accumulator, ``cl`` and ``one`` (a count of 1);
 - the SDM's operand-encoding column: ``ZO`` none, ``O`` register in the opcode's low bits,
   ``OI`` that plus an immediate, ``I`` immediate, ``D`` displacement, ``M`` ModRM.rm with an
@@ -170,7 +170,7 @@ _BYTE_REGS = _REGS | {AH, CH, DH, BH}
 _KIND_LETTER = {"r8": "r", "r16": "r", "r32": "r", "r64": "r", "x": "x",
                 "m": "m", "m8": "m", "m16": "m", "m32": "m", "m64": "m", "m128": "m",
                 "i8": "i8", "i16": "i16", "i32": "i32", "i64": "i64", "u8": "i8", "u16": "i16",
-                "rel8": "d8", "rel32": "d32",
+                "rel8": "d8", "rel32": "d32", "o64": "o",
                 "a8": "a", "a16": "a", "a32": "a", "a64": "a", "cl": "c", "one": "1"}
 _IMM_SIZE = {"ib": 1, "iw": 2, "id": 4, "io": 8, "cb": 1, "cd": 4}
 _WIDTH = {"r8": 8, "r16": 16, "r32": 32, "r64": 64, "m8": 8, "m16": 16, "m32": 32, "m64": 64,
@@ -221,6 +221,8 @@ def _imm_range(kind: str, opsize: int) -> tuple[int, int]:
     if kind in ("u8", "u16"):
         bits = 8 if kind == "u8" else 16
         return -(1 << (bits - 1)), (1 << bits) - 1
+    if kind == "o64":
+        return -(1 << 63), (1 << 64) - 1
     bits = int(kind[1:] if kind[0] == "i" else kind[3:])
     if kind[0] == "i" and bits >= opsize:
         return -(1 << (bits - 1)), (1 << bits) - 1
@@ -424,6 +426,10 @@ def _mov(mn, n, p, r, m):
 
 _sized("mov", (8, 16, 32, 64), _mov)
 form("movabsq", "r64 i64", "OI", "REX.W B8+r io")
+# The accumulator from/to a 64-bit absolute address (the SDM's FD/TD: the address is an io field).
+for _n in (8, 16, 32, 64):
+    form("movabs" + _SUFFIX[_n], f"a{_n} o64", "I", f"{_PFX[_n]}{0xA0 + (_n > 8):02X} io")
+    form("movabs" + _SUFFIX[_n], f"o64 a{_n}", "I", f"{_PFX[_n]}{0xA2 + (_n > 8):02X} io")
 
 for _n in (16, 32, 64):
     form("lea" + _SUFFIX[_n], f"r{_n} m", "RM", f"{_PFX[_n]}8D /r")

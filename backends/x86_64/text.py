@@ -305,6 +305,10 @@ def _match(f: Form, ops: list, address: int) -> list:
             if not isinstance(op, Imm):
                 raise _Miss("immediate")
             args.append(_imm_value(kind, op.value, f.opsize))
+        elif kind == "o64":
+            if not (isinstance(op, Target) and -(1 << 63) <= op.value < (1 << 64)):
+                raise _Miss("64-bit absolute address")
+            args.append(op.value)
         elif kind in ("rel8", "rel32"):
             if not isinstance(op, Target):
                 raise _Miss("branch target")
@@ -358,7 +362,7 @@ def _special(mn: str, ops: list):
 
 
 _KIND_CLASS = {"a8": "r8", "cl": "r8", "a16": "r16", "a32": "r32", "a64": "r64", "one": "i",
-               "rel8": "t", "rel32": "t"}
+               "rel8": "t", "rel32": "t", "o64": "t"}
 
 
 def _kind_class(f: Form, kind: str) -> str:
