@@ -8,8 +8,11 @@ What is recorded (DESIGN.md "Outcome"):
 * how it ended: back to tier 1 at a bytecode index, an error (NULL returned, exception set), a side
   exit into another executor, CPython's fatal error, or a fault of the emulated code;
 * the frame the interpreter resumes with (``tstate->current_frame``, as ``GOTO_TIER_TWO`` reloads
-  it): ``instr_ptr`` as a bytecode index, the stack depth from ``frame->stackpointer``, and every
-  local and stack slot's stackref bits rendered as object identity plus ownership tag;
+  it): ``instr_ptr`` as a bytecode index, the stack depth from ``frame->stackpointer`` (for a
+  side exit from the live stack pointer, which GOTO_TIER_TWO does not store), and every local
+  and stack slot's stackref bits rendered as object identity plus ownership tag;
+* executors as a trace can change them: ``vm_data.valid``/``warm``, each exit's temperature and
+  linked executor; a list's capacity;
 * every heap block: type, refcount, immortality, value, and whether it is live, on a CPython
   freelist or freed; static objects (``_Py_NoneStruct``, small ints, ...) whose refcount is no
   longer the immortal initial value;
