@@ -186,8 +186,8 @@ class TypeSpec:
     tp_name: str
     tp_basicsize: int
     tp_itemsize: int
-    tp_flags: int
-    flag_names: tuple[str, ...]
+    tp_flags: int  # as measured (type.__flags__)
+    flag_names: tuple[str, ...]  # the Py_TPFLAGS_* names of its bits
     tp_version_tag: int | None  # None: assigned by the process
     exception_pointer: str | None  # PyExc_TypeError for _PyExc_TypeError
 
@@ -224,10 +224,11 @@ class Profile:
                 for name, s in files["symbols.json"]["symbols"].items()
             }
         )
+        flag_bits = files["constants.json"]["type_flags"]
         self.types: tuple[TypeSpec, ...] = tuple(
-            TypeSpec(t["symbol"], t["tp_name"], t["tp_basicsize"], t["tp_itemsize"],
-                     sum(self._flag_value(f, files["constants.json"]) for f in t["flags"]),
-                     tuple(t["flags"]), t["tp_version_tag"], t.get("exception_pointer"))
+            TypeSpec(t["symbol"], t["tp_name"], t["tp_basicsize"], t["tp_itemsize"], int(t["tp_flags"], 16),
+                     tuple(n for n, v in flag_bits.items() if int(t["tp_flags"], 16) & v),
+                     t["tp_version_tag"], t.get("exception_pointer"))
             for t in files["types.json"]["types"]
         )
         flat: dict[str, Any] = {}
@@ -245,13 +246,6 @@ class Profile:
         self.consts = SimpleNamespace(**{k: v for k, v in flat.items() if k.isidentifier()})
         # Where the main interpreter sits inside _PyRuntime: it is the struct's last member.
         self.main_interpreter_offset = self.offset("_PyRuntimeState", "_main_interpreter")
-
-    @staticmethod
-    def _flag_value(name: str, constants: Mapping[str, Any]) -> int:
-        try:
-            return constants["type_flags"][name]
-        except KeyError:
-            raise SpecError(f"types.json uses unknown type flag {name}") from None
 
     def __repr__(self) -> str:
         return f"<Profile CPython {self.patchlevel} {self.arch}>"

@@ -457,3 +457,27 @@ def test_snapshot_restore_replays_identically(first, second):
     assert [r.snapshot() for r in p.mem.regions] == mem1  # byte for byte
     assert [(b.address, b.size, b.type, b.state) for b in p.heap._in_order("live") + p.heap.freed()] == blocks1
     assert p.check_heap() == []
+
+
+def test_type_objects(proc):
+    def tp(sym):
+        return proc.view("PyTypeObject", proc.symbols[sym])
+
+    # _Py_TYPE_VERSION_INT/FLOAT/LIST/TUPLE/DICT are fixed in pycore_typeobject.h
+    assert [tp(s).tp_version_tag for s in ("PyLong_Type", "PyFloat_Type", "PyList_Type", "PyTuple_Type", "PyDict_Type")] \
+        == [1, 2, 3, 4, 8]
+    c = proc.consts
+    assert tp("PyLong_Type").tp_flags & c.Py_TPFLAGS_LONG_SUBCLASS
+    assert tp("PyBool_Type").tp_flags & c.Py_TPFLAGS_LONG_SUBCLASS  # inherited from int
+    assert tp("PyTuple_Type").tp_flags & (c.Py_TPFLAGS_TUPLE_SUBCLASS | c.Py_TPFLAGS_HAVE_GC) \
+        == c.Py_TPFLAGS_TUPLE_SUBCLASS | c.Py_TPFLAGS_HAVE_GC
+    assert not tp("PyFloat_Type").tp_flags & c.Py_TPFLAGS_HAVE_GC
+    assert tp("PyType_Type").tp_flags & c.Py_TPFLAGS_TYPE_SUBCLASS
+    exc = proc.mem.u64(proc.symbols["PyExc_ZeroDivisionError"]) if "PyExc_ZeroDivisionError" in proc.symbols else None
+    assert exc and proc.view("PyTypeObject", exc).tp_flags & c.Py_TPFLAGS_BASE_EXC_SUBCLASS
+    # tp_basicsize agrees with the measured struct sizes (FACTS f)
+    assert tp("PyFloat_Type").tp_basicsize == proc.profile.sizeof("PyFloatObject")
+    assert tp("PyList_Type").tp_basicsize == proc.profile.sizeof("PyListObject")
+    assert tp("PyTuple_Type").tp_basicsize == proc.profile.offset("PyTupleObject", "ob_item")
+    assert tp("PyRangeIter_Type").tp_basicsize == proc.profile.sizeof("_PyRangeIterObject")
+    assert (tp("PyLong_Type").tp_basicsize, tp("PyLong_Type").tp_itemsize) == (24, 4)  # offsetof(ob_digit), digit

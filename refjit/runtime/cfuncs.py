@@ -515,6 +515,11 @@ def _binary_model(fname: str, pyop: Callable[[Any, Any], Any]):
             raise RuntimeModelError(f"{fname}: the result would exceed {MAX_RESULT_BITS} bits")
         try:
             r = pyop(x, y)
+        except ZeroDivisionError:
+            # the host's wording may be older ("integer division or modulo by zero"); 3.14's:
+            p.set_exception("ZeroDivisionError", p.profile.const("ZERO_POW_MSG" if pyop is operator.pow
+                                                                 else "ZERO_DIVISION_MSG"))
+            return 0
         except (ArithmeticError, TypeError, ValueError, LookupError) as err:
             p.set_exception(type(err).__name__, *err.args)
             return 0

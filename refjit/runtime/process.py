@@ -271,7 +271,7 @@ class Process(Objects):
             version = t.tp_version_tag
             if version is None:
                 version, next_version = next_version, next_version + 1
-            flags = t.tp_flags | (self.consts.Py_TPFLAGS_VALID_VERSION_TAG if version else 0)
+            flags = t.tp_flags
             v.tp_flags = flags
             v.tp_version_tag = version
             if t.tp_name in iternext:
