@@ -485,6 +485,19 @@ def test_exit_trace_into_a_linked_executor():
     assert r.way == "tier1 9" and r.refcnt("other") == 1
 
 
+def test_side_exit_carries_the_live_stack_pointer():
+    # GOTO_TIER_TWO passes stack_pointer in its register: frame->stackpointer is stale (depth 0
+    # as entered), the Outcome reads the live one (depth 1 after the push).
+    from semantics_helpers import run_text
+    text = ("refjit-trace 1\ncode t units=16\nobject other = executor\nobject f = float 1.5\n"
+            "frame locals=1\nlocal 0 = f owned\nexit 0 executor=other\n"
+            "0 _START_EXECUTOR target=0\n1 _LOAD_FAST_0 target=0\n"
+            "2 _EXIT_TRACE target=9 operand0=&exit0\n")
+    r = run_text(text)
+    assert r.way == "side_exit" and r.outcome.stack_depth == 1 and r.depth == 0
+    assert r.outcome.stack == (f"{r.outcome.locals[0]}",) and r.refcnt("f") == 2
+
+
 def test_hot_exit_to_enter_executor_links_that_executor():
     from semantics_helpers import run_text
     r = run_text(_exit_trace_text(["object other = executor extra=1", "enter_executor 9 other",

@@ -223,6 +223,8 @@ case(EXIT, extra_lines=["object other = executor", "exit 0 executor=other"])
 case(EXIT, extra_lines=["object other = executor invalid extra=1", "exit 0 executor=other"])
 case(EXIT, extra_lines=["object other = executor extra=1", "enter_executor 5 other",
                         "exit 0 temperature=12"])
+case(["_LOAD_FAST_0 target=0"] + EXIT, objects=["f = float 1.0"], locals_=["f owned"],
+     extra_lines=["object other = executor", "exit 0 executor=other"])
 case(["_DEOPT target=6"], objects=["f = float 1.0"], stack=["f owned"])
 case(["_ERROR_POP_N target=0 operand0=4"])
 case(["_FATAL_ERROR target=0"])
