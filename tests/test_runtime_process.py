@@ -481,3 +481,9 @@ def test_type_objects(proc):
     assert tp("PyTuple_Type").tp_basicsize == proc.profile.offset("PyTupleObject", "ob_item")
     assert tp("PyRangeIter_Type").tp_basicsize == proc.profile.sizeof("_PyRangeIterObject")
     assert (tp("PyLong_Type").tp_basicsize, tp("PyLong_Type").tp_itemsize) == (24, 4)  # offsetof(ob_digit), digit
+
+
+def test_empty_tuple_in_runtime(proc):
+    # measured on a 3.14.7 build: id(()) - &_PyRuntime == 0x16210
+    assert proc.new_tuple([]) == proc.runtime + 0x16210
+    assert proc.read_object(proc.new_tuple([])).value == () and proc.is_immortal(proc.runtime + 0x16210)

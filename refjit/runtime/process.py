@@ -293,9 +293,8 @@ class Process(Objects):
             self.mem.set_u64(op + self.o.lv_tag, self.consts._PyLong_TRUE_TAG if value else self.consts._PyLong_FALSE_TAG)
             self.mem.set_u32(op + self.o.digits, value)
             self.symbols[name] = op
-        # The empty tuple singleton (really in _PyRuntime.static_objects, at an offset the facts
-        # do not give; nothing in the stencils refers to it directly).
-        self.empty_tuple = self._static_alloc(self.o.tuple_items)
+        # The empty tuple singleton: _PyRuntime.static_objects.singletons.tuple_empty.
+        self.empty_tuple = self.runtime + self.profile.const("static_objects.singletons.tuple_empty")
         self._static_header(self.empty_tuple, self._type_addr["tuple"])
         self.mem.set_i64(self.empty_tuple + self.o.ob_size, 0)
         self.mem.set_i64(self.empty_tuple + self.o.tuple_hash, -1)
