@@ -64,6 +64,7 @@ def check_references(sc):
         if o.extra:
             a = sc.objects[o.name]
             owners[a] = owners.get(a, 0) + o.extra
+    assert p.check_heap() == []  # no write after free, freelists intact, live objects sane
     checked = 0
     for block in p.heap.live():
         if block.type in ("int", "float"):
