@@ -492,7 +492,8 @@ for _stem, _op, _digit in (("bt", 0xA3, 4), ("bts", 0xAB, 5), ("btr", 0xB3, 6), 
             form(mn, f"{dst} u8", "MI", f"{p}0F BA /{d} ib")
     _sized(_stem, (16, 32, 64), _bt)
 
-# Bit scans and counts (bsf/bsr are baseline; tzcnt/lzcnt/popcnt decode on any CPU).
+# Bit scans and counts. bsf/bsr are baseline; tzcnt/lzcnt/popcnt need BMI1/LZCNT/POPCNT, but
+# llvm-objdump prints F3 0F BC as tzcnt whatever the target (clang emits `rep bsf` for ctz).
 # A mandatory F3 comes after 66 and before REX, as both assemblers order them.
 for _stem, _spec in (("bsf", "0F BC"), ("bsr", "0F BD"), ("tzcnt", "F3 0F BC"),
                      ("lzcnt", "F3 0F BD"), ("popcnt", "F3 0F B8")):
@@ -548,11 +549,11 @@ form("retq", "u16", "I", "C2 iw")
 
 def _xchg(mn, n, p, r, m):
     if n != 8:
-        # With the accumulator on either side llvm uses the one-byte 90+r form; xchg %eax,%eax
-        # cannot (90 is nop, which does not clear the upper half of %rax): the table's chooser
-        # and the text front end route it to the ModRM form.
+        # With the accumulator on either side llvm uses the one-byte 90+r form. xchgl %eax,%eax
+        # cannot use it (90 is nop, which does not clear the upper half of %rax): the API
+        # refuses XCHGL_ar(RAX) and the text front end encodes it with ModRM (87 c0).
         form(mn, f"a{n} {r}", "O", f"{p}90+r")
-        form(mn, f"{r} a{n}", "O", f"{p}90+r", name=f"{mn.upper()}_ra")
+        form(mn, f"{r} a{n}", "O", f"{p}90+r")
     one = 0 if n == 8 else 1
     # llvm-mc puts the AT&T destination (Intel's first operand) in ModRM.reg.
     form(mn, f"{r} {r}", "RM", f"{p}{0x86 + one:02X} /r")
@@ -582,17 +583,19 @@ for _n in (8, 16, 32, 64):
     form(f"movs{_s}", "", "ZO", f"{_PFX[_n]}{0xA4 + (_n > 8):02X}")
     form(f"stos{_s}", "", "ZO", f"{_PFX[_n]}{0xAA + (_n > 8):02X}")
 
+# Frame teardown, the x87 control word (saved and restored around some conversions), prefetch.
+form("leave", "", "ZO", "C9")
+form("fnstcw", "m16", "M", "D9 /7")
+form("fldcw", "m16", "M", "D9 /5")
+for _mn, _d in (("prefetchnta", 0), ("prefetcht0", 1), ("prefetcht1", 2), ("prefetcht2", 3)):
+    form(_mn, "m8", "M", f"0F 18 /{_d}")
+
 # No-operations, traps and fences.
 form("nop", "", "ZO", "90")
 form("nopw", "r16", "M", "66 0F 1F /0")
 form("nopw", "m16", "M", "66 0F 1F /0")
 form("nopl", "r32", "M", "0F 1F /0")
 form("nopl", "m32", "M", "0F 1F /0")
-form("leave", "", "ZO", "C9")
-form("fnstcw", "m16", "M", "D9 /7")
-form("fldcw", "m16", "M", "D9 /5")
-for _mn, _d in (("prefetchnta", 0), ("prefetcht0", 1), ("prefetcht1", 2), ("prefetcht2", 3)):
-    form(_mn, "m8", "M", f"0F 18 /{_d}")
 form("ud2", "", "ZO", "0F 0B")
 form("int3", "", "ZO", "CC")
 form("hlt", "", "ZO", "F4")
