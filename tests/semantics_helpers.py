@@ -86,6 +86,9 @@ def run_text(text: str, arch: str = "x86_64") -> Ran:
     profile = load_profile("3.14", arch)
     sc = build_scenario(parse_trace(text, profile, "test.trace"), profile)
     out = run_scenario(sc, budget=100_000)
+    if out.kind != "fault":
+        # whatever the uop did, it left no write after free and no broken freelist behind
+        assert sc.process.check_heap() == [], out.render()
     if out.kind == "tier1":
         way = {CONT: "continue", JUMP: "jump"}.get(out.target, f"tier1 {out.target}")
     else:
