@@ -656,6 +656,8 @@ class Objects:
         """_Py_Dealloc: the type's tp_dealloc, for the types the process knows."""
         name = self.type_name(op)
         fn = getattr(self, "_dealloc_" + name, None)
+        if fn is None and self._type_flags.get(name, 0) & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
+            fn = self._dealloc_exception  # BaseException_dealloc, for every exception type
         if fn is None:
             raise RuntimeModelError(f"deallocation of a {name} object at {op:#x} is not modelled")
         fn(op)
@@ -725,13 +727,4 @@ class Objects:
         for off in (*self.o.exc_refs, *extra):
             self.xdecref(self.mem.u64(op + off))
         self.heap.free(op)
-
-    def __getattr__(self, name: str):
-        # Every exception type deallocates the same way (BaseException_dealloc).
-        if name.startswith("_dealloc_"):
-            tp = name[len("_dealloc_") :]
-            flags = self.__dict__.get("_type_flags", {}).get(tp)
-            if flags is not None and flags & self.consts.Py_TPFLAGS_BASE_EXC_SUBCLASS:
-                return self._dealloc_exception
-        raise AttributeError(name)
 
