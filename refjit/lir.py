@@ -466,21 +466,14 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     iv = live_intervals(fn)
     calls = call_positions(fn)
     order = sorted(iv, key=lambda v: (iv[v][0], v.id))
-    active: list[tuple[int, V, object]] = []  # (end, vreg, reg)
+    active: list[tuple[int, V, object, list]] = []  # (end, vreg, reg, the pool it returns to)
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
     out: dict[V, object] = {}
     for v in order:
         start, end = iv[v]
-        for item in list(active):
-            if item[0] < start:
-                active.remove(item)
-                reg = item[2]
-                if reg in scratch:
-                    free_s.append(reg)
-                elif reg in saved:
-                    free_c.append(reg)
-                else:
-                    free_f.append(reg)
+        for item in [a for a in active if a[0] < start]:
+            active.remove(item)
+            item[3].append(item[2])
         crosses = any(start < c < end for c in calls)
         if v.kind == F64:
             if crosses:
@@ -495,7 +488,7 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
                              where=where)
         reg = pool.pop(0)
         out[v] = reg
-        active.append((end, v, reg))
+        active.append((end, v, reg, pool))
     return out
 
 

@@ -27,16 +27,21 @@ def _trace(source, profile):
     return load_trace(str(source), profile)
 
 
-def run_semantics(source, arch: str = "x86_64"):
+def run_semantics(source, arch: str = "x86_64", setup=None):
     profile = load_profile("3.14", arch)
     sc = build_scenario(_trace(source, profile), profile)
-    return Interpreter(sc).run(), sc
+    if setup is not None:
+        setup(sc)
+    return Interpreter(sc, budget=1_000_000).run(), sc
 
 
-def prepare_machine(source, arch: str, groups=None):
-    """(scenario, entry, uop map) with every executor's code in the jit region."""
+def prepare_machine(source, arch: str, groups=None, setup=None):
+    """(scenario, entry, uop map) with every executor's code in the jit region; ``setup(sc)``
+    runs first (e.g. to install an optimizer hook)."""
     profile = load_profile("3.14", arch)
     sc = build_scenario(_trace(source, profile), profile)
+    if setup is not None:
+        setup(sc)
     p = sc.process
     base = p.regions["jit"].base
     executors = sc.executors or {sc.executor: sc.uops}
@@ -65,8 +70,8 @@ def prepare_machine(source, arch: str, groups=None):
     return sc, entry, UopMap(ranges)
 
 
-def run_machine(source, arch: str, groups=None, budget: int | None = None):
-    sc, entry, uop_map = prepare_machine(source, arch, groups)
+def run_machine(source, arch: str, groups=None, budget: int | None = None, setup=None):
+    sc, entry, uop_map = prepare_machine(source, arch, groups, setup)
     m = Machine(arch, sc.process)
     kw = {} if budget is None else {"budget": budget}
     outcome = m.run(entry, sc.frame, sc.stack_pointer, sc.tstate, executor=sc.executor,
@@ -74,8 +79,8 @@ def run_machine(source, arch: str, groups=None, budget: int | None = None):
     return outcome, sc
 
 
-def differences(source, arch: str):
+def differences(source, arch: str, setup=None):
     """The semantics' Outcome compared with refjit's code on ``arch``: a list of differences."""
-    want, _ = run_semantics(source, arch)
-    got, _ = run_machine(source, arch)
+    want, _ = run_semantics(source, arch, setup)
+    got, _ = run_machine(source, arch, setup=setup)
     return want.compare(got), want, got
