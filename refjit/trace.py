@@ -928,6 +928,9 @@ def validate(trace: Trace, profile) -> None:
     def err(line: int, why: str) -> TraceError:
         return TraceError(why, f"{f}:{line}:1")
 
+    if len(trace.varnames) > trace.nlocals:
+        raise err(0, f"code has {len(trace.varnames)} varnames but the frame has "
+                     f"locals={trace.nlocals}")
     sections = trace.sections()
     for sec in sections:
         _validate_targets(trace, sec, profile, err)
