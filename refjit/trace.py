@@ -236,6 +236,8 @@ class Trace:
     enter_executors: list[tuple[int, str]] = field(default_factory=list)
     filename: str = field(default="<trace>", compare=False)
     max_stack_depth: int = field(default=0, compare=False)  # set by validate()
+    code_line: int = field(default=0, compare=False)
+    frame_line: int = field(default=0, compare=False)
 
     # -- derived views ------------------------------------------------------------------------
     def object(self, name: str) -> ObjectDecl:
@@ -444,6 +446,7 @@ class _Parser:
         if self.seen_code:
             raise ln.error("a second 'code' line (one code object per trace)", kw)
         self.seen_code = True
+        self.t.code_line = ln.lineno
         self.t.code_name = ln.word("the code object's name").text
         opts = ln.options({"units": "value", "varnames": "value", "bytecode": "value"})
         if "units" not in opts:
@@ -583,6 +586,7 @@ class _Parser:
         if self.seen_frame:
             raise ln.error("a second 'frame' line", kw)
         self.seen_frame = True
+        self.t.frame_line = ln.lineno
         opts = ln.options({"locals": "value", "stacksize": "value"})
         if "locals" not in opts:
             raise ln.error("expected locals=N (the number of local variables)", kw)
@@ -929,7 +933,7 @@ def validate(trace: Trace, profile) -> None:
         return TraceError(why, f"{f}:{line}:1")
 
     if len(trace.varnames) > trace.nlocals:
-        raise err(0, f"code has {len(trace.varnames)} varnames but the frame has "
+        raise err(trace.code_line, f"code has {len(trace.varnames)} varnames but the frame has "
                      f"locals={trace.nlocals}")
     sections = trace.sections()
     for sec in sections:
@@ -968,7 +972,7 @@ def validate(trace: Trace, profile) -> None:
             max_depth = max(max_depth, deepest)
     trace.max_stack_depth = max_depth
     if trace.stacksize is not None and max_depth > trace.stacksize:
-        raise err(0, f"the stack reaches depth {max_depth}, more than the frame's "
+        raise err(trace.frame_line, f"the stack reaches depth {max_depth}, more than the frame's "
                      f"stacksize={trace.stacksize}")
 
     # Reference counts: every mortal object needs an owner.

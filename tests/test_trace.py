@@ -119,8 +119,8 @@ def test_syntax_errors_name_line_and_column(profile, old, new, where, why):
     ("   3 _LOAD_FAST_1     oparg=1 target=2", "   3 _NOP target=2", 12, "stack underflow"),
     # a loop that leaves one more item each time round
     ("   6 _POP_TOP         target=3", "   6 _NOP target=3", 15, "depth"),
-    ("stacksize=4", "stacksize=1", 0, "more than the frame's stacksize=1"),
-    ("varnames=a,b", "varnames=a,b,c", 0, "3 varnames but the frame has locals=2"),
+    ("stacksize=4", "stacksize=1", 5, "more than the frame's stacksize=1"),
+    ("varnames=a,b", "varnames=a,b,c", 2, "3 varnames but the frame has locals=2"),
     ("object y = float 2.5 extra=1\n", "object y = float 2.5 extra=1\nobject z = float 1.0\n", 5,
      "has no owner"),
 ])
