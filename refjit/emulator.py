@@ -155,8 +155,12 @@ def _aarch64() -> Isa:
 
 
 ISAS: dict[str, Callable[[], Isa]] = {"x86_64": _x86_64, "aarch64": _aarch64}
-_VEC128 = {*(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
-           *(getattr(A64, f"UC_ARM64_REG_Q{i}") for i in range(32))}
+# The 128-bit registers, per ISA: Unicorn's register numbers overlap between architectures
+# (x86-64 R8..R15 share their numbers with AArch64 Q2..Q9), so the set must never be merged.
+WIDE_REGISTERS = {
+    "x86_64": frozenset(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
+    "aarch64": frozenset(getattr(A64, f"UC_ARM64_REG_Q{i}") for i in range(32)),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,20 +170,21 @@ _VEC128 = {*(getattr(X86, f"UC_X86_REG_XMM{i}") for i in range(16)),
 class _Regs:
     """Registers read and written through libunicorn directly, singly or in prepared batches."""
 
-    def __init__(self, uc: Uc):
+    def __init__(self, uc: Uc, wide: frozenset[int]):
         self._h = uc._uch
+        self.wide_registers = wide
         self._one = ctypes.c_uint64()
         self._wide = (ctypes.c_uint64 * 2)()
 
     def read(self, reg: int) -> int:
-        if reg in _VEC128:
+        if reg in self.wide_registers:
             uclib.uc_reg_read(self._h, reg, ctypes.byref(self._wide))
             return self._wide[0] | (self._wide[1] << 64)
         uclib.uc_reg_read(self._h, reg, ctypes.byref(self._one))
         return self._one.value
 
     def write(self, reg: int, value: int) -> None:
-        if reg in _VEC128:
+        if reg in self.wide_registers:
             self._wide[0] = value & MASK64
             self._wide[1] = (value >> 64) & MASK64
             uclib.uc_reg_write(self._h, reg, ctypes.byref(self._wide))
@@ -188,7 +193,7 @@ class _Regs:
             uclib.uc_reg_write(self._h, reg, ctypes.byref(self._one))
 
     def batch(self, regs: Sequence[int]) -> "_Batch":
-        return _Batch(self._h, regs)
+        return _Batch(self._h, regs, self.wide_registers)
 
 
 class _Batch:
@@ -198,11 +203,11 @@ class _Batch:
     is a 128-bit vector register), so writing and comparing them costs a single C-level copy.
     """
 
-    def __init__(self, handle, regs: Sequence[int]):
+    def __init__(self, handle, regs: Sequence[int], wide: frozenset[int]):
         self._h = handle
         self.regs = tuple(regs)
         self._n = n = len(self.regs)
-        self._wide = any(r in _VEC128 for r in self.regs)
+        self._wide = any(r in wide for r in self.regs)
         step = 2 if self._wide else 1
         self._arr = (ctypes.c_uint64 * (n * step))()
         base = ctypes.addressof(self._arr)
@@ -317,7 +322,7 @@ class Machine:
         self.uc = Uc(isa.uc_arch, isa.uc_mode, cpu=isa.uc_cpu) if isa.uc_cpu is not None \
             else Uc(isa.uc_arch, isa.uc_mode)
         self._h = self.uc._uch
-        self.regs = _Regs(self.uc)
+        self.regs = _Regs(self.uc, WIDE_REGISTERS[arch])
 
         self._regions = []           # (base, end, name, executable, region)
         for region in process.mem.regions:
@@ -820,8 +825,41 @@ class Machine:
             err.outcome = outcome
             err.pc, err.address, err.instruction = ending.pc, ending.address, ending.instruction
             err.uop_index, err.uop_name = ending.uop_index, ending.uop_name
+            err.registers = self.registers()
+            err.listing = self.listing(ending.pc, uop_map)
             raise err
         return outcome
+
+    def registers(self) -> dict[str, int]:
+        """The integer registers as the run left them (for a post-mortem)."""
+        regs = [r for r, name in self.isa.reg_names.items()
+                if r not in self.regs.wide_registers and not name.startswith("d")]
+        values = self.regs.batch(regs).read()
+        return {self.isa.reg_names[r]: v for r, v in zip(regs, values)}
+
+    def listing(self, pc: int | None, uop_map=None) -> list[str]:
+        """The code of the uop containing ``pc`` (or a few instructions around it), one line per
+        instruction as llvm-objdump prints it, the one at ``pc`` marked with ``>``."""
+        if pc is None:
+            return []
+        region = self.region_of(pc)
+        if region is None:
+            return []
+        if uop_map is not None and not isinstance(uop_map, UopMap):
+            uop_map = UopMap(uop_map)
+        found = uop_map.find(pc) if uop_map is not None else None
+        if found is not None:
+            start = uop_map.start_of(found[0])
+            end = next(e for s_, e, i, _n in uop_map.ranges if i == found[0] and s_ == start)
+        else:
+            start, end = max(region[0], pc - 32), pc + 16
+        start, end = max(start, region[0]), min(end, region[1])
+        code = ctypes.string_at(region[4].address_of_buffer + (start - region[0]), end - start)
+        lines = []
+        for insn in disassemble(self.arch, code, start):
+            mark = ">" if insn.address == pc else " "
+            lines.append(f"{mark} {insn.address:x}: {insn.data.hex(' '):<24} {insn.text}")
+        return lines
 
     def run_linked(self, linked, *, frame: int, stack_pointer: int, tstate: int, executor: int,
                    **options) -> Outcome:

@@ -431,6 +431,12 @@ def test_fault_names_uop_pc_address_and_instruction(arch):
     assert err.instruction == text
     assert "uop 2 _GUARD_TYPE" in str(err) and f"{fault_pc:#x}" in str(err) and "0x8" in str(err)
     assert err.outcome.kind == "fault"
+    # A post-mortem: the faulting uop's code with the instruction marked, and the registers.
+    marked = [ln for ln in err.listing if ln.startswith(">")]
+    assert len(marked) == 1 and f"{fault_pc:x}:" in marked[0] and text in marked[0]
+    assert len(err.listing) == len(insn_addrs_of(s, 2))
+    pinned = "r12" if arch == "x86_64" else "x20"
+    assert err.registers[pinned] == s.frame
     # Exactly what ran: the shim up to its call, all of the owned load, the borrowed load minus
     # the skipped incref (x86-64: incl; AArch64: ldr/add/str), two instructions of the faulty uop.
     shim = s.w.shim("u0")
@@ -439,6 +445,10 @@ def test_fault_names_uop_pc_address_and_instruction(arch):
            + len(s.w.load_fast(1, "b")) - 1 - (1 if arch == "x86_64" else 3)
            + 2)
     assert err.outcome.instructions == ran
+
+
+def insn_addrs_of(s, k):
+    return [a for a in s.addrs if s.labels[f"u{k}"] <= a < s.labels[f"u{k + 1}"]]
 
 
 def test_instruction_count_is_exact(arch):
@@ -724,3 +734,19 @@ def test_direct_call_into_the_stub_page():
     out = s.run([("_ADD_DIRECT", body), _exit(w)])
     top = s.p.mem.u64(s.p.frame_stack_pointer(s.frame) - 8)
     assert s.p.read_object(top).value == 300 and out.stack_depth == 1
+
+
+def test_register_access_keeps_widths_apart():
+    # Unicorn numbers x86-64 R8..R15 like AArch64 Q2..Q9: a 64-bit register must read back as
+    # exactly 64 bits even after a 128-bit register was written (no stale upper half).
+    from unicorn import arm64_const as A, x86_const as X
+    x = Machine("x86_64", Scenario("x86_64").p)
+    x.regs.write(X.UC_X86_REG_XMM0, (0xDEAD << 64) | 0x1234)
+    x.regs.write(X.UC_X86_REG_R13, 0x7FFF_0000_1000)
+    assert x.regs.read(X.UC_X86_REG_R13) == 0x7FFF_0000_1000
+    assert x.regs.read(X.UC_X86_REG_XMM0) == (0xDEAD << 64) | 0x1234
+    assert x.regs.batch([X.UC_X86_REG_R12, X.UC_X86_REG_R13]).read()[1] == 0x7FFF_0000_1000
+    a = Machine("aarch64", Scenario("aarch64").p)
+    a.regs.write(A.UC_ARM64_REG_Q2, (0xBEEF << 64) | 0x5678)
+    assert a.regs.read(A.UC_ARM64_REG_Q2) == (0xBEEF << 64) | 0x5678
+    assert a.regs.batch([A.UC_ARM64_REG_X0, A.UC_ARM64_REG_Q2]).read()[1] == (0xBEEF << 64) | 0x5678
