@@ -741,8 +741,8 @@ def test_register_access_keeps_widths_apart():
     # exactly 64 bits even after a 128-bit register was written (no stale upper half).
     from unicorn import arm64_const as A, x86_const as X
     x = Machine("x86_64", Scenario("x86_64").p)
-    x.regs.write(X.UC_X86_REG_XMM0, (0xDEAD << 64) | 0x1234)
     x.regs.write(X.UC_X86_REG_R13, 0x7FFF_0000_1000)
+    x.regs.write(X.UC_X86_REG_XMM0, (0xDEAD << 64) | 0x1234)
     assert x.regs.read(X.UC_X86_REG_R13) == 0x7FFF_0000_1000
     assert x.regs.read(X.UC_X86_REG_XMM0) == (0xDEAD << 64) | 0x1234
     assert x.regs.batch([X.UC_X86_REG_R12, X.UC_X86_REG_R13]).read()[1] == 0x7FFF_0000_1000
