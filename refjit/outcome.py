@@ -40,13 +40,15 @@ KINDS = ("tier1", "error", "side_exit", "fatal", "fault")
 # How a run ended.
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Ending:
     """How a run ended, before anything is read back from the process.
 
     ``kind`` is one of KINDS. ``returned`` is the raw ``_Py_CODEUNIT *`` a tier-1 return handed
     back; ``executor``/``exit_index`` say where a side exit went. Faults carry what the machine
-    knows about the location (pc, faulting address, instruction, uop).
+    knows about the location (pc, faulting address, instruction, uop). Treat it as a value: the
+    methods below return changed copies. (Not a frozen dataclass only because one is built per
+    run and frozen construction costs microseconds.)
     """
 
     kind: str
