@@ -487,3 +487,36 @@ def test_empty_tuple_in_runtime(proc):
     # measured on a 3.14.7 build: id(()) - &_PyRuntime == 0x16210
     assert proc.new_tuple([]) == proc.runtime + 0x16210
     assert proc.read_object(proc.new_tuple([])).value == () and proc.is_immortal(proc.runtime + 0x16210)
+
+
+def test_executors_are_linked_and_cold_ones_cleared(proc):
+    iv = proc.view("PyInterpreterState", proc.interp)
+    off = 0x367D8 if proc.arch == "x86_64" else 0x367E8  # measured: interp+0x367d8 on x86-64
+    a, b = proc.new_executor([14]), proc.new_executor([3])
+    assert proc.mem.u64(proc.interp + off) == b == iv.executor_list_head  # newest first (link_executor)
+    vb = proc.view("_PyExecutorObject", b)
+    assert vb["vm_data.links.next"] == a and proc.view("_PyExecutorObject", a)["vm_data.links.previous"] == b
+    assert proc.mem.u8(b + 0x22) & 3 == 3  # valid | linked, as a real executor (0x3 measured)
+    # a is installed in a code object and has b as the executor of its exit 0; a went cold
+    bytecode = bytearray(60)
+    bytecode[50:52] = bytes([175, 13])
+    code = proc.new_code(bytes(bytecode))
+    proc.insert_executor(code, 25, a)
+    proc.decref(a)  # only co_executors holds it now
+    proc.incref(b)
+    proc.view("_PyExecutorObject", a).exits[0].executor = b  # the exit owns that new reference
+    va = proc.view("_PyExecutorObject", a)
+    va["vm_data.warm"] = 0
+    call = proc.model_at(proc.symbols["_Py_HandlePending"])
+    proc.view("PyThreadState", proc.tstate).eval_breaker = 0x80
+    assert call.call(proc, [proc.tstate]) == 0
+    # a: cleared (exits unreachable, b released), detached (JUMP_BACKWARD_JIT 13 back in the
+    # bytecode), deallocated (on the deletion list, freed at once: capacity 0)
+    assert proc.mem.read(proc.bytecode_address(code, 25), 2) == bytes([175, 13])
+    assert proc.read_object(a).state == "freed"
+    # b was warm: still valid, now cold; its reference from a's exit is gone
+    assert vb["vm_data.valid"] == 1 and vb["vm_data.warm"] == 0 and proc.refcnt(b) == 1
+    assert iv.executor_list_head == b and vb["vm_data.links.next"] == 0
+    # the temporary list of executors to invalidate went to the list freelist
+    assert len(proc.freelists["lists"]) == 1
+    assert proc.check_heap() == []

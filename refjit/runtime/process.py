@@ -519,22 +519,84 @@ class Process(Objects):
         if immortal:
             self.make_immortal(op)
         self.executors.append(op)
+        self._link_executor(op)  # _Py_ExecutorInit
         return op
 
+    def _link_executor(self, op: int) -> None:
+        """link_executor: push on interp->executor_list_head (doubly linked through vm_data.links)."""
+        iv = self.view("PyInterpreterState", self.interp)
+        e = self.view("_PyExecutorObject", op)
+        head = iv.executor_list_head
+        e["vm_data.links.previous"] = 0
+        e["vm_data.links.next"] = head
+        if head:
+            self.view("_PyExecutorObject", head)["vm_data.links.previous"] = op
+        iv.executor_list_head = op
+        e["vm_data.linked"] = 1
+
+    def _unlink_executor(self, op: int) -> None:
+        e = self.view("_PyExecutorObject", op)
+        if not e["vm_data.linked"]:
+            return
+        nxt, prev = e["vm_data.links.next"], e["vm_data.links.previous"]
+        if nxt:
+            self.view("_PyExecutorObject", nxt)["vm_data.links.previous"] = prev
+        if prev:
+            self.view("_PyExecutorObject", prev)["vm_data.links.next"] = nxt
+        else:
+            self.view("PyInterpreterState", self.interp).executor_list_head = nxt
+        e["vm_data.linked"] = 0
+
+    def executor_clear(self, op: int) -> None:
+        """executor_clear: unlink, invalidate, make every exit unreachable and drop its executor,
+        detach from the code object (restoring the instruction ENTER_EXECUTOR replaced)."""
+        e = self.view("_PyExecutorObject", op)
+        if not e["vm_data.valid"]:
+            return
+        self._unlink_executor(op)
+        e["vm_data.valid"] = 0
+        self.incref(op)  # an executor can reach itself through an exit
+        for k in range(e.exit_count):
+            x = e.exits[k]
+            x.temperature = self.consts.UNREACHABLE_BACKOFF  # make_backoff_counter(0, UNREACHABLE_BACKOFF)
+            side, x.executor = x.executor, 0
+            self.xdecref(side)
+        self._executor_detach(op)
+        self.decref(op)
+
+    def _executor_detach(self, op: int) -> None:
+        """_Py_ExecutorDetach: give the bytecode its instruction back and drop co_executors' reference."""
+        e = self.view("_PyExecutorObject", op)
+        code = e["vm_data.code"]
+        if not code:
+            return
+        instr = self.bytecode_address(code, e["vm_data.index"])
+        index = self.mem.u8(instr + 1)
+        self.mem.set_u8(instr, e["vm_data.opcode"])
+        self.mem.set_u8(instr + 1, e["vm_data.oparg"])
+        e["vm_data.code"] = 0
+        self.view("_PyExecutorArray", self.view("PyCodeObject", code).co_executors).executors[index] = 0
+        self.decref(op)
+
     def invalidate_cold_executors(self) -> None:
-        """_Py_Executors_InvalidateCold: executors not run since the last sweep (warm == 0)
-        become invalid; the others are marked cold for the next sweep."""
-        for op in self.executors:
-            block = self.heap.block_at(op)
-            if block is None or block.state != "live" or block.address != op:
-                continue
-            e = self.view("_PyExecutorObject", op)
-            if not e["vm_data.valid"]:
-                continue
-            if e["vm_data.warm"]:
-                e["vm_data.warm"] = 0
-            else:
-                e["vm_data.valid"] = 0
+        """_Py_Executors_InvalidateCold: walk interp->executor_list_head; executors not run since
+        the last sweep (warm == 0) are collected in a list (a real list object, PyList_Append
+        takes references) and cleared; every executor is marked cold for the next sweep."""
+        invalidate = self.new_list([])
+        ex = self.view("PyInterpreterState", self.interp).executor_list_head
+        while ex:
+            e = self.view("_PyExecutorObject", ex)
+            nxt = e["vm_data.links.next"]
+            if not e["vm_data.warm"]:
+                self.incref(ex)
+                n = self.mem.i64(invalidate + self.o.ob_size)
+                self.list_resize(invalidate, n + 1)
+                self.mem.set_u64(self.mem.u64(invalidate + self.o.list_items) + 8 * n, ex)
+            e["vm_data.warm"] = 0
+            ex = nxt
+        for ex in self.list_items(invalidate):
+            self.executor_clear(ex)
+        self.decref(invalidate)
 
     def insert_executor(self, code: int, instr_index: int, executor: int) -> int:
         """What CPython does when it installs an executor at a JUMP_BACKWARD: the code object's
@@ -581,6 +643,7 @@ class Process(Objects):
         except the one the thread is running."""
         e = self.view("_PyExecutorObject", op)
         iv = self.view("PyInterpreterState", self.interp)
+        self._unlink_executor(op)
         e["vm_data.valid"] = 0
         e["vm_data.links.next"] = iv.executor_deletion_list_head
         iv.executor_deletion_list_head = op
