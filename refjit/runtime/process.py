@@ -107,7 +107,7 @@ class Process(Objects):
         self.symbols: dict[str, int] = {}
         self.freelists: dict[str, list[int]] = {}
         self._models: dict[int, cfuncs.CModel] = {}
-        self.executors: list[int] = []  # every executor built here, for _Py_Executors_InvalidateCold
+        self.executors: list[int] = []  # every executor built here, in order (the interpreter links them too)
         self._foreign_executors = 0  # how many got an address from LayoutConfig.foreign_jit_base
         self.optimizer = None  # optional hook for _PyOptimizer_Optimize(process, frame, start, executor_ptr, depth)
         self._type_addr: dict[str, int] = {}
