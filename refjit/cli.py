@@ -115,6 +115,35 @@ def _cmd_uop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_uops(args: argparse.Namespace) -> int:
+    from refjit.lowerview import uops_lines
+
+    for line in uops_lines(supported_only=args.supported):
+        print(line)
+    return 0
+
+
+def _cmd_emit_header(args: argparse.Namespace) -> int:
+    from refjit.lowerview import emit_header
+
+    text = emit_header(args.target)
+    try:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        raise RefjitError(f"cannot write {args.output}: {err.strerror}") from None
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from refjit.lowerview import compile_listing
+
+    for line in compile_listing(args.trace, args.arch, args.stencils, show_lir=args.lir):
+        print(line)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from refjit.asmtext import assemble_lines
     from refjit.disasm import disassemble
@@ -174,6 +203,23 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("name")
     u.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"))
     u.set_defaults(func=_cmd_uop)
+
+    us = sub.add_parser("uops", help="every 3.14 uop with refjit's status per backend")
+    us.add_argument("--supported", action="store_true", help="only the uops refjit lowers")
+    us.set_defaults(func=_cmd_uops)
+
+    eh = sub.add_parser("emit-header", help="write refjit's groups as a jit_stencils-<triple>.h")
+    eh.add_argument("--target", required=True, help="target triple, e.g. x86_64-unknown-linux-gnu")
+    eh.add_argument("-o", "--output", required=True, help="the header file to write")
+    eh.set_defaults(func=_cmd_emit_header)
+
+    co = sub.add_parser("compile", help="compile a trace with refjit's backends and list the code per uop")
+    co.add_argument("trace")
+    co.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"))
+    co.add_argument("--listing", action="store_true", help="print the listing (the default and only output)")
+    co.add_argument("--stencils", help="a CPython jit_stencils header: its stencil beside each uop")
+    co.add_argument("--lir", action="store_true", help="also print each uop's LIR")
+    co.set_defaults(func=_cmd_compile)
 
     m = sub.add_parser("demo", help="the built-in example")
     m.set_defaults(func=_cmd_demo)

@@ -35,7 +35,7 @@ def run_semantics(source, arch: str = "x86_64", setup=None):
     return Interpreter(sc, budget=1_000_000).run(), sc
 
 
-def prepare_machine(source, arch: str, groups=None, setup=None):
+def prepare_machine(source, arch: str, groups=None, setup=None, shim=None):
     """(scenario, entry, uop map) with every executor's code in the jit region; ``setup(sc)``
     runs first (e.g. to install an optimizer hook)."""
     profile = load_profile("3.14", arch)
@@ -46,7 +46,7 @@ def prepare_machine(source, arch: str, groups=None, setup=None):
     base = p.regions["jit"].base
     executors = sc.executors or {sc.executor: sc.uops}
     ranges = []
-    shim = shim_group(arch)
+    shim = shim or shim_group(arch)
     entry = None
     for address, uops in executors.items():
         chosen = compile_groups(arch, {u.name for u in uops})
@@ -70,8 +70,9 @@ def prepare_machine(source, arch: str, groups=None, setup=None):
     return sc, entry, UopMap(ranges)
 
 
-def run_machine(source, arch: str, groups=None, budget: int | None = None, setup=None):
-    sc, entry, uop_map = prepare_machine(source, arch, groups, setup)
+def run_machine(source, arch: str, groups=None, budget: int | None = None, setup=None, shim=None):
+    """``groups`` replace refjit's for the uops they name (e.g. CPython's stencils)."""
+    sc, entry, uop_map = prepare_machine(source, arch, groups, setup, shim)
     m = Machine(arch, sc.process)
     kw = {} if budget is None else {"budget": budget}
     outcome = m.run(entry, sc.frame, sc.stack_pointer, sc.tstate, executor=sc.executor,
