@@ -12,6 +12,18 @@ records a hole for CPython's patch functions at the current offset. Where the ar
 two encodings for one text (``mov``, ``ldr`` with an unscaled offset, ``add #0x1000``), the
 encoder picks the one llvm-mc 19 picks, because CPython's stencils come from LLVM.
 
+The API at a glance (``a = Assembler(base)``; registers from this module, X[0]..X[30], W[..],
+SP, XZR, D[..], ...)::
+
+    a.add_imm(X[0], SP, 16)              a.add_reg(X[0], X[1], X[2], "lsl", 3)
+    a.add_ext(X[0], X[1], W[2], "sxtw", 2)   a.and_imm(X[0], X[1], 0xFF)   a.mov_imm(X[0], -1)
+    a.ldr(X[0], X[1], 8)    a.ldst("ldrsh", W[0], SP, -2)   a.ldst_post("ldr", X[0], X[1], 16)
+    a.ldst_reg("ldr", X[0], X[1], W[2], "uxtw", 3)   a.pair("stp", X[29], X[30], SP, -16, "pre")
+    a.b(label)  a.cbz(X[0], label)  a.tbnz(W[0], 3, label)  a.b_cond("ne", 0x4000)  a.bl(None)
+    a.reloc("patch_aarch64_26r", "_Py_Dealloc"); a.bl(None)     # the hole is the next word
+    a.atomic("ldadd", "al", None, X[1], X[2], X[3])   a.fadd(D[0], D[1], D[2])
+    a.vec3("add", v0, v1, v2)  (Advanced SIMD by mnemonic)   a.bind(label)   a.finish()
+
 Register 31 means SP in some operand positions and XZR/WZR in others. Here SP and WSP carry the
 number 32 internally so that one integer comparison refuses the wrong one for each position
 (``_r`` for zero-register positions, ``_rsp`` for stack-pointer positions); ``GReg.enc`` is the
@@ -441,6 +453,7 @@ _FIXUP_RANGES = {"imm26": 26, "imm19": 19, "imm14": 14, "adr": 21, "adrp": 21}
 RELOC_KINDS = ("patch_32", "patch_32r", "patch_64", "patch_aarch64_12", "patch_aarch64_16a",
                "patch_aarch64_16b", "patch_aarch64_16c", "patch_aarch64_16d", "patch_aarch64_21r",
                "patch_aarch64_26r")
+_RELOC_KIND_SET = frozenset(RELOC_KINDS)
 
 
 def _delta(kind: str, target: int, pc: int) -> int:
@@ -496,7 +509,7 @@ class Assembler:
 
     def reloc(self, kind: str, symbol: str, addend: int = 0) -> Reloc:
         """Record that the instruction or data word emitted next is patched by ``kind``."""
-        if kind not in RELOC_KINDS:
+        if kind not in _RELOC_KIND_SET:
             raise AsmError(f"unknown AArch64 relocation kind {kind!r} (expected one of {', '.join(RELOC_KINDS)})")
         r = Reloc(len(self.buf), kind, symbol, addend)
         self.relocs.append(r)
@@ -625,7 +638,10 @@ class Assembler:
         sh = 1 if lsl12 else 0
         if not lsl12 and imm > 0xFFF and imm & 0xFFF == 0 and imm <= 0xFFF000:
             sh, imm = 1, imm >> 12  # what LLVM and GNU as do with add x0, x1, #0x1000
-        self.buf += _pack(ADDSUB_IMM(sf, op, S_, sh, _uimm(imm, 12, "add/sub immediate"), n, d))
+        if not 0 <= imm <= 0xFFF:
+            raise AsmError(f"add/sub immediate {imm:#x} out of range 0..0xfff (or 0x1000..0xfff000 "
+                           "in steps of 0x1000)")
+        self.buf += _pack(ADDSUB_IMM(sf, op, S_, sh, imm, n, d))
 
     def add_imm(self, rd, rn, imm: int, lsl12: bool = False) -> None:
         self._addsub_imm(0, 0, rd, rn, imm, lsl12)
