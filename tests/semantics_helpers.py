@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
-from refjit.semantics import run_scenario
+from refjit.semantics import LOOP_SLICE, run_scenario
 from refjit.trace import parse_trace
 
 CONT, JUMP, ERR_AT = 1, 2, 3
@@ -109,3 +109,35 @@ def literal(v) -> str:
     if isinstance(v, float):
         return f"float {v!r}" if v == v else "float nan"
     raise ValueError(v)
+
+
+# -- random traces: the objects, stack refs and uops the random-trace tests draw from ------------
+
+PROFILE = load_profile("3.14", "x86_64")
+OBJECTS = ["i = int 100000 extra=1", "big = int 100000000000000000000 extra=1",
+           "f = float 2.5 extra=1", "l = list [1, 2.5, None] extra=1", "t = tuple [7, 8.5] extra=1",
+           "r = range_iterator 0 3 1 extra=1", "li = list_iterator l extra=1",
+           "ti = tuple_iterator t extra=1"]
+REFS = ["i owned", "i borrowed", "big owned", "f owned", "f borrowed", "l owned", "t owned",
+        "r owned", "li owned", "ti owned", "None immortal", "True immortal", "False immortal",
+        "0 immortal", "5 immortal", "NULL"]
+UOPS = sorted(LOOP_SLICE - {"_START_EXECUTOR", "_JUMP_TO_TOP", "_EXIT_TRACE", "_DEOPT",
+                            "_ERROR_POP_N", "_FATAL_ERROR"})
+OPERAND0 = {"_LOAD_CONST_INLINE", "_LOAD_CONST_INLINE_BORROW", "_POP_TOP_LOAD_CONST_INLINE_BORROW",
+            "_POP_TWO_LOAD_CONST_INLINE_BORROW"}
+
+
+def uop_line(name: str, oparg: int) -> str:
+    spec = PROFILE.uops[name]
+    parts = [name]
+    if spec.uses_oparg:
+        parts.append(f"oparg={oparg}")
+    if spec.has("HAS_EXIT") or spec.has("HAS_DEOPT") or spec.has("HAS_ERROR"):
+        parts.append("jump_target=JT error_target=ET")
+    else:
+        parts.append("target=0")
+    if name in OPERAND0:
+        parts.append("operand0=&f")
+    elif name == "_SET_IP":
+        parts.append("operand0=&bytecode+0x2")
+    return " ".join(parts)

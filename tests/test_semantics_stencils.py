@@ -18,9 +18,10 @@ import pathlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from semantics_helpers import trace_text
+from semantics_helpers import OBJECTS, REFS, UOPS, trace_text, uop_line
 
 from refjit.emulator import Machine
+from refjit.errors import TraceError
 from refjit.link import link
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
@@ -316,6 +317,33 @@ def test_chained_executors_match_the_real_stencils():
         assert machine.compare(reference) == [], f"{arch}\n{machine.render()}"
         outcomes.append(machine)
     assert outcomes[0].compare(outcomes[1]) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_traces_match_the_real_stencils(data):
+    """Random uop sequences on random stacks (the generator of test_semantics_robust): the same
+    Outcome, or a fault on both sides (the fault messages name different things: a pc there,
+    a model or address here)."""
+    stack = data.draw(st.lists(st.sampled_from(REFS), max_size=5))
+    body = data.draw(st.lists(st.tuples(st.sampled_from(UOPS), st.integers(0, 4)), min_size=1,
+                              max_size=6))
+    text = trace_text([uop_line(n, a) for n, a in body], objects=OBJECTS,
+                      locals_=["i owned", "f borrowed", None], stack=stack)
+    try:
+        parse_trace(text, load_profile("3.14", "x86_64"))
+    except TraceError:
+        return
+    for arch in ("x86_64", "aarch64"):
+        reference = on_semantics(text, arch)
+        machine = on_machine(text, arch)
+        if "fault" in (reference.kind, machine.kind):
+            assert reference.kind == machine.kind, f"{arch}\n{text}"
+            continue
+        if reference.kind == machine.kind == "fatal":
+            machine = dataclasses.replace(machine, message=reference.message,
+                                          location=reference.location)
+        assert machine.compare(reference) == [], f"{arch}\n{text}"
 
 
 def test_every_slice_uop_was_compared():
