@@ -92,6 +92,7 @@ SIGNATURES = {
     "mov": "ds",
     "load": "ds...",      # dst, base, disp, width, signed
     "store": "ss..",      # value, base, disp, width
+    "rmw": "s.....",      # base, disp, width, delta, cond (eq/ne of the result with 0) or None, target
     "fload": "ds.",
     "fstore": "ss.",
     "bin": ".dsv",        # op, dst, a, b (b a register or an int)
@@ -240,6 +241,17 @@ class Builder:
         if width not in WIDTHS:
             raise self._err(f"store width {width}")
         self._emit("store", self._reg(value), self._reg(base), disp, width)
+
+    def rmw(self, base: V, disp: int, width: int, delta: int, cond: str | None = None,
+            target=None) -> None:
+        """``*(intN *)(base + disp) += delta`` in place; with ``cond`` ("eq"/"ne"), branch to
+        ``target`` when the new value is (not) zero (a reference count reaching 0)."""
+        if width not in (32, 64) or not -(1 << 31) <= delta < (1 << 31):
+            raise self._err(f"rmw of width {width} by {delta}")
+        if (cond is None) != (target is None) or cond not in (None, "eq", "ne"):
+            raise self._err(f"rmw branches on eq/ne with a target, got {cond!r} {target!r}")
+        self._emit("rmw", self._reg(base), disp, width, delta, cond,
+                   self._target(target) if target is not None else None)
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
         dst = self._reg(dst, F64) if dst is not None else self.newf()
@@ -408,7 +420,7 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
         return uses, [a[1]]
     if k == "br":
         return [a[1]] + ([a[2]] if isinstance(a[2], V) else []), []
-    if k == "brbit":
+    if k in ("brbit", "rmw"):
         return [a[0]], []
     if k in ("call", "call_ptr"):
         uses = [x for x in a[2] if x is not OUT_SLOT] + ([a[1]] if k == "call_ptr" else [])
@@ -460,8 +472,9 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     ``scratch`` are caller-saved registers, ``saved`` callee-saved ones: a value live across a
     call goes to one of them if it can, else to a scratch register that the backend saves around
     that call (:func:`crossing` tells which). ``fregs`` are the float registers (no float may
-    live across a call). Two registers whose intervals touch never share, so an op's destination
-    never aliases its sources. Running out is a LowerError: there is no spilling.
+    live across a call). An op's destination may take the register of a source that dies at that
+    op (the backends read every source before writing, or handle the overlap); otherwise live
+    ranges that touch never share. Running out is a LowerError: there is no spilling.
     """
     iv = live_intervals(fn)
     calls = call_positions(fn)
@@ -471,7 +484,9 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     out: dict[V, object] = {}
     for v in order:
         start, end = iv[v]
-        for item in [a for a in active if a[0] < start]:
+        # A register whose value dies at this op may be the op's destination (two-address
+        # friendly); values that live on never share.
+        for item in [a for a in active if a[0] <= start]:
             active.remove(item)
             item[3].append(item[2])
         crosses = any(start < c < end for c in calls)

@@ -220,6 +220,26 @@ class _Sel:
         rt = X[self.n(value)] if width == 64 else W[self.n(value)]
         self.a.ldst(_STORE[width], rt, rb, off)
 
+    def op_rmw(self, base, disp, width, delta, cond, target):
+        # X16 (the call register) holds the value: no call is in flight here; X17 may hold
+        # the address of a large displacement.
+        a = self.a
+        rb, off = self.address(base, disp, width // 8)
+        rt = (X if width == 64 else W)[CALL_REG]
+        a.ldst("ldr", rt, rb, off)
+        (a.add_imm if delta >= 0 else a.sub_imm)(rt, rt, abs(delta)) if abs(delta) < 4096 \
+            else a.add_reg(rt, rt, self.imm_reg(delta, 1 if width == 64 else 0))
+        a.ldst("str", rt, rb, off)
+        if cond is None:
+            return
+        if isinstance(target, Exit):
+            skip = Label("skip")
+            (a.cbnz if cond == "eq" else a.cbz)(rt, skip)
+            self.exit_branch(target)
+            a.bind(skip)
+        else:
+            (a.cbz if cond == "eq" else a.cbnz)(rt, self.label(target))
+
     def op_fload(self, dst, base, disp):
         rb, off = self.address(base, disp, 8)
         self.a.ldst("ldr", D[self.n(dst)], rb, off)

@@ -197,6 +197,18 @@ class _Sel:
         v, m = self.r(value), self.mem(base, disp)
         {64: self.a.MOVQ_mr, 32: self.a.MOVL_mr, 16: self.a.MOVW_mr, 8: self.a.MOVB_mr}[width](m, v)
 
+    def op_rmw(self, base, disp, width, delta, cond, target):
+        m, a = self.mem(base, disp), self.a
+        q = "Q" if width == 64 else "L"
+        if delta == 1:
+            getattr(a, f"INC{q}_m")(m)
+        elif delta == -1:
+            getattr(a, f"DEC{q}_m")(m)
+        else:
+            getattr(a, f"ADD{q}_m{'i8' if -128 <= delta < 128 else 'i32'}")(m, delta)
+        if cond is not None:
+            self.branch(CC[cond], target)
+
     def op_fload(self, dst, base, disp):
         self.a.MOVSD_xm(self.r(dst), self.mem(base, disp))
 

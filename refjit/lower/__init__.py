@@ -117,8 +117,7 @@ class Uop:
         b = self.b
         done = b.label("dup")
         b.brbit(ref, 0, True, done)
-        rc = self.off("PyObject", "ob_refcnt")
-        b.store(b.add(b.load(ref, rc, 32), 1), ref, rc, 32)
+        b.rmw(ref, self.off("PyObject", "ob_refcnt"), 32, 1)
         b.bind(done)
 
     def Py_INCREF(self, o: V) -> None:
@@ -136,10 +135,7 @@ class Uop:
         (the reference tracer, if installed, is told first; then ``destruct(o)``)."""
         b = self.b
         done = b.label("decref")
-        rc_off = self.off("PyObject", "ob_refcnt")
-        rc = b.sub(b.load(o, rc_off, 32), 1)
-        b.store(rc, o, rc_off, 32)
-        b.br("ne", rc, 0, done, width=32)
+        b.rmw(o, self.off("PyObject", "ob_refcnt"), 32, -1, "ne", done)
         if destruct is None:
             b.call("_Py_Dealloc", o, result=False)
         else:
