@@ -219,14 +219,15 @@ def templates() -> list[tuple[str, int]]:
     add(16, "ldnp {X}, {X}, [{Xsp}, #{s7x8}]", "stnp {D}, {D}, [{Xsp}, #{s7x8}]", "stnp {Q}, {Q}, [{Xsp}]")
     # exclusive, acquire/release
     for sfx, reg in (("", "X"), ("", "W"), ("b", "W"), ("h", "W")):
-        add(12, f"ldxr{sfx} {{{reg}}}, [{{Xsp}}]", f"ldaxr{sfx} {{{reg}}}, [{{Xsp}}]",
+        add(32 if reg == "X" else 12, f"ldxr{sfx} {{{reg}}}, [{{Xsp}}]", f"ldaxr{sfx} {{{reg}}}, [{{Xsp}}]",
             f"ldar{sfx} {{{reg}}}, [{{Xsp}}]", f"stlr{sfx} {{{reg}}}, [{{Xsp}}]",
             f"ldlar{sfx} {{{reg}}}, [{{Xsp}}]", f"stllr{sfx} {{{reg}}}, [{{Xsp}}]",
             f"stxr{sfx} {{W}}, {{{reg}}}, [{{Xsp}}]", f"stlxr{sfx} {{W}}, {{{reg}}}, [{{Xsp}}]")
     add(12, "ldxp {X}, {X}, [{Xsp}]", "ldaxp {W}, {W}, [{Xsp}]", "stxp {W}, {X}, {X}, [{Xsp}]",
         "stlxp {W}, {W}, {W}, [{Xsp}]", "ldar {X}, [{Xsp}, #0]")
-    # LSE atomics with every ordering and size
+    # LSE atomics with every ordering and size (every register in every position for the x form)
     for op in ("ldadd", "ldclr", "ldeor", "ldset", "ldsmax", "ldsmin", "ldumax", "ldumin", "swp", "cas"):
+        add(32, f"{op}al {{X}}, {{X}}, [{{Xsp}}]")
         for order in ("", "a", "l", "al"):
             add(3, f"{op}{order} {{X}}, {{X}}, [{{Xsp}}]", f"{op}{order} {{W}}, {{W}}, [{{Xsp}}]",
                 f"{op}{order}b {{W}}, {{W}}, [{{Xsp}}]", f"{op}{order}h {{W}}, {{W}}, [{{Xsp}}]")
