@@ -5,7 +5,7 @@ with the initial state it runs on (the objects, the code object, the frame, the 
 exits). Everything in a file is a line; ``#`` starts a comment; blank lines are ignored::
 
     refjit-trace 1
-    code int_sum units=32 varnames=n,total,i
+    code int_sum units=31 varnames=n,total,i
     executor chain_depth=0                       # the running executor, ``&executor``
     object n  = int 20000
     object it = range_iterator 0 20000 1
