@@ -471,9 +471,15 @@ def simd_lines(rng: random.Random) -> list[str]:
     return out
 
 
-def dot_lines(rng: random.Random) -> list[str]:
-    """udot/sdot need the Armv8.2 dot-product extension in the oracles."""
+def extension_lines(rng: random.Random) -> list[str]:
+    """udot/sdot (Armv8.2 dot product) and ldapr (Armv8.3 RCpc) need extensions in the oracles."""
     out = []
+    xs = [f"x{i}" for i in range(31)] + ["sp"]
+    for i in range(32):
+        out.append(f"ldapr {'xzr' if i == 31 else f'x{i}'}, [{xs[(i * 7) % 32]}]")
+        out.append(f"ldapr w{i % 31}, [{xs[(i * 5) % 32]}]")
+        out.append(f"ldaprb w{(i * 3) % 31}, [{xs[i]}]")
+        out.append(f"ldaprh w{(i * 11) % 31}, [{xs[(i * 3) % 32]}]")
     for mn in ("udot", "sdot"):
         for d, s in (("2s", "8b"), ("4s", "16b")):
             for _ in range(8):

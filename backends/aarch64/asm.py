@@ -128,6 +128,7 @@ LDR_LITERAL  = form("opc:2 011 V 00 imm19:19 Rt:5")
 LDST_PAIR    = form("opc:2 101 V mode:3 L imm7:7 Rt2:5 Rn:5 Rt:5")
 LDST_EXCL    = form("size:2 001000 o2 L o1 Rs:5 o0 Rt2:5 Rn:5 Rt:5")
 ATOMIC_MEM   = form("size:2 111 0 00 A R 1 Rs:5 o3 opc:3 00 Rn:5 Rt:5")
+LOAD_ACQ_PC  = form("size:2 111000101 11111 110000 Rn:5 Rt:5")          # ldapr (Armv8.3 RCpc)
 COMPARE_SWAP = form("size:2 001000 1 L 1 Rs:5 o0 11111 Rn:5 Rt:5")
 # scalar floating point
 FP_1SRC      = form("00011110 ftype:2 1 opcode:6 10000 Rn:5 Rd:5")
@@ -1187,6 +1188,15 @@ class Assembler:
             raise _reg_error(rs, "a w register")
         self.buf += _pack(ATOMIC_MEM(size, A, R, _r(rs, sf), o3, opc, _xsp(rn), _r(rt, sf)))
 
+    def ldapr(self, rt, rn, size: int | None = None) -> None:
+        """Load-acquire RCpc (``ldapr``; size 0/1 for ``ldaprb``/``ldaprh``, which take w)."""
+        sf = _gpr(rt).sf
+        if size is None:
+            size = 2 + sf
+        elif sf:
+            raise _reg_error(rt, "a w register")
+        self.buf += _pack(LOAD_ACQ_PC(size, _xsp(rn), _r(rt, sf)))
+
     def cas(self, order: str, size: int | None, rs, rt, rn) -> None:
         if order not in ORDERING:
             raise AsmError(f"unknown ordering {order!r}")
@@ -1769,7 +1779,8 @@ _FP_ARRS = ("2s", "4s", "2d")
 # three vectors: mnemonic -> (U, opcode, arrangements, fixed size field or None)
 VEC3 = {
     "add": (0, 0b10000, _INT_ARRS, None), "sub": (1, 0b10000, _INT_ARRS, None),
-    "mul": (0, 0b10011, _NO_D, None), "addp": (0, 0b10111, _INT_ARRS, None),
+    "mul": (0, 0b10011, _NO_D, None), "mla": (0, 0b10010, _NO_D, None), "mls": (1, 0b10010, _NO_D, None),
+    "addp": (0, 0b10111, _INT_ARRS, None),
     "cmeq": (1, 0b10001, _INT_ARRS, None), "cmtst": (0, 0b10001, _INT_ARRS, None),
     "cmgt": (0, 0b00110, _INT_ARRS, None), "cmge": (0, 0b00111, _INT_ARRS, None),
     "cmhi": (1, 0b00110, _INT_ARRS, None), "cmhs": (1, 0b00111, _INT_ARRS, None),

@@ -603,6 +603,12 @@ def _exclusive(a, mn, ops):
     a.exclusive(mn, *ops[:-1], _plain_base(mn, ops[-1]))
 
 
+def _ldapr(a, mn, ops):
+    if _shape(ops) != "rm":
+        raise _wrong(mn, ops)
+    a.ldapr(ops[0], _plain_base(mn, ops[1]), {"ldapr": None, "ldaprb": 0, "ldaprh": 1}[mn])
+
+
 def _split_atomic(mn: str) -> tuple[str, str, int | None] | None:
     """ldaddalh -> ("ldadd", "al", 1); casb -> ("cas", "", 0); stsetl -> ("stset", "l", None)."""
     size = None
@@ -838,6 +844,7 @@ HANDLERS = {
     "fmadd": _fp(4), "fmsub": _fp(4), "fnmadd": _fp(4), "fnmsub": _fp(4),
     "fcmp": _fcmp, "fcmpe": _fcmp, "fccmp": _fccmp, "fccmpe": _fccmp, "fcsel": _fcsel,
     "scvtf": _int_to_fp, "ucvtf": _int_to_fp,
+    "ldapr": _ldapr, "ldaprb": _ldapr, "ldaprh": _ldapr,
     "movi": _movi, "mvni": _movi, "dup": _dup, "smov": _umov, "clrex": _clrex,
 }
 for _mn in A.LDST:
