@@ -466,7 +466,8 @@ def call_positions(fn: Function) -> list[int]:
     return [i for i, op in enumerate(fn.ops) if op.op in ("call", "call_ptr")]
 
 
-def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str) -> dict[V, object]:
+def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str,
+             int_args: tuple = (), float_args: tuple = (), ret=None) -> dict[V, object]:
     """A register for every virtual register of ``fn`` (linear scan over live intervals).
 
     ``scratch`` are caller-saved registers, ``saved`` callee-saved ones: a value live across a
@@ -475,10 +476,27 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     live across a call). An op's destination may take the register of a source that dies at that
     op (the backends read every source before writing, or handle the overlap); otherwise live
     ranges that touch never share. Running out is a LowerError: there is no spilling.
+
+    ``int_args``/``float_args``/``ret`` are the C ABI's argument and result registers: a value
+    whose only use is as a call's argument (or that is a call's result, or returned) gets that
+    register when it is free, which saves the moves around the call.
     """
     iv = live_intervals(fn)
     calls = call_positions(fn)
     order = sorted(iv, key=lambda v: (iv[v][0], v.id))
+    hints: dict[V, object] = {}
+    for op in fn.ops:
+        if op.op in ("call", "call_ptr"):
+            ints = [x for x in op.args[2] if x.kind == INT]
+            floats = [x for x in op.args[2] if x.kind == F64]
+            for regs, xs in ((int_args, ints), (float_args, floats)):
+                for i, x in enumerate(xs):
+                    if i < len(regs) and x.id >= 0 and x not in hints:
+                        hints[x] = regs[i]
+            if op.args[0] is not None and ret is not None:
+                hints.setdefault(op.args[0], ret)
+        elif op.op == "ret" and ret is not None and op.args[0].id >= 0:
+            hints.setdefault(op.args[0], ret)
     active: list[tuple[int, V, object, list]] = []  # (end, vreg, reg, the pool it returns to)
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
     out: dict[V, object] = {}
@@ -501,7 +519,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         if not pool:
             raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
                              where=where)
-        reg = pool.pop(0)
+        hint = hints.get(v)
+        reg = pool.pop(pool.index(hint)) if hint in pool and not crosses else pool.pop(0)
         out[v] = reg
         active.append((end, v, reg, pool))
     return out

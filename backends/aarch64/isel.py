@@ -55,10 +55,12 @@ class _Sel:
         self.fn = fn
         self.where = f"aarch64 lowering of {fn.name}"
         self.a = Assembler()
-        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where)
+        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, tuple(range(8)), tuple(range(8)), 0)
         self.labels: dict[str, object] = {}
         self.crossing = lir.crossing(fn)
         self.pos = 0
+        self.bias: dict[V, int] = {}
+        self.foldable = _only_memory_bases(fn)
 
     def n(self, v: V) -> int:
         return PINNED[v.id] if v.id < 0 else self.regs[v]
@@ -88,8 +90,10 @@ class _Sel:
                 first = False
 
     def address(self, base: V, disp: int, scale: int):
-        """(base register, offset) that ldst can encode; big offsets go through X17."""
+        """(base register, offset) that ldst can encode; big offsets go through X17. A hole's
+        addend that was left out of its register (see op_hole) is added here."""
         rb = self.x(base)
+        disp += self.bias.get(base, 0)
         if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
             return rb, disp
         self.mov_imm(X[TMP], disp)
@@ -194,7 +198,10 @@ class _Sel:
     def op_hole(self, dst, symbol, addend):
         rd = self.x(dst)
         self.load_slot(rd, symbol)
-        self.add_imm(rd, rd, addend)
+        if addend and dst in self.foldable:
+            self.bias[dst] = addend    # folded into the displacement of every use
+        else:
+            self.add_imm(rd, rd, addend)
 
     def op_data(self, dst, label):
         rd = self.x(dst)
@@ -370,6 +377,29 @@ class _Sel:
 
     def op_tail_jump(self, address):
         self.a.br(self.x(address))
+
+
+_BASE_POSITION = {"load": 1, "fload": 1, "store": 1, "fstore": 1, "rmw": 0}
+
+
+def _only_memory_bases(fn: Function) -> set[V]:
+    """Registers defined once, by a hole, and used only as the base of memory accesses."""
+    defs: dict[V, int] = {}
+    bad: set[V] = set()
+    holes: set[V] = set()
+    for op in fn.ops:
+        uses, written = lir.uses_and_defs(op)
+        for v in written:
+            defs[v] = defs.get(v, 0) + 1
+            if op.op == "hole":
+                holes.add(v)
+        base_at = _BASE_POSITION.get(op.op)
+        for i, a in enumerate(op.args):
+            if isinstance(a, V) and i != base_at and a in uses:
+                bad.add(a)
+        if op.op in ("call", "call_ptr"):
+            bad.update(uses)
+    return {v for v in holes if defs[v] == 1 and v not in bad}
 
 
 def select(fn: Function) -> Code:

@@ -57,7 +57,7 @@ class _Sel:
         self.fn = fn
         self.where = f"x86_64 lowering of {fn.name}"
         self.a = Assembler()
-        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where)
+        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX)
         self.labels: dict[str, object] = {}
         self.crossing = lir.crossing(fn)
         self.pos = 0

@@ -147,9 +147,10 @@ class Uop:
         """_PyReftracerTrack(o, PyRefTracer_DESTROY): tracer(o, 1, data) when one is set."""
         b = self.b
         none = b.label("notracer")
-        tracer = b.load(b.hole("_PyRuntime", self.const("ref_tracer.tracer_func")))
+        runtime = b.hole("_PyRuntime")
+        tracer = b.load(runtime, self.const("ref_tracer.tracer_func"))
         b.br("eq", tracer, 0, none)
-        data = b.load(b.hole("_PyRuntime", self.const("ref_tracer.tracer_data")))
+        data = b.load(runtime, self.const("ref_tracer.tracer_data"))
         b.call_ptr(tracer, o, b.const(1), data, result=False)   # PyRefTracer_DESTROY
         b.bind(none)
 
