@@ -87,6 +87,7 @@ OPERAND0_KIND = {
 }
 
 BUILTIN_NAMES = ("None", "True", "False")
+ENTER_EXECUTOR = 255  # Include/opcode_ids.h
 OWNERSHIPS = ("owned", "borrowed", "immortal")
 OBJECT_KINDS = ("int", "float", "tuple", "list", "range_iterator", "list_iterator",
                 "tuple_iterator", "executor")
@@ -935,6 +936,13 @@ def validate(trace: Trace, profile) -> None:
     if len(trace.varnames) > trace.nlocals:
         raise err(trace.code_line, f"code has {len(trace.varnames)} varnames but the frame has "
                      f"locals={trace.nlocals}")
+    if trace.bytecode is not None:
+        for k, (unit, name) in enumerate(trace.enter_executors):
+            op, arg = trace.bytecode[2 * unit], trace.bytecode[2 * unit + 1]
+            if (op, arg) != (ENTER_EXECUTOR, k):
+                raise err(trace.code_line, f"enter_executor {unit} {name} is co_executors[{k}], but "
+                                           f"the bytecode at unit {unit} is opcode {op} oparg {arg}, "
+                                           f"not ENTER_EXECUTOR ({ENTER_EXECUTOR}) {k}")
     sections = trace.sections()
     for sec in sections:
         _validate_targets(trace, sec, profile, err)

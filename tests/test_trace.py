@@ -343,3 +343,11 @@ def test_executor_section_errors(profile, old, new, line, why):
     err = _error(profile, CHAIN.replace(old, new, 1))
     assert err.where.startswith(f"t.trace:{line}:"), str(err)
     assert why in err.why, str(err)
+
+
+def test_enter_executor_must_agree_with_the_bytecode(profile):
+    text = (ROOT / "examples" / "int_sum.trace").read_text()
+    t = parse_trace(text, profile)
+    assert t.bytecode[50:52] == bytes([255, 0]) and t.enter_executors == [(25, "executor")]
+    err = _error(profile, text.replace("enter_executor 25 executor", "enter_executor 24 executor"))
+    assert "not ENTER_EXECUTOR (255) 0" in err.why and "opcode 112" in err.why
