@@ -91,7 +91,7 @@ SIGNATURES = {
     "data": "d.",         # dst, label of the function's read-only data
     "mov": "ds",
     "load": "ds...",      # dst, base, disp, width, signed
-    "store": "ss..",      # value, base, disp, width
+    "store": "vs..",      # value (a register or an int), base, disp, width
     "rmw": "s.....",      # base, disp, width, delta, cond (eq/ne of the result with 0) or None, target
     "fload": "ds.",
     "fstore": "ss.",
@@ -237,10 +237,15 @@ class Builder:
         self._emit("load", dst, self._reg(base), disp, width, signed)
         return dst
 
-    def store(self, value: V, base: V, disp: int = 0, width: int = 64) -> None:
+    def store(self, value, base: V, disp: int = 0, width: int = 64) -> None:
+        """``*(intN *)(base + disp) = value`` (a register, or a constant)."""
         if width not in WIDTHS:
             raise self._err(f"store width {width}")
-        self._emit("store", self._reg(value), self._reg(base), disp, width)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value &= (1 << width) - 1
+        else:
+            value = self._reg(value)
+        self._emit("store", value, self._reg(base), disp, width)
 
     def rmw(self, base: V, disp: int, width: int, delta: int, cond: str | None = None,
             target=None) -> None:
@@ -414,7 +419,7 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
     if k in ("mov", "load", "fload", "i2f", "f2i"):
         return [a[1]], [a[0]]
     if k in ("store", "fstore"):
-        return [a[0], a[1]], []
+        return [x for x in a[:2] if isinstance(x, V)], []
     if k in ("bin", "ovf", "setcc", "fbin", "fsetcc"):
         uses = [a[2]] + ([a[3]] if isinstance(a[3], V) else [])
         return uses, [a[1]]
@@ -520,7 +525,11 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
             raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
                              where=where)
         hint = hints.get(v)
-        reg = pool.pop(pool.index(hint)) if hint in pool and not crosses else pool.pop(0)
+        if hint not in pool or crosses:
+            # two-address friendly: the register of the defining op's first source, if it died
+            uses, _ = uses_and_defs(fn.ops[start])
+            hint = out.get(uses[0]) if uses and uses[0].id >= 0 else None
+        reg = pool.pop(pool.index(hint)) if hint in pool else pool.pop(0)
         out[v] = reg
         active.append((end, v, reg, pool))
     return out

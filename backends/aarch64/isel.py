@@ -224,6 +224,14 @@ class _Sel:
 
     def op_store(self, value, base, disp, width):
         rb, off = self.address(base, disp, width // 8)
+        if not isinstance(value, V):
+            if value == 0:
+                rt = A.XZR if width == 64 else A.WZR
+            else:
+                self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
+                rt = X[CALL_REG] if width == 64 else W[CALL_REG]
+            self.a.ldst(_STORE[width], rt, rb, off)
+            return
         rt = X[self.n(value)] if width == 64 else W[self.n(value)]
         self.a.ldst(_STORE[width], rt, rb, off)
 

@@ -119,6 +119,14 @@ class _Sel:
 
     def compare(self, a: V, b, width: int) -> None:
         ra = self.r(a)
+        if not isinstance(b, V) and b & ((1 << width) - 1) == 0:
+            # test sets ZF/SF like a compare with 0 and clears CF/OF, so every condition holds
+            (self.a.TESTL_rr if width == 32 else self.a.TESTQ_rr)(ra, ra)
+            return
+        if not isinstance(b, V) and width == 32:
+            v = b & 0xFFFFFFFF
+            self.a.CMPL_ri(ra, v - (1 << 32) if v >> 31 else v)
+            return
         ob = self.operand(b)
         if isinstance(ob, tuple):
             if width == 32:
@@ -194,8 +202,16 @@ class _Sel:
             a.MOVSBQ_rm(d, m) if signed else a.MOVZBL_rm(d, m)
 
     def op_store(self, value, base, disp, width):
-        v, m = self.r(value), self.mem(base, disp)
-        {64: self.a.MOVQ_mr, 32: self.a.MOVL_mr, 16: self.a.MOVW_mr, 8: self.a.MOVB_mr}[width](m, v)
+        m = self.mem(base, disp)
+        if isinstance(value, V):
+            {64: self.a.MOVQ_mr, 32: self.a.MOVL_mr, 16: self.a.MOVW_mr, 8: self.a.MOVB_mr}[width](m, self.r(value))
+            return
+        if width == 64 and not _fits32(_signed64(value)):
+            self.mov_imm(TMP, value)
+            self.a.MOVQ_mr(m, TMP)
+            return
+        signed = value - (1 << width) if value >> (width - 1) else value
+        {64: self.a.MOVQ_mi32, 32: self.a.MOVL_mi32, 16: self.a.MOVW_mi16, 8: self.a.MOVB_mi8}[width](m, signed)
 
     def op_rmw(self, base, disp, width, delta, cond, target):
         m, a = self.mem(base, disp), self.a
@@ -283,11 +299,7 @@ class _Sel:
         self.a.CVTTSD2SIQ_rx(self.r(dst), self.r(src))
 
     def op_br(self, cond, x, y, target, width):
-        if not isinstance(y, V) and y == 0 and cond in ("eq", "ne"):
-            rx = self.r(x)
-            (self.a.TESTL_rr if width == 32 else self.a.TESTQ_rr)(rx, rx)
-        else:
-            self.compare(x, y, width)
+        self.compare(x, y, width)
         self.branch(CC[cond], target)
 
     def op_brbit(self, x, bit, is_set, target):

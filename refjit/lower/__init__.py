@@ -95,7 +95,7 @@ class Uop:
 
     def GOTO_TIER_ONE(self, target: V) -> None:
         b = self.b
-        b.store(b.const(0), TSTATE, self.off("PyThreadState", "current_executor"))
+        b.store(0, TSTATE, self.off("PyThreadState", "current_executor"))
         self._PyFrame_SetStackPointer()
         b.ret(target)
 

@@ -24,7 +24,7 @@ def _NOP(u):
 @lowering
 def _MAKE_WARM(u):
     b = u.b
-    b.store(b.const(1), b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"), 8)
+    b.store(1, b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"), 8)
     interp = b.load(TSTATE, u.off("PyThreadState", "interp"))
     off = u.off("PyInterpreterState", "trace_run_counter")
     counter = b.sub(b.load(interp, off), 1)
@@ -126,9 +126,9 @@ def _EXIT_TRACE(u):
     check_null = b.label("linked")
     b.br("eq", executor, 0, check_null)
     b.brbit(b.load(executor, valid.offset, 8), valid.bit, True, check_null)
-    b.store(b.const(_initial_temperature(u)), exit_, x_temp, 16)
+    b.store(_initial_temperature(u), exit_, x_temp, 16)
     u._PyFrame_SetStackPointer()
-    b.store(b.const(0), exit_, x_exec)
+    b.store(0, exit_, x_exec)
     u.Py_DECREF(executor)
     u._PyFrame_GetStackPointer()
     b.bind(check_null)
@@ -170,7 +170,7 @@ def _EXIT_TRACE(u):
     b.bind(failed)
     u.GOTO_TIER_ONE(b.const(0))
     b.bind(success)
-    b.store(b.const(_initial_temperature(u)), exit_, x_temp, 16)
+    b.store(_initial_temperature(u), exit_, x_temp, 16)
     b.mov(new, out)
 
     b.bind(store)

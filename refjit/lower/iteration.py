@@ -49,7 +49,7 @@ def _GUARD_NOT_EXHAUSTED_LIST(u):
     b.br("eq", seq, 0, JUMP_TARGET)
     ok = b.label("notexhausted")
     b.br("ult", b.load(it, index_off), b.load(seq, u.off("PyVarObject", "ob_size")), ok)
-    b.store(b.const(-1), it, index_off)
+    b.store(-1, it, index_off)
     b.jump(JUMP_TARGET)
     b.bind(ok)
 

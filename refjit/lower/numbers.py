@@ -106,7 +106,7 @@ def _BINARY_OP(u):
     u.poke(-2, res)
     u.CLOSE(lhs)
     rhs = u.peek(-1)
-    u.poke(-1, b.const(1))               # PyStackRef_NULL
+    u.poke(-1, 1)               # PyStackRef_NULL
     u.CLOSE(rhs)
     u._PyFrame_GetStackPointer()
     u.sp_add(-1)
@@ -227,9 +227,9 @@ def _IS_OP(u):
     same = b.setcc("eq", u.borrow(left), u.borrow(right))
     res = b.xor(same, u.oparg())
     u._PyFrame_SetStackPointer()
-    u.poke(-1, b.const(1))
+    u.poke(-1, 1)
     u.CLOSE(right)
-    u.poke(-2, b.const(1))
+    u.poke(-2, 1)
     u.CLOSE(left)
     u._PyFrame_GetStackPointer()
     u.sp_add(-2)

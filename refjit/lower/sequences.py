@@ -51,7 +51,7 @@ def _BINARY_OP_SUBSCR_LIST_INT(u):
     u._PyFrame_SetStackPointer()
     u.poke(-2, res)
     u.CLOSE(list_st)
-    u.poke(-1, b.const(1))
+    u.poke(-1, 1)
     u.CLOSE(sub_st)
     u._PyFrame_GetStackPointer()
     u.sp_add(-1)

@@ -52,7 +52,7 @@ def _LOAD_FAST_AND_CLEAR(u):
     b = u.b
     base, disp = u.local()
     value = b.load(base, disp)
-    b.store(b.const(1), base, disp)      # PyStackRef_NULL
+    b.store(1, base, disp)      # PyStackRef_NULL
     _push(u, value)
 
 
@@ -125,7 +125,7 @@ def _POP_TWO_LOAD_CONST_INLINE_BORROW(u):
 
 @lowering
 def _PUSH_NULL(u):
-    _push(u, u.b.const(1))
+    _push(u, 1)          # PyStackRef_NULL
 
 
 def _slot_from_top(u, depth_bias: int):
