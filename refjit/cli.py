@@ -70,26 +70,6 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_LISTINGS = {
-    "x86_64": [
-        "movq 0x50(%r12), %rax",
-        "testb $0x1, %al",
-        "jne 0xb",
-        "incl (%rax)",
-        "movq %rax, (%r13)",
-        "addq $0x8, %r13",
-    ],
-    "aarch64": [
-        "ldr x8, [x20, #0x50]",
-        "tbnz w8, #0, 0x14",
-        "ldr w9, [x8]",
-        "add w9, w9, #0x1",
-        "str w9, [x8]",
-        "str x8, [x21], #0x8",
-    ],
-}
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
     from refjit.semantics.interp import run_file
 
@@ -145,22 +125,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from refjit.asmtext import assemble_lines
-    from refjit.disasm import disassemble
+    from refjit.demo import run_demo
 
-    print("refjit demo: _LOAD_FAST_0's body (PyStackRef_DUP and a push), assembled and decoded on both ISAs\n")
-    for arch, listing in DEMO_LISTINGS.items():
-        print(f"== {arch}")
-        results = assemble_lines(arch, listing)
-        code = b""
-        for r in results:
-            if r.error:
-                raise RefjitError(r.error, where=f"{arch} demo line {r.lineno}")
-            code += r.encoding
-        for insn in disassemble(arch, code, 0):
-            print(f"  {insn.address:4x}: {insn.data.hex(' '):<24} {insn.text}")
-        print()
-    return 0
+    report = run_demo(args.stencils or ())
+    for line in report.lines():
+        print(line)
+    return 0 if report.agree else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--lir", action="store_true", help="also print each uop's LIR")
     co.set_defaults(func=_cmd_compile)
 
-    m = sub.add_parser("demo", help="the built-in example")
+    m = sub.add_parser("demo", help="the real int_sum trace on both ISAs, checked three ways, as a table per uop")
+    m.add_argument("--stencils", nargs="+", metavar="HEADER",
+                   help="CPython jit_stencils-<triple>.h headers: also run CPython's stencils on their ISA")
     m.set_defaults(func=_cmd_demo)
     return p
 

@@ -1,0 +1,114 @@
+"""`refjit demo` as a user runs it: the real int_sum trace on both ISAs, three ways.
+
+Expected values come from the host Python (the loop's result and trip count), not from refjit.
+The run with CPython's stencils is a local check (the real headers are not in the repository;
+REFJIT_REAL_STENCILS names their directory, default /work/local/stencils).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+import refjit.demo
+from refjit import cli
+from refjit.compile import compile_groups
+from refjit.examples import INT_SUM
+
+REFJIT = os.path.join(os.path.dirname(sys.executable), "refjit")
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+N = 20000
+TOTAL = sum(range(N))  # the host Python's answer: 199990000
+REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
+ROW = re.compile(r"^\s*(\d+)\s+(_[A-Z0-9_]+)\s+(\d+)\s+(.*?)\s+(yes|NO|\?)$")
+
+
+def run(args: list[str]) -> subprocess.CompletedProcess:
+    if not os.path.exists(REFJIT):
+        pytest.fail(f"the console script {REFJIT} is missing: is refjit installed in this venv?")
+    return subprocess.run([REFJIT, *args], capture_output=True, text=True, timeout=300)
+
+
+def rows(stdout: str) -> list[tuple[int, str, int, list[str], str]]:
+    out = []
+    for line in stdout.splitlines():
+        m = ROW.match(line)
+        if m:
+            out.append((int(m[1]), m[2], int(m[3]), m[4].split(), m[5]))
+    return out
+
+
+def check_table(stdout: str, columns: int) -> None:
+    table = rows(stdout)
+    names = [line.split()[1] for line in INT_SUM.splitlines() if re.match(r"\s+\d+ _", line)]
+    assert [r[1] for r in table] == names, stdout
+    assert all(r[4] == "yes" for r in table), stdout
+    # Trip counts from the host: the loop body runs N times, its head N + 1 times (the last
+    # time _GUARD_NOT_EXHAUSTED_RANGE fails), and one exit stub once.
+    runs = {i: r[2] for i, r in enumerate(table)}
+    assert runs[0] == 1 and runs[6] == N + 1 and runs[7] == N and runs[19] == N, stdout
+    assert [i for i in range(20, len(table)) if runs[i]] == [23] and runs[23] == 1, stdout
+    for index, name, _n, cells, _agree in table:
+        assert len(cells) == 2 * columns, (name, cells)
+        assert all(c.isdigit() for c in cells[:columns]), (name, cells)  # code bytes
+        if name not in ("_START_EXECUTOR",):
+            assert all(int(c) > 0 for c in cells[:columns]), (name, cells)
+    assert f"total = {TOTAL}, exit: tier-1 target 28, left through uop 23 _EXIT_TRACE" in stdout
+    assert stdout.rstrip().endswith("all agree"), stdout
+
+
+def test_shipped_trace_is_the_example_file():
+    # The package carries the trace (an installed wheel has no examples/ folder); they must not drift.
+    assert INT_SUM == (ROOT / "examples" / "int_sum.trace").read_text()
+
+
+def test_demo_agrees_on_both_isas():
+    proc = run(["demo"])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_table(proc.stdout, columns=2)
+    assert "refjit x86-64: the same Outcome as the semantics" in proc.stdout
+    assert "refjit AArch64: the same Outcome as the semantics" in proc.stdout
+
+
+def test_demo_with_cpython_stencils():
+    directory = pathlib.Path(os.environ.get("REFJIT_REAL_STENCILS", "/work/local/stencils"))
+    headers = [sorted(directory.glob(p)) for p in REAL.values()] if directory.is_dir() else []
+    if not headers or not all(headers):
+        pytest.skip(f"real CPython 3.14.7 headers ({', '.join(REAL.values())}) not in {directory}: "
+                    "set REFJIT_REAL_STENCILS (local check)")
+    proc = run(["demo", "--stencils", str(headers[0][0]), str(headers[1][0])])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    check_table(proc.stdout, columns=4)
+    for label in ("CPython x86-64", "CPython AArch64"):
+        assert f"{label}: the same Outcome as the semantics" in proc.stdout
+
+
+def test_demo_reports_a_wrong_uop(monkeypatch, capsys):
+    # refjit's code for _BINARY_OP_ADD_INT swapped for its _BINARY_OP_SUBTRACT_INT: the machines
+    # must disagree with the semantics, say how, and the command must fail.
+    def wrong_groups(arch, names):
+        groups = compile_groups(arch, [*names, "_BINARY_OP_SUBTRACT_INT"])
+        groups["_BINARY_OP_ADD_INT"] = groups["_BINARY_OP_SUBTRACT_INT"]
+        return groups
+
+    monkeypatch.setattr(refjit.demo, "compile_groups", wrong_groups)
+    assert cli.main(["demo"]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERS from the semantics" in out and out.rstrip().endswith("DISAGREEMENT"), out
+    assert f"local 1: value {TOTAL} vs {-TOTAL}" in out, out
+    assert "yes" not in {r[4] for r in rows(out)}, out
+
+
+def test_demo_bad_header_is_a_clear_error(tmp_path):
+    bad = tmp_path / "jit_stencils-x86_64-unknown-linux-gnu.h"
+    bad.write_text("not a header\n")
+    for args in (["demo", "--stencils", str(tmp_path / "missing.h")], ["demo", "--stencils", str(bad)]):
+        proc = run(args)
+        assert proc.returncode != 0 and proc.stderr.startswith("error: "), proc.stderr
+        assert "Traceback" not in proc.stderr, proc.stderr
