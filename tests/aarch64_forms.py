@@ -166,7 +166,8 @@ def templates() -> list[tuple[str, int]]:
         add(40, f"{mn} {{X}}, {{X}}, #{{u6}}, #{{u6}}", f"{mn} {{W}}, {{W}}, #{{u5}}, #{{u5}}")
     for mn in ("ubfx", "sbfx", "bfxil", "ubfiz", "sbfiz", "bfi"):
         add(30, f"{mn} {{X}}, {{X}}, {{lw64}}", f"{mn} {{W}}, {{W}}, {{lw32}}")
-    add(40, "extr {X}, {X}, {X}, #{u6}", "extr {W}, {W}, {W}, #{u5}", "uxtb {W}, {W}", "uxth {W}, {W}", "uxtb {X}, {W}", "uxth {X}, {W}",
+    add(40, "extr {X}, {X}, {X}, #{u6}", "extr {W}, {W}, {W}, #{u5}", "uxtb {W}, {W}", "uxth {W}, {W}",
+        "uxtb {X}, {W}", "uxth {X}, {W}",
         "sxtb {X}, {W}", "sxtb {W}, {W}", "sxth {X}, {W}", "sxth {W}, {W}", "sxtw {X}, {W}")
     # multiply, divide, one-source
     add(40, "madd {X}, {X}, {X}, {X}", "msub {W}, {W}, {W}, {W}", "mul {X}, {X}, {X}", "mneg {W}, {W}, {W}",

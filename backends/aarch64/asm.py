@@ -1682,7 +1682,7 @@ class Assembler:
             q = 0 if vd.__class__ is FReg else 1
             self.buf += _pack(SIMD_MODIMM(q, 1, bits >> 5, 14, 0, bits & 31, vd.n))
             return
-        if vd.__class__ is not VReg or vd.index is not None or vd.arrangement not in ("8b", "16b", "4h", "8h", "2s", "4s"):
+        if vd.__class__ is not VReg or vd.index is not None or vd.arrangement not in _NO_D:
             raise _reg_error(vd, "a vector for movi")
         q, sz = _ARR[vd.arrangement]
         imm8 = _uimm(value, 8, "movi immediate")

@@ -869,12 +869,14 @@ for _c in A.COND:
     HANDLERS["b." + _c] = _branch
 for _mn in HINT_NAMES:
     HANDLERS[_mn.split()[0]] = _hint_name
+# Advanced SIMD: a mnemonic that also has a scalar form keeps its handler behind _or_simd
 for _mn in (set(A.VEC3) | set(A.VEC3_FP) | set(A.PERMUTE) | set(A.VEC2) | set(A.VEC2_FP) | set(A.CMP_ZERO)
             | set(A.FCMP_ZERO) | set(A.SHIFT_IMM) | set(A.ACROSS) | set(A.SCALAR3) | set(A.PAIRWISE_LONG)
             | set(A.LONG3) | {m + "2" for m in A.LONG3} | set(A.STRUCT_LDST)
             | set(A.WIDEN) | set(A.NARROW) | set(A.NARROW_SHIFT) | {"shll"}
             | {m + "2" for m in (*A.WIDEN, *A.NARROW, *A.NARROW_SHIFT, "shll")}
-            | set(A.BY_ELEMENT) | {"faddp", "ext", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
+            | set(A.BY_ELEMENT)
+            | {"faddp", "ext", "fcvtl", "fcvtl2", "fcvtn", "fcvtn2", "tbl", "tbx", "udot", "sdot"}):
     HANDLERS[_mn] = _or_simd(HANDLERS[_mn]) if _mn in HANDLERS else _simd
 del _mn, _op, _order, _size, _c
 
