@@ -53,8 +53,12 @@ def _signed64(v: int) -> int:
 
 
 class _Sel:
-    def __init__(self, fn: Function):
+    def __init__(self, fn: Function, short: dict[int, bool] | None = None):
         self.fn = fn
+        # Forward branches to labels: the first pass emits rel32 and records the distances;
+        # the second uses rel8 wherever the first pass's distance fits (code only shrinks).
+        self.short = short or {}
+        self.forward: list[tuple[int, str]] = []   # per forward branch: (end offset, label)
         self.where = f"x86_64 lowering of {fn.name}"
         self.a = Assembler()
         self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX)
@@ -112,10 +116,17 @@ class _Sel:
     def branch(self, cc: str | None, target) -> None:
         if isinstance(target, Exit):
             self.exit_jump(cc, target)
-        elif cc is None:
-            self.a.jmp(self.label(target))
         else:
-            self.a.jcc(cc, self.label(target))
+            label = self.label(target)
+            short = False
+            if label.pos is None:
+                short = self.short.get(len(self.forward), False)
+            if cc is None:
+                self.a.jmp(label, short=short)
+            else:
+                self.a.jcc(cc, label, short=short)
+            if label.pos is None:
+                self.forward.append((self.a.offset, target.name))
 
     def compare(self, a: V, b, width: int) -> None:
         ra = self.r(a)
@@ -375,7 +386,10 @@ class _Sel:
 def select(fn: Function) -> Code:
     """Machine code, relocation records and read-only data for one LIR function."""
     try:
-        return _Sel(fn).run()
+        first = _Sel(fn)
+        first.run()
+        short = {k: first.labels[name].pos - end <= 127 for k, (end, name) in enumerate(first.forward)}
+        return _Sel(fn, short).run()
     except AsmError as err:
         raise LowerError(f"cannot encode: {err}", where=f"x86_64 lowering of {fn.name}") from None
 
