@@ -61,6 +61,8 @@ class _Sel:
         self.pos = 0
         self.bias: dict[V, int] = {}
         self.foldable = _only_memory_bases(fn)
+        self.frame_at = _frame_position(fn)
+        self.in_frame = False
 
     def n(self, v: V) -> int:
         return PINNED[v.id] if v.id < 0 else self.regs[v]
@@ -110,7 +112,12 @@ class _Sel:
         self.mov_imm(X[TMP], value & ((1 << 64) - 1) if sf else value & 0xFFFFFFFF)
         return reg
 
+    def epilogue(self) -> None:
+        if self.in_frame:
+            self.a.ldst_post("ldr", X[30], A.SP, 16)
+
     def exit_branch(self, ex: Exit) -> None:
+        self.epilogue()
         self.a.reloc("patch_aarch64_26r", ex.symbol)
         self.a.b(None)
 
@@ -179,6 +186,11 @@ class _Sel:
     # -- the ops
     def run(self) -> Code:
         for self.pos, op in enumerate(self.fn.ops):
+            if self.pos == self.frame_at:
+                # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
+                # from here on restores it.
+                self.a.ldst_pre("str", X[30], A.SP, -16)
+                self.in_frame = True
             getattr(self, "op_" + op.op)(*op.args)
         if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
@@ -353,9 +365,10 @@ class _Sel:
         for reg in saved:
             a.ldst_pre("str", X[reg], A.SP, -16)
         load_target()
-        # X30 (the shim's return address) is saved in a 16-byte slot; its upper half is the
-        # out-parameter slot when there is one.
-        a.ldst_pre("str", X[30], A.SP, -16)
+        # X30 (the shim's return address) is saved in a 16-byte slot, here or once for the
+        # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
+        if not self.in_frame:
+            a.ldst_pre("str", X[30], A.SP, -16)
         self.parallel_move([(i, self.n(v)) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
                            lambda d, s: a.mov(X[d], X[s]), TMP)
         for i, v in enumerate(ints):
@@ -368,7 +381,8 @@ class _Sel:
             a.mov(self.x(dst), X[0])
         if out is not None:
             a.ldst("ldr", self.x(out), A.SP, 8)
-        a.ldst_post("ldr", X[30], A.SP, 16)
+        if not self.in_frame:
+            a.ldst_post("ldr", X[30], A.SP, 16)
         for reg in reversed(saved):
             a.ldst_post("ldr", X[reg], A.SP, 16)
 
@@ -381,9 +395,11 @@ class _Sel:
     def op_ret(self, value):
         if self.n(value) != 0:
             self.a.mov(X[0], self.x(value))
+        self.epilogue()
         self.a.ret()
 
     def op_tail_jump(self, address):
+        self.epilogue()
         self.a.br(self.x(address))
 
 
@@ -408,6 +424,30 @@ def _only_memory_bases(fn: Function) -> set[V]:
         if op.op in ("call", "call_ptr"):
             bad.update(uses)
     return {v for v in holes if defs[v] == 1 and v not in bad}
+
+
+def _frame_position(fn: Function) -> int | None:
+    """Where to save X30 once for every call of the uop, or None to save it around each call.
+
+    The save goes before the first call, label, or branch to a label: the code before it is
+    straight-line (its branches leave the uop), so every path past that point has the frame.
+    It pays when the calls it covers (8 bytes each otherwise) outnumber the exits that must
+    restore X30 (4 bytes each).
+    """
+    ops = fn.ops
+    start = None
+    for i, op in enumerate(ops):
+        if op.op in ("call", "call_ptr", "label") or any(isinstance(a, Lbl) for a in op.args):
+            start = i
+            break
+    if start is None:
+        return None
+    calls = sum(1 for op in ops[start:] if op.op in ("call", "call_ptr"))
+    exits = sum(1 for op in ops[start:] if op.op in ("ret", "tail_jump")
+                or any(isinstance(a, Exit) for a in op.args))
+    if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
+        exits += 1
+    return start if calls and 8 * calls > 4 + 4 * exits else None
 
 
 def select(fn: Function) -> Code:
