@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from refjit.compile import ARCHES, compile_groups, shim_group
-from refjit.emulator import Machine
+from refjit.emulator import Machine, UopMap
 from refjit.errors import RefjitError
 from refjit.examples import INT_SUM, INT_SUM_NAME
 from refjit.link import Instruction, link
@@ -135,19 +135,36 @@ def _run_semantics(sc: Scenario) -> tuple[Outcome, list[int], int]:
 
 
 def _run_machine(sc: Scenario, groups, shim, source: str) -> MachineRun:
-    """Link the running executor as _PyJIT_Compile does and run it with per-uop accounting."""
+    outcome, profile = run_on_machine(sc, groups, shim, per_uop=True)
+    sizes = [groups[u.name].code_size for u in sc.uops]
+    return MachineRun(sc.process.arch, source, outcome, sizes, shim.code_size, profile)
+
+
+def run_on_machine(sc: Scenario, groups, shim, *, per_uop: bool = False):
+    """Link every executor of ``sc`` that has uops into the jit region, one after the other, as
+    ``_PyJIT_Compile`` does (jit_code, jit_side_entry, jit_size set), and run the running one on
+    its ISA's machine: (Outcome, Machine.uop_profile). Executors without uops keep the unmapped
+    side entry the process gave them, where the machine stops with a side exit."""
     p = sc.process
     arch = p.arch
-    trace = [Instruction(u.name, u.oparg, u.operand0, u.operand1, u.target, u.jump_target,
-                         u.error_target) for u in sc.uops]
-    linked = link(trace, groups, shim, arch=arch, executor=sc.executor,
-                  base=p.regions["jit"].base, resolve=p.stub_address)
+    base = p.regions["jit"].base
+    ranges, entry = [], None
+    for executor, uops in (sc.executors or {sc.executor: sc.uops}).items():
+        trace = [Instruction(u.name, u.oparg, u.operand0, u.operand1, u.target, u.jump_target,
+                             u.error_target) for u in uops]
+        linked = link(trace, groups, shim, arch=arch, executor=executor, base=base,
+                      resolve=p.stub_address)
+        p.mem.write(base, linked.memory)
+        ev = p.view("_PyExecutorObject", executor)
+        ev.jit_code, ev.jit_side_entry, ev.jit_size = base, linked.jit_side_entry, linked.jit_size
+        ranges += [(r.start, r.end, r.index, r.name) for r in linked.pc_map]
+        if executor == sc.executor:
+            entry = base
+        base += linked.jit_size
     machine = Machine(arch, p)
-    outcome = machine.run_linked(linked, frame=sc.frame, stack_pointer=sc.stack_pointer,
-                                 tstate=sc.tstate, executor=sc.executor, raise_on_fault=False,
-                                 per_uop=True)
-    sizes = [groups[u.name].code_size for u in sc.uops]
-    return MachineRun(arch, source, outcome, sizes, shim.code_size, dict(machine.uop_profile))
+    outcome = machine.run(entry, sc.frame, sc.stack_pointer, sc.tstate, executor=sc.executor,
+                          uop_map=UopMap(ranges), raise_on_fault=False, per_uop=per_uop)
+    return outcome, dict(machine.uop_profile)
 
 
 # -- the table --------------------------------------------------------------------------------

@@ -1,0 +1,119 @@
+"""Compile speed: uops lowered, encoded and linked per second, per ISA (pure Python).
+
+Every executor of every example trace is compiled as a JIT would compile it: each uop lowered to
+LIR (refjit.lower), selected and encoded by the ISA's backend into a stencil-compatible group
+(refjit.compile), and the trace linked as Python/jit.c links it (refjit.link). Two ways:
+
+* cold: every uop instance is lowered and encoded afresh (``lower_uop`` without its cache), as a
+  JIT without a group cache would;
+* cached: groups come from the per-(uop, ISA) cache, as CPython's stencils come from its header;
+  only the link (copy and patch) is per trace.
+
+The cold row also says where the time goes (LIR, instruction selection + encoding, link). The
+best of ``--runs`` counts. The issue aims at 20,000 uops/s.
+
+    .venv/bin/python benchmarks/compile.py [--runs 5] [examples/*.trace ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import platform
+import sys
+import time
+
+from refjit.compile import ARCHES, _backend, compile_groups, lower_lir, shim_group
+from refjit.headerwriter import build_group
+from refjit.link import Instruction, link
+from refjit.profile import load_profile
+from refjit.scenario import build_scenario
+from refjit.trace import load_trace
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{platform.platform()}; {cpu}; {os.cpu_count()} CPUs; "
+            f"{platform.python_implementation()} {platform.python_version()}")
+
+
+def executors(paths: list[str], arch: str):
+    """(instructions, executor address, jit base, resolver) for every executor with uops."""
+    profile = load_profile("3.14", arch)
+    out = []
+    for path in paths:
+        sc = build_scenario(load_trace(path, profile), profile)
+        p = sc.process
+        for address, uops in (sc.executors or {sc.executor: sc.uops}).items():
+            trace = [Instruction(u.name, u.oparg, u.operand0, u.operand1, u.target,
+                                 u.jump_target, u.error_target) for u in uops]
+            out.append((trace, address, p.regions["jit"].base, p.stub_address))
+    return out
+
+
+def compile_cold(arch: str, work) -> tuple[float, float, float]:
+    """Seconds in LIR lowering, in selection + encoding + packing, and in linking."""
+    isel = _backend(arch)
+    t_lir = t_enc = t_link = 0.0
+    for trace, executor, base, resolve in work:
+        groups = {}
+        for ins in [*trace, Instruction("_FATAL_ERROR")]:
+            t0 = time.perf_counter()
+            fn = lower_lir(ins.name, arch)
+            t1 = time.perf_counter()
+            code = isel.select(fn)
+            groups[ins.name] = build_group(ins.name, arch, code.code, code.relocs, code.data,
+                                           code.data_labels)
+            t2 = time.perf_counter()
+            t_lir += t1 - t0
+            t_enc += t2 - t1
+        t0 = time.perf_counter()
+        link(trace, groups, shim_group(arch), arch=arch, executor=executor, base=base, resolve=resolve)
+        t_link += time.perf_counter() - t0
+    return t_lir, t_enc, t_link
+
+
+def compile_cached(arch: str, work) -> float:
+    t0 = time.perf_counter()
+    for trace, executor, base, resolve in work:
+        groups = compile_groups(arch, [ins.name for ins in trace])
+        link(trace, groups, shim_group(arch), arch=arch, executor=executor, base=base, resolve=resolve)
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=5, help="runs per row; the best counts")
+    ap.add_argument("traces", nargs="*", help="trace files (default: examples/*.trace)")
+    args = ap.parse_args(argv)
+    paths = args.traces or [str(p) for p in sorted((ROOT / "examples").glob("*.trace"))]
+    print(f"machine: {machine()}")
+    print(f"{len(paths)} trace files; best of {args.runs} runs\n")
+    print(f"{'ISA':<8} {'mode':<7} {'executors':>9} {'uops':>6} {'seconds':>9} {'uops/s':>9}   where the time goes")
+    for arch in ARCHES:
+        work = executors(paths, arch)
+        n = sum(len(trace) for trace, *_ in work)
+        compile_cached(arch, work)  # fills the group cache, imports everything
+        cold = min((compile_cold(arch, work) for _ in range(args.runs)), key=sum)
+        cached = min(compile_cached(arch, work) for _ in range(args.runs))
+        total = sum(cold)
+        split = ", ".join(f"{what} {100 * t / total:.0f}%" for what, t in
+                          zip(("LIR", "isel+encode", "link"), cold))
+        print(f"{arch:<8} {'cold':<7} {len(work):>9} {n:>6} {total:>9.4f} {n / total:>9,.0f}   {split}")
+        print(f"{arch:<8} {'cached':<7} {len(work):>9} {n:>6} {cached:>9.4f} {n / cached:>9,.0f}   link only")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
