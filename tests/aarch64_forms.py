@@ -595,3 +595,36 @@ def adrp_cases(rng: random.Random | None = None) -> list[tuple[str, str, int]]:
         reg = f"x{k % 31}"
         cases.append((f"adrp {reg}, #{pg * 4096}", f"adrp {reg}, {target & ~0xFFF:#x}", address))
     return cases
+
+
+# ---------------------------------------------------------------------------------------------
+# Random plausible instructions: any mnemonic with operands drawn from pools of every kind. Most
+# are invalid; the differential test checks that what refjit accepts, llvm-mc encodes the same.
+
+_POOL_REGS = ["x0", "x7", "x30", "xzr", "sp", "w0", "w9", "wzr", "wsp", "d1", "s2", "q3", "h4", "b5", "v6.16b",
+              "v7.8b", "v8.4s", "v9.2d", "v10.8h", "v11.4h", "v12.2s", "v13.d[1]", "v14.s[3]", "v15.b[15]",
+              "v16.h[0]", "v31.d[0]", "v0.1d", "fp", "lr"]
+_POOL_IMMS = ["#0", "#1", "#-1", "#7", "#8", "#12", "#16", "#31", "#32", "#63", "#64", "#255", "#256", "#-256",
+              "#-257", "#4095", "#4096", "#0x1000", "#0xfff000", "#0xffff", "#0x10000", "#0xff",
+              "#0x5555555555555555", "#0xffffffff", "#-0x8", "#1.0", "#0.5", "#0.0", "#-2.5",
+              "#0x7ffffffffffffffe", "#3", "#4", "#0x3f", "#0x7fc", "#504"]
+_POOL_SHIFTS = ["lsl #1", "lsl #0", "lsl #12", "lsl #16", "lsl #32", "lsr #3", "asr #63", "ror #5", "uxtw",
+                "uxtw #2", "sxtw #3", "sxtx", "uxtb #1", "sxth", "uxtx #4", "msl #8", "lsl #3", "lsl #4", "lsl #2"]
+_POOL_MEMS = ["[x1]", "[sp]", "[x2, #8]", "[x3, #-8]", "[x4, #4095]", "[x5, #1]", "[sp, #16]!", "[x6, #-256]!",
+              "[x7], #8", "[x8], #-16", "[x9, x10]", "[x11, x12, lsl #3]", "[x13, w14, uxtw]",
+              "[x15, w16, sxtw #2]", "[x17, x18, sxtx #1]", "[x19, x20, lsl #0]", "[x21, #0x7ff8]",
+              "[x22, #32760]", "[xzr]", "[w1]", "[x1, #3]!", "[x0], x2", "[x1, #504]", "[x1, #-512]!",
+              "[x2, #1008]"]
+_POOL_SYMS = ["eq", "ne", "hs", "lo", "al", "nv", "ish", "sy", "ishld", "tpidr_el0", "nzcv", "pldl1keep",
+              "pstl2strm", "c", "csync"]
+_POOL_LISTS = ["{ v0.16b }", "{ v0.4s, v1.4s }", "{ v30.2d, v31.2d, v0.2d }", "{ v1.s }[1]", "{ v2.d, v3.d }[1]",
+               "{ v4.8b, v5.8b, v6.8b, v7.8b }", "{ v0.b }[15]"]
+_POOLS = [_POOL_REGS, _POOL_REGS, _POOL_REGS, _POOL_IMMS, _POOL_SHIFTS, _POOL_MEMS, _POOL_SYMS, _POOL_LISTS]
+
+
+def random_lines(rng: random.Random, n: int, mnemonics: list[str]) -> list[str]:
+    out = []
+    for _ in range(n):
+        ops = [rng.choice(rng.choice(_POOLS)) for _ in range(rng.randrange(5))]
+        out.append(rng.choice(mnemonics) + (" " + ", ".join(ops) if ops else ""))
+    return out

@@ -878,6 +878,10 @@ class Assembler:
     def rev(self, rd, rn):
         self._dp1(3 if _gpr(rd).sf else 2, rd, rn)
 
+    def rev64(self, rd, rn):
+        """The x-register spelling of rev that llvm-mc also takes."""
+        self._dp1(3, rd, rn, True)
+
     def _dp2(self, opcode: int, rd, rn, rm) -> None:
         sf = _gpr(rd).sf
         self.buf += _pack(DP_2SRC(sf, _r(rm, sf), opcode, _r(rn, sf), _r(rd, sf)))

@@ -441,7 +441,11 @@ def _target(op) -> int:
 
 def _adr(a, mn, ops):
     _expect(mn, ops, "ri")
-    getattr(a, mn)(ops[0], _target(ops[1]))
+    target = _target(ops[1])
+    if mn == "adrp" and target & 0xFFF:
+        # llvm-objdump prints the page's address; anything else is not what it printed
+        raise AsmError(f"adrp target {target:#x} is not a page address (a multiple of 0x1000)")
+    getattr(a, mn)(ops[0], target)
 
 
 def _branch(a, mn, ops):
@@ -649,6 +653,9 @@ def _atomic(a, mn, ops):
 
 def _fp_value(op) -> float:
     if op.__class__ is Imm:
+        if op.f is None and "0x" in op.text:
+            # llvm-mc would take #0x.. as the raw 8-bit encoding, GNU as as the value: refuse
+            raise AsmError(f"FP immediate {op!r} must be written in decimal, like #2.5")
         return op.f if op.f is not None else op.v
     raise AsmError(f"expected an FP immediate, got {op!r}")
 
@@ -768,7 +775,8 @@ def _simd(a, mn, ops):
             post = mem.offset if mem.offset.__class__ is GReg else _int(mem.offset, "post-index")
         return a.ldst_struct(mn, ops[0], mem.base, post)
     if s == "ffi":
-        if _fp_value(ops[2]) != 0:
+        zero = _fp_value(ops[2]) if mn in A.FCMP_ZERO else _int(ops[2])
+        if zero != 0:
             raise AsmError(f"{mn} compares with #0 only")
         return a.scalar_cmp_zero(mn, ops[0], ops[1])
     if s == "vvi":
@@ -776,7 +784,8 @@ def _simd(a, mn, ops):
             return a.vec_shift(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
         if mn in ("ushll", "sshll", "ushll2", "sshll2"):
             return a.vec_long(mn, ops[0], ops[1], _int(ops[2], "shift amount"))
-        if _fp_value(ops[2]) != 0:
+        zero = _fp_value(ops[2]) if mn in A.FCMP_ZERO else _int(ops[2])
+        if zero != 0:
             raise AsmError(f"{mn} compares with #0 only")
         return a.vec_cmp_zero(mn, ops[0], ops[1])
     if s == "vvvi" and mn == "ext":
@@ -830,7 +839,7 @@ HANDLERS = {
     "cset": _cset, "csetm": _cset, "cinc": _cinc, "cinv": _cinc, "cneg": _cinc,
     "ccmp": _ccmp, "ccmn": _ccmp,
     "clz": _regs(2), "cls": _regs(2), "rbit": _regs(2), "rev": _regs(2), "rev16": _regs(2),
-    "rev32": _regs(2), "rev64": _regs(2, "rev"),
+    "rev32": _regs(2), "rev64": _regs(2),
     "adr": _adr, "adrp": _adr, "b": _branch, "bl": _branch, "cbz": _cbz, "cbnz": _cbz,
     "tbz": _tbz, "tbnz": _tbz, "br": _branch_reg, "blr": _branch_reg, "ret": _branch_reg,
     "hint": _imm16, "brk": _imm16, "udf": _imm16, "hlt": _imm16, "svc": _imm16,
