@@ -98,6 +98,7 @@ SIGNATURES = {
     "bin": ".dsv",        # op, dst, a, b (b a register or an int)
     "ovf": ".dsv.",       # op, dst, a, b, target: branch when the signed result overflows
     "setcc": ".dsv.",     # cond, dst, a, b, width
+    "select": ".dsvss.",  # cond, dst, a, b, if_true, if_false, width
     "fbin": ".dss",
     "fsetcc": ".dss",
     "i2f": "ds",
@@ -122,7 +123,7 @@ class Op:
         a = self.args
         if self.op == "label":
             return f"{a[0]!r}:"
-        if self.op in ("bin", "ovf", "setcc", "fbin", "fsetcc", "br"):
+        if self.op in ("bin", "ovf", "setcc", "fbin", "fsetcc", "br", "select"):
             head, rest = a[0], a[1:]
             return f"    {self.op}.{head} " + ", ".join(_show(x) for x in rest)
         return f"    {self.op} " + ", ".join(_show(x) for x in a)
@@ -327,6 +328,16 @@ class Builder:
         self._emit("setcc", cond, dst, self._reg(a), self._operand(b), width)
         return dst
 
+    def select(self, cond: str, a: V, b, if_true: V, if_false: V, width: int = 64,
+               dst: V | None = None) -> V:
+        """``dst = (a cond b) ? if_true : if_false`` (cmov / csel)."""
+        if cond not in INT_CONDS or width not in (32, 64):
+            raise self._err(f"bad integer condition {cond!r}/{width}")
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("select", cond, dst, self._reg(a), self._operand(b), self._reg(if_true),
+                   self._reg(if_false), width)
+        return dst
+
     # -- floats
     def fbin(self, op: str, a: V, b: V, dst: V | None = None) -> V:
         if op not in ("add", "sub", "mul", "div"):
@@ -420,6 +431,8 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
         return [a[1]], [a[0]]
     if k in ("store", "fstore"):
         return [x for x in a[:2] if isinstance(x, V)], []
+    if k == "select":
+        return [x for x in (a[2], a[3], a[4], a[5]) if isinstance(x, V)], [a[1]]
     if k in ("bin", "ovf", "setcc", "fbin", "fsetcc"):
         uses = [a[2]] + ([a[3]] if isinstance(a[3], V) else [])
         return uses, [a[1]]

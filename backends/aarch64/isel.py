@@ -316,6 +316,10 @@ class _Sel:
         self.compare(x, y, width)
         self.a.cset(self.x(dst), CC[cond])
 
+    def op_select(self, cond, dst, x, y, t, f, width):
+        self.compare(x, y, width)
+        self.a.csel(self.x(dst), self.x(t), self.x(f), CC[cond])
+
     def op_fbin(self, op, dst, x, y):
         getattr(self.a, "f" + op)(D[self.n(dst)], D[self.n(x)], D[self.n(y)])
 

@@ -32,6 +32,8 @@ PINNED = {lir.FRAME.id: FRAME_REG, lir.SP.id: SP_REG, lir.TSTATE.id: TSTATE_REG}
 # LIR condition -> x86 condition code after ``cmp a, b``
 CC = {"eq": "e", "ne": "ne", "lt": "l", "le": "le", "gt": "g", "ge": "ge",
       "ult": "b", "ule": "be", "ugt": "a", "uge": "ae"}
+_INVERT = {"e": "ne", "ne": "e", "l": "ge", "ge": "l", "le": "g", "g": "le",
+           "b": "ae", "ae": "b", "be": "a", "a": "be"}
 _ALU = {"add": "ADDQ", "sub": "SUBQ", "and": "ANDQ", "or": "ORQ", "xor": "XORQ"}
 _COMMUTES = {"add", "and", "or", "xor", "mul"}
 
@@ -277,6 +279,16 @@ class _Sel:
         d = self.r(dst)
         getattr(self.a, f"SET{CC[cond].upper()}_r")(d)
         self.a.MOVZBL_rr(d, d)
+
+    def op_select(self, cond, dst, x, y, t, f, width):
+        self.compare(x, y, width)
+        d, rt, rf = self.r(dst), self.r(t), self.r(f)
+        cc = CC[cond]
+        if d == rt:            # dst already holds the true value: move the false one in
+            cc, rt = _INVERT[cc], rf
+        elif d != rf:
+            self.a.MOVQ_rr(d, rf)   # mov leaves the flags alone
+        getattr(self.a, f"CMOV{cc.upper()}Q_rr")(d, rt)
 
     def op_fbin(self, op, dst, x, y):
         a = self.a

@@ -26,11 +26,8 @@ def _MAKE_WARM(u):
     b = u.b
     b.store(1, b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"), 8)
     interp = b.load(TSTATE, u.off("PyThreadState", "interp"))
-    off = u.off("PyInterpreterState", "trace_run_counter")
-    counter = b.sub(b.load(interp, off), 1)
-    b.store(counter, interp, off)
     done = b.label("warm")
-    b.br("ne", counter, 0, done)
+    b.rmw(interp, u.off("PyInterpreterState", "trace_run_counter"), 64, -1, "ne", done)
     # _Py_set_eval_breaker_bit: an OR into tstate->eval_breaker (atomic in C; one thread here)
     eb_off = u.off("PyThreadState", "eval_breaker")
     eb = b.load(TSTATE, eb_off)

@@ -121,14 +121,8 @@ def _comparison_bit(u, ge, le):
 def _push_bool_from(u, sign_ish, depth: int):
     """res = (sign_ish & oparg) ? PyStackRef_True : PyStackRef_False, stored at ``depth``."""
     b = u.b
-    res = b.new("res")
-    false, done = b.label("false"), b.label("bool")
-    b.br("eq", b.and_(sign_ish, u.oparg()), 0, false)
-    b.hole("_Py_TrueStruct", 1, dst=res)
-    b.jump(done)
-    b.bind(false)
-    b.hole("_Py_FalseStruct", 1, dst=res)
-    b.bind(done)
+    res = b.select("ne", b.and_(sign_ish, u.oparg()), 0, b.hole("_Py_TrueStruct", 1),
+                   b.hole("_Py_FalseStruct", 1))
     u.poke(depth, res)
 
 
@@ -208,16 +202,8 @@ def _TO_BOOL_NONE(u):
 @lowering
 def _UNARY_NOT(u):
     b = u.b
-    res = b.new("res")
-    value = u.peek(-1)
-    not_false, done = b.label("notfalse"), b.label("not")
-    b.br("ne", value, b.hole("_Py_FalseStruct", 1), not_false)
-    b.hole("_Py_TrueStruct", 1, dst=res)
-    b.jump(done)
-    b.bind(not_false)
-    b.hole("_Py_FalseStruct", 1, dst=res)
-    b.bind(done)
-    u.poke(-1, res)
+    false = b.hole("_Py_FalseStruct", 1)
+    u.poke(-1, b.select("eq", u.peek(-1), false, b.hole("_Py_TrueStruct", 1), false))
 
 
 @lowering
@@ -233,15 +219,7 @@ def _IS_OP(u):
     u.CLOSE(left)
     u._PyFrame_GetStackPointer()
     u.sp_add(-2)
-    out = b.new("b")
-    false, done = b.label("isfalse"), b.label("is")
-    b.br("eq", res, 0, false)
-    b.hole("_Py_TrueStruct", 1, dst=out)
-    b.jump(done)
-    b.bind(false)
-    b.hole("_Py_FalseStruct", 1, dst=out)
-    b.bind(done)
-    u.poke(0, out)
+    u.poke(0, b.select("ne", res, 0, b.hole("_Py_TrueStruct", 1), b.hole("_Py_FalseStruct", 1)))
     u.sp_add(1)
 
 
