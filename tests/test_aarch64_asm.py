@@ -3,10 +3,11 @@
 Every instruction form is expanded by the seeded generator in aarch64_forms.py (every register in
 every operand position, immediates at their field boundaries), encoded by refjit's text front end
 and by both oracles in one batch each, and the bytes must be equal. Capstone must decode refjit's
-bytes back to the same instruction. Then: all logical immediates, pc-relative forms in both
-syntaxes, the Python API with labels and relocations, one test per class of refused input (also
-refused by llvm-mc where it has the same syntax), and a fuzz test that bad text only ever raises
-AsmError.
+bytes back to the same instruction, and llvm-objdump's listing of them must re-assemble to the
+same bytes. Then: all logical immediates, pc-relative forms in both syntaxes, the Python API with
+labels and relocations, one test per class of refused input (also refused by llvm-mc where it
+has the same syntax), a differential fuzz test (what refjit accepts, llvm-mc encodes the same)
+and fuzz tests that bad text only ever raises AsmError.
 """
 
 from __future__ import annotations
