@@ -55,7 +55,7 @@ def _signed64(v: int) -> int:
 
 
 class _Sel:
-    def __init__(self, fn: Function, short: dict[int, bool] | None = None):
+    def __init__(self, fn: Function, short: dict[int, bool] | None = None, plan=None):
         self.fn = fn
         # Forward branches to labels: the first pass emits rel32 and records the distances;
         # the second uses rel8 wherever the first pass's distance fits (code only shrinks).
@@ -63,9 +63,12 @@ class _Sel:
         self.forward: list[tuple[int, str]] = []   # per forward branch: (end offset, label)
         self.where = f"x86_64 lowering of {fn.name}"
         self.a = Assembler()
-        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX)
+        if plan is None:
+            plan = (lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX),
+                    lir.crossing(fn))
+        self.plan = plan
+        self.regs, self.crossing = plan
         self.labels: dict[str, object] = {}
-        self.crossing = lir.crossing(fn)
         self.pos = 0
 
     def r(self, v: V) -> int:
@@ -401,7 +404,7 @@ def select(fn: Function) -> Code:
         first = _Sel(fn)
         first.run()
         short = {k: first.labels[name].pos - end <= 127 for k, (end, name) in enumerate(first.forward)}
-        return _Sel(fn, short).run()
+        return _Sel(fn, short, first.plan).run()
     except AsmError as err:
         raise LowerError(f"cannot encode: {err}", where=f"x86_64 lowering of {fn.name}") from None
 
