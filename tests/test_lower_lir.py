@@ -1,0 +1,278 @@
+"""Every LIR operation through both instruction selectors, checked against the host Python.
+
+The loop-slice lowerings do not use every LIR operation (overflow branches, int<->float
+conversions, every condition, signed loads...), so each operation is also run here on its own:
+a LIR function computes many results from constants (registers and immediates) and stores them
+into the frame's locals; it replaces _NOP's group in a tiny trace, runs on the machine of each
+ISA, and the stored words are compared with what Python computes (64-bit two's complement,
+IEEE doubles)."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+
+from lower_harness import ARCHES, prepare_machine
+from refjit import lir
+from refjit.backends.aarch64 import isel as a64
+from refjit.backends.x86_64 import isel as x64
+from refjit.emulator import Machine
+from refjit.headerwriter import build_group
+from refjit.lir import FRAME, Builder
+
+M = (1 << 64) - 1
+LOCALSPLUS = 0x50   # FACTS §f (checked against the profile below)
+N = 48
+TRACE = "\n".join(["refjit-trace 1", "code t units=4", f"frame locals={N} stacksize=1",
+                   "0 _START_EXECUTOR target=0 operand0=&executor", "1 _NOP target=0",
+                   "2 _DEOPT target=1"]) + "\n"
+INTS = [0, 1, -1, 2, 7, -8, 0x7FFFFFFF, -0x80000000, 0xFFFFFFFF, 1 << 32, (1 << 62) + 5,
+        (1 << 63) - 1, -(1 << 63), 0x123456789ABCDEF0]
+
+
+def s64(v: int) -> int:
+    v &= M
+    return v - (1 << 64) if v >> 63 else v
+
+
+def run_lir(arch: str, build) -> list[int]:
+    """Build a LIR function with ``build(b, store)`` (store(value_reg, i) -> local i), run it."""
+    b = Builder("_NOP")
+
+    def store(v, i):
+        assert i < N
+        b.store(v, FRAME, LOCALSPLUS + 8 * i)
+    build(b, store)
+    fn = b.finish()
+    code = (x64 if arch == "x86_64" else a64).select(fn)
+    group = build_group("_NOP", arch, code.code, code.relocs, code.data, code.data_labels)
+    sc, entry, _ = prepare_machine(TRACE, arch, groups={"_NOP": group})
+    p = sc.process
+    assert p.profile.offset("_PyInterpreterFrame", "localsplus") == LOCALSPLUS
+    ending = Machine(arch, p).execute(entry, sc.frame, sc.stack_pointer, sc.tstate)
+    assert ending.kind == "tier1", ending
+    return [p.mem.u64(sc.frame + LOCALSPLUS + 8 * i) for i in range(N)]
+
+
+def chunks(items, n):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+BIN = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+       "and": lambda a, b: a & b, "or": lambda a, b: a | b, "xor": lambda a, b: a ^ b}
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("op", sorted(BIN))
+def test_binary_ops_registers_and_immediates(arch, op):
+    pairs = [(a, b) for a in INTS[::2] for b in INTS]
+    for chunk in chunks(pairs, N // 2):
+        def build(b, store):
+            for k, (x, y) in enumerate(chunk):
+                ra = b.const(x)
+                store(getattr(b, op + ("_" if op in ("and", "or") else ""))(ra, b.const(y)), 2 * k)
+                store(getattr(b, op + ("_" if op in ("and", "or") else ""))(ra, y), 2 * k + 1)
+        got = run_lir(arch, build)
+        for k, (x, y) in enumerate(chunk):
+            want = BIN[op](x, y) & M
+            assert got[2 * k] == want and got[2 * k + 1] == want, (op, hex(x), hex(y))
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_shifts(arch):
+    cases = [(v, n) for v in INTS for n in (0, 1, 3, 31, 32, 63)]
+    for chunk in chunks(cases, N // 3):
+        def build(b, store):
+            for k, (v, n) in enumerate(chunk):
+                r = b.const(v)
+                store(b.shl(r, n), 3 * k)
+                store(b.shr(r, n), 3 * k + 1)
+                store(b.sar(r, n), 3 * k + 2)
+        got = run_lir(arch, build)
+        for k, (v, n) in enumerate(chunk):
+            assert got[3 * k] == (v << n) & M
+            assert got[3 * k + 1] == (v & M) >> n
+            assert got[3 * k + 2] == (s64(v) >> n) & M
+
+
+COND = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "lt": lambda a, b: s64(a) < s64(b),
+        "le": lambda a, b: s64(a) <= s64(b), "gt": lambda a, b: s64(a) > s64(b),
+        "ge": lambda a, b: s64(a) >= s64(b), "ult": lambda a, b: a & M < b & M,
+        "ule": lambda a, b: a & M <= b & M, "ugt": lambda a, b: a & M > b & M,
+        "uge": lambda a, b: a & M >= b & M}
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+@pytest.mark.parametrize("width", [64, 32])
+def test_conditions_setcc_br_select(arch, width):
+    vals = [0, 1, -1, 5, 0x7FFFFFFF, -0x80000000, 1 << 40, -(1 << 40)]
+    mask = M if width == 64 else 0xFFFFFFFF
+
+    def norm(v):
+        v &= mask
+        return v if width == 64 else (v - (1 << 32) if v >> 31 else v)
+    cases = [(c, a, b) for c in sorted(COND) for a in vals for b in (0, 1, -1, 5, 1 << 40)]
+    for chunk in chunks(cases, N // 4):
+        def build(b, store):
+            t, f = b.const(0x1111), b.const(0x2222)
+            for k, (c, x, y) in enumerate(chunk):
+                rx = b.const(x)
+                store(b.setcc(c, rx, b.const(y), width), 4 * k)
+                store(b.setcc(c, rx, y, width), 4 * k + 1)
+                r = b.const(0)
+                skip = b.label()
+                b.br(c, rx, y, skip, width)
+                b.const(1, dst=r)
+                b.bind(skip)
+                store(r, 4 * k + 2)
+                store(b.select(c, rx, y, t, f, width), 4 * k + 3)
+        got = run_lir(arch, build)
+        for k, (c, x, y) in enumerate(chunk):
+            want = COND[c](norm(x) & M, norm(y) & M)
+            assert got[4 * k] == got[4 * k + 1] == int(want), (c, x, y, width)
+            assert got[4 * k + 2] == int(not want), (c, x, y, width)
+            assert got[4 * k + 3] == (0x1111 if want else 0x2222), (c, x, y, width)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_overflow_branches(arch):
+    edge = [0, 1, -1, 2, 3, (1 << 62), (1 << 63) - 1, -(1 << 63), -(1 << 62), 1 << 32, -(1 << 31) - 1]
+    cases = [(op, a, b) for op in ("add", "sub", "mul") for a in edge for b in edge]
+    fns = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b}
+    for chunk in chunks(cases, N // 2):
+        def build(b, store):
+            for k, (op, x, y) in enumerate(chunk):
+                flag = b.const(0)
+                done, ovf = b.label(), b.label()
+                r = getattr(b, op + "_ovf")(b.const(x), b.const(y), ovf)
+                store(r, 2 * k)
+                b.jump(done)
+                b.bind(ovf)
+                b.const(1, dst=flag)
+                b.bind(done)
+                store(flag, 2 * k + 1)
+        got = run_lir(arch, build)
+        for k, (op, x, y) in enumerate(chunk):
+            exact = fns[op](x, y)
+            overflow = not -(1 << 63) <= exact < (1 << 63)
+            assert got[2 * k + 1] == int(overflow), (op, x, y)
+            if not overflow:
+                assert got[2 * k] == exact & M, (op, x, y)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_loads_stores_and_rmw(arch):
+    pattern = 0x8192A3B4C5D6E7F8
+
+    def build(b, store):
+        base = b.add(FRAME, LOCALSPLUS + 8 * 40)
+        b.store(b.const(pattern), base, 0)
+        b.store(0x7F, base, 8, 8)          # constant stores of each width into zeroed words
+        b.store(0xBEEF, base, 16, 16)
+        b.store(0xDEADBEEF, base, 24, 32)
+        k = 0
+        for width in (8, 16, 32, 64):
+            for signed in (False, True):
+                store(b.load(base, 0, width, signed), k)
+                k += 1
+        store(b.load(base, 8), k)
+        store(b.load(base, 16), k + 1)
+        store(b.load(base, 24), k + 2)
+        b.rmw(base, 8, 32, 1)
+        b.rmw(base, 16, 64, -0xBEEF)
+        hit = b.const(0)
+        skip = b.label()
+        b.rmw(base, 16, 64, 0, "ne", skip)   # now zero: no branch
+        b.const(1, dst=hit)
+        b.bind(skip)
+        store(hit, k + 3)
+    got = run_lir(arch, build)
+    k = 0
+    for width in (8, 16, 32, 64):
+        for signed in (False, True):
+            v = pattern & ((1 << width) - 1)
+            if signed and v >> (width - 1):
+                v -= 1 << width
+            assert got[k] == v & M, (width, signed)
+            k += 1
+    assert got[k:k + 4] == [0x7F, 0xBEEF, 0xDEADBEEF, 1]
+    assert got[41] == 0x80 and got[42] == 0
+
+
+FLOATS = [0.0, -0.0, 1.5, -2.25, 1e308, 5e-324, math.inf, -math.inf, math.nan, 3.0]
+
+
+def bits(d: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", d))[0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_float_ops_and_compares(arch):
+    pairs = [(a, b) for a in FLOATS for b in FLOATS]
+    ops = {"add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
+           "div": lambda a, b: a / b if b else (math.copysign(math.inf, a) * math.copysign(1, b)
+                                                if a and a == a else math.nan)}
+    cmp = {"lt": lambda a, b: a < b, "le": lambda a, b: a <= b, "gt": lambda a, b: a > b,
+           "ge": lambda a, b: a >= b}
+    for chunk in chunks(pairs, N // 8):
+        def build(b, store):
+            base = b.add(FRAME, LOCALSPLUS + 8 * 47)
+            for k, (x, y) in enumerate(chunk):
+                b.store(b.const(bits(x)), base)
+                fx = b.fload(base)
+                b.store(b.const(bits(y)), base)
+                fy = b.fload(base)
+                for j, op in enumerate(ops):
+                    b.fstore(b.fbin(op, fx, fy), base)
+                    store(b.load(base), 8 * k + j)
+                for j, c in enumerate(cmp):
+                    store(b.fsetcc(c, fx, fy), 8 * k + 4 + j)
+        got = run_lir(arch, build)
+        for k, (x, y) in enumerate(chunk):
+            for j, op in enumerate(ops):
+                want = ops[op](x, y)
+                have = struct.unpack("<d", got[8 * k + j].to_bytes(8, "little"))[0]
+                assert (math.isnan(want) and math.isnan(have)) or bits(want) == bits(have), (op, x, y)
+            for j, c in enumerate(cmp):
+                assert got[8 * k + 4 + j] == int(cmp[c](x, y)), (c, x, y)
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_int_float_conversions(arch):
+    ints = [0, 1, -1, 3, -(1 << 53) - 1, (1 << 63) - 1, -(1 << 63), 123456789]
+    floats = [0.0, -0.0, 1.9, -1.9, 1e18, -1e18, 2.5]
+
+    def build(b, store):
+        base = b.add(FRAME, LOCALSPLUS + 8 * 47)
+        for k, v in enumerate(ints):
+            b.fstore(b.i2f(b.const(v)), base)
+            store(b.load(base), k)
+        for k, d in enumerate(floats):
+            b.store(b.const(bits(d)), base)
+            store(b.f2i(b.fload(base)), len(ints) + k)
+    got = run_lir(arch, build)
+    for k, v in enumerate(ints):
+        assert got[k] == bits(float(v)), v
+    for k, d in enumerate(floats):
+        assert got[len(ints) + k] == int(d) & M, d
+
+
+def test_lir_refuses_bad_operands():
+    from refjit.errors import LowerError
+    b = Builder("_X")
+    with pytest.raises(LowerError):
+        b.shl(b.const(1), 64)
+    with pytest.raises(LowerError):
+        b.br("bogus", b.const(1), 0, lir.JUMP_TARGET)
+    with pytest.raises(LowerError):
+        b.load(b.const(1), 0, 24)
+    with pytest.raises(LowerError):
+        b.fbin("add", b.const(1), b.const(2))
+    b.jump(b.label("nowhere"))
+    with pytest.raises(LowerError, match="never bound"):
+        b.finish()
+    text = str(Builder("_Y").fn)
+    assert text.startswith("_Y:")
