@@ -2,6 +2,8 @@
 semantics (an independent reading of bytecodes.c): each case is a small trace run by
 refjit.semantics and by refjit's groups linked and emulated; the two Outcomes (exit, frame,
 every slot's tag bits, every object's refcount/value/state, thread-state fields) must be equal.
+Where CPython's real stencils are at hand (REFJIT_REAL_STENCILS, default /work/local/stencils;
+not in the repository) every case also runs on them: the third way.
 Each case also states which way the semantics left (fell through, guard failed, error...), so a
 case that silently stops exercising its path fails."""
 
@@ -15,7 +17,22 @@ from hypothesis import strategies as st
 
 import pathlib
 
-from lower_harness import ARCHES, differences
+import os
+
+from lower_harness import ARCHES, differences, run_machine
+from refjit.stencils import read_header
+
+_REAL: dict = {}
+
+
+def real_header(arch: str):
+    """CPython's real stencils for ``arch`` if this machine has them (local check), else None."""
+    if arch not in _REAL:
+        env = os.environ.get("REFJIT_REAL_STENCILS")
+        directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
+        found = sorted(directory.glob(f"jit_stencils-{arch}-*-linux-gnu.h")) if directory.is_dir() else []
+        _REAL[arch] = read_header(str(found[0])) if found else None
+    return _REAL[arch]
 from semantics_helpers import CONT, ERR_AT, JUMP, trace_text
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -41,14 +58,20 @@ def agree(text: str, setup=None, side_exit_depth: int | None = None) -> str:
     ways = set()
     for arch in ARCHES:
         diffs, want, got = differences(text, arch, setup)
+        runs = [("refjit", got, diffs)]
+        header = real_header(arch)
+        if header is not None:   # the third way, where CPython's stencils are at hand
+            theirs, _ = run_machine(text, arch, groups=header.groups, shim=header.shim, setup=setup)
+            runs.append(("CPython's stencils", theirs, want.compare(theirs)))
         assert want.kind != "fault", want.render()
-        if want.kind == got.kind == "fatal":
-            assert "Fatal error uop executed." in want.message and "Fatal error uop executed." in got.message
-            diffs = [d for d in diffs if not d.startswith("exit: fatal")]
-        if want.kind == got.kind == "side_exit":
-            assert side_exit_depth is not None and got.stack_depth == side_exit_depth, got.render()
-            diffs = [d for d in diffs if not d.startswith("stack")]
-        assert not diffs, f"{arch}:\n" + "\n".join(diffs) + "\n--- trace\n" + text
+        for who, got, diffs in runs:
+            if want.kind == got.kind == "fatal":
+                assert "Fatal error uop executed." in want.message and "Fatal error uop executed." in got.message
+                diffs = [d for d in diffs if not d.startswith("exit: fatal")]
+            if want.kind == got.kind == "side_exit":
+                assert side_exit_depth is not None and got.stack_depth == side_exit_depth, got.render()
+                diffs = [d for d in diffs if not d.startswith("stack")]
+            assert not diffs, f"{who} on {arch}:\n" + "\n".join(diffs) + "\n--- trace\n" + text
         ways.add(way_of(want))
     assert len(ways) == 1
     return ways.pop()
