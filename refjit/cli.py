@@ -133,6 +133,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0 if report.agree else 1
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from refjit.fuzz.campaign import campaign_lines, fuzz_command
+
+    report = fuzz_command(args.seconds, seed=args.seed, stencil_paths=args.stencils or (),
+                          out=args.out, arches=args.arch.split(","))
+    for line in campaign_lines(report):
+        print(line)
+    return 1 if report.found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="refjit", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -195,6 +205,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--stencils", nargs="+", metavar="HEADER",
                    help="CPython jit_stencils-<triple>.h headers: also run CPython's stencils on their ISA")
     m.set_defaults(func=_cmd_demo)
+
+    fz = sub.add_parser("fuzz", help="differential fuzzing: random traces, semantics vs machine code; "
+                                     "each disagreement shrunk and saved as a trace")
+    fz.add_argument("--seconds", type=float, default=60.0, help="how long to fuzz (default 60)")
+    fz.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    fz.add_argument("--stencils", nargs="+", metavar="HEADER",
+                    help="CPython jit_stencils-<triple>.h headers: also run CPython's stencils on their ISA")
+    fz.add_argument("--out", default="fuzz-out", help="where to save reproducers (default fuzz-out)")
+    fz.add_argument("--arch", default="x86_64,aarch64", help="ISAs to run (default x86_64,aarch64)")
+    fz.set_defaults(func=_cmd_fuzz)
     return p
 
 

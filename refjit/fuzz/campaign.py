@@ -1,0 +1,235 @@
+"""Differential fuzzing: random traces run three ways, disagreements shrunk and saved.
+
+One *case* is a random trace (refjit.fuzz.generate) run by the reference semantics and, on each
+ISA, by refjit's machine code and by CPython's stencils when a header is given. The Outcomes
+must be equal. A case whose reference run does not end in an Outcome that a CPython process
+could reach (the semantics' budget exceeded, or a fault: the generator made something CPython's
+own code would never run) is *discarded*, not counted as agreement.
+
+A campaign drives the generator with hypothesis: when a case disagrees, hypothesis shrinks the
+choices behind it to a smallest trace that still disagrees the same way, and that trace is saved
+with a comment header saying how to replay it and what differed. Runs are in batches, each with
+its own seed derived from the campaign's, so a campaign is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from refjit import compile as _compile
+from refjit.demo import run_on_machine
+from refjit.errors import RefjitError, SemanticsError
+from refjit.fuzz.generate import generate
+from refjit.outcome import Outcome
+from refjit.profile import load_profile
+from refjit.scenario import build_scenario
+from refjit.semantics import Interpreter
+from refjit.trace import parse_trace
+
+ARCHES = ("x86_64", "aarch64")
+SEMANTICS_BUDGET = 20_000  # uops: far more than a generated loop needs (iterators of <= 6 items)
+
+
+class Discarded(RefjitError):
+    """The case says nothing: its reference run cannot be compared (why in the message)."""
+
+
+@dataclass
+class CaseResult:
+    """One trace checked against every implementation that was asked for."""
+
+    agree: bool
+    # "<arch> <source>: <difference>" for each implementation that differs from the semantics
+    differences: list[str] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # "semantics <arch>", ...
+
+    @property
+    def signature(self) -> str:
+        """What kind of disagreement this is, stable under shrinking: implementation and the
+        first difference's field, without numbers or object names."""
+        if self.agree:
+            return ""
+        first = self.differences[0]
+        where, _, what = first.partition(": ")
+        field_ = what.split(":")[0]
+        words = [w for w in field_.split() if not any(ch.isdigit() for ch in w)]
+        return f"{where}: {' '.join(words)}"
+
+
+def _same(reference: Outcome, got: Outcome) -> list[str]:
+    if reference.kind == got.kind == "fatal" and got.message.startswith(reference.message):
+        return []  # the machine also names the faulting instruction after CPython's message
+    return reference.compare(got)
+
+
+def check_text(text: str, *, arches=ARCHES, stencils=None, refjit: bool = True,
+               budget: int = SEMANTICS_BUDGET, filename: str = "<fuzz>") -> CaseResult:
+    """Run one trace text on the semantics and on each implementation; raise Discarded when
+    the reference run cannot be compared."""
+    stencils = stencils or {}
+    result = CaseResult(True)
+    for arch in arches:
+        profile = load_profile("3.14", arch)
+        trace = parse_trace(text, profile, filename)
+        try:
+            reference = Interpreter(build_scenario(trace, profile), budget=budget).run()
+        except SemanticsError as err:
+            raise Discarded(f"the reference run did not end: {err}") from None
+        if reference.kind == "fault":
+            raise Discarded(f"the reference run faulted: {reference.message}")
+        result.outcomes[f"semantics {arch}"] = reference
+        sources = []
+        if refjit:
+            names = {u.name for u in trace.uops}
+            for sec in trace.side_executors:
+                names |= {u.name for u in sec.uops}
+            sources.append(("refjit", _compile.compile_groups(arch, names),
+                            _compile.shim_group(arch)))
+        if arch in stencils:
+            sources.append(("stencils", stencils[arch].groups, stencils[arch].shim))
+        for source, groups, shim in sources:
+            got, _ = run_on_machine(build_scenario(trace, profile), groups, shim)
+            result.outcomes[f"{source} {arch}"] = got
+            diffs = _same(reference, got)
+            if diffs:
+                result.agree = False
+                result.differences += [f"{arch} {source}: {d}" for d in diffs]
+    return result
+
+
+# -- campaigns ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Found:
+    signature: str
+    text: str  # the shrunk trace, with its comment header
+    differences: list[str]
+    path: str | None = None
+
+
+@dataclass
+class CampaignReport:
+    seed: int
+    seconds: float = 0.0
+    cases: int = 0  # compared (agreeing or not), shrinking runs included
+    discarded: int = 0
+    found: list[Found] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.seconds if self.seconds else 0.0
+
+
+class _Disagreement(Exception):
+    """Raised inside a hypothesis run so that it shrinks the case (not a RefjitError: it never
+    leaves this module)."""
+
+    def __init__(self, text: str, result: CaseResult):
+        super().__init__(result.signature)
+        self.text = text
+        self.result = result
+
+
+def _header(seed: int, batch: int, result: CaseResult) -> str:
+    lines = ["# A disagreement found by `refjit fuzz` (shrunk by hypothesis)",
+             f"# campaign seed {seed}, batch {batch}",
+             "# replay: refjit run THIS_FILE --check --arch x86_64,aarch64",
+             "# what differed:"]
+    lines += [f"#   {d}" for d in result.differences[:20]]
+    if len(result.differences) > 20:
+        lines.append(f"#   ... {len(result.differences) - 20} more")
+    return "\n".join(lines) + "\n"
+
+
+def with_header(text: str, header: str) -> str:
+    """The trace with comment lines after its format line."""
+    first, _, rest = text.partition("\n")
+    return f"{first}\n{header}{rest}"
+
+
+def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
+                 out: str | None = None, batch_size: int = 25, max_uops: int = 40,
+                 max_found: int = 10) -> CampaignReport:
+    """Fuzz for about ``seconds`` (a batch in progress finishes, and so does its shrinking)."""
+    try:
+        from hypothesis import HealthCheck, Phase, given, reject, settings
+        from hypothesis import seed as hseed
+    except ImportError:
+        raise RefjitError("`refjit fuzz` needs hypothesis: pip install hypothesis "
+                          "(or pip install 'refjit[test]')") from None
+    from refjit.fuzz.strategies import traces
+
+    report = CampaignReport(seed)
+    known: set[str] = set()
+    start = time.monotonic()
+    batch = 0
+    while time.monotonic() - start < seconds and len(report.found) < max_found:
+
+        @settings(database=None, max_examples=batch_size, deadline=None,
+                  phases=(Phase.generate, Phase.shrink), report_multiple_bugs=False,
+                  suppress_health_check=list(HealthCheck), print_blob=False)
+        @hseed(seed * 1_000_003 + batch)
+        @given(traces(max_uops=max_uops))
+        def probe(g):
+            try:
+                r = check_text(g.text, arches=arches, stencils=stencils)
+            except Discarded:
+                report.discarded += 1
+                reject()
+            report.cases += 1
+            if not r.agree and r.signature not in known:
+                raise _Disagreement(g.text, r)
+
+        try:
+            probe()
+        except _Disagreement as d:
+            known.add(d.result.signature)
+            found = Found(d.result.signature, with_header(d.text, _header(seed, batch, d.result)),
+                          d.result.differences)
+            if out is not None:
+                os.makedirs(out, exist_ok=True)
+                found.path = os.path.join(out, f"fuzz-{seed}-{batch}.trace")
+                with open(found.path, "w", encoding="utf-8") as f:
+                    f.write(found.text)
+            report.found.append(found)
+        batch += 1
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def campaign_lines(report: CampaignReport) -> list[str]:
+    """The summary ``refjit fuzz`` prints."""
+    lines = [f"seed {report.seed}: {report.cases} cases in {report.seconds:.1f} s "
+             f"({report.rate:.1f} cases/s), {report.discarded} discarded, "
+             f"{len(report.found)} disagreement(s)"]
+    for f in report.found:
+        lines.append(f"  {f.signature}")
+        lines += [f"    {d}" for d in f.differences[:5]]
+        if f.path:
+            lines.append(f"    saved: {f.path}")
+    return lines
+
+
+def fuzz_command(seconds: float, *, seed: int = 0, stencil_paths=(), out: str | None = None,
+                 arches=ARCHES) -> CampaignReport:
+    """``refjit fuzz``: check the arguments, read the headers, run the campaign."""
+    from refjit.stencils import read_header
+
+    arches = tuple(arches)
+    for arch in arches:
+        if arch not in ARCHES:
+            raise RefjitError(f"unknown ISA {arch!r} (expected {' or '.join(ARCHES)})")
+    if not seconds > 0:
+        raise RefjitError(f"--seconds must be positive, not {seconds}")
+    stencils = {}
+    for path in stencil_paths:
+        header = read_header(path)
+        if header.arch in stencils:
+            raise RefjitError(f"two headers for {header.arch}: {stencils[header.arch].path} and {path}")
+        if header.arch not in arches:
+            raise RefjitError(f"{path} is for {header.arch}, which is not among --arch {','.join(arches)}")
+        stencils[header.arch] = header
+    return run_campaign(seconds, seed=seed, stencils=stencils, arches=arches, out=out)

@@ -1,0 +1,28 @@
+"""Hypothesis strategies for random, well-formed loop-slice traces.
+
+``traces()`` draws every choice of refjit.fuzz.generate through hypothesis, so a failing case
+shrinks the way hypothesis shrinks integers and lists: towards fewer uops, fewer features and the
+first (simplest) value of each pool, while the trace stays well-formed (it is regenerated from the
+shrunk choices every time). hypothesis is imported here only: it is a dependency of the fuzzer
+and the tests, not of the rest of refjit.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from refjit.fuzz.generate import Choices, Generated, generate
+
+
+class _Drawn(Choices):
+    def __init__(self, draw):
+        self.draw = draw
+
+    def integer(self, lo: int, hi: int) -> int:
+        return self.draw(st.integers(lo, hi))
+
+
+@st.composite
+def traces(draw, max_uops: int = 40) -> Generated:
+    """A Generated trace (``.text`` in the trace format, ``.features`` it exercises)."""
+    return generate(_Drawn(draw), max_uops)
