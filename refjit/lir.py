@@ -99,6 +99,7 @@ SIGNATURES = {
     "ovf": ".dsv.",       # op, dst, a, b, target: branch when the signed result overflows
     "setcc": ".dsv.",     # cond, dst, a, b, width
     "select": ".dsvss.",  # cond, dst, a, b, if_true, if_false, width
+    "lea": "dss..",       # dst, base, index, shift, disp: base + (index << shift) + disp
     "fbin": ".dss",
     "fsetcc": ".dss",
     "i2f": "ds",
@@ -305,6 +306,14 @@ class Builder:
     def sar(self, a, n: int, dst: V | None = None):
         return self._shift("sar", a, n, dst)
 
+    def lea(self, base: V, index: V, shift: int, disp: int = 0, dst: V | None = None) -> V:
+        """``dst = base + (index << shift) + disp`` (an address: shift 0..3)."""
+        if shift not in (0, 1, 2, 3):
+            raise self._err(f"lea shift {shift!r}: 0..3")
+        dst = self._reg(dst) if dst is not None else self.new()
+        self._emit("lea", dst, self._reg(base), self._reg(index), shift, disp)
+        return dst
+
     def add_ovf(self, a, b, target, dst: V | None = None) -> V:
         """``dst = a + b``, branching to ``target`` when the signed 64-bit sum overflows."""
         return self._ovf("add", a, b, target, dst)
@@ -429,6 +438,8 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
         return [], [a[0]]
     if k in ("mov", "load", "fload", "i2f", "f2i"):
         return [a[1]], [a[0]]
+    if k == "lea":
+        return [a[1], a[2]], [a[0]]
     if k in ("store", "fstore"):
         return [x for x in a[:2] if isinstance(x, V)], []
     if k == "select":

@@ -299,6 +299,11 @@ class _Sel:
         {"add": a.add_reg, "sub": a.sub_reg, "and": a.and_reg, "or": a.orr_reg,
          "xor": a.eor_reg, "mul": a.mul}[op](rd, rx, ry)
 
+    def op_lea(self, dst, base, index, shift, disp):
+        rd = self.x(dst)
+        self.a.add_reg(rd, self.x(base), self.x(index), "lsl", shift)
+        self.add_imm(rd, rd, disp)
+
     def op_ovf(self, op, dst, x, y, target):
         a = self.a
         rd, rx, ry = self.x(dst), self.x(x), self.x(y)

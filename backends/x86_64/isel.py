@@ -273,6 +273,9 @@ class _Sel:
         else:
             getattr(a, _ALU[op] + "_rr")(d, ry)
 
+    def op_lea(self, dst, base, index, shift, disp):
+        self.a.LEAQ_rm(self.r(dst), Mem(self.r(base), disp, self.r(index), 1 << shift))
+
     def op_ovf(self, op, dst, x, y, target):
         self.op_bin(op, dst, x, y)
         self.branch("o", target)

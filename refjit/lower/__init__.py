@@ -66,7 +66,7 @@ class Uop:
         if self.const_oparg is not None:
             return FRAME, lp + 8 * self.const_oparg
         b = self.b
-        return b.add(FRAME, b.shl(self.oparg(), 3)), lp
+        return b.lea(FRAME, self.oparg(), 3), lp
 
     # -- the frame and the stack pointer
     def _PyFrame_SetStackPointer(self) -> None:

@@ -80,14 +80,14 @@ def _JUMP_TO_TOP(u):
 def _DEOPT(u):
     b = u.b
     target = b.hole("TARGET")   # a uint32_t in the template: the hole holds it zero-extended
-    u.GOTO_TIER_ONE(b.add(u._PyFrame_GetBytecode(), b.shl(target, 1)))
+    u.GOTO_TIER_ONE(b.lea(u._PyFrame_GetBytecode(), target, 1))
 
 
 @lowering
 def _ERROR_POP_N(u):
     b = u.b
     target = b.and_(b.hole("OPERAND0"), 0xFFFFFFFF)   # (uint32_t)CURRENT_OPERAND0()
-    b.store(b.add(u._PyFrame_GetBytecode(), b.shl(target, 1)), FRAME,
+    b.store(b.lea(u._PyFrame_GetBytecode(), target, 1), FRAME,
             u.off("_PyInterpreterFrame", "instr_ptr"))
     u.GOTO_TIER_ONE(b.const(0))
 
@@ -116,7 +116,7 @@ def _EXIT_TRACE(u):
     exit_ = b.hole("OPERAND0")
     code = u._PyFrame_GetCode()
     bytecode = u._PyFrame_GetBytecode(code)
-    target = b.add(bytecode, b.shl(b.load(exit_, x_target, 32), 1))
+    target = b.lea(bytecode, b.load(exit_, x_target, 32), 1)
     executor = b.load(exit_, x_exec)
 
     # A linked executor that was invalidated is dropped (Py_CLEAR) and the exit cools down.
@@ -144,7 +144,7 @@ def _EXIT_TRACE(u):
     b.br("ne", b.load(target, 0, 8), ENTER_EXECUTOR, optimize)
     executors = b.load(code, u.off("PyCodeObject", "co_executors"))
     index = b.load(target, 1, 8)                              # target->op.arg
-    slot = b.add(executors, b.shl(index, 3))
+    slot = b.lea(executors, index, 3)
     b.load(slot, u.off("_PyExecutorArray", "executors"), dst=new)
     u.Py_INCREF(new)
     b.jump(store)

@@ -63,7 +63,7 @@ def _ITER_NEXT_LIST_TIER_TWO(u):
     index = b.load(it, index_off)
     b.store(b.add(index, 1), it, index_off)
     items = b.load(seq, u.off("PyListObject", "ob_item"))
-    u.poke(0, u.FromPyObjectNew(b.load(b.add(items, b.shl(index, 3)))))
+    u.poke(0, u.FromPyObjectNew(b.load(b.lea(items, index, 3))))
     u.sp_add(1)
 
 
@@ -90,6 +90,6 @@ def _ITER_NEXT_TUPLE(u):
     seq = b.load(it, u.off("_PyTupleIterObject", "it_seq"))
     index = b.load(it, index_off)
     b.store(b.add(index, 1), it, index_off)
-    item = b.load(b.add(seq, b.shl(index, 3)), u.off("PyTupleObject", "ob_item"))
+    item = b.load(b.lea(seq, index, 3), u.off("PyTupleObject", "ob_item"))
     u.poke(0, u.FromPyObjectNew(item))
     u.sp_add(1)

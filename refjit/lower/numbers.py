@@ -97,7 +97,7 @@ def _BINARY_OP(u):
     rhs, lhs = u.peek(-1), u.peek(-2)
     u._PyFrame_SetStackPointer()
     table = b.hole("_PyEval_BinaryOps")
-    fn = b.load(b.add(table, b.shl(u.oparg(), 3)))
+    fn = b.load(b.lea(table, u.oparg(), 3))
     res = b.call_ptr(fn, u.borrow(lhs), u.borrow(rhs))
     u._PyFrame_GetStackPointer()
     b.br("eq", res, 0, ERROR_TARGET)
