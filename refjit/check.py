@@ -231,8 +231,9 @@ def _link_all(sc, arch: str, process, *, stencils=None, mix=None) -> _Linked:
                             "was given")
         missing = sorted(n for n in needed["stencil"] if n not in stencils.groups)
         if missing:
+            first = next((u for u in main_uops if u.name in missing), None)
             raise LinkError(f"the {arch} header has no stencil for {', '.join(missing)}",
-                            where=stencils.path)
+                            where=f"uop {first.index} {first.name}" if first else stencils.path)
         pools["stencil"] = stencils.groups
     shim = stencils.shim if default == "stencil" else shim_group(arch)
 
@@ -607,3 +608,59 @@ def _pin(d: Divergence, lane: _Lane, sc, snap, linked: _Linked, budget: int,
     if before is not None and before.next is not None:
         executor, d.uop_index, d.uop_name = before.next
         d.executor = namer(executor) or None
+
+
+# ---------------------------------------------------------------------------------------------
+# `refjit run TRACE --arch ... --stencils ... --check --mix ...` (cli.py prints what this returns)
+
+
+def parse_mix(text: str) -> dict:
+    """``"15=stencil,_BINARY_OP_ADD_INT=refjit,*=stencil"`` -> a ``mix`` for check_trace."""
+    mix: dict = {}
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        key, eq, source = item.partition("=")
+        if not eq or not key or not source:
+            raise LinkError(f"--mix item {item!r} is not KEY=SOURCE (KEY a uop index, a uop name "
+                            f"or '*'; SOURCE one of {', '.join(SOURCES)})")
+        mix[int(key) if key.isdigit() else key] = source
+    _parse_mix(mix)
+    return mix
+
+
+def run_lines(trace_path: str, *, arches: str | None = None, stencil_paths=(),
+              mix: str | None = None, check: bool = False,
+              budget: int = DEFAULT_BUDGET) -> tuple[list[str], int]:
+    """Run a trace file on the machines (and the semantics); (lines to print, exit status).
+
+    Without ``check`` every Outcome is shown in full; with it, one line per Outcome and then the
+    agreement or each divergence (its first divergent uop). The status is 0 on full agreement
+    (always without ``check``), 1 on a disagreement.
+    """
+    from refjit.stencils import read_header
+    from refjit.trace import load_trace
+
+    headers = {}
+    for path in stencil_paths:
+        header = read_header(path)
+        if header.arch in headers:
+            raise LinkError(f"two {header.arch} headers: {headers[header.arch].path} and {path}")
+        headers[header.arch] = header
+    if arches:
+        chosen = tuple(a.strip() for a in arches.split(",") if a.strip())
+        for arch in chosen:
+            if arch not in ARCHES:
+                raise LinkError(f"unknown architecture {arch!r} in --arch (expected "
+                                f"{' and/or '.join(ARCHES)}, comma-separated)")
+    else:
+        chosen = tuple(a for a in ARCHES if a in headers) if headers else ARCHES
+    mix_map = parse_mix(mix) if mix is not None else None
+    trace = load_trace(trace_path, _lane(chosen[0]).profile if chosen else None)
+    report = check_trace(trace, arches=chosen, stencils=headers, mix=mix_map, budget=budget,
+                         locate=check)
+    if check:
+        return report.lines(), 0 if report.agree else 1
+    lines = []
+    for label, outcome in report.outcomes.items():
+        lines.append(f"== {label}")
+        lines += outcome.render().splitlines()
+    return lines, 0

@@ -73,7 +73,15 @@ def _cmd_disasm(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from refjit.semantics.interp import run_file
 
-    outcome, executed = run_file(args.trace, arch=args.arch, budget=args.budget)
+    if args.check or args.stencils or args.mix is not None or (args.arch and not args.semantics):
+        from refjit.check import run_lines
+
+        lines, status = run_lines(args.trace, arches=args.arch, stencil_paths=args.stencils or (),
+                                  mix=args.mix, check=args.check, budget=args.budget)
+        for line in lines:
+            print(line)
+        return status
+    outcome, executed = run_file(args.trace, arch=args.arch or "x86_64", budget=args.budget)
     print(outcome.render())
     print(f"uops executed: {executed}")
     return 0
@@ -168,9 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("trace")
     r.add_argument("--semantics", action="store_true",
                    help="run it on the reference semantics (the default)")
-    r.add_argument("--arch", default="x86_64", choices=("x86_64", "aarch64"),
-                   help="the process layout to run in (default x86_64)")
+    r.add_argument("--arch", help="run refjit's code on these machines (x86_64,aarch64); with "
+                                  "--semantics, the one process layout to run in (default x86_64)")
     r.add_argument("--budget", type=int, default=10_000_000, help="maximum number of uops to run")
+    r.add_argument("--stencils", action="extend", nargs="+", metavar="HEADER",
+                   help="CPython jit_stencils-<triple>.h headers: also run CPython's stencils on their ISA")
+    r.add_argument("--check", action="store_true", help="compare every Outcome with the semantics; show "
+                   "the first uop where one diverges; exit 0 only on full agreement")
+    r.add_argument("--mix", metavar="KEY=SOURCE,...", help="also run a mixed executor: uops by index or "
+                   "name (or * for the rest) from 'stencil' or 'refjit', e.g. '*=stencil,15=refjit'")
     r.set_defaults(func=_cmd_run)
 
     pr = sub.add_parser("process", help="the emulated CPython process: memory map (and symbols)")
