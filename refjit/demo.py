@@ -10,7 +10,10 @@ process and run
 * as CPython's stencils, when a ``jit_stencils-<triple>.h`` for that ISA is given.
 
 Every Outcome must equal the semantics' Outcome on the same ISA, and every uop must be entered
-equally often everywhere. ``DemoReport.lines()`` is the table the CLI prints.
+equally often everywhere. On a disagreement, ``refjit.check.check_trace`` re-runs the trace to pin
+the first uop where the states diverge (the table needs per-uop instruction counts, which the
+check does not collect, so the agreeing case costs one run per implementation, not two).
+``DemoReport.lines()`` is the table the CLI prints.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class DemoReport:
     last: int                               # the uop the semantics ran last (how it left)
     runs: list[MachineRun]
     differences: dict[str, list[str]] = field(default_factory=dict)  # run label -> differences
+    divergences: list = field(default_factory=list)  # refjit.check.Divergence, on disagreement
 
     def uop_verdict(self, index: int) -> str:
         """"yes" when every machine entered the uop as often as the semantics (a uop without
@@ -71,6 +75,8 @@ class DemoReport:
         agrees; "NO" when the counts differ; "?" when they match but some Outcome differs."""
         if any(run.entered(index) != self.entries[index] for run in self.runs if run.code_sizes[index]):
             return "NO"
+        if any(d.uop_index == index and d.executor is None for d in self.divergences):
+            return "NO"  # the first uop after which some implementation's state differs
         return "yes" if self.agree else "?"
 
     @property
@@ -100,7 +106,11 @@ def run_demo(stencil_paths: Iterable[str] = ()) -> DemoReport:
         for source, groups, shim in sources:
             run = _run_machine(build_scenario(trace, profile), groups, shim, source)
             report.runs.append(run)
-            report.differences[run.label] = reference.compare(run.outcome)
+            report.differences[run.label] = run.outcome.compare(reference)
+    if not report.agree:
+        from refjit.check import check_trace
+        trace = parse_trace(INT_SUM, load_profile("3.14", ARCHES[0]), INT_SUM_NAME)
+        report.divergences = check_trace(trace, stencils=headers).differences
     return report
 
 
@@ -215,9 +225,12 @@ def _render(r: DemoReport) -> list[str]:
         lines.append(f"{ISA_NAMES[arch]} reference semantics: {_result(outcome)}, {exit_uop}")
     for run in runs:
         diffs = r.differences[run.label]
-        verdict = "the same Outcome as the semantics" if not diffs else "DIFFERS from the semantics:"
+        verdict = ("the same Outcome as the semantics" if not diffs
+                   else "DIFFERS from the semantics (it vs the semantics):")
         lines.append(f"  {run.label}: {verdict}")
         lines.extend(f"    {d}" for d in diffs)
+    for d in r.divergences:
+        lines.extend(d.describe().splitlines())
     lines.append("all agree" if r.agree else "DISAGREEMENT")
     return lines
 

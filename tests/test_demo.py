@@ -15,6 +15,7 @@ import sys
 
 import pytest
 
+import refjit.compile
 import refjit.demo
 from refjit import cli
 from refjit.compile import compile_groups
@@ -92,17 +93,25 @@ def test_demo_with_cpython_stencils():
 def test_demo_reports_a_wrong_uop(monkeypatch, capsys):
     # refjit's code for _BINARY_OP_ADD_INT swapped for its _BINARY_OP_SUBTRACT_INT: the machines
     # must disagree with the semantics, say how, and the command must fail.
+    # The check that pins the first divergent uop (refjit.check) takes the groups from
+    # refjit.compile, so both names are patched.
     def wrong_groups(arch, names):
         groups = compile_groups(arch, [*names, "_BINARY_OP_SUBTRACT_INT"])
         groups["_BINARY_OP_ADD_INT"] = groups["_BINARY_OP_SUBTRACT_INT"]
         return groups
 
     monkeypatch.setattr(refjit.demo, "compile_groups", wrong_groups)
+    monkeypatch.setattr(refjit.compile, "compile_groups", wrong_groups)
     assert cli.main(["demo"]) == 1
     out = capsys.readouterr().out
     assert "DIFFERS from the semantics" in out and out.rstrip().endswith("DISAGREEMENT"), out
-    assert f"local 1: value {TOTAL} vs {-TOTAL}" in out, out
-    assert "yes" not in {r[4] for r in rows(out)}, out
+    assert f"local 1: value {-TOTAL} vs {TOTAL}" in out, out  # the machine first
+    table = rows(out)
+    assert "yes" not in {r[4] for r in table}, out
+    # Pinned on the uop itself, on both ISAs.
+    assert [r[1] for r in table if r[4] == "NO"] == ["_BINARY_OP_ADD_INT"], out
+    for arch in ("x86_64", "aarch64"):
+        assert f"refjit/{arch} vs semantics/{arch}: first divergence at uop 15 _BINARY_OP_ADD_INT" in out, out
 
 
 def test_demo_bad_header_is_a_clear_error(tmp_path):
