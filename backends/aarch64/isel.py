@@ -185,12 +185,20 @@ class _Sel:
 
     # -- the ops
     def run(self) -> Code:
-        for self.pos, op in enumerate(self.fn.ops):
+        ops = self.fn.ops
+        skip = -1
+        for self.pos, op in enumerate(ops):
+            if self.pos == skip:
+                continue
             if self.pos == self.frame_at:
                 # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
                 # from here on restores it.
                 self.a.ldst_pre("str", X[30], A.SP, -16)
                 self.in_frame = True
+            nxt = ops[self.pos + 1] if self.pos + 1 < len(ops) and self.pos + 1 != self.frame_at else None
+            if nxt is not None and self.writeback(op, nxt):
+                skip = self.pos + 1
+                continue
             getattr(self, "op_" + op.op)(*op.args)
         if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
@@ -200,6 +208,36 @@ class _Sel:
             labels[name] = len(data)
             data += blob
         return Code(self.a.finish(), list(self.a.relocs), bytes(data), labels)
+
+    def writeback(self, op, nxt) -> bool:
+        """A push (``str v, [b]`` then ``b += n``) or a pop (``ldr v, [b, #-n]`` then
+        ``b -= n``) as one post-/pre-indexed access, as clang emits them for stack_pointer."""
+        if nxt.op != "bin" or nxt.args[0] != "add" or isinstance(nxt.args[3], V):
+            return False
+        _, dst, a, step = nxt.args
+        if op.op == "store" and op.args[3] == 64 and op.args[2] == 0:
+            value, base = op.args[0], op.args[1]
+            if not (dst is base is a) or base in self.bias or not -256 <= _signed64(step) < 256:
+                return False
+            if isinstance(value, V):
+                if self.n(value) == self.n(base):
+                    return False
+                rt = self.x(value)
+            elif value == 0:
+                rt = A.XZR
+            else:
+                self.mov_imm(X[CALL_REG], value)
+                rt = X[CALL_REG]
+            self.a.ldst_post("str", rt, self.x(base), _signed64(step))
+            return True
+        if op.op == "load" and op.args[3] == 64:
+            value, base, disp = op.args[0], op.args[1], op.args[2]
+            if not (dst is base is a) or base in self.bias or _signed64(step) != disp \
+                    or not -256 <= disp < 256 or self.n(value) == self.n(base):
+                return False
+            self.a.ldst_pre("ldr", self.x(value), self.x(base), disp)
+            return True
+        return False
 
     def op_label(self, lbl):
         self.a.bind(self.label(lbl))
