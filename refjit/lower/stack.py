@@ -74,9 +74,15 @@ def _LOAD_CONST_INLINE(u):
     _push(u, u.FromPyObjectNew(u.b.hole("OPERAND0")))
 
 
+def _immortal_operand0(u):
+    """PyStackRef_FromPyObjectImmortal(operand0): ``| 1`` on the field's value (not ``+ 1`` in
+    the addend: exact for any operand, as CPython's stencil does it)."""
+    return u.b.or_(u.b.hole("OPERAND0"), 1)
+
+
 @lowering
 def _LOAD_CONST_INLINE_BORROW(u):
-    _push(u, u.b.or_(u.b.hole("OPERAND0"), 1))
+    _push(u, _immortal_operand0(u))
 
 
 @lowering
@@ -85,11 +91,11 @@ def _LOAD_SMALL_INT(u):
     b = u.b
     base = u.const("static_objects.singletons.small_ints") \
         + u.const("_PY_NSMALLNEGINTS") * u.const("small_int_size")
-    if u.const_oparg is not None:
-        obj = b.hole("_PyRuntime", base + u.const_oparg * u.const("small_int_size"))
+    if u.const_oparg is not None:   # an aligned static object: the tag bit goes into the addend
+        _push(u, b.hole("_PyRuntime", base + u.const_oparg * u.const("small_int_size") + 1))
     else:
         obj = b.add(b.hole("_PyRuntime", base), b.mul(u.oparg(), u.const("small_int_size")))
-    _push(u, b.or_(obj, 1))
+        _push(u, b.or_(obj, 1))
 
 
 def _pop_close(u):
@@ -113,14 +119,14 @@ def _END_FOR(u):
 @lowering
 def _POP_TOP_LOAD_CONST_INLINE_BORROW(u):
     _pop_close(u)
-    _push(u, u.b.or_(u.b.hole("OPERAND0"), 1))
+    _push(u, _immortal_operand0(u))
 
 
 @lowering
 def _POP_TWO_LOAD_CONST_INLINE_BORROW(u):
     _pop_close(u)   # pop2, the top
     _pop_close(u)   # pop1
-    _push(u, u.b.or_(u.b.hole("OPERAND0"), 1))
+    _push(u, _immortal_operand0(u))
 
 
 @lowering
