@@ -117,7 +117,7 @@ def test_a_planted_bug_is_found_shrunk_saved_and_replayed(monkeypatch, tmp_path)
     report = run_campaign(1, seed=1, out=str(tmp_path), arches=("x86_64",), max_found=1)
     assert len(report.found) == 1
     found = report.found[0]
-    assert found.signature.startswith("x86_64 refjit:")
+    assert found.signature == "refjit/x86_64 at _BINARY_OP_ADD_INT"
     saved = (tmp_path / found.path.split("/")[-1]).read_text()
     assert saved == found.text
     assert saved.startswith("refjit-trace 1\n# A disagreement found by `refjit fuzz`")

@@ -2,9 +2,9 @@
 
 One *case* is a random trace (refjit.fuzz.generate) run by the reference semantics and, on each
 ISA, by refjit's machine code and by CPython's stencils when a header is given. The Outcomes
-must be equal. A case whose reference run does not end in an Outcome that a CPython process
-could reach (the semantics' budget exceeded, or a fault: the generator made something CPython's
-own code would never run) is *discarded*, not counted as agreement.
+must be equal. The comparison is refjit.check's (which also pins a disagreement on the uop where
+it began). A case whose reference run faults (the generator made something CPython's own code
+would never run) is *discarded*, not counted as agreement.
 
 A campaign drives the generator with hypothesis: when a case disagrees, hypothesis shrinks the
 choices behind it to a smallest trace that still disagrees the same way, and that trace is saved
@@ -18,18 +18,15 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from refjit import compile as _compile
-from refjit.demo import run_on_machine
-from refjit.errors import RefjitError, SemanticsError
-from refjit.fuzz.generate import generate
+from refjit.errors import RefjitError
 from refjit.outcome import Outcome
 from refjit.profile import load_profile
-from refjit.scenario import build_scenario
-from refjit.semantics import Interpreter
 from refjit.trace import parse_trace
 
 ARCHES = ("x86_64", "aarch64")
-SEMANTICS_BUDGET = 20_000  # uops: far more than a generated loop needs (iterators of <= 6 items)
+# uops: far more than a generated loop needs (iterators of <= 6 items); a body that appends to
+# the list it iterates can run for ever, and is compared where the budget stops it
+SEMANTICS_BUDGET = 20_000
 
 
 class Discarded(RefjitError):
@@ -38,64 +35,39 @@ class Discarded(RefjitError):
 
 @dataclass
 class CaseResult:
-    """One trace checked against every implementation that was asked for."""
+    """One trace checked against every implementation that was asked for (refjit.check)."""
 
     agree: bool
-    # "<arch> <source>: <difference>" for each implementation that differs from the semantics
+    # "<source>/<arch> at uop I NAME: <difference>" for each implementation that differs
     differences: list[str] = field(default_factory=list)
-    outcomes: dict[str, Outcome] = field(default_factory=dict)  # "semantics <arch>", ...
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # "semantics/x86_64", ...
+    # "<source>/<arch> at NAME" per divergence: the uop check_trace pinned it on
+    culprits: list[str] = field(default_factory=list)
 
     @property
     def signature(self) -> str:
-        """What kind of disagreement this is, stable under shrinking: implementation and the
-        first difference's field, without numbers or object names."""
-        if self.agree:
-            return ""
-        first = self.differences[0]
-        where, _, what = first.partition(": ")
-        field_ = what.split(":")[0]
-        words = [w for w in field_.split() if not any(ch.isdigit() for ch in w)]
-        return f"{where}: {' '.join(words)}"
-
-
-def _same(reference: Outcome, got: Outcome) -> list[str]:
-    if reference.kind == got.kind == "fatal" and got.message.startswith(reference.message):
-        return []  # the machine also names the faulting instruction after CPython's message
-    return reference.compare(got)
+        """What kind of disagreement this is, stable under shrinking: which implementation and
+        the uop the divergence began at (the first one, if several)."""
+        return self.culprits[0] if self.culprits else ""
 
 
 def check_text(text: str, *, arches=ARCHES, stencils=None, refjit: bool = True,
                budget: int = SEMANTICS_BUDGET, filename: str = "<fuzz>") -> CaseResult:
-    """Run one trace text on the semantics and on each implementation; raise Discarded when
-    the reference run cannot be compared."""
-    stencils = stencils or {}
-    result = CaseResult(True)
-    for arch in arches:
-        profile = load_profile("3.14", arch)
-        trace = parse_trace(text, profile, filename)
-        try:
-            reference = Interpreter(build_scenario(trace, profile), budget=budget).run()
-        except SemanticsError as err:
-            raise Discarded(f"the reference run did not end: {err}") from None
-        if reference.kind == "fault":
-            raise Discarded(f"the reference run faulted: {reference.message}")
-        result.outcomes[f"semantics {arch}"] = reference
-        sources = []
-        if refjit:
-            names = {u.name for u in trace.uops}
-            for sec in trace.side_executors:
-                names |= {u.name for u in sec.uops}
-            sources.append(("refjit", _compile.compile_groups(arch, names),
-                            _compile.shim_group(arch)))
-        if arch in stencils:
-            sources.append(("stencils", stencils[arch].groups, stencils[arch].shim))
-        for source, groups, shim in sources:
-            got, _ = run_on_machine(build_scenario(trace, profile), groups, shim)
-            result.outcomes[f"{source} {arch}"] = got
-            diffs = _same(reference, got)
-            if diffs:
-                result.agree = False
-                result.differences += [f"{arch} {source}: {d}" for d in diffs]
+    """Run one trace text every way asked (refjit.check.check_trace); raise Discarded when the
+    reference run itself faulted (a trace CPython could not run either)."""
+    from refjit.check import check_trace
+
+    trace = parse_trace(text, load_profile("3.14", arches[0]), filename)
+    report = check_trace(trace, arches=tuple(arches), stencils=stencils or {}, refjit=refjit,
+                         budget=budget)
+    for label, o in report.outcomes.items():
+        if label.startswith("semantics/") and o.kind == "fault":
+            raise Discarded(f"the reference run faulted: {o.message}")
+    result = CaseResult(report.agree, outcomes=dict(report.outcomes))
+    for d in report.differences:
+        where = d.label if d.uop_name is None else f"{d.label} at uop {d.uop_index} {d.uop_name}"
+        result.differences += [f"{where}: {x}" for x in (d.first or d.details)]
+        result.culprits.append(f"{d.label} at {d.uop_name or d.where()}")
     return result
 
 

@@ -1,0 +1,112 @@
+"""Differential fuzzing throughput: cases per second, and where the time goes.
+
+    python benchmarks/fuzz.py [--seconds 10] [--stencils DIR] [--profile]
+
+A case is one random trace from refjit.fuzz.generate, checked by refjit.check.check_trace: the
+reference semantics and refjit's code on x86-64 and on AArch64 (plus CPython's stencils when
+--stencils names the directory of the real headers). Three figures: generating alone, a case
+with the plain random driver, and a case under hypothesis (what `refjit fuzz` runs, with its
+bookkeeping for shrinking). With --profile, cProfile's view of the plain-driver cases: time
+per module and the functions with the most time of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import cProfile
+import glob
+import os
+import platform
+import pstats
+import random
+import time
+
+from refjit.fuzz.campaign import Discarded, check_text, run_campaign
+from refjit.fuzz.generate import RandomChoices, generate
+from refjit.stencils import read_header
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
+
+
+def rate(seconds: float, one) -> tuple[float, int]:
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        one(n)
+        n += 1
+    return n / (time.perf_counter() - start), n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=10.0, help="per figure")
+    ap.add_argument("--stencils", help="directory holding jit_stencils-<triple>.h of both ISAs")
+    ap.add_argument("--profile", action="store_true", help="where the time goes")
+    args = ap.parse_args()
+    stencils = {}
+    if args.stencils:
+        for arch in ("x86_64", "aarch64"):
+            found = sorted(glob.glob(os.path.join(args.stencils, f"jit_stencils-{arch}-*.h")))
+            if found:
+                stencils[arch] = read_header(found[0])
+    ways = "semantics + refjit" + (" + stencils" if stencils else "") + ", x86_64 and aarch64"
+    discarded = collections.Counter()
+
+    def case(seed: int) -> None:
+        try:
+            r = check_text(generate(RandomChoices(random.Random(seed))).text, stencils=stencils)
+        except Discarded:
+            discarded["n"] += 1
+            return
+        if not r.agree:
+            print(f"seed {seed} disagrees: {r.differences[:3]}")
+
+    for seed in range(20):  # warm up: compiled groups, machines
+        case(10**6 + seed)
+    print(machine())
+    g, n = rate(args.seconds / 2, lambda s: generate(RandomChoices(random.Random(s))))
+    print(f"generate only:                       {g:8.1f} traces/s")
+    c, n = rate(args.seconds, case)
+    print(f"differential cases, random driver:   {c:8.1f} cases/s ({ways}; "
+          f"{1000 / c:.1f} ms per case, {n} cases, {discarded['n']} discarded)")
+
+    report = run_campaign(args.seconds, seed=0, stencils=stencils)
+    print(f"refjit fuzz (hypothesis drives it):  {report.rate:8.1f} cases/s "
+          f"({report.cases} cases, {report.discarded} discarded, {len(report.found)} found)")
+
+    if args.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for seed in range(200):
+            case(2 * 10**6 + seed)
+        prof.disable()
+        stats = pstats.Stats(prof).stats
+        total = sum(tt for (_f, _l, _n), (_cc, _nc, tt, _ct, _c) in stats.items())
+        by_module: collections.Counter = collections.Counter()
+        for (f, _l, _n), (_cc, _nc, tt, _ct, _c) in stats.items():
+            parts = f.replace("\\", "/").split("/")
+            key = "/".join(parts[parts.index("refjit"):]) if "refjit" in parts else \
+                ("unicorn" if "unicorn" in f else "python/other")
+            by_module[key] += tt
+        print("own time per module (200 cases):")
+        for key, tt in by_module.most_common(15):
+            print(f"  {100 * tt / total:5.1f} %  {key}")
+        print("functions with the most own time:")
+        rows = sorted(stats.items(), key=lambda kv: -kv[1][2])[:15]
+        for (f, line, name), (_cc, nc, tt, ct, _c) in rows:
+            print(f"  {100 * tt / total:5.1f} %  {nc:8d} calls  {name} ({os.path.basename(f)}:{line})")
+
+
+if __name__ == "__main__":
+    main()
