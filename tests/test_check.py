@@ -181,6 +181,22 @@ def test_a_wrong_branch_deep_in_a_loop_is_found(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHES)
+def test_a_wrong_uop_in_a_chained_executor_is_named_with_its_executor(arch):
+    """branchy_chained: the main executor side-exits into 'side', whose _BINARY_OP_ADD_INT
+    (x + 2 with x = 0 the first time) is replaced by the subtraction's group."""
+    trace = load_trace(str(ROOT / "examples" / "branchy_chained.trace"), PROFILE)
+    names = {u.name for sec in trace.sections() for u in sec.uops}
+    groups = compile_groups(arch, names | {"_BINARY_OP_SUBTRACT_INT"})
+    groups["_BINARY_OP_ADD_INT"] = groups["_BINARY_OP_SUBTRACT_INT"]
+    report = check_trace(trace, arches=(arch,), stencils={arch: as_header(arch, groups)},
+                         prepare=shorten)
+    (d,) = report.differences
+    assert (d.uop_index, d.uop_name, d.executor) == (6, "_BINARY_OP_ADD_INT", "side")
+    assert d.first == [f"stack 1: small_int[{0 - 2}] borrowed vs small_int[{0 + 2}] borrowed"]
+    assert " of executor side (#" in d.describe().splitlines()[0]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
 def test_mixed_groups_pin_the_source(arch):
     header = as_header(arch, broken_groups(arch, "_LOAD_FAST_1"))
     trace = loop_trace()
