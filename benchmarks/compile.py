@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.traces or [str(p) for p in sorted((ROOT / "examples").glob("*.trace"))]
     print(f"machine: {machine()}")
     print(f"{len(paths)} trace files; best of {args.runs} runs\n")
-    print(f"{'ISA':<8} {'mode':<7} {'executors':>9} {'uops':>6} {'seconds':>9} {'uops/s':>9}   where the time goes")
+    print(f"{'ISA':<8} {'mode':<7} {'executors':>9} {'uops':>6} {'seconds':>9} {'uops/s':>9}   "
+          "where the time goes")
     for arch in ARCHES:
         work = executors(paths, arch)
         n = sum(len(trace) for trace, *_ in work)

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         h = read_header(path)
         headers[h.arch] = h
     print("code bytes: the running executor's shim + uops + _FATAL_ERROR; instructions: executed to the end")
-    print("ratio: refjit / CPython (below 1.00: refjit smaller or faster); * = Outcome differs from the semantics\n")
+    print("ratio: refjit / CPython (below 1.00: refjit smaller or faster); "
+          "* = Outcome differs from the semantics\n")
     head = f"{'trace':<26} {'ISA':<8} {'uops':>5} {'refjit B':>9} {'B/uop':>6} {'instrs':>9}"
     if headers:
         head += f" {'CPython B':>9} {'B/uop':>6} {'instrs':>9} {'bytes':>6} {'instrs':>6}"

@@ -217,6 +217,10 @@ def _render(r: DemoReport) -> list[str]:
     lines.append(f"{'':>3}  {'total code bytes':<28} {'':>6}  "
                  f"{cells(lambda run: run.shim_size + sum(run.code_sizes))}")
     lines.append("")
+    lines.append("runs: times the reference semantics entered the uop; instructions per run: executed on the")
+    lines.append("machine per entry (a decimal when entries differ, e.g. a dealloc on some); agree: entered")
+    lines.append("equally often by every implementation, and every final Outcome equal to the semantics'")
+    lines.append("")
     lines.append(f"uops executed: {sum(r.entries)} (reference semantics); instructions executed:")
     lines.extend(f"  {run.label}: {run.outcome.instructions or 0}" for run in runs)
     lines.append("")
