@@ -663,8 +663,10 @@ def run_lines(trace_path: str, *, arches: str | None = None, stencil_paths=(),
                                 f"{' and/or '.join(ARCHES)}, comma-separated)")
     else:
         chosen = tuple(a for a in ARCHES if a in headers) if headers else ARCHES
+    if not chosen:
+        raise LinkError("--arch names no architecture")
     mix_map = parse_mix(mix) if mix is not None else None
-    trace = load_trace(trace_path, _lane(chosen[0]).profile if chosen else None)
+    trace = load_trace(trace_path, _lane(chosen[0]).profile)
     report = check_trace(trace, arches=chosen, stencils=headers, mix=mix_map, budget=budget,
                          locate=check)
     if check:
