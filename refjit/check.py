@@ -81,7 +81,10 @@ class Divergence:
         return f"uop {self.uop_index} {self.uop_name}{ex} (#{self.step} in execution order)"
 
     def describe(self) -> str:
-        lines = [f"{self.label} vs {self.reference}: first divergence at {self.where()}"]
+        if self.step is None:
+            lines = [f"{self.label} vs {self.reference}: the final Outcomes differ"]
+        else:
+            lines = [f"{self.label} vs {self.reference}: first divergence at {self.where()}"]
         lines += [f"  {d}" for d in (self.first or self.details)]
         if self.first and self.first != self.details:
             lines.append("  final Outcomes:")
@@ -281,11 +284,14 @@ def _run_semantics(sc, budget: int) -> tuple[Outcome, int, bool]:
     """(Outcome, uops executed, whether the budget stopped it)."""
     from refjit.semantics import Interpreter
 
-    interp = Interpreter(sc, budget=budget)
+    interp = None
     try:
+        interp = Interpreter(sc, budget=budget)
         return interp.run(), interp.uops_executed, False
-    except SemanticsError as err:
-        return _failed(err, "semantics"), interp.uops_executed, interp.uops_executed >= budget
+    except RefjitError as err:      # a uop it does not know, the budget: still an Outcome
+        done = interp.uops_executed if interp is not None else 0
+        exhausted = isinstance(err, SemanticsError) and done >= budget
+        return _failed(err, "semantics"), done, exhausted
 
 
 def _run_machine(lane: _Lane, snap, sc, linked: _Linked, instructions: int) -> Outcome:

@@ -259,6 +259,21 @@ def test_a_missing_group_is_an_outcome():
     assert [d.label for d in report.differences] == ["stencils/x86_64"]
 
 
+def test_a_uop_nobody_implements_is_an_outcome_on_every_side():
+    text = ("refjit-trace 1\ncode t units=16\nframe locals=1 stacksize=4\n"
+            "0 _START_EXECUTOR target=0 operand0=&executor\n"
+            "1 _BUILD_TUPLE oparg=0 jump_target=0 error_target=3\n"
+            "2 _DEOPT target=3\n3 _ERROR_POP_N target=0 operand0=1\n")
+    report = check_trace(parse_trace(text, PROFILE))
+    for arch in ARCHES:
+        sem, mine = report.outcomes[f"semantics/{arch}"], report.outcomes[f"refjit/{arch}"]
+        assert sem.kind == mine.kind == "fault"
+        assert "_BUILD_TUPLE is not in the loop slice" in sem.message
+        assert f"_BUILD_TUPLE has no lowering (backend {arch})" in mine.message
+    assert {d.label for d in report.differences} == {"refjit/x86_64", "refjit/aarch64"}
+    assert all(d.step is None and "final Outcomes differ" in d.describe() for d in report.differences)
+
+
 def test_a_trace_that_exhausts_the_budget_is_compared_where_it_stopped():
     report = check_trace(loop_trace(), budget=100)
     assert report.agree, "\n".join(report.lines())
