@@ -201,9 +201,14 @@ def _render(r: DemoReport) -> list[str]:
     isa_heads = "  ".join(f"{ISA_NAMES[a]:<{len(per_arch[a]) * (W + 1) - 1}}" for a in arches)
     span = len(isa_heads)
     left = f"{'':>3}  {'':<28} {'':>6}  "
+    who = []
+    for source, what in (("refjit", "refjit's code"), ("CPython", "CPython's stencils")):
+        isas = [ISA_NAMES[run.arch] for run in runs if run.source == source]
+        if isas:
+            who.append(f"{what} ({', '.join(isas)})")
     lines = [f"refjit demo: {INT_SUM_NAME}, the loop of int_sum(20000) as CPython 3.14.7 traces it,",
-             "run by the reference semantics and, in an emulated CPython process, by "
-             + ", ".join(run.label for run in runs) + ".", ""]
+             "run by the reference semantics and, in an emulated CPython process, by",
+             " and ".join(who) + ".", ""]
     lines.append(left + f"{'code bytes':<{span}}   {'instructions per run':<{span}}")
     lines.append(left + f"{isa_heads}   {isa_heads}")
     lines.append(f"{'#':>3}  {'uop':<28} {'runs':>6}  {cells(lambda run: run.source)}   "
@@ -236,7 +241,7 @@ def _render(r: DemoReport) -> list[str]:
     for d in r.divergences:
         lines.extend(d.describe().splitlines())
     lines.append("all agree" if r.agree else "DISAGREEMENT")
-    return lines
+    return [line.rstrip() for line in lines]
 
 
 def _result(outcome: Outcome) -> str:
