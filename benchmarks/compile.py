@@ -27,6 +27,7 @@ import time
 from refjit.compile import ARCHES, _backend, compile_groups, lower_lir, shim_group
 from refjit.headerwriter import build_group
 from refjit.link import Instruction, link
+from refjit.errors import RefjitError
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
 from refjit.trace import load_trace
@@ -117,4 +118,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RefjitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -8,7 +8,7 @@ is linked from CPython's stencils and run too, and refjit/CPython ratios are pri
 refjit emits or executes less). Both runs must end with the same Outcome as the reference
 semantics, or the row is marked.
 
-    .venv/bin/python benchmarks/quality.py [--stencils HEADER ...] [examples/*.trace ...]
+    .venv/bin/python benchmarks/quality.py [examples/*.trace ...] [--stencils HEADER ...]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sys
 
 from refjit.compile import ARCHES, compile_groups, shim_group
 from refjit.demo import run_on_machine
+from refjit.errors import RefjitError
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
 from refjit.semantics import run_scenario
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     headers = {}
     for path in args.stencils:
         h = read_header(path)
+        if h.arch in headers:
+            raise RefjitError(f"two headers for {h.arch}: {headers[h.arch].path} and {path}")
         headers[h.arch] = h
     print("code bytes: the running executor's shim + uops + _FATAL_ERROR; instructions: executed to the end")
     print("ratio: refjit / CPython (below 1.00: refjit smaller or faster); "
@@ -91,4 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RefjitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
