@@ -677,6 +677,8 @@ class _Body(_Gen):
                 self.push(Val(v.kind, v.proven, v.deps, v.name))
             return True
         if kind == "index":
+            if self.c.rare(4):  # any int: negative, past the end, more than one digit
+                return self.operand("int")
             self.emit("_LOAD_SMALL_INT", self.c.integer(0, 3) if not self.c.rare(4) else
                       self.c.integer(0, 255))
             self.push(Val("int", True))
@@ -707,7 +709,9 @@ class _Body(_Gen):
             self.stack[-k] = Val(kind, True, v.deps, v.name if v.kind == kind else None)
 
     def a_idiom(self) -> bool:
-        k = self.c.integer(0, 6)
+        k = self.c.integer(0, 7)
+        if k == 7:
+            return self.branch()
         left, right = {0: ("int", "int"), 1: ("float", "float"), 2: ("int", "int"),
                        3: ("float", "float"), 4: ("list", "index"), 5: ("tuple", "index"),
                        6: ("tuple", None)}[k]
@@ -725,6 +729,21 @@ class _Body(_Gen):
         if k in (4, 5):
             return self.a_subscr()
         return self.a_unpack()
+
+    def branch(self) -> bool:
+        """An ``if``: a comparison or a truth test, then the guard the branch became."""
+        kind = self.c.pick(["int", "float", "any"])
+        if kind == "any":
+            if not self.nonnull(1):
+                return False
+            self.a_truth()
+        else:
+            if self.visible() + 2 > MAX_VISIBLE or not (self.operand(kind) and self.operand(kind)):
+                return False
+            self.guarded(2, kind)
+            self.guarded(1, kind)
+            self.a_compare()
+        return self.a_guard_pop()
 
     ACTIONS = ("a_idiom", "a_idiom", "a_idiom", "a_load", "a_pop", "a_store", "a_small_int", "a_const", "a_guard", "a_int_arith",
                "a_float_arith", "a_binary_op", "a_compare", "a_truth", "a_guard_pop", "a_copy",
