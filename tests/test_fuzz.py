@@ -112,26 +112,37 @@ def plant(monkeypatch, uop: str, instead: str) -> None:
     monkeypatch.setattr(refjit_compile, "compile_groups", planted)
 
 
-def test_a_planted_bug_is_found_shrunk_saved_and_replayed(monkeypatch, tmp_path):
+def test_a_planted_bug_is_found_shrunk_saved_and_replayed(monkeypatch, tmp_path, capsys):
+    from refjit.cli import main
+
     plant(monkeypatch, "_BINARY_OP_ADD_INT", "_BINARY_OP_SUBTRACT_INT")
     report = run_campaign(1, seed=1, out=str(tmp_path), arches=("x86_64",), max_found=1)
     assert len(report.found) == 1
     found = report.found[0]
     assert found.signature == "refjit/x86_64 at _BINARY_OP_ADD_INT"
-    saved = (tmp_path / found.path.split("/")[-1]).read_text()
+    path = tmp_path / found.path.split("/")[-1]
+    saved = path.read_text()
     assert saved == found.text
     assert saved.startswith("refjit-trace 1\n# A disagreement found by `refjit fuzz`")
+    assert "# replay: refjit run THIS_FILE --check --arch x86_64\n" in saved
     trace = parse_trace(saved, PROFILE, "saved.trace")
-    main = [u.name for u in trace.uops if u.name not in STUBS]
+    main_flow = [u.name for u in trace.uops if u.name not in STUBS]
     # shrunk: the culprit, what feeds it, and little else
-    assert "_BINARY_OP_ADD_INT" in main
-    assert len(main) <= 8, main
-    # replayed with the bug: the same disagreement; without it: agreement
-    again = check_text(saved, arches=("x86_64",))
-    assert not again.agree and again.signature == found.signature
-    assert again.differences == found.differences
+    assert "_BINARY_OP_ADD_INT" in main_flow
+    assert len(main_flow) <= 8, main_flow
+    # `refjit run --check` replays it with the bug: the same uop diverges, the same difference
+    capsys.readouterr()
+    assert main(["run", str(path), "--check", "--arch", "x86_64"]) == 1
+    out = capsys.readouterr().out
+    culprit = next(u for u in trace.uops if u.name == "_BINARY_OP_ADD_INT")
+    assert f"refjit/x86_64 vs semantics/x86_64: first divergence at uop {culprit.index} " \
+           f"_BINARY_OP_ADD_INT" in out
+    for difference in found.differences:
+        assert difference.split(": ", 1)[1] in out
+    # and without the bug, everything agrees
     monkeypatch.undo()
-    assert check_text(saved, arches=("x86_64",)).agree
+    assert main(["run", str(path), "--check", "--arch", "x86_64,aarch64"]) == 0
+    assert "agree: all 4 Outcomes are equal" in capsys.readouterr().out
 
 
 # -- the command ----------------------------------------------------------------------------------

@@ -105,10 +105,13 @@ class _Disagreement(Exception):
         self.result = result
 
 
-def _header(seed: int, batch: int, result: CaseResult) -> str:
+def _header(seed: int, batch: int, result: CaseResult, arches, stencils) -> str:
+    replay = f"refjit run THIS_FILE --check --arch {','.join(arches)}"
+    if stencils:
+        replay += " --stencils " + " ".join(h.path for h in stencils.values())
     lines = ["# A disagreement found by `refjit fuzz` (shrunk by hypothesis)",
              f"# campaign seed {seed}, batch {batch}",
-             "# replay: refjit run THIS_FILE --check --arch x86_64,aarch64",
+             f"# replay: {replay}",
              "# what differed:"]
     lines += [f"#   {d}" for d in result.differences[:20]]
     if len(result.differences) > 20:
@@ -159,7 +162,7 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
             probe()
         except _Disagreement as d:
             known.add(d.result.signature)
-            found = Found(d.result.signature, with_header(d.text, _header(seed, batch, d.result)),
+            found = Found(d.result.signature, with_header(d.text, _header(seed, batch, d.result, arches, stencils)),
                           d.result.differences)
             if out is not None:
                 os.makedirs(out, exist_ok=True)
