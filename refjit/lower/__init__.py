@@ -47,6 +47,10 @@ class Uop:
     def off(self, struct: str, path: str) -> int:
         return self.profile.offset(struct, path)
 
+    def bits(self, struct: str, path: str) -> int:
+        """The width in bits of a field (of one element, for an array) from the layout."""
+        return 8 * self.profile.field(struct, path).element_size
+
     def const(self, name: str) -> int:
         return self.profile.const(name)
 
@@ -117,7 +121,7 @@ class Uop:
         b = self.b
         done = b.label("dup")
         b.brbit(ref, 0, True, done)
-        b.rmw(ref, self.off("PyObject", "ob_refcnt"), 32, 1)
+        b.rmw(ref, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt"), 1)
         b.bind(done)
 
     def Py_INCREF(self, o: V) -> None:
@@ -125,9 +129,9 @@ class Uop:
         b = self.b
         done = b.label("incref")
         rc_off = self.off("PyObject", "ob_refcnt")
-        rc = b.load(o, rc_off, 32)
+        rc = b.load(o, rc_off, self.bits("PyObject", "ob_refcnt"))
         b.br("uge", rc, self.const("_Py_IMMORTAL_INITIAL_REFCNT"), done, width=32)
-        b.store(b.add(rc, 1), o, rc_off, 32)
+        b.store(b.add(rc, 1), o, rc_off, self.bits("PyObject", "ob_refcnt"))
         b.bind(done)
 
     def DECREF_MORTAL(self, o: V, destruct: str | None = None) -> None:
@@ -135,7 +139,7 @@ class Uop:
         (the reference tracer, if installed, is told first; then ``destruct(o)``)."""
         b = self.b
         done = b.label("decref")
-        b.rmw(o, self.off("PyObject", "ob_refcnt"), 32, -1, "ne", done)
+        b.rmw(o, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt"), -1, "ne", done)
         if destruct is None:
             b.call("_Py_Dealloc", o, result=False)
         else:
@@ -158,7 +162,8 @@ class Uop:
         """Py_DECREF: nothing for an immortal object (negative 32-bit count)."""
         b = self.b
         done = b.label("immortal")
-        b.br("lt", b.load(o, self.off("PyObject", "ob_refcnt"), 32), 0, done, width=32)
+        b.br("lt", b.load(o, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt")),
+             0, done, width=32)
         self.DECREF_MORTAL(o)
         b.bind(done)
 
@@ -176,9 +181,9 @@ class Uop:
         ref = dst if dst is not None else b.new("ref")
         immortal, done = b.label("immortal"), b.label("new")
         rc_off = self.off("PyObject", "ob_refcnt")
-        rc = b.load(o, rc_off, 32)
+        rc = b.load(o, rc_off, self.bits("PyObject", "ob_refcnt"))
         b.br("lt", rc, 0, immortal, width=32)
-        b.store(b.add(rc, 1), o, rc_off, 32)
+        b.store(b.add(rc, 1), o, rc_off, self.bits("PyObject", "ob_refcnt"))
         b.mov(ref, o)
         b.jump(done)
         b.bind(immortal)
@@ -189,7 +194,7 @@ class Uop:
     def FromPyObjectSteal(self, o: V) -> V:
         """PyStackRef_FromPyObjectSteal: tag with bit 0 of ob_flags (the immortal flag)."""
         b = self.b
-        flags = b.load(o, self.off("PyObject", "ob_flags"), 16)
+        flags = b.load(o, self.off("PyObject", "ob_flags"), self.bits("PyObject", "ob_flags"))
         return b.or_(b.and_(flags, 1), o)
 
     def stackref_const(self, symbol: str) -> V:

@@ -24,7 +24,8 @@ def _NOP(u):
 @lowering
 def _MAKE_WARM(u):
     b = u.b
-    b.store(1, b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"), 8)
+    b.store(1, b.hole("EXECUTOR"), u.off("_PyExecutorObject", "vm_data.warm"),
+            u.bits("_PyExecutorObject", "vm_data.warm"))
     interp = b.load(TSTATE, u.off("PyThreadState", "interp"))
     done = b.label("warm")
     b.rmw(interp, u.off("PyInterpreterState", "trace_run_counter"), 64, -1, "ne", done)
@@ -62,7 +63,7 @@ def _CHECK_PERIODIC(u):
 def _CHECK_VALIDITY(u):
     b = u.b
     f = u.profile.field("_PyExecutorObject", "vm_data.valid")
-    valid = b.load(b.hole("EXECUTOR"), f.offset, 8)
+    valid = b.load(b.hole("EXECUTOR"), f.offset, 8 * f.size)   # a bitfield in that unit
     b.brbit(valid, f.bit, False, JUMP_TARGET)
 
 
@@ -112,18 +113,19 @@ def _EXIT_TRACE(u):
     x_exec = u.off("_PyExitData", "executor")
     valid = u.profile.field("_PyExecutorObject", "vm_data.valid")
     bits = u.const("BACKOFF_BITS")
+    temp_w = u.bits("_PyExitData", "temperature")
 
     exit_ = b.hole("OPERAND0")
     code = u._PyFrame_GetCode()
     bytecode = u._PyFrame_GetBytecode(code)
-    target = b.lea(bytecode, b.load(exit_, x_target, 32), 1)
+    target = b.lea(bytecode, b.load(exit_, x_target, u.bits("_PyExitData", "target")), 1)
     executor = b.load(exit_, x_exec)
 
     # A linked executor that was invalidated is dropped (Py_CLEAR) and the exit cools down.
     check_null = b.label("linked")
     b.br("eq", executor, 0, check_null)
-    b.brbit(b.load(executor, valid.offset, 8), valid.bit, True, check_null)
-    b.store(_initial_temperature(u), exit_, x_temp, 16)
+    b.brbit(b.load(executor, valid.offset, 8 * valid.size), valid.bit, True, check_null)
+    b.store(_initial_temperature(u), exit_, x_temp, temp_w)
     u._PyFrame_SetStackPointer()
     b.store(0, exit_, x_exec)
     u.Py_DECREF(executor)
@@ -132,16 +134,16 @@ def _EXIT_TRACE(u):
 
     go = b.label("tier_two")
     b.br("ne", b.load(exit_, x_exec), 0, go)
-    temperature = b.load(exit_, x_temp, 16)
+    temperature = b.load(exit_, x_temp, temp_w)
     hot = b.label("hot")
     b.br("ult", temperature, UNREACHABLE_BACKOFF, hot)       # backoff_counter_triggers
-    b.store(b.sub(temperature, 1 << bits), exit_, x_temp, 16)   # advance_backoff_counter
+    b.store(b.sub(temperature, 1 << bits), exit_, x_temp, temp_w)   # advance_backoff_counter
     u.GOTO_TIER_ONE(target)
 
     b.bind(hot)
     new = b.new("executor")
     optimize, store = b.label("optimize"), b.label("store")
-    b.br("ne", b.load(target, 0, 8), ENTER_EXECUTOR, optimize)
+    b.br("ne", b.load(target, 0, 8), ENTER_EXECUTOR, optimize)   # target->op.code (uint8_t)
     executors = b.load(code, u.off("PyCodeObject", "co_executors"))
     index = b.load(target, 1, 8)                              # target->op.arg
     slot = b.lea(executors, index, 3)
@@ -151,7 +153,7 @@ def _EXIT_TRACE(u):
 
     b.bind(optimize)
     depth_f = u.profile.field("_PyExecutorObject", "vm_data.chain_depth")
-    depth = b.load(b.hole("EXECUTOR"), depth_f.offset, 8)
+    depth = b.load(b.hole("EXECUTOR"), depth_f.offset, 8 * depth_f.size)
     if depth_f.bit:
         depth = b.shr(depth, depth_f.bit)
     depth = b.add(b.and_(depth, (1 << depth_f.width) - 1), 1)
@@ -160,14 +162,14 @@ def _EXIT_TRACE(u):
     u._PyFrame_GetStackPointer()
     success = b.label("optimized")
     b.br("gt", optimized, 0, success, width=32)
-    b.store(_restart_backoff_counter(u, temperature), exit_, x_temp, 16)
+    b.store(_restart_backoff_counter(u, temperature), exit_, x_temp, temp_w)
     failed = b.label("failed")
     b.br("lt", optimized, 0, failed, width=32)
     u.GOTO_TIER_ONE(target)
     b.bind(failed)
     u.GOTO_TIER_ONE(b.const(0))
     b.bind(success)
-    b.store(_initial_temperature(u), exit_, x_temp, 16)
+    b.store(_initial_temperature(u), exit_, x_temp, temp_w)
     b.mov(new, out)
 
     b.bind(store)

@@ -131,7 +131,8 @@ def _compact_value(u, o):
     b = u.b
     tag = b.load(o, u.off("PyLongObject", "long_value.lv_tag"))
     sign = b.sub(b.const(1), b.and_(tag, u.const("SIGN_MASK")))
-    return b.mul(sign, b.load(o, u.off("PyLongObject", "long_value.ob_digit"), 32))
+    return b.mul(sign, b.load(o, u.off("PyLongObject", "long_value.ob_digit"),
+                          u.bits("PyLongObject", "long_value.ob_digit")))
 
 
 @lowering

@@ -32,7 +32,8 @@ def _nonnegative_compact_index(u, sub):
     b = u.b
     tag = b.load(sub, u.off("PyLongObject", "long_value.lv_tag"))
     b.br("ugt", b.and_(tag, ~u.const("IMMORTALITY_BIT_MASK")), 1 << u.const("NON_SIZE_BITS"), JUMP_TARGET)
-    return b.load(sub, u.off("PyLongObject", "long_value.ob_digit"), 32)
+    return b.load(sub, u.off("PyLongObject", "long_value.ob_digit"),
+                          u.bits("PyLongObject", "long_value.ob_digit"))
 
 
 def _size(u, o):
