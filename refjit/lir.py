@@ -459,27 +459,44 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
     return [], []
 
 
+def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
+    """``uses_and_defs`` of every op, computed once per function."""
+    cached = fn.__dict__.get("_use_def")
+    if cached is None:
+        cached = fn.__dict__["_use_def"] = [uses_and_defs(op) for op in fn.ops]
+    return cached
+
+
 def live_intervals(fn: Function) -> dict[V, list[int]]:
     """``{vreg: [first, last]}`` positions over ``fn.ops``, loops taken into account: a register
     live at a label that a later jump goes back to stays live until that jump."""
+    cached = fn.__dict__.get("_intervals")
+    if cached is not None:
+        return {v: list(r) for v, r in cached.items()}
     iv: dict[V, list[int]] = {}
     labels: dict[str, int] = {}
     back: list[tuple[int, int]] = []
-    for i, op in enumerate(fn.ops):
+    for i, (op, (uses, defs)) in enumerate(zip(fn.ops, use_def_lists(fn))):
         if op.op == "label":
             labels[op.args[0].name] = i
-        uses, defs = uses_and_defs(op)
-        for v in (*uses, *defs):
-            if v.id < 0:
-                continue
-            r = iv.get(v)
-            if r is None:
-                iv[v] = [i, i]
-            else:
-                r[1] = i
-        for a in op.args:
-            if isinstance(a, Lbl) and a.name in labels:
-                back.append((labels[a.name], i))
+        for v in uses:
+            if v.id >= 0:
+                r = iv.get(v)
+                if r is None:
+                    iv[v] = [i, i]
+                else:
+                    r[1] = i
+        for v in defs:
+            if v.id >= 0:
+                r = iv.get(v)
+                if r is None:
+                    iv[v] = [i, i]
+                else:
+                    r[1] = i
+        if op.op in ("jump", "br", "brbit", "ovf", "rmw"):
+            for a in op.args:
+                if a.__class__ is Lbl and a.name in labels:
+                    back.append((labels[a.name], i))
     changed = True
     while changed and back:
         changed = False
@@ -488,7 +505,8 @@ def live_intervals(fn: Function) -> dict[V, list[int]]:
                 if r[0] < head <= r[1] < tail:
                     r[1] = tail
                     changed = True
-    return iv
+    fn.__dict__["_intervals"] = iv
+    return {v: list(r) for v, r in iv.items()}
 
 
 def call_positions(fn: Function) -> list[int]:
@@ -511,6 +529,7 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     register when it is free, which saves the moves around the call.
     """
     iv = live_intervals(fn)
+    use_def = use_def_lists(fn)
     calls = call_positions(fn)
     order = sorted(iv, key=lambda v: (iv[v][0], v.id))
     hints: dict[V, object] = {}
@@ -551,7 +570,7 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         hint = hints.get(v)
         if hint not in pool or crosses:
             # two-address friendly: the register of the defining op's first source, if it died
-            uses, _ = uses_and_defs(fn.ops[start])
+            uses = use_def[start][0]
             hint = out.get(uses[0]) if uses and uses[0].id >= 0 else None
         reg = pool.pop(pool.index(hint)) if hint in pool else pool.pop(0)
         out[v] = reg

@@ -458,8 +458,7 @@ def _only_memory_bases(fn: Function) -> set[V]:
     defs: dict[V, int] = {}
     bad: set[V] = set()
     holes: set[V] = set()
-    for op in fn.ops:
-        uses, written = lir.uses_and_defs(op)
+    for op, (uses, written) in zip(fn.ops, lir.use_def_lists(fn)):
         for v in written:
             defs[v] = defs.get(v, 0) + 1
             if op.op == "hole":
