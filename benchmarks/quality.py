@@ -8,7 +8,7 @@ is linked from CPython's stencils and run too, and refjit/CPython ratios are pri
 refjit emits or executes less). Both runs must end with the same Outcome as the reference
 semantics, or the row is marked.
 
-    .venv/bin/python benchmarks/quality.py [examples/*.trace ...] [--stencils HEADER ...]
+    .venv/bin/python benchmarks/quality.py [examples/*.trace ...] [--stencils HEADER ... [--per-uop]]
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stencils", nargs="+", default=[], metavar="HEADER",
                     help="CPython jit_stencils-<triple>.h headers to compare with")
+    ap.add_argument("--per-uop", action="store_true",
+                    help="with --stencils: also every uop of the traces, refjit's code bytes against "
+                         "the stencil's, largest excess first")
     ap.add_argument("traces", nargs="*", help="trace files (default: examples/*.trace)")
     args = ap.parse_args(argv)
     paths = args.traces or [str(p) for p in sorted((ROOT / "examples").glob("*.trace"))]
@@ -90,7 +93,26 @@ def main(argv: list[str] | None = None) -> int:
             line += (f" {c_code:>9} {c_code / n:>6.1f} {c_instrs:>9}"
                      f" {code / c_code:>6.2f} {instrs / c_instrs:>6.2f}")
         print(line)
+    if args.per_uop and headers:
+        per_uop(paths, headers)
     return 0
+
+
+def per_uop(paths: list[str], headers) -> None:
+    """Code bytes of every uop the traces use, refjit against the stencil, per ISA."""
+    names: set[str] = set()
+    for path in paths:
+        trace = load_trace(path, load_profile("3.14", ARCHES[0]))
+        names |= {u.name for sec in trace.sections() for u in sec.uops}
+    for arch in [a for a in ARCHES if a in headers]:
+        header = headers[arch]
+        groups = compile_groups(arch, names)
+        rows = sorted(((groups[n].code_size - header.groups[n].code_size, n) for n in names
+                       if n in header.groups), reverse=True)
+        print(f"\n{arch}: code bytes per uop, refjit vs CPython (excess = refjit - CPython)")
+        print(f"{'uop':<32} {'refjit':>7} {'CPython':>7} {'excess':>7}")
+        for excess, n in rows:
+            print(f"{n:<32} {groups[n].code_size:>7} {header.groups[n].code_size:>7} {excess:>+7}")
 
 
 if __name__ == "__main__":
