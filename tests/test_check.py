@@ -281,6 +281,11 @@ def test_a_trace_that_exhausts_the_budget_is_compared_where_it_stopped():
         assert out.kind == "fault" and out.message == "stopped by the budget of 100 uops", label
     # 100 uops with code: 16 iterations (96) and four more: guard, next, load, pop.
     assert report.outcomes["semantics/x86_64"].stack_depth == 2
+    # Stopped by the budget, a defect is still pinned on its uop.
+    header = as_header("x86_64", broken_groups("x86_64", "_LOAD_FAST_1"))
+    report = check_trace(loop_trace(), arches=("x86_64",), stencils={"x86_64": header}, budget=100)
+    (d,) = report.differences
+    assert (d.label, d.uop_index, d.step) == ("stencils/x86_64", 3, 3)
 
 
 # -- the command line ----------------------------------------------------------------------------
