@@ -221,8 +221,12 @@ class Builder:
 
     def cstring(self, text: str, dst: V | None = None) -> V:
         """The address of a NUL-terminated copy of ``text`` in the uop's read-only data."""
-        label = f"str{len(self.fn.rodata)}"
-        self.fn.rodata[label] = text.encode() + b"\0"
+        return self.rodata(text.encode() + b"\0", dst)
+
+    def rodata(self, blob: bytes, dst: V | None = None) -> V:
+        """The address of ``blob`` (8-byte aligned) in the uop's read-only data."""
+        label = f"rodata{len(self.fn.rodata)}"
+        self.fn.rodata[label] = bytes(blob) + bytes(-len(blob) % 8)
         dst = self._reg(dst) if dst is not None else self.new()
         self._emit("data", dst, label)
         return dst

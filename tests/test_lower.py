@@ -211,8 +211,10 @@ def test_exit_trace_drops_invalid_executor():
                             ["object e = executor invalid extra=1"])) == "tier1 9"
 
 
-@pytest.mark.parametrize("result", [1, 0, -1])
-def test_exit_trace_optimizer(result):
+@pytest.mark.parametrize("result,temperature", [(1, 0), (0, 0), (-1, 0), (0, 5), (-1, 11), (0, 12), (0, 14)])
+def test_exit_trace_optimizer(result, temperature):
+    """A hot exit (the counter's value is 0: it triggers for any backoff below 15) asks the
+    optimizer; when it declines, restart_backoff_counter sets the next backoff."""
     def setup(sc):
         p = sc.process
         new = p.new_executor([])
@@ -223,7 +225,7 @@ def test_exit_trace_optimizer(result):
                 p.mem.set_u64(executor_ptr, new)
             return result
         p.optimizer = optimizer
-    way = exit_agree(_exit_text("exit 0 target=9 temperature=0"), setup)
+    way = exit_agree(_exit_text(f"exit 0 target=9 temperature={temperature}"), setup)
     assert way == {1: "side_exit", 0: "tier1 9", -1: "error"}[result]
 
 

@@ -182,25 +182,14 @@ def _EXIT_TRACE(u):
 
 
 def _restart_backoff_counter(u, counter):
-    """restart_backoff_counter: backoff+1 (at most MAX_BACKOFF) and a value of 2**backoff - 1."""
+    """restart_backoff_counter (pycore_backoff.h): backoff+1 (at most MAX_BACKOFF) with a value of
+    2**(backoff+1) - 1. Only the 4 backoff bits matter, so the 16 results are a table in the
+    uop's read-only data, indexed by them."""
     b = u.b
     bits = u.const("BACKOFF_BITS")
-    backoff = b.and_(counter, (1 << bits) - 1)
-    nb = b.new("backoff")
-    capped, ready = b.label("capped"), b.label("ready")
-    b.br("uge", backoff, MAX_BACKOFF, capped)
-    b.add(backoff, 1, dst=nb)
-    b.jump(ready)
-    b.bind(capped)
-    b.const(MAX_BACKOFF, dst=nb)
-    b.bind(ready)
-    # value = (1 << nb) - 1, built one bit at a time (LIR shifts take constant counts)
-    value, i = b.const(0), b.const(0)
-    loop, done = b.label("ones"), b.label("ones_done")
-    b.bind(loop)
-    b.br("uge", i, nb, done)
-    b.or_(b.shl(value, 1), 1, dst=value)
-    b.add(i, 1, dst=i)
-    b.jump(loop)
-    b.bind(done)
-    return b.or_(b.shl(value, bits), nb)
+    table = b""
+    for backoff in range(1 << bits):
+        nb = min(backoff + 1, MAX_BACKOFF)
+        table += (((1 << nb) - 1) << bits | nb).to_bytes(2, "little")
+    index = b.and_(counter, (1 << bits) - 1)
+    return b.load(b.lea(b.rodata(table), index, 1), 0, u.bits("_PyExitData", "temperature"))
