@@ -574,8 +574,12 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         hint = hints.get(v)
         if hint not in pool or crosses:
             # two-address friendly: the register of the defining op's first source, if it died
+            # here (or of the second, for a commutative operation)
             uses = use_def[start][0]
-            hint = out.get(uses[0]) if uses and uses[0].id >= 0 else None
+            op = fn.ops[start]
+            candidates = uses[:2] if op.op == "bin" and op.args[0] in ("add", "and", "or", "xor", "mul") \
+                else uses[:1]
+            hint = next((out[u] for u in candidates if u.id >= 0 and out.get(u) in pool), None)
         reg = pool.pop(pool.index(hint)) if hint in pool else pool.pop(0)
         out[v] = reg
         active.append((end, v, reg, pool))

@@ -28,7 +28,7 @@ def _ITER_NEXT_RANGE(u):
     start, step, length = (u.off("_PyRangeIterObject", f) for f in ("start", "step", "len"))
     value = b.load(r, start)
     b.store(b.add(value, b.load(r, step)), r, start)
-    b.store(b.sub(b.load(r, length), 1), r, length)
+    b.rmw(r, length, u.bits("_PyRangeIterObject", "len"), -1)   # r->len--
     res = b.call("PyLong_FromLong", value)
     b.br("eq", res, 0, ERROR_TARGET)
     u.poke(0, u.FromPyObjectSteal(res))
