@@ -68,6 +68,7 @@ class _Sel:
                     lir.crossing(fn))
         self.plan = plan
         self.regs, self.crossing = plan
+        self.intervals = lir.live_intervals(fn)
         self.labels: dict[str, object] = {}
         self.pos = 0
 
@@ -171,7 +172,14 @@ class _Sel:
     # -- the ops
     def run(self) -> Code:
         a = self.a
-        for self.pos, op in enumerate(self.fn.ops):
+        ops = self.fn.ops
+        skip = -1
+        for self.pos, op in enumerate(ops):
+            if self.pos == skip:
+                continue
+            if op.op == "load" and self.pos + 1 < len(ops) and self.fold_load(op, ops[self.pos + 1]):
+                skip = self.pos + 1
+                continue
             getattr(self, "op_" + op.op)(*op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
@@ -183,6 +191,42 @@ class _Sel:
             labels[name] = len(data)
             data += blob
         return Code(a.finish(), list(a.relocs), bytes(data), labels)
+
+    def fold_load(self, load, nxt) -> bool:
+        """A value loaded only to be tested or compared by the next op: test/cmp it in memory
+        (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
+        v, base, disp, width, signed = load.args
+        if self.intervals.get(v) != [self.pos, self.pos + 1] or width not in (8, 16, 32, 64):
+            return False
+        m = self.mem(base, disp)
+        a = self.a
+        if nxt.op == "brbit" and nxt.args[0] is v and nxt.args[1] < width:
+            _, bit, is_set, target = nxt.args
+            a.TESTB_mi8(Mem(m.base, m.disp + bit // 8), 1 << (bit % 8))
+            self.branch("ne" if is_set else "e", target)
+            return True
+        if nxt.op != "br" or width not in (32, 64) or nxt.args[4] != width:
+            return False
+        cond, x, y, target, _ = nxt.args
+        if signed and width == 32:
+            return False
+        sfx = "Q" if width == 64 else "L"
+        if x is v and y is not v:
+            if isinstance(y, V):
+                getattr(a, f"CMP{sfx}_mr")(m, self.r(y))
+            else:
+                value = (y & 0xFFFFFFFF) if width == 32 else _signed64(y)
+                if width == 32:
+                    value = value - (1 << 32) if value >> 31 else value
+                if not _fits32(value):
+                    return False
+                getattr(a, f"CMP{sfx}_m{'i8' if -128 <= value < 128 else 'i32'}")(m, value)
+        elif y is v and isinstance(x, V) and x is not v:
+            getattr(a, f"CMP{sfx}_rm")(self.r(x), m)
+        else:
+            return False
+        self.branch(CC[cond], target)
+        return True
 
     def op_label(self, lbl):
         self.a.bind(self.label(lbl))
