@@ -115,7 +115,7 @@ def test_installed_specs_load(installed):
 def test_installed_console_script_runs_demo_and_asm(installed):
     refjit = str(installed["venv"] / "bin" / "refjit")
     demo = run(installed, [refjit, "demo"])
-    assert "== x86_64" in demo.stdout and "== aarch64" in demo.stdout
+    assert demo.returncode == 0 and "total = 199990000" in demo.stdout and "all agree" in demo.stdout
     # RET is C3 (Intel SDM) and D65F03C0 (Arm ARM, RET with Rn = x30).
     assert run(installed, [refjit, "asm", "--arch", "x86_64"], "retq\n").stdout == "c3\n"
     assert run(installed, [refjit, "asm", "--arch", "aarch64"], "ret\n").stdout == "c0035fd6\n"
