@@ -177,7 +177,8 @@ class _Sel:
         for self.pos, op in enumerate(ops):
             if self.pos == skip:
                 continue
-            if op.op == "load" and self.pos + 1 < len(ops) and self.fold_load(op, ops[self.pos + 1]):
+            if self.pos + 1 < len(ops) and (op.op == "load" and self.fold_load(op, ops[self.pos + 1])
+                                            or op.op == "bin" and self.fold_test(op, ops[self.pos + 1])):
                 skip = self.pos + 1
                 continue
             getattr(self, "op_" + op.op)(*op.args)
@@ -226,6 +227,26 @@ class _Sel:
         else:
             return False
         self.branch(CC[cond], target)
+        return True
+
+    def fold_test(self, op, nxt) -> bool:
+        """``v = x & mask`` only to branch on v being zero: ``test $mask, x``."""
+        kind, v, x, mask = op.args
+        if kind != "and" or isinstance(mask, V) or self.intervals.get(v) != [self.pos, self.pos + 1]:
+            return False
+        if nxt.op != "br" or nxt.args[1] is not v or nxt.args[2] != 0 or nxt.args[0] not in ("eq", "ne"):
+            return False
+        rx, a = self.r(x), self.a
+        mask &= (1 << nxt.args[4]) - 1
+        if mask == 0xFF:
+            a.TESTB_rr(rx, rx)
+        elif mask < 0x100:
+            a.TESTB_ri8(rx, mask)
+        elif mask < 0x80000000:
+            a.TESTL_ri32(rx, mask)
+        else:
+            return False
+        self.branch(CC[nxt.args[0]], nxt.args[3])
         return True
 
     def op_label(self, lbl):

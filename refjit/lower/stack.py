@@ -60,10 +60,10 @@ def _LOAD_FAST_AND_CLEAR(u):
 def _STORE_FAST(u):
     b = u.b
     value = u.peek(-1)
+    u.sp_add(-1)            # (a register: moving it before the local's swap changes nothing)
     base, disp = u.local()
     tmp = b.load(base, disp)
     b.store(value, base, disp)
-    u.sp_add(-1)
     u._PyFrame_SetStackPointer()
     u.CLOSE(tmp)                         # XCLOSE: NULL has bit 0 set
     u._PyFrame_GetStackPointer()
