@@ -128,10 +128,13 @@ def with_header(text: str, header: str) -> str:
 def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                  out: str | None = None, batch_size: int = 25, max_uops: int = 40,
                  max_found: int = 10) -> CampaignReport:
-    """Fuzz for about ``seconds`` (a batch in progress finishes, and so does its shrinking)."""
+    """Fuzz for about ``seconds``: the batch in progress finishes, and its shrinking may go on
+    for a grace period (a quarter of ``seconds``, at least 10 s); after that the smallest
+    disagreement seen so far is the one saved."""
     try:
         from hypothesis import HealthCheck, Phase, given, reject, settings
         from hypothesis import seed as hseed
+        from hypothesis.errors import Flaky
     except ImportError:
         raise RefjitError("`refjit fuzz` needs hypothesis: pip install hypothesis "
                           "(or pip install 'refjit[test]')") from None
@@ -140,6 +143,7 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
     report = CampaignReport(seed)
     known: set[str] = set()
     start = time.monotonic()
+    stop_shrinking = start + seconds + max(10.0, seconds / 4)
     batch = 0
     while time.monotonic() - start < seconds and len(report.found) < max_found:
 
@@ -149,6 +153,11 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
         @hseed(seed * 1_000_003 + batch)
         @given(traces(max_uops=max_uops))
         def probe(g):
+            if time.monotonic() > stop_shrinking and smallest:
+                # out of time: every other candidate "passes", so hypothesis ends with this one
+                if g.text == smallest[-1].text:
+                    raise smallest[-1]
+                return
             try:
                 r = check_text(g.text, arches=arches, stencils=stencils)
             except Discarded:
@@ -156,14 +165,21 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                 reject()
             report.cases += 1
             if not r.agree and r.signature not in known:
-                raise _Disagreement(g.text, r)
+                smallest.append(_Disagreement(g.text, r))  # hypothesis only tries smaller ones
+                raise smallest[-1]
 
+        smallest: list[_Disagreement] = []
         try:
-            probe()
+            try:
+                probe()
+            except Flaky:
+                if not smallest:
+                    raise
+                raise smallest[-1] from None
         except _Disagreement as d:
             known.add(d.result.signature)
-            found = Found(d.result.signature, with_header(d.text, _header(seed, batch, d.result, arches, stencils)),
-                          d.result.differences)
+            header = _header(seed, batch, d.result, arches, stencils)
+            found = Found(d.result.signature, with_header(d.text, header), d.result.differences)
             if out is not None:
                 os.makedirs(out, exist_ok=True)
                 found.path = os.path.join(out, f"fuzz-{seed}-{batch}.trace")

@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from refjit.trace import POPS_BEFORE_JUMP
+
 # -- pools of interesting values -------------------------------------------------------------
 
 INTS = [0, 1, -1, 256, 257, -5, -6, 2, 3, 100, 2**30 - 1, 2**30, -(2**30), 2**31, 2**32 - 1,
@@ -49,6 +51,9 @@ NB_SUBSCR = 26
 # to bool); the mask is what the specialised uops test.
 COMPARE_MASKS = {"<": 2, "<=": 2 | 8, "==": 8, "!=": 1 | 2 | 4, ">": 4, ">=": 4 | 8}
 EVAL_BREAKERS = [0, 32, 128, 32 | 128, 256, 64]
+# An exit of a chained executor that links onward to another executor: off while the Outcomes
+# disagree on the exit index of such a side exit (fuzz/corpus/chained_side_exit_index.trace).
+ONWARD_LINKS_FROM_SIDE_EXECUTORS = False
 UNITS = 64  # code units of the fuzz code object: tier-1 targets are drawn below it
 
 NUMBER = ("int", "bool", "float")
@@ -103,6 +108,18 @@ class _Uop:
 
 
 @dataclass
+class _Section:
+    """One executor's uops (the running one, or one that a side exit chains into)."""
+
+    name: str
+    uops: list[_Uop]
+    stubs: list[_Uop] = field(default_factory=list)
+    exit_lines: list[str] = field(default_factory=list)
+    n_exits: int = 0
+    header: str = ""
+
+
+@dataclass
 class Generated:
     text: str
     features: list[str] = field(default_factory=list)
@@ -117,11 +134,12 @@ class _Gen:
         self.extra: dict[str, int] = {}
         self.owners: dict[str, int] = {}  # owned slots and containers holding the object
         self.borrowed: set[str] = set()
-        self.uops: list[_Uop] = [_Uop("_START_EXECUTOR", target=self.unit(),
-                                      operand0="&executor")]
-        self.stubs: list[_Uop] = []
-        self.exit_lines: list[str] = []
-        self.n_exits = 0
+        self.main = _Section("executor", [_Uop("_START_EXECUTOR", target=self.unit(),
+                                               operand0="&executor")])
+        self.sec = self.main  # the executor whose uops are being generated
+        # executors that an exit of the main one chains into: (name, stack, locals) at the exit
+        self.pending: list[tuple[str, list, list]] = []
+        self.pops_first = False  # the uop being emitted pops before it jumps
         self.features: set[str] = set()
         self.sizes: dict[str, int] = {}  # tuples: their length (for _UNPACK_SEQUENCE_TUPLE)
 
@@ -253,40 +271,49 @@ class _Gen:
     # -- stubs --------------------------------------------------------------------------------
     def jump_stub(self) -> int:
         """A new _DEOPT or _EXIT_TRACE stub for a guard; returns its key."""
-        self.stubs.append(self.exit_uop() if self.c.integer(0, 1) else
+        self.sec.stubs.append(self.exit_uop() if self.c.integer(0, 1) else
                           _Uop("_DEOPT", target=self.unit()))
-        return len(self.stubs) - 1
+        return len(self.sec.stubs) - 1
 
     def error_stub(self) -> int:
         # operand0 is the tier-1 index of the failing instruction (never 0 here: the trace
         # printer leaves a zero operand out, which the parser then asks for)
-        self.stubs.append(_Uop("_ERROR_POP_N", target=0, operand0=str(self.c.integer(1, UNITS - 1))))
-        return len(self.stubs) - 1
+        self.sec.stubs.append(_Uop("_ERROR_POP_N", target=0, operand0=str(self.c.integer(1, UNITS - 1))))
+        return len(self.sec.stubs) - 1
 
     def exit_uop(self) -> _Uop:
-        k = self.n_exits
-        self.n_exits += 1
-        how = self.c.integer(0, 5)
-        if how == 3:
-            self.exit_lines.append(f"exit {k} temperature=0")
+        k = self.sec.n_exits
+        self.sec.n_exits += 1
+        how = self.c.integer(0, 6)
+        if how == 6 and self.sec is self.main and len(self.pending) < 2:
+            # chained: the exit already links to an executor with uops of its own, entered
+            # with the stack as it is here (a guard that pops first has popped)
+            name = f"side{len(self.pending) + 1}"
+            depth = len(self.stack) - (1 if self.pops_first else 0)
+            self.pending.append((name, list(self.stack[:depth]), list(self.locals)))
+            self.sec.exit_lines.append(f"exit {k} executor={name}")
+            self.features.add("chained executor")
+        elif how == 3:
+            self.sec.exit_lines.append(f"exit {k} temperature=0")
             self.features.add("hot exit")
-        elif how == 4:
+        elif how == 4 and (self.sec is self.main or ONWARD_LINKS_FROM_SIDE_EXECUTORS):
             e = self.new_object("executor", "invalid" if self.c.rare(2) else "")
-            self.exit_lines.append(f"exit {k} executor={e}")
+            self.sec.exit_lines.append(f"exit {k} executor={e}")
             self.features.add("linked exit")
         elif how == 5:
-            self.exit_lines.append(f"exit {k} temperature={self.c.integer(0, 0xFFFF):#x}")
+            self.sec.exit_lines.append(f"exit {k} temperature={self.c.integer(0, 0xFFFF):#x}")
         return _Uop("_EXIT_TRACE", target=self.unit(), operand0=f"&exit{k}")
 
     # -- emitting uops ------------------------------------------------------------------------
     def emit(self, name: str, oparg: int = 0, *, jump=False, error=False, operand0=None):
         u = _Uop(name, oparg, operand0=operand0)
+        self.pops_first = name in POPS_BEFORE_JUMP
         if jump or error:
             u.jump = self.jump_stub() if jump else None
             u.error = self.error_stub() if error else None
         else:
             u.target = self.unit()
-        self.uops.append(u)
+        self.sec.uops.append(u)
         self.features.add(name)
         return u
 
@@ -771,7 +798,7 @@ class _Body(_Gen):
                 self.locals[i] = v
         u = _Uop("_JUMP_TO_TOP")
         u.jump = "top"
-        self.uops.append(u)
+        self.sec.uops.append(u)
 
     # -- the whole trace ------------------------------------------------------------------------
     def initial_state(self) -> tuple[list[str], list[str]]:
@@ -826,21 +853,40 @@ class _Body(_Gen):
             for v in self.stack + self.locals:
                 v.proven = v.nonnull
         # a loop's body is shorter: every guard in it must pass again on each iteration
-        while len(self.uops) < self.max_uops and c.integer(0, 7 if self.loop else 12):
+        while len(self.sec.uops) < self.max_uops and c.integer(0, 7 if self.loop else 12):
             self.step()
         if self.loop:
             self.close_loop()
         else:
             if c.rare(20):
                 # what CPython appends after every trace, reached: the process aborts
-                self.uops.append(_Uop("_FATAL_ERROR", target=0))
+                self.sec.uops.append(_Uop("_FATAL_ERROR", target=0))
                 self.features.add("_FATAL_ERROR")
             else:
-                self.uops.append(self.exit_uop() if c.integer(0, 2) else
-                                 _Uop("_DEOPT", target=self.unit()))
-        return self.text(local_lines, stack_lines)
+                self.pops_first = False
+                self.sec.uops.append(self.exit_uop() if c.integer(0, 2) else
+                                     _Uop("_DEOPT", target=self.unit()))
+        sections = [self.main]
+        for name, stack, locals_ in self.pending:
+            sections.append(self.side_executor(name, stack, locals_))
+        return self.text(local_lines, stack_lines, sections)
 
-    def text(self, local_lines: list[str], stack_lines: list[str]) -> str:
+    def side_executor(self, name: str, stack: list, locals_: list) -> _Section:
+        """A short straight-line executor that starts with the given stack and locals."""
+        c = self.c
+        self.sec = _Section(name, [_Uop("_START_EXECUTOR", target=self.unit(),
+                                        operand0="&executor")],
+                            header=f"executor {name}" + (" invalid" if c.rare(4) else "")
+                            + " chain_depth=1")
+        self.stack, self.locals, self.floor, self.loop = stack, locals_, 0, False
+        while len(self.sec.uops) < self.max_uops // 2 and c.integer(0, 6):
+            self.step()
+        self.pops_first = False
+        self.sec.uops.append(self.exit_uop() if c.integer(0, 2) else
+                             _Uop("_DEOPT", target=self.unit()))
+        return self.sec
+
+    def text(self, local_lines: list[str], stack_lines: list[str], sections) -> str:
         c = self.c
         out = ["refjit-trace 1",
                f"code fuzz units={UNITS} varnames=" + ",".join(f"v{i}" for i in range(len(self.locals)))]
@@ -861,9 +907,18 @@ class _Body(_Gen):
             out.append(f"object {line}" + (f" extra={extra}" if extra else ""))
         out.append(f"frame locals={len(self.locals)}")
         out += local_lines + stack_lines
-        out += self.exit_lines
-        n = len(self.uops)
-        for i, u in enumerate(self.uops + self.stubs):
+        for sec in sections:
+            if sec.header:
+                out.append(sec.header)
+            out += sec.exit_lines
+            out += self.uop_lines(sec)
+        return "\n".join(out) + "\n"
+
+    @staticmethod
+    def uop_lines(sec: _Section) -> list[str]:
+        out = []
+        n = len(sec.uops)
+        for i, u in enumerate(sec.uops + sec.stubs):
             line = f"{i} {u.name} oparg={u.oparg}"
             if u.jump is not None or u.error is not None:
                 jt = 1 if u.jump == "top" else (n + u.jump if u.jump is not None else 0)
@@ -874,7 +929,7 @@ class _Body(_Gen):
             if u.operand0 is not None:
                 line += f" operand0={u.operand0}"
             out.append(line)
-        return "\n".join(out) + "\n"
+        return out
 
 
 def generate(c: Choices, max_uops: int = 40) -> Generated:
