@@ -92,15 +92,21 @@ class _Sel:
                 first = False
 
     def address(self, base: V, disp: int, scale: int):
-        """(base register, offset) that ldst can encode; big offsets go through X17. A hole's
-        addend that was left out of its register (see op_hole) is added here."""
+        """(base register, offset) for :meth:`access`: an immediate offset when ldst can encode
+        it, else X17 holding the displacement (a register offset). A hole's addend that was left
+        out of its register (see op_hole) is added here."""
         rb = self.x(base)
         disp += self.bias.get(base, 0)
         if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
             return rb, disp
         self.mov_imm(X[TMP], disp)
-        self.a.add_reg(X[TMP], rb, X[TMP])
-        return X[TMP], 0
+        return rb, X[TMP]
+
+    def access(self, mnemonic: str, rt, rb, off) -> None:
+        if isinstance(off, int):
+            self.a.ldst(mnemonic, rt, rb, off)
+        else:
+            self.a.ldst_reg(mnemonic, rt, rb, off)
 
     def operand(self, b, sf: int = 1):
         if isinstance(b, V):
@@ -270,7 +276,7 @@ class _Sel:
     def op_load(self, dst, base, disp, width, signed):
         rb, off = self.address(base, disp, width // 8)
         rt = X[self.n(dst)] if width == 64 or (signed and width != 64) else W[self.n(dst)]
-        self.a.ldst(_LOAD[(width, signed and width != 64)], rt, rb, off)
+        self.access(_LOAD[(width, signed and width != 64)], rt, rb, off)
 
     def op_store(self, value, base, disp, width):
         rb, off = self.address(base, disp, width // 8)
@@ -280,10 +286,10 @@ class _Sel:
             else:
                 self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
                 rt = X[CALL_REG] if width == 64 else W[CALL_REG]
-            self.a.ldst(_STORE[width], rt, rb, off)
+            self.access(_STORE[width], rt, rb, off)
             return
         rt = X[self.n(value)] if width == 64 else W[self.n(value)]
-        self.a.ldst(_STORE[width], rt, rb, off)
+        self.access(_STORE[width], rt, rb, off)
 
     def op_rmw(self, base, disp, width, delta, cond, target):
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
@@ -291,10 +297,10 @@ class _Sel:
         a = self.a
         rb, off = self.address(base, disp, width // 8)
         rt = (X if width == 64 else W)[CALL_REG]
-        a.ldst("ldr", rt, rb, off)
+        self.access("ldr", rt, rb, off)
         (a.add_imm if delta >= 0 else a.sub_imm)(rt, rt, abs(delta)) if abs(delta) < 4096 \
             else a.add_reg(rt, rt, self.imm_reg(delta, 1 if width == 64 else 0))
-        a.ldst("str", rt, rb, off)
+        self.access("str", rt, rb, off)
         if cond is None:
             return
         if isinstance(target, Exit):
@@ -307,11 +313,11 @@ class _Sel:
 
     def op_fload(self, dst, base, disp):
         rb, off = self.address(base, disp, 8)
-        self.a.ldst("ldr", D[self.n(dst)], rb, off)
+        self.access("ldr", D[self.n(dst)], rb, off)
 
     def op_fstore(self, value, base, disp):
         rb, off = self.address(base, disp, 8)
-        self.a.ldst("str", D[self.n(value)], rb, off)
+        self.access("str", D[self.n(value)], rb, off)
 
     def op_bin(self, op, dst, x, y):
         a = self.a
@@ -382,6 +388,9 @@ class _Sel:
             r = (X if width == 64 else W)[self.n(x)]
             (self.a.cbz if cond == "eq" else self.a.cbnz)(r, self.label(target))
             return
+        if not isinstance(y, V) and y == 0 and cond in ("lt", "ge"):
+            # the sign bit: tbnz/tbz
+            return self.op_brbit(x, width - 1, cond == "lt", target)
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 

@@ -109,7 +109,8 @@ class Uop:
 
     def guard_type(self, o: V, type_symbol: str, target=JUMP_TARGET) -> None:
         """``if (Py_TYPE(o) != &type_symbol) JUMP_TO_JUMP_TARGET();``"""
-        self.b.br("ne", self.Py_TYPE(o), self.b.hole(type_symbol), target)
+        expected = self.b.hole(type_symbol)
+        self.b.br("ne", self.Py_TYPE(o), expected, target)
 
     def borrow(self, ref: V) -> V:
         """PyStackRef_AsPyObjectBorrow: the pointer with bit 0 cleared."""
@@ -175,21 +176,19 @@ class Uop:
         self.DECREF_MORTAL(ref, destruct)
         b.bind(done)
 
-    def FromPyObjectNew(self, o: V, dst: V | None = None) -> V:
-        """PyStackRef_FromPyObjectNew: an immortal object tagged, else a new strong ref."""
+    def FromPyObjectNew(self, o: V) -> V:
+        """PyStackRef_FromPyObjectNew: an immortal object tagged, else a new strong ref. The
+        register ``o`` becomes the stack ref (it is tagged in place)."""
         b = self.b
-        ref = dst if dst is not None else b.new("ref")
         immortal, done = b.label("immortal"), b.label("new")
-        rc_off = self.off("PyObject", "ob_refcnt")
-        rc = b.load(o, rc_off, self.bits("PyObject", "ob_refcnt"))
-        b.br("lt", rc, 0, immortal, width=32)
-        b.store(b.add(rc, 1), o, rc_off, self.bits("PyObject", "ob_refcnt"))
-        b.mov(ref, o)
+        rc_off, rc_bits = self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt")
+        b.br("lt", b.load(o, rc_off, rc_bits), 0, immortal, width=rc_bits)
+        b.rmw(o, rc_off, rc_bits, 1)
         b.jump(done)
         b.bind(immortal)
-        b.or_(o, 1, dst=ref)
+        b.or_(o, 1, dst=o)
         b.bind(done)
-        return ref
+        return o
 
     def FromPyObjectSteal(self, o: V) -> V:
         """PyStackRef_FromPyObjectSteal: tag with bit 0 of ob_flags (the immortal flag)."""
