@@ -140,6 +140,7 @@ class _Gen:
         # executors that an exit of the main one chains into: (name, stack, locals) at the exit
         self.pending: list[tuple[str, list, list]] = []
         self.pops_first = False  # the uop being emitted pops before it jumps
+        self.enter_lines: list[str] = []  # ENTER_EXECUTOR instructions in the bytecode
         self.features: set[str] = set()
         self.sizes: dict[str, int] = {}  # tuples: their length (for _UNPACK_SEQUENCE_TUPLE)
 
@@ -296,6 +297,15 @@ class _Gen:
         elif how == 3:
             self.sec.exit_lines.append(f"exit {k} temperature=0")
             self.features.add("hot exit")
+            if self.c.rare(3) and len(self.enter_lines) < 3 \
+                    and (self.sec is self.main or ONWARD_LINKS_FROM_SIDE_EXECUTORS):
+                # hot, to an instruction that is already ENTER_EXECUTOR: that executor is reused
+                unit = UNITS - 1 - len(self.enter_lines)
+                e = self.new_object("executor", "invalid" if self.c.rare(3) else "")
+                self.extra[e] = 1  # co_executors' reference
+                self.enter_lines.append(f"enter_executor {unit} {e}")
+                self.features.add("exit to ENTER_EXECUTOR")
+                return _Uop("_EXIT_TRACE", target=unit, operand0=f"&exit{k}")
         elif how == 4 and (self.sec is self.main or ONWARD_LINKS_FROM_SIDE_EXECUTORS):
             e = self.new_object("executor", "invalid" if self.c.rare(2) else "")
             self.sec.exit_lines.append(f"exit {k} executor={e}")
@@ -899,12 +909,13 @@ class _Body(_Gen):
             name = line.split(" ", 1)[0]
             extra = self.extra[name]
             if self.kinds[name] == "executor":
-                pass  # owned by the exit that links to it
+                pass  # owned by the exit that links to it, or co_executors (extra)
             elif name in self.borrowed or self.owners[name] == 0:
                 extra = max(extra, 1)
             elif c.rare(3):
                 extra += 1  # held elsewhere too: not the last reference
             out.append(f"object {line}" + (f" extra={extra}" if extra else ""))
+        out += self.enter_lines
         out.append(f"frame locals={len(self.locals)}")
         out += local_lines + stack_lines
         for sec in sections:
