@@ -193,3 +193,15 @@ def test_refjit_fuzz_refuses_bad_arguments_clearly(argv, message, capsys):
     assert main(["fuzz", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_refjit_fuzz_without_hypothesis_says_how_to_get_it(monkeypatch, capsys):
+    """hypothesis is a dependency of the fuzzer only (and of the tests), not of refjit."""
+    import sys
+
+    from refjit.cli import main
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)  # import hypothesis -> ImportError
+    assert main(["fuzz", "--seconds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "needs hypothesis: pip install hypothesis" in err and "Traceback" not in err

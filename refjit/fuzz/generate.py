@@ -22,7 +22,14 @@ have one right answer to agree on. The generator therefore keeps an abstract sta
   refs are never stored into locals.
 - A loop runs a range/list/tuple iterator that exhausts (it sits below the body's stack floor,
   which the body never pops), so every run ends; a body that appends to the list it iterates
-  could still grow forever, which the run's budget catches (the case is then discarded).
+  could still grow forever, which the run's budget stops (both sides are compared there).
+
+Around the uops: random initial states (ints at every boundary, floats with -0.0, NaN,
+infinities and subnormals, lists, tuples, iterators part-way through, last references,
+borrowed and immortal slots), every guard's stub a _DEOPT or an _EXIT_TRACE whose exit is cold,
+hot (the optimizer is asked), linked to another executor (valid or invalidated, with uops of its
+own or not) or aimed at an ENTER_EXECUTOR, errors through _ERROR_POP_N, an eval breaker with
+events set, a warm-up counter about to run out, an invalidated running executor.
 """
 
 from __future__ import annotations
