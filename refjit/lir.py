@@ -3,13 +3,23 @@
 A :class:`Function` is a straight list of :class:`Op`s over virtual registers (:class:`V`),
 int64 (``kind "i"``) or float64 (``kind "f"``). Three int registers are pinned to the stencil
 ABI's registers (FACTS §b.2): :data:`FRAME`, :data:`SP` (``stack_pointer``) and :data:`TSTATE`;
-the lowering may update SP (``b.add(SP, SP, 8)``) and the backend keeps it in its register.
+the lowering may update SP (``b.add(SP, 8, dst=SP)``) and the backend keeps it in its register.
 Virtual registers are not SSA: an op writes its ``dst``; a register lives from its first
 mention to its last (jumps backwards extend that over the loop), which is what the backends'
 linear-scan allocation needs.
 
 Holes are instruction fields, not constants: ``b.hole("OPARG")`` is ``_JIT_OPARG``, any other
 name a C symbol's address, so one lowering serves every instance of a uop, like a stencil.
+Read-only data (C strings, small tables) goes with the uop (``b.cstring``, ``b.rodata``).
+
+Operations (:data:`SIGNATURES` lists their operands): constants, holes and data addresses;
+loads/stores of 8-64-bit ints and f64 at base+disp, ``lea`` (base + index<<shift + disp) and
+``rmw`` (add to memory in place, optionally branching on zero: reference counts); int ``bin``
+(add sub mul and or xor shl shr sar; the second operand a register or a constant), ``ovf`` (add
+sub mul branching on signed overflow), ``setcc``/``select``/``br`` on signed or unsigned 32/64-bit
+conditions, ``brbit``; f64 ``fbin``, ``fsetcc`` (ordered), ``i2f``/``f2i``; ``call`` and
+``call_ptr`` with the C ABI (int and double arguments, an int result, optionally an out-parameter
+slot on the C stack, :data:`OUT_SLOT`).
 
 Branch targets are :class:`Lbl` labels bound in the same function, or one of the exits
 :data:`CONTINUE` (the next uop), :data:`JUMP_TARGET` and :data:`ERROR_TARGET`
@@ -83,8 +93,8 @@ INT_CONDS = {"eq", "ne", "lt", "le", "gt", "ge", "ult", "ule", "ugt", "uge"}
 F64_CONDS = {"lt", "le", "gt", "ge"}  # ordered: false when either side is a NaN
 WIDTHS = {8, 16, 32, 64}
 
-# op -> operand roles, for printing and for the register allocator:
-# "d" an int/float register written, "s" read, "x" read and written, anything else a literal.
+# op -> its operands, in order: "d" a register written, "s" a register read, "v" a register read
+# or an int, "*" a tuple of registers read, "." anything else (a literal, label, exit, symbol).
 SIGNATURES = {
     "const": "d.",        # dst, value
     "hole": "d..",        # dst, symbol, addend
@@ -152,10 +162,6 @@ class Function:
         for label, data in self.rodata.items():
             lines.append(f"  rodata {label}: {data!r}")
         return "\n".join(lines)
-
-    @property
-    def has_calls(self) -> bool:
-        return any(op.op in ("call", "call_ptr") for op in self.ops)
 
 
 class Builder:

@@ -276,3 +276,27 @@ def test_lir_refuses_bad_operands():
         b.finish()
     text = str(Builder("_Y").fn)
     assert text.startswith("_Y:")
+
+
+def test_every_lowering_uses_documented_operations():
+    """Each op of every loop-slice lowering is one of lir.SIGNATURES, with that many operands
+    of the documented kinds."""
+    from refjit.compile import lower_lir
+    from refjit.semantics import LOOP_SLICE
+    seen = set()
+    for name in sorted(LOOP_SLICE):
+        for op in lower_lir(name, "x86_64").ops:
+            sig = lir.SIGNATURES[op.op]
+            assert len(sig) == len(op.args), (name, str(op))
+            for role, arg in zip(sig, op.args):
+                if role == "s":
+                    assert isinstance(arg, lir.V), (name, str(op))
+                elif role == "d":
+                    assert arg is None or isinstance(arg, lir.V), (name, str(op))
+                elif role == "v":
+                    assert isinstance(arg, (lir.V, int)), (name, str(op))
+                elif role == "*":
+                    assert all(isinstance(a, lir.V) for a in arg), (name, str(op))
+            seen.add(op.op)
+    assert {"hole", "load", "store", "rmw", "call", "call_ptr", "br", "brbit", "ret", "tail_jump",
+            "lea", "select", "fbin", "fsetcc", "data"} <= seen
