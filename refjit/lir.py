@@ -131,13 +131,64 @@ class Op:
     args: tuple
 
     def __str__(self) -> str:
-        a = self.args
-        if self.op == "label":
+        """One line of C-like text: ``v3 = load64 [v1 + 0x10]``, ``if v6 >u 8 goto JUMP_TARGET``."""
+        a, k = self.args, self.op
+        if k == "label":
             return f"{a[0]!r}:"
-        if self.op in ("bin", "ovf", "setcc", "fbin", "fsetcc", "br", "select"):
-            head, rest = a[0], a[1:]
-            return f"    {self.op}.{head} " + ", ".join(_show(x) for x in rest)
-        return f"    {self.op} " + ", ".join(_show(x) for x in a)
+        return "    " + _FORMAT[k](*a)
+
+
+def _mem(base, disp) -> str:
+    if not disp:
+        return f"[{base!r}]"
+    return f"[{base!r} {'-' if disp < 0 else '+'} {_show(abs(disp))}]"
+
+
+def _w(width: int) -> str:
+    return "" if width == 64 else f" ({width}-bit)"
+
+
+_BINOP = {"add": "+", "sub": "-", "mul": "*", "and": "&", "or": "|", "xor": "^", "shl": "<<",
+          "shr": ">>u", "sar": ">>"}
+_COND = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "ult": "<u",
+         "ule": "<=u", "ugt": ">u", "uge": ">=u"}
+
+
+def _call_text(dst, what, args, out) -> str:
+    callee = what if isinstance(what, str) else f"*{what!r}"
+    text = f"call {callee}({', '.join(repr(x) for x in args)})"
+    results = [repr(x) for x in (dst, out) if x is not None]
+    return f"{', '.join(results)} = {text}" if results else text
+
+
+_FORMAT = {
+    "const": lambda d, v: f"{d!r} = {_show(v)}",
+    "hole": lambda d, sym, add: f"{d!r} = &{sym}" + (f" + {_show(add)}" if add else ""),
+    "data": lambda d, label: f"{d!r} = &{label}",
+    "mov": lambda d, s_: f"{d!r} = {s_!r}",
+    "load": lambda d, b, disp, w, signed: f"{d!r} = load{w}{'s' if signed else ''} {_mem(b, disp)}",
+    "store": lambda v, b, disp, w: f"store{w} {_mem(b, disp)} = {_show(v)}",
+    "rmw": lambda b, disp, w, delta, cond, t: f"{_mem(b, disp)} += {_show(delta)}{_w(w)}"
+                                              + (f"; if {_COND[cond]} 0 goto {t!r}" if cond else ""),
+    "fload": lambda d, b, disp: f"{d!r} = loadf64 {_mem(b, disp)}",
+    "fstore": lambda v, b, disp: f"storef64 {_mem(b, disp)} = {v!r}",
+    "bin": lambda op, d, x, y: f"{d!r} = {x!r} {_BINOP[op]} {_show(y)}",
+    "ovf": lambda op, d, x, y, t: f"{d!r} = {x!r} {_BINOP[op]} {_show(y)}; if overflow goto {t!r}",
+    "setcc": lambda c, d, x, y, w: f"{d!r} = {x!r} {_COND[c]} {_show(y)}{_w(w)}",
+    "select": lambda c, d, x, y, t, f, w: f"{d!r} = {x!r} {_COND[c]} {_show(y)}{_w(w)} ? {t!r} : {f!r}",
+    "lea": lambda d, b, i, sh, disp: f"{d!r} = {b!r} + ({i!r} << {sh})" + (f" + {_show(disp)}" if disp else ""),
+    "fbin": lambda op, d, x, y: f"{d!r} = {x!r} {'/' if op == 'div' else _BINOP[op]} {y!r}",
+    "fsetcc": lambda c, d, x, y: f"{d!r} = {x!r} {_COND[c]} {y!r} (ordered)",
+    "i2f": lambda d, x: f"{d!r} = (double){x!r}",
+    "f2i": lambda d, x: f"{d!r} = (int64){x!r}",
+    "br": lambda c, x, y, t, w: f"if {x!r} {_COND[c]} {_show(y)}{_w(w)} goto {t!r}",
+    "brbit": lambda x, bit, set_, t: f"if bit {bit} of {x!r} is {'set' if set_ else 'clear'} goto {t!r}",
+    "jump": lambda t: f"goto {t!r}",
+    "call": _call_text,
+    "call_ptr": _call_text,
+    "ret": lambda v: f"return {v!r}",
+    "tail_jump": lambda v: f"goto *{v!r}",
+}
 
 
 def _show(x) -> str:
@@ -197,11 +248,11 @@ class Builder:
     # -- registers and labels
     def new(self, name: str = "") -> V:
         self.fn.nregs += 1
-        return V(self.fn.nregs, INT, name and f"{name}{self.fn.nregs}")
+        return V(self.fn.nregs, INT, name and f"{name}_{self.fn.nregs}")
 
     def newf(self, name: str = "") -> V:
         self.fn.nregs += 1
-        return V(self.fn.nregs, F64, name and f"{name}{self.fn.nregs}")
+        return V(self.fn.nregs, F64, name and f"{name}_{self.fn.nregs}")
 
     def label(self, name: str = "L") -> Lbl:
         self._labels += 1
@@ -218,7 +269,7 @@ class Builder:
 
     def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
         """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
-        dst = self._reg(dst) if dst is not None else self.new(kind.lower()[:6] if kind in FIELD_HOLES else "")
+        dst = self._reg(dst) if dst is not None else self.new(kind.lower() if kind in FIELD_HOLES else "")
         symbol = f"_JIT_{kind}" if kind in FIELD_HOLES else kind
         if kind.startswith("_JIT_"):
             raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
