@@ -53,7 +53,8 @@ def group_lines(group: StencilGroup, arch: str, indent: str = "    ") -> list[st
 
 
 def compile_listing(trace_path: str, arch: str, stencils: str | None = None, show_lir: bool = False) -> list[str]:
-    """``refjit compile TRACE --listing``: the running executor's uops with refjit's code."""
+    """``refjit compile TRACE --listing``: every executor's uops with refjit's code (and the
+    LIR, and CPython's stencil with both sizes, when asked)."""
     from refjit.profile import load_profile
     from refjit.stencils import read_header
     from refjit.trace import load_trace
@@ -65,32 +66,36 @@ def compile_listing(trace_path: str, arch: str, stencils: str | None = None, sho
     header = read_header(stencils) if stencils else None
     if header is not None and header.arch != arch:
         raise LowerError(f"{stencils} is for {header.arch}, not {arch}")
-    names = [u.name for u in trace.uops]
-    groups = compile_groups(arch, names)
+    sections = trace.sections()
     shim = shim_group(arch)
-    total_ours = shim.code_size
-    total_theirs = header.shim.code_size if header else 0
-    lines = [f"{trace_path}: {len(names)} uops, {arch}"]
-    lines.append(f"shim: refjit {shim.code_size} bytes" + (f", CPython {header.shim.code_size} bytes" if header else ""))
-    for i, name in enumerate([*names, "_FATAL_ERROR"]):
-        g = groups[name]
-        total_ours += g.code_size
-        head = f"[{i}] {name}: refjit {g.code_size} bytes code, {g.data_size} data"
-        theirs = header.groups.get(name) if header else None
-        if theirs is not None:
-            total_theirs += theirs.code_size
-            head += f"; CPython {theirs.code_size} bytes code, {theirs.data_size} data"
-        elif header is not None:
-            head += "; CPython: no stencil"
-        lines.append(head)
-        if show_lir:
-            lines.extend("    | " + line for line in str(lower_lir(name, arch)).splitlines()[1:])
-        lines.append("  refjit:")
-        lines.extend(group_lines(g, arch))
-        if theirs is not None:
-            lines.append("  CPython:")
-            lines.extend(group_lines(theirs, arch))
-    lines.append(f"total code: refjit {total_ours} bytes" + (f", CPython {total_theirs} bytes" if header else ""))
+    lines = [f"{trace_path}: {arch}, {len(sections)} executor(s)"]
+    for k, sec in enumerate(sections):
+        names = [u.name for u in sec.uops]
+        groups = compile_groups(arch, names)
+        total_ours = shim.code_size
+        total_theirs = header.shim.code_size if header else 0
+        if len(sections) > 1:
+            lines.append(f"== executor {sec.name}" + (" (the running one)" if k == 0 else ""))
+        lines.append(f"shim: refjit {shim.code_size} bytes" + (f", CPython {header.shim.code_size} bytes" if header else ""))
+        for i, name in enumerate([*names, "_FATAL_ERROR"]):
+            g = groups[name]
+            total_ours += g.code_size
+            head = f"[{i}] {name}: refjit {g.code_size} bytes code, {g.data_size} data"
+            theirs = header.groups.get(name) if header else None
+            if theirs is not None:
+                total_theirs += theirs.code_size
+                head += f"; CPython {theirs.code_size} bytes code, {theirs.data_size} data"
+            elif header is not None:
+                head += "; CPython: no stencil"
+            lines.append(head)
+            if show_lir:
+                lines.extend("    | " + line for line in str(lower_lir(name, arch)).splitlines()[1:])
+            lines.append("  refjit:")
+            lines.extend(group_lines(g, arch))
+            if theirs is not None:
+                lines.append("  CPython:")
+                lines.extend(group_lines(theirs, arch))
+        lines.append(f"total code: refjit {total_ours} bytes" + (f", CPython {total_theirs} bytes" if header else ""))
     return lines
 
 

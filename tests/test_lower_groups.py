@@ -155,6 +155,11 @@ def test_compile_listing(arch):
     total = shim_group(arch).code_size + sum(
         lower_uop(ln.split()[1].rstrip(":"), arch).code_size for ln in out.splitlines() if ln.startswith("["))
     assert f"total code: refjit {total} bytes" in out
+    chained = subprocess.run([REFJIT, "compile", str(ROOT / "examples" / "branchy_chained.trace"),
+                              "--arch", arch], capture_output=True, text=True, timeout=120)
+    assert chained.returncode == 0, chained.stderr
+    assert [ln for ln in chained.stdout.splitlines() if ln.startswith("== executor")] == \
+        ["== executor executor (the running one)", "== executor side", "== executor enter40"]
     bad = subprocess.run([REFJIT, "compile", "nope.trace"], capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
 
