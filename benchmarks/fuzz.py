@@ -27,6 +27,20 @@ from refjit.fuzz.generate import RandomChoices, generate
 from refjit.stencils import read_header
 
 
+STEPS = [  # (label, function, file it is in)
+    ("generate (the random trace)", "generate", "fuzz/generate.py"),
+    ("parse_trace", "parse_trace", "refjit/trace.py"),
+    ("build_scenario (a fresh Process per ISA)", "build_scenario", "refjit/scenario.py"),
+    ("  of which the Process's runtime (statics, small ints, strings)", "_build_runtime",
+     "runtime/process.py"),
+    ("snapshot of the initial memory", "snapshot", "runtime/process.py"),
+    ("reference semantics", "_run_semantics", "refjit/check.py"),
+    ("compile (cached) + link", "_link_all", "refjit/check.py"),
+    ("machine runs (restore, Unicorn, Outcome)", "_run_machine", "refjit/check.py"),
+    ("  of which build_outcome (both sides)", "build_outcome", "refjit/outcome.py"),
+]
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -99,6 +113,11 @@ def main() -> None:
             key = "/".join(parts[parts.index("refjit"):]) if "refjit" in parts else \
                 ("unicorn" if "unicorn" in f else "python/other")
             by_module[key] += tt
+        print("steps of a case (cumulative time, share of all; steps overlap where nested):")
+        for label, name, where in STEPS:
+            cum = sum(ct for (f, _l, fn), (_cc, _nc, _tt, ct, _c) in stats.items()
+                      if fn == name and f.replace("\\", "/").endswith(where))
+            print(f"  {100 * cum / total:5.1f} %  {label}")
         print("own time per module (200 cases):")
         for key, tt in by_module.most_common(15):
             print(f"  {100 * tt / total:5.1f} %  {key}")
