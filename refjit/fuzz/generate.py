@@ -141,6 +141,7 @@ class _Gen:
         self.extra: dict[str, int] = {}
         self.owners: dict[str, int] = {}  # owned slots and containers holding the object
         self.borrowed: set[str] = set()
+        self.immortal: set[str] = set()  # mortal kinds made immortal (as _Py_SetImmortal does)
         self.main = _Section("executor", [_Uop("_START_EXECUTOR", target=self.unit(),
                                                operand0="&executor")])
         self.sec = self.main  # the executor whose uops are being generated
@@ -205,9 +206,10 @@ class _Gen:
             v = self.int_value()
             if -5 <= v <= 256:
                 return str(v), "int"
-            return self.new_object("int", str(v)), "int"
+            return self.maybe_immortal(self.new_object("int", str(v))), "int"
         if k == 3:
-            return self.new_object("float", _float_text(self.float_value())), "float"
+            return self.maybe_immortal(self.new_object("float", _float_text(self.float_value()))), \
+                "float"
         if k == 4:
             b = c.pick(["None", "True", "False"])
             return b, "none" if b == "None" else "bool"
@@ -246,10 +248,17 @@ class _Gen:
         index = f" index={c.integer(0, len(items))}" if c.rare(6) else ""
         return self.new_object(f"{seq_kind}_iterator", f"{seq}{index}"), f"{seq_kind}_iterator"
 
+    def maybe_immortal(self, name: str) -> str:
+        if self.c.rare(8):
+            self.objects[-1] += " immortal"
+            self.immortal.add(name)
+            self.features.add("immortal object")
+        return name
+
     def slot(self, allow_iter: bool = True) -> tuple[str, Val]:
         """An initial slot's text (after ``= ``) and what is known of it."""
         ref, kind = self.value(allow_iter)
-        if ref in ("None", "True", "False") or _is_small_int(ref):
+        if ref in ("None", "True", "False") or _is_small_int(ref) or ref in self.immortal:
             return f"{ref} immortal", Val(kind, name=ref)
         if self.c.rare(4):
             self.borrowed.add(ref)
@@ -753,9 +762,11 @@ class _Body(_Gen):
             self.stack[-k] = Val(kind, True, v.deps, v.name if v.kind == kind else None)
 
     def a_idiom(self) -> bool:
-        k = self.c.integer(0, 7)
+        k = self.c.integer(0, 8)
         if k == 7:
             return self.branch()
+        if k == 8:
+            return self.generic_binary_op()
         left, right = {0: ("int", "int"), 1: ("float", "float"), 2: ("int", "int"),
                        3: ("float", "float"), 4: ("list", "index"), 5: ("tuple", "index"),
                        6: ("tuple", None)}[k]
@@ -773,6 +784,34 @@ class _Body(_Gen):
         if k in (4, 5):
             return self.a_subscr()
         return self.a_unpack()
+
+    def generic_binary_op(self) -> bool:
+        """_BINARY_OP on guarded numbers, often dividing by zero (an error to error_target)."""
+        if self.visible() + 2 > MAX_VISIBLE:
+            return False
+        left, right = self.c.pick(["int", "float"]), self.c.pick(["int", "float"])
+        if not self.operand(left):
+            return False
+        if self.c.integer(0, 1):
+            if right == "int":
+                self.emit("_LOAD_SMALL_INT", 0)
+                self.push(Val("int", True, name="0"))
+            else:
+                name = self.new_object("float", self.c.pick(["0.0", "-0.0"]))
+                self.extra[name] = 1
+                self.emit("_LOAD_CONST_INLINE_BORROW", operand0=f"&{name}")
+                self.push(Val("float", True, name=name))
+        elif not self.operand(right):
+            return False
+        self.guarded(2, left)
+        self.guarded(1, right)
+        oparg = self.c.pick([NB_NUMERIC[n] for n in ("NB_TRUE_DIVIDE", "NB_FLOOR_DIVIDE",
+                                                      "NB_REMAINDER", "NB_INPLACE_TRUE_DIVIDE")]
+                            if self.c.integer(0, 1) else list(NB_NUMERIC.values()))
+        self.emit("_BINARY_OP", oparg, error=True)
+        self.pop(2)
+        self.push(Val("other"))
+        return True
 
     def branch(self) -> bool:
         """An ``if``: a comparison or a truth test, then the guard the branch became."""
