@@ -7,6 +7,7 @@ REFJIT_REAL_STENCILS names their directory, default /work/local/stencils).
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -88,6 +89,11 @@ def test_demo_with_cpython_stencils():
     check_table(proc.stdout, columns=4)
     for label in ("CPython x86-64", "CPython AArch64"):
         assert f"{label}: the same Outcome as the semantics" in proc.stdout
+    # CPython's code bytes as the build measured them (uops.json), not as refjit's reader saw them.
+    facts = {u["name"]: u for u in json.loads((ROOT / "specs" / "cpython-3.14" / "uops.json").read_text())}
+    for _i, name, _n, cells, _agree in rows(proc.stdout):
+        assert int(cells[1]) == facts[name]["stencil_bytes_x86_64"], (name, cells)
+        assert int(cells[3]) == facts[name]["stencil_bytes_aarch64"], (name, cells)
 
 
 def test_demo_reports_a_wrong_uop(monkeypatch, capsys):
