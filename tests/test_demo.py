@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 
+import capstone
 import pytest
 
 import refjit.compile
@@ -69,11 +70,36 @@ def test_shipped_trace_is_the_example_file():
     assert INT_SUM == (ROOT / "examples" / "int_sum.trace").read_text()
 
 
+def straight_line(arch: str, names) -> dict[str, int]:
+    """Instruction counts of refjit's groups with no branch, call or return (capstone's groups):
+    every entry into such a uop executes each of its instructions exactly once."""
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64) if arch == "x86_64" \
+        else capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+    md.detail = True
+    flow = (capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET)
+    counts = {}
+    for name, group in compile_groups(arch, names).items():
+        insns = list(md.disasm(group.code.body, 0))
+        if insns and sum(i.size for i in insns) == group.code_size \
+                and not any(i.group(g) for i in insns for g in flow):
+            counts[name] = len(insns)
+    return counts
+
+
 def test_demo_agrees_on_both_isas():
     proc = run(["demo"])
     assert "Traceback" not in proc.stderr, proc.stderr
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_table(proc.stdout, columns=2)
+    # The per-uop instruction counts (the machine's accounting) for branch-free groups equal
+    # the number of instructions capstone decodes in them.
+    table = rows(proc.stdout)
+    for column, arch in ((2, "x86_64"), (3, "aarch64")):
+        expected = straight_line(arch, [r[1] for r in table])
+        checked = [r for r in table if r[1] in expected and r[2]]
+        assert len(checked) >= 4, (arch, expected)
+        for _i, name, _n, cells, _agree in checked:
+            assert cells[column] == str(expected[name]), (arch, name, cells, expected[name])
     assert "refjit x86-64: the same Outcome as the semantics" in proc.stdout
     assert "refjit AArch64: the same Outcome as the semantics" in proc.stdout
 
