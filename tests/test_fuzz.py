@@ -98,6 +98,36 @@ def test_semantics_and_refjit_agree_on_both_isas(block):
         assert r.agree, f"seed {seed}:\n" + "\n".join(r.differences[:10]) + "\n" + text
 
 
+def real_stencils() -> dict:
+    """CPython 3.14.7's real headers (not in the repository: a local check, as in
+    test_semantics_stencils.py; REFJIT_REAL_STENCILS names their directory)."""
+    import os
+
+    from refjit.stencils import read_header
+
+    directory = pathlib.Path(os.environ.get("REFJIT_REAL_STENCILS", "/work/local/stencils"))
+    headers = {}
+    for arch in ("x86_64", "aarch64"):
+        found = sorted(directory.glob(f"jit_stencils-{arch}-*-linux-gnu.h")) \
+            if directory.is_dir() else []
+        if not found:
+            pytest.skip(f"real CPython 3.14.7 jit_stencils-{arch}-*.h not in {directory}: set "
+                        "REFJIT_REAL_STENCILS to their directory (local check)")
+        headers[arch] = read_header(str(found[0]))
+    return headers
+
+
+def test_semantics_refjit_and_real_stencils_agree_on_both_isas():
+    """60 random traces, six ways each: the semantics, refjit's code and CPython's stencils, on
+    x86-64 and AArch64."""
+    headers = real_stencils()
+    for seed in range(1000, 1060):
+        text = generated(seed).text
+        r = check_text(text, stencils=headers)
+        assert {k.split("/")[0] for k in r.outcomes} == {"semantics", "refjit", "stencils"}
+        assert r.agree, f"seed {seed}:\n" + "\n".join(r.differences[:10]) + "\n" + text
+
+
 # -- a planted bug ------------------------------------------------------------------------------
 
 def plant(monkeypatch, uop: str, instead: str) -> None:
