@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 
 from refjit.errors import RefjitError
@@ -51,15 +52,29 @@ class CaseResult:
         return self.culprits[0] if self.culprits else ""
 
 
+def interleaved(trace) -> dict:
+    """A mix for check_trace: every other uop of the running executor refjit's, the rest
+    CPython's stencils (which half is a function of the trace), so each refjit uop meets a
+    stencil on both sides: the uop-boundary contract (pinned registers, stack pointer, exits)
+    is checked between the two implementations."""
+    parity = zlib.crc32(repr([(u.name, u.oparg) for u in trace.uops]).encode()) & 1
+    mix: dict = {"*": "stencil"}
+    mix.update({i: "refjit" for i in range(1 + parity, len(trace.uops), 2)})
+    return mix
+
+
 def check_text(text: str, *, arches=ARCHES, stencils=None, refjit: bool = True,
-               budget: int = SEMANTICS_BUDGET, filename: str = "<fuzz>") -> CaseResult:
-    """Run one trace text every way asked (refjit.check.check_trace); raise Discarded when the
+               mixed: bool = False, budget: int = SEMANTICS_BUDGET,
+               filename: str = "<fuzz>") -> CaseResult:
+    """Run one trace text every way asked (refjit.check.check_trace; ``mixed``, with
+    stencils: also refjit's uops interleaved with CPython's); raise Discarded when the
     reference run itself faulted (a trace CPython could not run either)."""
     from refjit.check import check_trace
 
     trace = parse_trace(text, load_profile("3.14", arches[0]), filename)
+    mix = interleaved(trace) if mixed and stencils else None
     report = check_trace(trace, arches=tuple(arches), stencils=stencils or {}, refjit=refjit,
-                         budget=budget)
+                         mix=mix, budget=budget)
     for label, o in report.outcomes.items():
         if label.startswith("semantics/") and o.kind == "fault":
             raise Discarded(f"the reference run faulted: {o.message}")
@@ -105,10 +120,12 @@ class _Disagreement(Exception):
         self.result = result
 
 
-def _header(seed: int, batch: int, result: CaseResult, arches, stencils) -> str:
+def _header(seed: int, batch: int, text: str, result: CaseResult, arches, stencils) -> str:
     replay = f"refjit run THIS_FILE --check --arch {','.join(arches)}"
     if stencils:
         replay += " --stencils " + " ".join(h.path for h in stencils.values())
+        mix = interleaved(parse_trace(text, load_profile("3.14", arches[0])))
+        replay += " --mix '" + ",".join(f"{k}={v}" for k, v in mix.items()) + "'"
     lines = ["# A disagreement found by `refjit fuzz` (shrunk by hypothesis)",
              f"# campaign seed {seed}, batch {batch}",
              f"# replay: {replay}",
@@ -159,7 +176,7 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                     raise smallest[-1]
                 return
             try:
-                r = check_text(g.text, arches=arches, stencils=stencils)
+                r = check_text(g.text, arches=arches, stencils=stencils, mixed=True)
             except Discarded:
                 report.discarded += 1
                 reject()
@@ -178,7 +195,7 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                 raise smallest[-1] from None
         except _Disagreement as d:
             known.add(d.result.signature)
-            header = _header(seed, batch, d.result, arches, stencils)
+            header = _header(seed, batch, d.text, d.result, arches, stencils)
             found = Found(d.result.signature, with_header(d.text, header), d.result.differences)
             if out is not None:
                 os.makedirs(out, exist_ok=True)
