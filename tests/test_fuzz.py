@@ -26,7 +26,6 @@ from refjit.semantics import LOOP_SLICE, Interpreter
 from refjit.trace import format_trace, parse_trace
 
 PROFILE = load_profile("3.14", "x86_64")
-SEEDS = range(300)
 STUBS = ("_DEOPT", "_EXIT_TRACE", "_ERROR_POP_N")
 
 
