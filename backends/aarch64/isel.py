@@ -361,8 +361,18 @@ class _Sel:
             (a.adds_reg if op == "add" else a.subs_reg)(rd, rx, ry)
             self.branch("vs", target)
 
+    def same_flags(self, kind: str, operands: tuple) -> bool:
+        """The previous op set the flags from the same comparison (cset/csel leave them)."""
+        if self.pos == 0:
+            return False
+        prev = self.fn.ops[self.pos - 1]
+        if prev.op != kind:
+            return False
+        return (prev.args[2], prev.args[3]) + prev.args[4:5] == operands[:2] + operands[2:3]
+
     def op_setcc(self, cond, dst, x, y, width):
-        self.compare(x, y, width)
+        if not self.same_flags("setcc", (x, y, width)):
+            self.compare(x, y, width)
         self.a.cset(self.x(dst), CC[cond])
 
     def op_select(self, cond, dst, x, y, t, f, width):
@@ -374,7 +384,8 @@ class _Sel:
 
     def op_fsetcc(self, cond, dst, x, y):
         # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
-        self.a.fcmp(D[self.n(x)], D[self.n(y)])
+        if not self.same_flags("fsetcc", (x, y)):
+            self.a.fcmp(D[self.n(x)], D[self.n(y)])
         self.a.cset(self.x(dst), {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}[cond])
 
     def op_i2f(self, dst, src):

@@ -346,7 +346,10 @@ class _Sel:
         self.branch("o", target)
 
     def op_setcc(self, cond, dst, x, y, width):
-        self.compare(x, y, width)
+        prev = self.fn.ops[self.pos - 1] if self.pos else None
+        # setcc and movzbl leave the flags of an identical comparison just before
+        if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)):
+            self.compare(x, y, width)
         d = self.r(dst)
         getattr(self.a, f"SET{CC[cond].upper()}_r")(d)
         self.a.MOVZBL_rr(d, d)

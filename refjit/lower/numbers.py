@@ -115,7 +115,7 @@ def _BINARY_OP(u):
 def _comparison_bit(u, ge, le):
     """COMPARISON_BIT(x, y) = 1 << (2*(x >= y) + (x <= y)) = (1 + le) * (1 + 3*ge)."""
     b = u.b
-    return b.mul(b.add(le, 1), b.add(b.mul(ge, 3), 1))
+    return b.mul(b.add(le, 1), b.lea(ge, ge, 1, 1))       # 1 + 3*ge = ge + (ge << 1) + 1
 
 
 def _push_bool_from(u, sign_ish, depth: int):
