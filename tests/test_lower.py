@@ -33,7 +33,7 @@ def real_header(arch: str):
         found = sorted(directory.glob(f"jit_stencils-{arch}-*-linux-gnu.h")) if directory.is_dir() else []
         _REAL[arch] = read_header(str(found[0])) if found else None
     return _REAL[arch]
-from semantics_helpers import CONT, ERR_AT, JUMP, trace_text
+from semantics_helpers import CONT, JUMP, trace_text
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])

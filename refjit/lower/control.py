@@ -3,7 +3,7 @@ Tools/jit/template.c's GOTO_TIER_ONE / GOTO_TIER_TWO, Include/internal/pycore_ba
 
 from __future__ import annotations
 
-from refjit.lir import ERROR_TARGET, FRAME, JUMP_TARGET, OUT_SLOT, SP, TSTATE
+from refjit.lir import ERROR_TARGET, FRAME, JUMP_TARGET, OUT_SLOT, TSTATE
 from refjit.lower import lowering
 
 ENTER_EXECUTOR = 255                  # Include/opcode_ids.h

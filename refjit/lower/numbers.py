@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from refjit.lir import ERROR_TARGET, JUMP_TARGET, SP
+from refjit.lir import ERROR_TARGET, JUMP_TARGET
 from refjit.lower import lowering
 
 

@@ -3,7 +3,7 @@ a DUP increments an owned ref's count, a borrow sets bit 0, every pop CLOSEs."""
 
 from __future__ import annotations
 
-from refjit.lir import ERROR_TARGET, FRAME, SP, TSTATE
+from refjit.lir import ERROR_TARGET, SP, TSTATE
 from refjit.lower import lowering
 
 # Python/ceval_macros.h: the message _LOAD_FAST_CHECK formats (kept in the uop's read-only data)
