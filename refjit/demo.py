@@ -1,7 +1,7 @@
 """``refjit demo``: the real int_sum trace, compiled for both ISAs and checked three ways.
 
 The trace is the one CPython 3.14.7 builds for ``for i in range(n): total += i`` (shipped in the
-package as ``refjit.examples.INT_SUM``). For each ISA it is materialised in a fresh emulated
+package as ``refjit.examples``, the examples/ folder installed as package data). For each ISA it is materialised in a fresh emulated
 process and run
 
 * by the reference semantics (each uop counted as it is entered),
