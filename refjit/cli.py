@@ -152,8 +152,10 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="refjit", description="refjit: a reference JIT for CPython 3.14's tier-2 micro-ops, checked three ways "
-                                "(reference semantics, refjit's x86-64/AArch64 code, CPython's stencils).")
+    p = argparse.ArgumentParser(
+        prog="refjit",
+        description="refjit: a reference JIT for CPython 3.14's tier-2 micro-ops, checked three ways "
+                    "(reference semantics, refjit's x86-64/AArch64 code, CPython's stencils).")
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("asm", help="assemble llvm-objdump-style lines, one encoding (hex) per line")
