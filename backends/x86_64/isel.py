@@ -15,6 +15,8 @@ wrapped in ``push %rax`` / ``pop %r11`` to give the callee a 16-byte aligned sta
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from refjit import lir
 from refjit.backends.x86_64 import asm as A
 from refjit.backends.x86_64.asm import Assembler, Mem
@@ -55,19 +57,15 @@ def _signed64(v: int) -> int:
 
 
 class _Sel:
-    def __init__(self, fn: Function, short: dict[int, bool] | None = None, plan=None):
+    def __init__(self, fn: Function):
         self.fn = fn
-        # Forward branches to labels: the first pass emits rel32 and records the distances;
-        # the second uses rel8 wherever the first pass's distance fits (code only shrinks).
-        self.short = short or {}
-        self.forward: list[tuple[int, str]] = []   # per forward branch: (end offset, label)
+        # Every branch to a label, in order: (start, end, condition or None, label name).
+        # Forward ones are emitted as rel32 here; ``_relax`` sizes them afterwards.
+        self.label_branches: list[tuple[int, int, str | None, str]] = []
         self.where = f"x86_64 lowering of {fn.name}"
         self.a = Assembler()
-        if plan is None:
-            plan = (lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX),
-                    lir.crossing(fn))
-        self.plan = plan
-        self.regs, self.crossing = plan
+        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX)
+        self.crossing = lir.crossing(fn)
         self.intervals = lir.live_intervals(fn)
         self.labels: dict[str, object] = {}
         self.pos = 0
@@ -124,15 +122,12 @@ class _Sel:
             self.exit_jump(cc, target)
         else:
             label = self.label(target)
-            short = False
-            if label.pos is None:
-                short = self.short.get(len(self.forward), False)
+            start = self.a.offset
             if cc is None:
-                self.a.jmp(label, short=short)
+                self.a.jmp(label)
             else:
-                self.a.jcc(cc, label, short=short)
-            if label.pos is None:
-                self.forward.append((self.a.offset, target.name))
+                self.a.jcc(cc, label)
+            self.label_branches.append((start, self.a.offset, cc, target.name))
 
     def compare(self, a: V, b, width: int) -> None:
         ra = self.r(a)
@@ -473,11 +468,61 @@ def select(fn: Function) -> Code:
     """Machine code, relocation records and read-only data for one LIR function."""
     try:
         first = _Sel(fn)
-        first.run()
-        short = {k: first.labels[name].pos - end <= 127 for k, (end, name) in enumerate(first.forward)}
-        return _Sel(fn, short, first.plan).run()
+        return _relax(first, first.run())
     except AsmError as err:
         raise LowerError(f"cannot encode: {err}", where=f"x86_64 lowering of {fn.name}") from None
+
+
+def _relax(sel: _Sel, code: Code) -> Code:
+    """Branch sizing without a second selection pass.
+
+    Selection emits every forward branch to a label as rel32. A forward branch whose
+    distance there fits rel8 becomes rel8 (shrinking code only shortens distances, so it
+    still fits); a backward branch takes rel8 when its final distance fits, as the assembler
+    decides for a bound label. The code between branches is copied as it is: it holds no
+    position-dependent bytes (exits and calls are holes, patched at link time), so only the
+    hole offsets move.
+    """
+    branches = sel.label_branches
+    if not branches:
+        return code
+    old = code.code
+    binds = sorted((lbl.pos, name) for name, lbl in sel.labels.items())
+    a = Assembler()
+    labels = {name: a.label(name) for name in sel.labels}
+    ends: list[int] = []      # first-pass end of each branch
+    shrunk: list[int] = []    # bytes saved by that branch and every one before it
+    saved = 0
+    copied = 0                # first-pass offset copied so far
+    b = 0
+    for start, end, cc, name in branches:
+        while b < len(binds) and binds[b][0] <= start:
+            pos, bound = binds[b]
+            a.emit_bytes(old[copied:pos])
+            copied = pos
+            a.bind(labels[bound])
+            b += 1
+        a.emit_bytes(old[copied:start])
+        copied = end
+        label = labels[name]
+        short = label.pos is None and sel.labels[name].pos - end <= 127
+        if cc is None:
+            a.jmp(label, short=short)
+        else:
+            a.jcc(cc, label, short=short)
+        saved += (end - start) - (a.offset - (start - saved))
+        ends.append(end)
+        shrunk.append(saved)
+    for pos, bound in binds[b:]:
+        a.emit_bytes(old[copied:pos])
+        copied = pos
+        a.bind(labels[bound])
+    a.emit_bytes(old[copied:])
+    relocs = []
+    for r in code.relocs:
+        k = bisect_right(ends, r.offset)
+        relocs.append(r._replace(offset=r.offset - shrunk[k - 1]) if k else r)
+    return Code(a.finish(), relocs, code.data, code.data_labels)
 
 
 def shim() -> Code:
