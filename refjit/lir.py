@@ -32,6 +32,7 @@ falls off its end continues with the next uop.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from refjit.errors import LowerError
@@ -530,31 +531,36 @@ def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
 
 def live_intervals(fn: Function) -> dict[V, list[int]]:
     """``{vreg: [first, last]}`` positions over ``fn.ops``, loops taken into account: a register
-    live at a label that a later jump goes back to stays live until that jump."""
+    live at a label that a later jump goes back to stays live until that jump.
+
+    Computed once per function and shared by the allocator and the backends: read it, do not
+    change it."""
     cached = fn.__dict__.get("_intervals")
     if cached is not None:
-        return {v: list(r) for v, r in cached.items()}
+        return cached
     iv: dict[V, list[int]] = {}
     labels: dict[str, int] = {}
     back: list[tuple[int, int]] = []
+    get = iv.get
     for i, (op, (uses, defs)) in enumerate(zip(fn.ops, use_def_lists(fn))):
-        if op.op == "label":
+        k = op.op
+        if k == "label":
             labels[op.args[0].name] = i
         for v in uses:
             if v.id >= 0:
-                r = iv.get(v)
+                r = get(v)
                 if r is None:
                     iv[v] = [i, i]
                 else:
                     r[1] = i
         for v in defs:
             if v.id >= 0:
-                r = iv.get(v)
+                r = get(v)
                 if r is None:
                     iv[v] = [i, i]
                 else:
                     r[1] = i
-        if op.op in ("jump", "br", "brbit", "ovf", "rmw"):
+        if k in _BRANCHING and labels:
             for a in op.args:
                 if a.__class__ is Lbl and a.name in labels:
                     back.append((labels[a.name], i))
@@ -567,11 +573,19 @@ def live_intervals(fn: Function) -> dict[V, list[int]]:
                     r[1] = tail
                     changed = True
     fn.__dict__["_intervals"] = iv
-    return {v: list(r) for v, r in iv.items()}
+    return iv
+
+
+_BRANCHING = frozenset(("jump", "br", "brbit", "ovf", "rmw"))
+_CALLS = frozenset(("call", "call_ptr"))
+_COMMUTATIVE = frozenset(("add", "and", "or", "xor", "mul"))
 
 
 def call_positions(fn: Function) -> list[int]:
-    return [i for i, op in enumerate(fn.ops) if op.op in ("call", "call_ptr")]
+    cached = fn.__dict__.get("_calls")
+    if cached is None:
+        cached = fn.__dict__["_calls"] = [i for i, op in enumerate(fn.ops) if op.op in _CALLS]
+    return cached
 
 
 def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str,
@@ -592,31 +606,42 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     iv = live_intervals(fn)
     use_def = use_def_lists(fn)
     calls = call_positions(fn)
-    order = sorted(iv, key=lambda v: (iv[v][0], v.id))
+    ops = fn.ops
+    # by start, then id: (start, id, end, vreg)
+    order = sorted([(r[0], v.id, r[1], v) for v, r in iv.items()])
     hints: dict[V, object] = {}
-    for op in fn.ops:
-        if op.op in ("call", "call_ptr"):
+    for op in ops:
+        k = op.op
+        if k in _CALLS:
             ints = [x for x in op.args[2] if x.kind == INT]
             floats = [x for x in op.args[2] if x.kind == F64]
             for regs, xs in ((int_args, ints), (float_args, floats)):
-                for i, x in enumerate(xs):
-                    if i < len(regs) and x.id >= 0 and x not in hints:
-                        hints[x] = regs[i]
+                for j, x in enumerate(xs):
+                    if j < len(regs) and x.id >= 0 and x not in hints:
+                        hints[x] = regs[j]
             if op.args[0] is not None and ret is not None:
                 hints.setdefault(op.args[0], ret)
-        elif op.op == "ret" and ret is not None and op.args[0].id >= 0:
+        elif k == "ret" and ret is not None and op.args[0].id >= 0:
             hints.setdefault(op.args[0], ret)
-    active: list[tuple[int, V, object, list]] = []  # (end, vreg, reg, the pool it returns to)
+    active: list[tuple[int, object, list]] = []  # (end, reg, the pool it returns to)
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
     out: dict[V, object] = {}
-    for v in order:
-        start, end = iv[v]
+    for start, _, end, v in order:
         # A register whose value dies at this op may be the op's destination (two-address
         # friendly); values that live on never share.
-        for item in [a for a in active if a[0] <= start]:
-            active.remove(item)
-            item[3].append(item[2])
-        crosses = any(start < c < end for c in calls)
+        if active:
+            keep = []
+            for item in active:
+                if item[0] <= start:
+                    item[2].append(item[1])
+                else:
+                    keep.append(item)
+            active = keep
+        if calls:
+            k = bisect_right(calls, start)
+            crosses = k < len(calls) and calls[k] < end
+        else:
+            crosses = False
         if v.kind == F64:
             if crosses:
                 raise LowerError(f"f64 value {v!r} lives across a call", where=where)
@@ -629,17 +654,26 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
             raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
                              where=where)
         hint = hints.get(v)
-        if hint not in pool or crosses:
+        if crosses or hint not in pool:
             # two-address friendly: the register of the defining op's first source, if it died
             # here (or of the second, for a commutative operation)
             uses = use_def[start][0]
-            op = fn.ops[start]
-            candidates = uses[:2] if op.op == "bin" and op.args[0] in ("add", "and", "or", "xor", "mul") \
-                else uses[:1]
-            hint = next((out[u] for u in candidates if u.id >= 0 and out.get(u) in pool), None)
-        reg = pool.pop(pool.index(hint)) if hint in pool else pool.pop(0)
+            op = ops[start]
+            candidates = uses[:2] if op.op == "bin" and op.args[0] in _COMMUTATIVE else uses[:1]
+            hint = None
+            for u in candidates:
+                if u.id >= 0:
+                    reg = out.get(u)
+                    if reg in pool:
+                        hint = reg
+                        break
+        if hint is not None and hint in pool:
+            pool.remove(hint)
+            reg = hint
+        else:
+            reg = pool.pop(0)
         out[v] = reg
-        active.append((end, v, reg, pool))
+        active.append((end, reg, pool))
     return out
 
 
