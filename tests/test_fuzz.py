@@ -57,32 +57,55 @@ def test_hypothesis_traces_are_accepted_and_round_trip(g):
     round_trips(g.text)
 
 
-def executed_uops(text: str) -> tuple[collections.Counter, str]:
-    """Which uops the reference semantics ran (stubs included), and how the run ended."""
+# Uops that can leave through their jump_target (guards, deopts, exits), but for the one whose
+# exit 3.14.7's code never takes: _ITER_NEXT_LIST_TIER_TWO (HAS_EXIT_FLAG, yet in tier 2 it
+# only asserts that the iterator is not exhausted).
+LEAVERS = sorted(n for n in LOOP_SLICE if (PROFILE.uops[n].has("HAS_EXIT")
+                                           or PROFILE.uops[n].has("HAS_DEOPT"))
+                 and n != "_ITER_NEXT_LIST_TIER_TWO")
+
+
+def executed_uops(text: str):
+    """Which uops the reference semantics ran (stubs included), which jumping uops went on and
+    which left through their jump_target, and how the run ended."""
     sc = build_scenario(parse_trace(text, PROFILE), PROFILE)
     interp = Interpreter(sc, budget=20_000)
     ran: collections.Counter = collections.Counter()
-    for table in interp.tables.values():
+    order: list = []
+    for t, table in enumerate(interp.tables.values()):
         for k, (fn, oparg, u) in enumerate(table):
-            def counted(s, fn=fn, name=u.name):
-                ran[name] += 1
+            def counted(s, fn=fn, u=u, key=(t, k)):
+                ran[u.name] += 1
+                order.append((key, u))
                 return fn(s)
             table[k] = (counted, oparg, u)
-    return ran, interp.run().kind
+    kind = interp.run().kind
+    passed, failed = set(), set()
+    for ((t, k), u), ((t2, k2), _next) in zip(order, order[1:]):
+        if t2 == t and k2 == k + 1:
+            passed.add(u.name)
+        elif t2 == t and k2 == u.jump_target and u.name != "_JUMP_TO_TOP":
+            failed.add(u.name)
+    return ran, passed, failed, kind
 
 
 def test_the_generated_cases_exercise_the_whole_slice_and_every_ending():
     """The three-way test below is only as good as what its traces execute: every loop-slice
-    uop, loops that go round, and every kind of ending."""
+    uop, every guard both ways, loops that go round, and every kind of ending."""
     ran: collections.Counter = collections.Counter()
     endings: collections.Counter = collections.Counter()
+    passed, failed = set(), set()
     loops_round = 0
     for seed in range(600):  # the semantics alone is quick: twice the seeds of the check below
-        counts, kind = executed_uops(generated(seed).text)
+        counts, p, f, kind = executed_uops(generated(seed).text)
         ran.update(counts)
+        passed |= p
+        failed |= f
         endings[kind] += 1
         loops_round += counts["_JUMP_TO_TOP"] >= 2
     assert sorted(LOOP_SLICE - set(ran)) == []
+    assert [n for n in LEAVERS if n not in passed] == []
+    assert [n for n in LEAVERS if n not in failed] == []
     assert set(endings) == {"tier1", "error", "side_exit", "fatal"}, endings
     assert loops_round >= 20
 
