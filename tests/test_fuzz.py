@@ -120,6 +120,14 @@ def test_semantics_and_refjit_agree_on_both_isas(block):
         assert r.agree, f"seed {seed}:\n" + "\n".join(r.differences[:10]) + "\n" + text
 
 
+def test_long_traces_agree_on_both_isas():
+    """40 long traces (dozens of uops and stubs: jumps far across the executor's code)."""
+    for seed in range(40):
+        g = generate(RandomChoices(random.Random(seed)), long=True)
+        r = check_text(g.text)
+        assert r.agree, f"seed {seed}:\n" + "\n".join(r.differences[:10]) + "\n" + g.text
+
+
 def real_stencils() -> dict:
     """CPython 3.14.7's real headers (not in the repository: a local check, as in
     test_semantics_stencils.py; REFJIT_REAL_STENCILS names their directory)."""

@@ -168,7 +168,7 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                   phases=(Phase.generate, Phase.shrink), report_multiple_bugs=False,
                   suppress_health_check=list(HealthCheck), print_blob=False)
         @hseed(seed * 1_000_003 + batch)
-        @given(traces(max_uops=max_uops))
+        @given(traces(max_uops=max_uops, long=batch % 4 == 3))  # every fourth batch: long
         def probe(g):
             if time.monotonic() > stop_shrinking and smallest:
                 # out of time: every other candidate "passes", so hypothesis ends with this one

@@ -133,9 +133,11 @@ class Generated:
 
 
 class _Gen:
-    def __init__(self, c: Choices, max_uops: int):
+    def __init__(self, c: Choices, max_uops: int, long: bool = False):
         self.c = c
         self.max_uops = max_uops
+        # about how many uops a body has before it stops: (loop, straight line)
+        self.odds = (20, 60) if long else (7, 12)
         self.objects: list[str] = []  # declaration lines (without "object ")
         self.kinds: dict[str, str] = {}
         self.extra: dict[str, int] = {}
@@ -370,8 +372,8 @@ MAX_VISIBLE = 8  # stack items above the floor
 class _Body(_Gen):
     """The abstract machine: stack and locals as Vals, one action per step."""
 
-    def __init__(self, c: Choices, max_uops: int):
-        super().__init__(c, max_uops)
+    def __init__(self, c: Choices, max_uops: int, long: bool = False):
+        super().__init__(c, max_uops, long)
         self.stack: list[Val] = []
         self.locals: list[Val] = []
         self.stable: set[int] = set()  # locals that are never NULL
@@ -909,7 +911,7 @@ class _Body(_Gen):
             for v in self.stack + self.locals:
                 v.proven = v.nonnull
         # a loop's body is shorter: every guard in it must pass again on each iteration
-        while len(self.sec.uops) < self.max_uops and c.integer(0, 7 if self.loop else 12):
+        while len(self.sec.uops) < self.max_uops and c.integer(0, self.odds[not self.loop]):
             self.step()
         if self.loop:
             self.close_loop()
@@ -989,8 +991,8 @@ class _Body(_Gen):
         return out
 
 
-def generate(c: Choices, max_uops: int = 40) -> Generated:
+def generate(c: Choices, max_uops: int = 40, long: bool = False) -> Generated:
     """One random trace (text in the trace format) and the features it exercises."""
-    b = _Body(c, max_uops)
+    b = _Body(c, max(max_uops, 200) if long else max_uops, long)
     text = b.build()
     return Generated(text, sorted(b.features))

@@ -23,6 +23,7 @@ class _Drawn(Choices):
 
 
 @st.composite
-def traces(draw, max_uops: int = 40) -> Generated:
-    """A Generated trace (``.text`` in the trace format, ``.features`` it exercises)."""
-    return generate(_Drawn(draw), max_uops)
+def traces(draw, max_uops: int = 40, long: bool = False) -> Generated:
+    """A Generated trace (``.text`` in the trace format, ``.features`` it exercises); ``long``
+    traces run to a few dozen uops (far jumps to their stubs, deeper code)."""
+    return generate(_Drawn(draw), max_uops, long)
