@@ -475,21 +475,29 @@ _BASE_POSITION = {"load": 1, "fload": 1, "store": 1, "fstore": 1, "rmw": 0}
 
 def _only_memory_bases(fn: Function) -> set[V]:
     """Registers defined once, by a hole, and used only as the base of memory accesses."""
-    defs: dict[V, int] = {}
+    ops = fn.ops
+    defs = {op.args[0]: 0 for op in ops if op.op == "hole"}
+    if not defs:
+        return set()
     bad: set[V] = set()
-    holes: set[V] = set()
-    for op, (uses, written) in zip(fn.ops, lir.use_def_lists(fn)):
+    for op, (uses, written) in zip(ops, lir.use_def_lists(fn)):
         for v in written:
-            defs[v] = defs.get(v, 0) + 1
-            if op.op == "hole":
-                holes.add(v)
+            if v in defs:
+                defs[v] += 1
+        if not uses:
+            continue
+        if op.op in _CALL_OPS:
+            bad.update(uses)
+            continue
         base_at = _BASE_POSITION.get(op.op)
         for i, a in enumerate(op.args):
-            if isinstance(a, V) and i != base_at and a in uses:
+            if i != base_at and a.__class__ is V and a in defs and a in uses:
                 bad.add(a)
-        if op.op in ("call", "call_ptr"):
-            bad.update(uses)
-    return {v for v in holes if defs[v] == 1 and v not in bad}
+    return {v for v, n in defs.items() if n == 1 and v not in bad}
+
+
+_CALL_OPS = frozenset(("call", "call_ptr"))
+_EXIT_OPS = frozenset(("ret", "tail_jump"))
 
 
 def _frame_position(fn: Function) -> int | None:
@@ -503,17 +511,35 @@ def _frame_position(fn: Function) -> int | None:
     ops = fn.ops
     start = None
     for i, op in enumerate(ops):
-        if op.op in ("call", "call_ptr", "label") or any(isinstance(a, Lbl) for a in op.args):
+        k = op.op
+        if k in _CALL_OPS or k == "label":
             start = i
+            break
+        for a in op.args:
+            if a.__class__ is Lbl:
+                start = i
+                break
+        if start is not None:
             break
     if start is None:
         return None
-    calls = sum(1 for op in ops[start:] if op.op in ("call", "call_ptr"))
-    exits = sum(1 for op in ops[start:] if op.op in ("ret", "tail_jump")
-                or any(isinstance(a, Exit) for a in op.args))
-    if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
+    calls = exits = 0
+    for op in ops[start:]:
+        k = op.op
+        if k in _CALL_OPS:
+            calls += 1
+        elif k in _EXIT_OPS:
+            exits += 1
+        else:
+            for a in op.args:
+                if a.__class__ is Exit:
+                    exits += 1
+                    break
+    if not calls:
+        return None
+    if ops[-1].op not in ("jump", "ret", "tail_jump"):
         exits += 1
-    return start if calls and 8 * calls > 4 + 4 * exits else None
+    return start if 8 * calls > 4 + 4 * exits else None
 
 
 def select(fn: Function) -> Code:
