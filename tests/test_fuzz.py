@@ -264,3 +264,21 @@ def test_refjit_fuzz_without_hypothesis_says_how_to_get_it(monkeypatch, capsys):
     assert main(["fuzz", "--seconds", "1"]) == 2
     err = capsys.readouterr().err
     assert "needs hypothesis: pip install hypothesis" in err and "Traceback" not in err
+
+
+def test_a_checker_that_breaks_is_a_finding_too(monkeypatch, tmp_path):
+    """An exception inside refjit while checking a case (here: check_trace refuses every trace)
+    is shrunk and saved like a disagreement, named by the error and where it was raised."""
+    from refjit.errors import LinkError
+
+    monkeypatch.setattr("refjit.check.check_trace", _raising_check(LinkError("planted")))
+    report = run_campaign(5, seed=0, out=str(tmp_path), arches=("x86_64",), max_found=1)
+    assert [f.signature for f in report.found] == ["LinkError in test_fuzz.py:check"]
+    assert report.found[0].differences == ["cannot check: LinkError: planted"]
+    assert (tmp_path / report.found[0].path.split("/")[-1]).read_text().startswith("refjit-trace 1")
+
+
+def _raising_check(err):
+    def check(*args, **kwargs):
+        raise err
+    return check

@@ -142,6 +142,19 @@ def with_header(text: str, header: str) -> str:
     return f"{first}\n{header}{rest}"
 
 
+def crashed(err: Exception) -> CaseResult:
+    """A case that could not be checked at all (a trace the format refuses, a Python exception
+    inside refjit): saved and shrunk like a disagreement, named by the error and where it
+    was raised."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    where = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_frame.f_code.co_name}" \
+        if tb is not None else "?"
+    return CaseResult(False, [f"cannot check: {type(err).__name__}: {err}"],
+                      culprits=[f"{type(err).__name__} in {where}"])
+
+
 def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                  out: str | None = None, batch_size: int = 25, max_uops: int = 40,
                  max_found: int = 10) -> CampaignReport:
@@ -180,6 +193,8 @@ def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
             except Discarded:
                 report.discarded += 1
                 reject()
+            except Exception as err:  # noqa: BLE001 -- a checker that breaks is a finding too
+                r = crashed(err)
             report.cases += 1
             if not r.agree and r.signature not in known:
                 smallest.append(_Disagreement(g.text, r))  # hypothesis only tries smaller ones
