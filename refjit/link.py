@@ -206,7 +206,8 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         for part, stencil, off in (("data", group.data, data_off), ("code", group.code, code_off)):
             memory[off:off + len(stencil.body)] = stencil.body
             for hole in stencil.holes:
-                where = f"{where_uop}, {part}+{hole.offset:#x} ({hole.describe()})"
+                # the error location, spelled out only when there is an error
+                where = lambda: f"{where_uop}, {part}+{hole.offset:#x} ({hole.describe()})"  # noqa: E731
                 value = _value(hole, ins, group, base + code_off, base + data_off, executor,
                                instruction_starts, lookup, where)
                 relaxed = False
@@ -221,7 +222,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                             raise LinkError(f"{hole.func} is not a patch function for {arch}")
                         relaxed = bool(func(memory, base, off + hole.offset, value))
                 except LinkError as err:
-                    raise LinkError(f"{err.why} (value {value:#x})", where=where) from None
+                    raise LinkError(f"{err.why} (value {value:#x})", where=where()) from None
                 width = 8 if hole.func == "patch_64" else 4
                 if relaxed:  # the opcode bytes in front of the field changed too
                     sites.append(PatchedSite(base + off + hole.offset - 2, width + 2, index, name, part, hole, value, True))
@@ -236,15 +237,16 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
 
 
 def _value(hole: Hole, ins: Instruction | None, group: StencilGroup, code: int, data: int, executor: int,
-           starts: list[int], lookup: Callable[[str], int], where: str) -> int:
-    """The emitter's value for ``hole`` (for a trampoline: the symbol's address)."""
+           starts: list[int], lookup: Callable[[str], int], where: Callable[[], str]) -> int:
+    """The emitter's value for ``hole`` (for a trampoline: the symbol's address); ``where()``
+    names the hole in an error."""
     v = hole.value
     if v in _NEEDS_INSTRUCTION and ins is None:
-        raise LinkError(f"uses {v.name}, but the emitter is called with instruction = NULL", where=where)
+        raise LinkError(f"uses {v.name}, but the emitter is called with instruction = NULL", where=where())
     if hole.func == TRAMPOLINE_FUNC:
         symbol = group.symbols_map[hole.addend] if hole.addend < len(group.symbols_map) else None
         if symbol is None:
-            raise LinkError(f"trampoline ordinal {hole.addend} has no symbol", where=where)
+            raise LinkError(f"trampoline ordinal {hole.addend} has no symbol", where=where())
         return _symbol(symbol, lookup, where)
     if v is HoleValue.CODE:
         b = code
@@ -257,30 +259,30 @@ def _value(hole: Hole, ins: Instruction | None, group: StencilGroup, code: int, 
     elif v in (HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET):
         k = ins.jump_target if v is HoleValue.JUMP_TARGET else ins.error_target
         if k >= len(starts):
-            raise LinkError(f"{v.name.lower()} {k} is past the end of the trace ({len(starts)} uops)", where=where)
+            raise LinkError(f"{v.name.lower()} {k} is past the end of the trace ({len(starts)} uops)", where=where())
         b = starts[k]
     elif v is HoleValue.ZERO:
         b = None
     elif v is HoleValue.GOT:
-        raise LinkError("a GOT hole is left in the stencil (the build turns them into DATA)", where=where)
+        raise LinkError("a GOT hole is left in the stencil (the build turns them into DATA)", where=where())
     else:
         b = _INSTRUCTION_FIELDS[v](ins)
     sym = _symbol(hole.symbol, lookup, where) if hole.symbol else None
     try:
         return hole_value(hole, b, sym)
     except ValueError as err:
-        raise LinkError(str(err), where=where) from None
+        raise LinkError(str(err), where=where()) from None
 
 
-def _symbol(name: str, lookup: Callable[[str], int], where: str) -> int:
+def _symbol(name: str, lookup: Callable[[str], int], where: Callable[[], str]) -> int:
     try:
         address = lookup(name)
     except KeyError:
-        raise LinkError(f"unknown symbol {name}", where=where) from None
+        raise LinkError(f"unknown symbol {name}", where=where()) from None
     except RefjitError as err:  # e.g. the emulated process refusing the name: keep its reason
-        raise LinkError(f"cannot resolve {name}: {err}", where=where) from None
+        raise LinkError(f"cannot resolve {name}: {err}", where=where()) from None
     if not isinstance(address, int) or not 0 <= address < (1 << 64):
-        raise LinkError(f"symbol {name} resolved to {address!r}, not an address", where=where)
+        raise LinkError(f"symbol {name} resolved to {address!r}, not an address", where=where())
     return address
 
 
