@@ -30,13 +30,21 @@ TRIPLES = {"x86_64": "x86_64-unknown-linux-gnu", "aarch64": "aarch64-unknown-lin
 FATAL_ERROR = "_FATAL_ERROR"
 
 
+_BACKENDS: dict[str, object] = {}
+
+
 def _backend(arch: str):
+    # imported on first use and kept: an import statement per uop costs more than lowering it
+    isel = _BACKENDS.get(arch)
+    if isel is not None:
+        return isel
     if arch == "x86_64":
         from refjit.backends.x86_64 import isel
     elif arch == "aarch64":
         from refjit.backends.aarch64 import isel
     else:
         raise LowerError(f"unknown architecture {arch!r} (expected one of {', '.join(ARCHES)})")
+    _BACKENDS[arch] = isel
     return isel
 
 
@@ -46,11 +54,16 @@ def _profile(arch: str):
     return load_profile("3.14", arch)
 
 
-def lower_lir(name: str, arch: str = "x86_64") -> Function:
+@lru_cache(maxsize=None)
+def _lower():
     from refjit import lower
+    return lower
+
+
+def lower_lir(name: str, arch: str = "x86_64") -> Function:
     _backend(arch)
     try:
-        return lower.lower(name, _profile(arch))
+        return _lower().lower(name, _profile(arch))
     except LowerError as err:
         raise LowerError(f"{err.why} (backend {arch})", where=err.where or f"uop {name}") from None
 

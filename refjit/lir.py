@@ -481,10 +481,11 @@ class Builder:
         self._emit("tail_jump", self._reg(address))
 
     def finish(self) -> Function:
-        bound = {op.args[0].name for op in self.fn.ops if op.op == "label"}
-        for op in self.fn.ops:
+        ops = self.fn.ops
+        bound = {op.args[0].name for op in ops if op.op == "label"}
+        for op in ops:
             for a in op.args:
-                if isinstance(a, Lbl) and a.name not in bound:
+                if a.__class__ is Lbl and a.name not in bound:
                     raise self._err(f"label {a.name} is never bound")
         return self.fn
 

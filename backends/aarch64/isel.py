@@ -205,7 +205,7 @@ class _Sel:
             if nxt is not None and self.writeback(op, nxt):
                 skip = self.pos + 1
                 continue
-            getattr(self, "op_" + op.op)(*op.args)
+            _HANDLERS[op.op](self, *op.args)
         if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = bytearray()
@@ -541,6 +541,9 @@ def _frame_position(fn: Function) -> int | None:
         exits += 1
     return start if 8 * calls > 4 + 4 * exits else None
 
+
+# LIR op name -> its _Sel method, looked up once instead of by name for every op
+_HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.startswith("op_")}
 
 def select(fn: Function) -> Code:
     try:

@@ -176,7 +176,7 @@ class _Sel:
                                             or op.op == "bin" and self.fold_test(op, ops[self.pos + 1])):
                 skip = self.pos + 1
                 continue
-            getattr(self, "op_" + op.op)(*op.args)
+            _HANDLERS[op.op](self, *op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
         if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
@@ -463,6 +463,9 @@ class _Sel:
     def op_tail_jump(self, address):
         self.a.JMPQ_r(self.r(address))
 
+
+# LIR op name -> its _Sel method, looked up once instead of by name for every op
+_HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.startswith("op_")}
 
 def select(fn: Function) -> Code:
     """Machine code, relocation records and read-only data for one LIR function."""
