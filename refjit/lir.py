@@ -495,31 +495,43 @@ class Builder:
 
 def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
     """The registers ``op`` reads and writes (pinned ones included)."""
-    a = op.args
-    k = op.op
-    if k in ("const", "hole", "data"):
-        return [], [a[0]]
-    if k in ("mov", "load", "fload", "i2f", "f2i"):
-        return [a[1]], [a[0]]
-    if k == "lea":
-        return [a[1], a[2]], [a[0]]
-    if k in ("store", "fstore"):
-        return [x for x in a[:2] if isinstance(x, V)], []
-    if k == "select":
-        return [x for x in (a[2], a[3], a[4], a[5]) if isinstance(x, V)], [a[1]]
-    if k in ("bin", "ovf", "setcc", "fbin", "fsetcc"):
-        uses = [a[2]] + ([a[3]] if isinstance(a[3], V) else [])
-        return uses, [a[1]]
-    if k == "br":
-        return [a[1]] + ([a[2]] if isinstance(a[2], V) else []), []
-    if k in ("brbit", "rmw"):
-        return [a[0]], []
-    if k in ("call", "call_ptr"):
-        uses = [x for x in a[2] if x is not OUT_SLOT] + ([a[1]] if k == "call_ptr" else [])
-        return uses, [x for x in (a[0], a[3]) if x is not None]
-    if k in ("ret", "tail_jump"):
-        return [a[0]], []
-    return [], []
+    get = _USES_AND_DEFS.get(op.op)
+    return get(op.args) if get is not None else ([], [])
+
+
+def _store_uses(a):
+    return [x for x in a[:2] if isinstance(x, V)], []
+
+
+def _binary_uses(a):
+    return [a[2]] + ([a[3]] if isinstance(a[3], V) else []), [a[1]]
+
+
+def _call_uses(a):
+    return [x for x in a[2] if x is not OUT_SLOT], [x for x in (a[0], a[3]) if x is not None]
+
+
+def _call_ptr_uses(a):
+    return [x for x in a[2] if x is not OUT_SLOT] + [a[1]], [x for x in (a[0], a[3]) if x is not None]
+
+
+# op name -> its operands' (uses, defs), one small function per operand shape
+_USES_AND_DEFS = {
+    **dict.fromkeys(("const", "hole", "data"), lambda a: ([], [a[0]])),
+    **dict.fromkeys(("mov", "load", "fload", "i2f", "f2i"), lambda a: ([a[1]], [a[0]])),
+    "lea": lambda a: ([a[1], a[2]], [a[0]]),
+    "store": _store_uses,
+    "fstore": _store_uses,
+    "select": lambda a: ([x for x in (a[2], a[3], a[4], a[5]) if isinstance(x, V)], [a[1]]),
+    **dict.fromkeys(("bin", "ovf", "setcc", "fbin", "fsetcc"), _binary_uses),
+    "br": lambda a: ([a[1]] + ([a[2]] if isinstance(a[2], V) else []), []),
+    "brbit": lambda a: ([a[0]], []),
+    "rmw": lambda a: ([a[0]], []),
+    "call": _call_uses,
+    "call_ptr": _call_ptr_uses,
+    "ret": lambda a: ([a[0]], []),
+    "tail_jump": lambda a: ([a[0]], []),
+}
 
 
 def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
