@@ -282,3 +282,17 @@ def _raising_check(err):
     def check(*args, **kwargs):
         raise err
     return check
+
+
+def test_refjit_fuzz_exits_1_and_names_the_file_when_it_finds_a_disagreement(monkeypatch, tmp_path,
+                                                                              capsys):
+    from refjit.cli import main
+
+    plant(monkeypatch, "_BINARY_OP_ADD_INT", "_BINARY_OP_SUBTRACT_INT")
+    assert main(["fuzz", "--seconds", "2", "--seed", "0", "--arch", "x86_64",
+                 "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    saved = sorted(tmp_path.iterdir())
+    assert saved and out.splitlines()[0].endswith(f" {len(saved)} disagreement(s)")
+    assert "refjit/x86_64 at _BINARY_OP_ADD_INT" in out
+    assert all(f"saved: {p}" in out for p in saved)
