@@ -13,6 +13,7 @@ code is padded with NOPs to the target's alignment and the data with zeros to 8 
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from refjit.codebuf import Reloc
@@ -36,6 +37,7 @@ NOP = {"x86_64": b"\x90", "aarch64": b"\x1f\x20\x03\xd5"}
 _GOT_FUNCS = {"x86_64": {"patch_x86_64_32rx"}, "aarch64": {"patch_aarch64_21r", "patch_aarch64_12"}}
 
 
+@lru_cache(maxsize=1024)
 def symbol_to_value(symbol: str) -> tuple[HoleValue, str | None]:
     """``_JIT_OPARG`` -> (OPARG, None); any other name -> (ZERO, name) (``_stencils.py``)."""
     if symbol.startswith("_JIT_"):
