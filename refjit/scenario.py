@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from refjit.errors import TraceError
+from refjit.errors import RuntimeModelError, TraceError
 from refjit.runtime.process import LayoutConfig, Process
 from refjit.trace import BUILTIN_NAMES, MAIN, ObjectDecl, Trace, all_objects, reference_counts
 
@@ -58,9 +58,23 @@ class Scenario:
         return self.objects[name]
 
 
-def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None) -> Scenario:
-    """Create ``trace``'s initial state in a new Process (deterministic: same trace, same bytes)."""
-    p = Process(profile, layout=layout or LayoutConfig())
+def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
+                   process: Process | None = None) -> Scenario:
+    """Create ``trace``'s initial state in a new Process (deterministic: same trace, same bytes).
+
+    ``process``: build in this one instead, reset first to its state as constructed; it must be
+    of ``profile`` and ``layout``. The bytes are those a new Process would get, without
+    rebuilding the runtime (most of a new Process's cost).
+    """
+    layout = layout or LayoutConfig()
+    if process is None:
+        p = Process(profile, layout=layout)
+    elif process.profile is not profile or process.layout != layout:
+        raise RuntimeModelError(f"build_scenario: the process given is of {process.profile.arch} with "
+                         f"{process.layout}, not of {profile.arch} with {layout}")
+    else:
+        p = process
+        p.reset()
     where = trace.filename
 
     # The code object first (it lives in its own region), with the names of its locals.

@@ -158,6 +158,9 @@ class Process(Objects):
         missing = set(profile.symbols) - set(self.symbols)
         if missing:
             raise RuntimeModelError(f"the emulated process has no address for {sorted(missing)}")
+        # The state just built (runtime, statics, stubs) is the same for every process of this
+        # profile and layout: keeping it lets reset() give a fresh process for a memory copy.
+        self._pristine = self.snapshot()
 
     def __repr__(self) -> str:
         return f"<Process CPython {self.profile.patchlevel} {self.arch}>"
@@ -207,6 +210,11 @@ class Process(Objects):
         self._statics_top = snap.statics_top
         self.executors = list(snap.executors)
         self._foreign_executors = snap.foreign_executors
+
+    def reset(self) -> None:
+        """Back to the state right after construction (what a new Process would hold)."""
+        self.restore(self._pristine)
+        self.optimizer = None
 
     # -- layout: bump allocation in the fixed regions ------------------------------------------
     def _static_alloc(self, size: int, align: int = 16) -> int:
