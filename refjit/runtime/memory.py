@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from refjit.errors import RuntimeModelError
 
-PAGE_SIZE = 4096
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
 
 # Unicorn's UC_PROT_* values, so a region's perms can be passed to mem_map_ptr as they are.
 PROT_READ = 1
@@ -90,6 +91,7 @@ class Memory:
         self.regions: list[Region] = []
         self._by_name: dict[str, Region] = {}
         self._last: Region | None = None  # most accesses hit the region of the previous one
+        self._pages: dict[int, Region] = {}  # page number -> its region, for the other ones
 
     def add(self, region: Region) -> Region:
         for r in self.regions:
@@ -100,6 +102,8 @@ class Memory:
         self.regions.append(region)
         self.regions.sort(key=lambda r: r.base)
         self._by_name[region.name] = region
+        for page in range(region.base // PAGE_SIZE, region.end // PAGE_SIZE):
+            self._pages[page] = region
         return region
 
     def region(self, name: str) -> Region:
@@ -112,14 +116,14 @@ class Memory:
         r = self._last
         if r is not None and r.base <= addr and addr + n <= r.end:
             return r
-        for r in self.regions:
-            if r.base <= addr < r.end:
-                if addr + n > r.end:
-                    raise RuntimeModelError(
-                        f"access of {n} bytes at {addr:#x} runs past the end of region {r.name!r} ({r.end:#x})"
-                    )
-                self._last = r
-                return r
+        r = self._pages.get(addr >> PAGE_SHIFT)
+        if r is not None:
+            if addr + n > r.end:
+                raise RuntimeModelError(
+                    f"access of {n} bytes at {addr:#x} runs past the end of region {r.name!r} ({r.end:#x})"
+                )
+            self._last = r
+            return r
         raise RuntimeModelError(f"address {addr:#x} is not mapped" + (f" ({n} bytes)" if n != 1 else ""))
 
     def is_mapped(self, addr: int, n: int = 1) -> bool:
@@ -161,6 +165,9 @@ class Memory:
         raise RuntimeModelError(f"C string at {addr:#x} is not terminated within {limit} bytes")
 
     # -- typed scalars -----------------------------------------------------------------------------
+    # These are the hottest calls of refjit (a scenario, the semantics and an Outcome make millions
+    # of them), so each one is made by _getter/_setter below with the last region hit checked
+    # inline and the struct's methods bound: one Python call per access instead of three.
     def _get(self, s: struct.Struct, addr: int):
         r = self.region_at(addr, s.size)
         return s.unpack_from(r.view, addr - r.base)[0]
@@ -172,48 +179,6 @@ class Memory:
         except struct.error:
             raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
 
-    def u8(self, addr: int) -> int:
-        return self._get(_U8, addr)
-
-    def u16(self, addr: int) -> int:
-        return self._get(_U16, addr)
-
-    def u32(self, addr: int) -> int:
-        return self._get(_U32, addr)
-
-    def u64(self, addr: int) -> int:
-        return self._get(_U64, addr)
-
-    def i32(self, addr: int) -> int:
-        return self._get(_I32, addr)
-
-    def i64(self, addr: int) -> int:
-        return self._get(_I64, addr)
-
-    def f64(self, addr: int) -> float:
-        return self._get(_F64, addr)
-
-    def set_u8(self, addr: int, v: int) -> None:
-        self._set(_U8, addr, v)
-
-    def set_u16(self, addr: int, v: int) -> None:
-        self._set(_U16, addr, v)
-
-    def set_u32(self, addr: int, v: int) -> None:
-        self._set(_U32, addr, v)
-
-    def set_u64(self, addr: int, v: int) -> None:
-        self._set(_U64, addr, v & 0xFFFF_FFFF_FFFF_FFFF if -(1 << 63) <= v < 1 << 64 else v)
-
-    def set_i32(self, addr: int, v: int) -> None:
-        self._set(_I32, addr, v)
-
-    def set_i64(self, addr: int, v: int) -> None:
-        self._set(_I64, addr, v)
-
-    def set_f64(self, addr: int, v: float) -> None:
-        self._set(_F64, addr, v)
-
     # -- whole-memory snapshots --------------------------------------------------------------------
     def snapshot(self) -> MemorySnapshot:
         return MemorySnapshot(tuple((r.name, r.snapshot()) for r in self.regions))
@@ -221,3 +186,37 @@ class Memory:
     def restore(self, snap: MemorySnapshot) -> None:
         for name, data in snap.regions:
             self.region(name).restore(data)
+
+
+def _getter(s: struct.Struct):
+    size, unpack_from = s.size, s.unpack_from
+
+    def get(self: Memory, addr: int):
+        r = self._last
+        if r is None or not (r.base <= addr and addr + size <= r.end):
+            r = self.region_at(addr, size)
+        return unpack_from(r.view, addr - r.base)[0]
+    return get
+
+
+def _setter(s: struct.Struct, wrap: bool = False):
+    size, pack_into = s.size, s.pack_into
+
+    def set_(self: Memory, addr: int, value) -> None:
+        if wrap and -(1 << 63) <= value < 0:  # a negative int64 stored as its u64 bits
+            value &= 0xFFFF_FFFF_FFFF_FFFF
+        r = self._last
+        if r is None or not (r.base <= addr and addr + size <= r.end):
+            r = self.region_at(addr, size)
+        try:
+            pack_into(r.view, addr - r.base, value)
+        except struct.error:
+            raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
+    return set_
+
+
+for _name, _s in (("u8", _U8), ("u16", _U16), ("u32", _U32), ("u64", _U64), ("i32", _I32),
+                  ("i64", _I64), ("f64", _F64)):
+    setattr(Memory, _name, _getter(_s))
+    setattr(Memory, f"set_{_name}", _setter(_s, wrap=_name == "u64"))
+del _name, _s
