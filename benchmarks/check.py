@@ -27,10 +27,9 @@ from refjit.trace import load_trace
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
 ITERATIONS = 3
 STEPS = [  # (label, function name as cProfile reports it)
-    ("build_scenario (fresh Process + objects)", "build_scenario"),
-    ("  of which Process()", "__init__", "process.py"),
-    ("snapshot / restore", "snapshot", "process.py"),
-    ("", "restore", "process.py"),
+    ("build_scenario (reset Process + objects)", "build_scenario"),
+    ("snapshot", "snapshot", "process.py"),
+    ("restore (incl. reset)", "restore", "process.py"),
     ("semantics", "_run_semantics"),
     ("compile + link", "_link_all"),
     ("machine runs (incl. Outcome)", "_run_machine"),
@@ -84,10 +83,7 @@ def main() -> None:
     for label, name, *where in STEPS:
         cum = sum(ct for (f, _l, fn), (_cc, _nc, _tt, ct, _c) in stats.items()
                   if fn == name and (not where or f.endswith(where[0])))
-        if label:
-            print(f"  {label:<42} {100 * cum / total:5.1f} %")
-        else:
-            print(f"  {'':<42} {100 * cum / total:5.1f} % ({name})")
+        print(f"  {label:<42} {100 * cum / total:5.1f} %")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,11 @@ so the Outcome read at a pause (with the live stack pointer) is the whole state.
 it is the culprit. Uops whose code is empty (``_START_EXECUTOR``, ``_NOP``) have no first
 instruction to hook; they are counted together with the uop that follows them.
 
-Speed (the fuzzer calls check_trace in a loop): one persistent Process and Machine per ISA,
-refilled from a snapshot of each new scenario instead of being rebuilt; refjit's groups are
-cached per (uop, arch) by ``refjit.compile``; the per-case cost left is building the scenario
-(a fresh Process), linking, and running (see benchmarks/check.py).
+Speed (the fuzzer calls check_trace in a loop): one persistent Process and Machine per ISA; each
+scenario is built in that Process (reset to its state as constructed, not rebuilt), snapshotted,
+and every run starts by restoring the snapshot. refjit's groups are cached per (uop, arch) by
+``refjit.compile``. What a case still costs (benchmarks/check.py): building the scenario's
+objects, reading four Outcomes back, linking, and running.
 """
 
 from __future__ import annotations
