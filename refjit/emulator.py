@@ -373,7 +373,7 @@ class Machine:
         self._blocks: dict[int, int] = {}     # block address -> instructions in it
         self._spans: dict[int, tuple] = {}    # region base -> (lo, hi, bytes translated, buffer at lo)
         self._count = 0
-        self._last_block = (0, 0)
+        self._last_block = self._prev_block = (0, 0)
         self._limit = budget
         self._fault: tuple | None = None      # (kind, address, size) from the memory hook
         self._intr: int | None = None
@@ -492,7 +492,7 @@ class Machine:
             n = self._blocks.get(address)
             if n is None:
                 n = self._learn_block(address, size)
-            self._last_block = (address, size)
+            self._prev_block, self._last_block = self._last_block, (address, size)
             self._count += n
             if self._profile_map is not None:
                 self._account(address, size)
@@ -509,8 +509,10 @@ class Machine:
     def _on_stub(self, _h, address: int, _size: int, _user) -> None:
         try:
             if address in self._side_entries:
+                # The stub's own block has just started: the jump came from the one before.
                 self._stop = Ending.side_exit(self._side_entries[address],
-                                              stack_pointer=self.regs.read(self._sp_reg))
+                                              stack_pointer=self.regs.read(self._sp_reg),
+                                              from_executor=self._executor_at(self._prev_block[0]))
             else:
                 self._call_model(address)
                 return
@@ -526,7 +528,9 @@ class Machine:
                 target = self.regs.read(self.isa.pc)    # the full address (x86 faults are masked)
                 executor = self._side_entries.get(target) or self._entered_executor(target)
                 if executor:
-                    self._stop = Ending.side_exit(executor, stack_pointer=self.regs.read(self._sp_reg))
+                    # No block started at the unmapped target: the last one is the jump's.
+                    self._stop = Ending.side_exit(executor, stack_pointer=self.regs.read(self._sp_reg),
+                                                  from_executor=self._executor_at(self._last_block[0]))
                     return False
             self._fault = (access, address, size)
         except BaseException as exc:
@@ -548,6 +552,19 @@ class Machine:
         if mem.u64(current + off("_PyExecutorObject", "jit_side_entry")) != target:
             return None
         return current
+
+    def _executor_at(self, pc: int) -> int | None:
+        """The live executor whose linked code holds ``pc``: the one whose ``_EXIT_TRACE`` took a
+        side exit from there (None: ``pc`` is in no executor's code)."""
+        off = self.process.profile.offset
+        code, size = off("_PyExecutorObject", "jit_code"), off("_PyExecutorObject", "jit_size")
+        mem = self.process.mem
+        for block in self.process.heap.live():
+            if block.type == "uop_executor":
+                start = mem.u64(block.address + code)
+                if start <= pc < start + mem.u64(block.address + size):
+                    return block.address
+        return None
 
     def _on_interrupt(self, _h, intno: int, _user) -> None:
         self._intr = intno
@@ -768,7 +785,7 @@ class Machine:
             self._entry.write((frame, stack_pointer, tstate, sp, self.return_trap))
         self._entry_sp = sp
         self._count = 0
-        self._last_block = (0, 0)
+        self._last_block = self._prev_block = (0, 0)
         self._limit = self.budget if budget is None else budget
         self._fault = self._intr = self._stop = self._pending = None
         self._side_entries = side_entries or {}

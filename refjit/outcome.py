@@ -45,7 +45,8 @@ class Ending:
     """How a run ended, before anything is read back from the process.
 
     ``kind`` is one of KINDS. ``returned`` is the raw ``_Py_CODEUNIT *`` a tier-1 return handed
-    back; ``executor``/``exit_index`` say where a side exit went. Faults carry what the machine
+    back; ``executor``/``exit_index``/``from_executor`` say where a side exit went and through
+    which exit of which executor. Faults carry what the machine
     knows about the location (pc, faulting address, instruction, uop). Treat it as a value: the
     methods below return changed copies. (Not a frozen dataclass only because one is built per
     run and frozen construction costs microseconds.)
@@ -55,6 +56,7 @@ class Ending:
     returned: int | None = None
     executor: int | None = None
     exit_index: int | None = None
+    from_executor: int | None = None   # side_exit: the executor whose _EXIT_TRACE ran
     message: str = ""
     what: str = ""                     # fault detail: memory, budget, alignment, model, abi, ...
     pc: int | None = None
@@ -78,11 +80,14 @@ class Ending:
 
     @classmethod
     def side_exit(cls, executor: int, exit_index: int | None = None, *,
-                  stack_pointer: int | None = None) -> "Ending":
+                  stack_pointer: int | None = None, from_executor: int | None = None) -> "Ending":
         """GOTO_TIER_TWO into ``executor``. It does not store the stack pointer in the frame (it
-        travels in its pinned register), so pass it as ``stack_pointer`` for an exact stack."""
+        travels in its pinned register), so pass it as ``stack_pointer`` for an exact stack.
+        ``from_executor`` is the executor whose ``_EXIT_TRACE`` jumped (its ``current_executor``,
+        the stencil's _JIT_EXECUTOR): the exit taken is one of *its* exits, which differs from
+        the running executor's once the run has followed a chain. None: the running one."""
         return cls("side_exit", executor=executor, exit_index=exit_index,
-                   stack_pointer=stack_pointer)
+                   stack_pointer=stack_pointer, from_executor=from_executor)
 
     @classmethod
     def fault(cls, message: str, *, pc: int | None = None, address: int | None = None,
@@ -140,7 +145,9 @@ class Outcome:
     kind: str
     target: int | None = None           # tier1: bytecode index (in code units) to resume at
     side_exit_to: str | None = None     # side_exit: identity of the executor entered
-    exit_index: int | None = None       # side_exit: which exit of the running executor
+    exit_index: int | None = None       # side_exit: which exit (of exit_from, else of the running executor)
+    exit_from: str | None = None        # side_exit: identity of the executor whose exit was taken,
+                                        # when it is not the running one (a chained executor's exit)
     message: str = ""                   # fatal / fault
     location: str | None = None
     instr_ptr: int | None = None        # frame->instr_ptr as a bytecode index
@@ -165,12 +172,16 @@ class Outcome:
         if self.kind == "error":
             return "error"
         if self.kind == "side_exit":
-            via = f" (exit {self.exit_index})" if self.exit_index is not None else ""
+            of = f" of {self.exit_from}" if self.exit_from is not None else ""
+            if self.exit_index is not None:
+                via = f" (exit {self.exit_index}{of})"
+            else:
+                via = f" (from {self.exit_from})" if self.exit_from is not None else ""
             return f"side exit to {self.side_exit_to}{via}"
         return f"{self.kind}: {self.message}"
 
     def _key(self):
-        return (self.kind, self.target, self.side_exit_to, self.exit_index,
+        return (self.kind, self.target, self.side_exit_to, self.exit_index, self.exit_from,
                 self.message if self.kind in ("fatal", "fault") else "",
                 self.instr_ptr, self.stack_depth, self.locals, self.stack, self.objects,
                 self.statics, self.current_executor, self.eval_breaker, self.exception,
@@ -371,7 +382,10 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     """Read the Outcome of a run that ended as ``ending`` out of ``process``.
 
     ``frame`` is the frame the run was entered with (used if ``tstate->current_frame`` is NULL);
-    ``executor`` is the running executor, whose exits name the exit a side exit took.
+    ``executor`` is the executor the run was entered in from tier 1. A side exit names the exit
+    it took among the exits of the executor whose ``_EXIT_TRACE`` ran (``ending.from_executor``,
+    else ``executor``) and, when that is not ``executor`` (the run followed a chain), names that
+    executor too, so every side says "exit k of executor E" the same way.
     """
     mem, prof = process.mem, process.profile
     namer = _namer(process)
@@ -409,8 +423,13 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
             fields["target"] = None         # the frame note already says why
     elif ending.kind == "side_exit":
         fields["side_exit_to"] = ident(ending.executor)
+        # The exit belongs to the executor whose _EXIT_TRACE ran (Python/bytecodes.c: `exit`
+        # is operand0 of that executor's uop), not necessarily to the one the run started in.
+        source = ending.from_executor if ending.from_executor is not None else executor
         fields["exit_index"] = ending.exit_index if ending.exit_index is not None \
-            else _exit_index(process, executor, ending.executor)
+            else _exit_index(process, source, ending.executor)
+        if source is not None and source != executor:
+            fields["exit_from"] = ident(source)
     elif ending.kind in ("fatal", "fault"):
         fields["message"] = ending.message
         fields["location"] = ending.location

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import pathlib
 import random
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -209,9 +210,9 @@ def test_a_planted_bug_is_found_shrunk_saved_and_replayed(monkeypatch, tmp_path,
 
 CORPUS = pathlib.Path(__file__).resolve().parent.parent / "fuzz" / "corpus"
 # Disagreements found by the fuzzer and reported to their owners (requests.md): strict, so a fix
-# shows up as an XPASS that fails until the marker is removed.
-KNOWN = {"chained_side_exit_index.trace": "side exit inside a chained executor: the exit index "
-                                          "(semantics) vs none (every machine)"}
+# shows up as an XPASS that fails until the marker is removed. (Fixed and now regression cases:
+# chained_side_exit_index.trace, an exit taken inside a chained executor.)
+KNOWN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("name", [
@@ -222,6 +223,42 @@ def test_corpus_reproducers(name):
     """Every saved reproducer parses and, once its bug is fixed, agrees on both ISAs."""
     r = check_text((CORPUS / name).read_text(), filename=name)
     assert r.agree, "\n".join(r.differences)
+
+
+@pytest.mark.parametrize("name", [p.name for p in sorted(CORPUS.glob("*.trace"))
+                                  if p.name not in KNOWN])
+def test_corpus_replay_lines_exit_0(name, capsys):
+    """The replay line each reproducer carries, `refjit run FILE --check --arch x86_64,aarch64`,
+    exits 0 (all Outcomes equal) once its bug is fixed."""
+    from refjit.cli import main
+
+    assert main(["run", str(CORPUS / name), "--check", "--arch", "x86_64,aarch64"]) == 0
+    assert "agree: all 4 Outcomes are equal" in capsys.readouterr().out
+
+
+def test_corpus_reproducers_agree_with_the_real_stencils():
+    """Every fixed reproducer, with CPython's stencils and mixed code too (local check)."""
+    headers = real_stencils()
+    for path in sorted(CORPUS.glob("*.trace")):
+        if path.name not in KNOWN:
+            r = check_text(path.read_text(), stencils=headers, mixed=True, filename=path.name)
+            assert r.agree, path.name + ":\n" + "\n".join(r.differences)
+
+
+def test_a_side_exit_inside_a_chained_executor_names_its_exit_on_every_side():
+    """chained_side_exit_index.trace: main's exit 0 chains into side1, whose exit 0 links to o1.
+    Every side says the run left through exit 0 *of side1* (the executor whose _EXIT_TRACE ran,
+    Python/bytecodes.c), not through an exit of the executor it was entered in."""
+    r = check_text((CORPUS / "chained_side_exit_index.trace").read_text())
+    assert r.agree and len(r.outcomes) == 4
+    texts = {o.exit_text() for o in r.outcomes.values()}
+    assert len(texts) == 1
+    (text,) = texts
+    assert re.fullmatch(r"side exit to #\d+ \(exit 0 of #\d+\)", text)
+    o = next(iter(r.outcomes.values()))
+    types = {x.ident: x.type for x in o.objects}
+    assert types[o.exit_from] == types[o.side_exit_to] == "uop_executor"
+    assert o.exit_from != o.side_exit_to and o.current_executor == o.side_exit_to
 
 
 def test_the_corpus_is_not_empty_and_every_known_entry_exists():

@@ -122,6 +122,39 @@ def test_side_exit_names_executor_and_exit():
     assert out.exit_text() == f"side exit to {ident} (exit 1)"
 
 
+def test_side_exit_of_a_chained_executor_names_that_executor_and_its_exit():
+    """_EXIT_TRACE's exit is operand0 of the executor whose uop ran: after the run followed a
+    chain (running -> side), a side exit out of `side` is exit k of `side`, and says so."""
+    p, code, frame, *_ = make()
+    running = p.new_executor([5])
+    side = p.new_executor([2, 3])
+    onward = p.new_executor([])
+    link = p.profile.offset("_PyExitData", "executor")
+    p.mem.set_u64(p.exit_address(running, 0) + link, side)
+    p.mem.set_u64(p.exit_address(side, 1) + link, onward)
+    p.view("PyThreadState", p.tstate).current_executor = onward
+    ident = {e: f"#{p.heap.block(e).serial}" for e in (running, side, onward)}
+
+    # the machines: the exit is found among the exits of the executor that jumped
+    found = build_outcome(p, Ending.side_exit(onward, from_executor=side), frame=frame,
+                          tstate=p.tstate, executor=running)
+    assert (found.side_exit_to, found.exit_index, found.exit_from) == (ident[onward], 1, ident[side])
+    assert found.exit_text() == f"side exit to {ident[onward]} (exit 1 of {ident[side]})"
+    # the semantics: it knows the exit index from the exit's address
+    told = build_outcome(p, Ending.side_exit(onward, 1, from_executor=side), frame=frame,
+                         tstate=p.tstate, executor=running)
+    assert told == found and not told.compare(found)
+    # the running executor has no exit to `onward`: looking there (the old reading) names none
+    old = build_outcome(p, Ending.side_exit(onward), frame=frame, tstate=p.tstate, executor=running)
+    assert (old.exit_index, old.exit_from) == (None, None)
+    assert old != found and found.compare(old) == [
+        f"exit: side exit to {ident[onward]} (exit 1 of {ident[side]}) vs side exit to {ident[onward]}"]
+    # an exit of the running executor itself keeps the short form
+    own = build_outcome(p, Ending.side_exit(side, from_executor=running), frame=frame,
+                        tstate=p.tstate, executor=running)
+    assert (own.exit_index, own.exit_from) == (0, None)
+
+
 def test_fault_outcome_carries_message_and_location():
     p, code, frame, *_ = make()
     e = Ending.fault("read of 8 bytes at unmapped address 0x8", pc=0x1000, address=8,

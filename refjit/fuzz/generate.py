@@ -58,9 +58,9 @@ NB_SUBSCR = 26
 # to bool); the mask is what the specialised uops test.
 COMPARE_MASKS = {"<": 2, "<=": 2 | 8, "==": 8, "!=": 1 | 2 | 4, ">": 4, ">=": 4 | 8}
 EVAL_BREAKERS = [0, 32, 128, 32 | 128, 256, 64]
-# An exit of a chained executor that links onward to another executor: off while the Outcomes
-# disagree on the exit index of such a side exit (fuzz/corpus/chained_side_exit_index.trace).
-ONWARD_LINKS_FROM_SIDE_EXECUTORS = False
+# An exit of a chained executor that links onward to another executor (the Outcome names such
+# a side exit as "exit k of <that chained executor>"; fuzz/corpus/chained_side_exit_index.trace).
+ONWARD_LINKS_FROM_SIDE_EXECUTORS = True
 UNITS = 64  # code units of the fuzz code object: tier-1 targets are drawn below it
 
 NUMBER = ("int", "bool", "float")

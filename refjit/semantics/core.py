@@ -140,4 +140,5 @@ class UopContext(CLevel):
         self.mem.set_u64(self.tstate + self.TS_CURRENT_EXECUTOR, executor)
         if executor == self.current_executor:
             return JUMP_TO_SIDE_ENTRY
-        return Ending.side_exit(executor, exit_index, stack_pointer=self.stack_pointer)
+        return Ending.side_exit(executor, exit_index, stack_pointer=self.stack_pointer,
+                                from_executor=self.current_executor)

@@ -110,8 +110,10 @@ class Interpreter:
                 ending = r
                 break
         self.uops_executed = executed
+        # The executor entered from tier 1, as the machines name it: a side exit taken in a
+        # chained executor then names that executor beside its exit (Ending.from_executor).
         return build_outcome(sc.process, ending, frame=sc.frame, tstate=sc.tstate,
-                             executor=s.current_executor)
+                             executor=sc.executor)
 
     def _where(self, s, u) -> str:
         name = self.scenario.executor_names.get(s.current_executor, "executor")
