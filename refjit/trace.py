@@ -159,6 +159,9 @@ class UOp:
     operand0: Operand = field(default_factory=lambda: Operand("int"))
     operand1: Operand = field(default_factory=lambda: Operand("int"))
     line: int = field(default=0, compare=False)
+    # Set by validate(): the uop uses operand0, so its text carries operand0= even when it is 0
+    # (as oparg= and target= are always printed); the parser asks for it on such uops.
+    operand0_required: bool = field(default=False, compare=False)
 
 
 @dataclass
@@ -771,7 +774,7 @@ class _Parser:
                 setattr(u, key, self.operand(ln, *opts[key]))
         kind = OPERAND0_KIND.get(u.name)
         if "operand0" not in opts:
-            if _spec(spec, "uses_operand0") or u.name in OPERAND0_KIND and kind != "executor":
+            if _needs_operand0(spec, u.name):
                 raise ln.error(f"{u.name} needs operand0=" + {
                     "bytecode": "&bytecode+N", "exit": "&exitK", "int": "N (a tier-1 index)",
                     "object": "&NAME"}.get(kind, "VALUE"), nt)
@@ -849,6 +852,11 @@ class _Parser:
 
 def _spec(spec, attr: str):
     return getattr(spec, attr)
+
+
+def _needs_operand0(spec, name: str) -> bool:
+    """The uop's text must give operand0 (only _START_EXECUTOR's &executor goes without saying)."""
+    return bool(_spec(spec, "uses_operand0")) or OPERAND0_KIND.get(name, "executor") != "executor"
 
 
 def _flags(spec) -> frozenset[str]:
@@ -946,6 +954,8 @@ def validate(trace: Trace, profile) -> None:
     sections = trace.sections()
     for sec in sections:
         _validate_targets(trace, sec, profile, err)
+        for u in sec.uops:
+            u.operand0_required = _needs_operand0(profile.uops[u.name], u.name)
     # Every executor section needs an owner: an exit that links to it, or extra=N.
     for sec in trace.side_executors:
         links = sum(1 for other in sections for e in other.exits().values()
@@ -1223,7 +1233,9 @@ def _format_section(out: list[str], exit_decls: list[ExitDecl], uops: list[UOp])
             line += f" jump_target={u.jump_target} error_target={u.error_target}"
         else:
             line += f" target={u.target}"
-        if u.operand0 != Operand("int"):
+        # operand0 whenever the uop uses it, even 0 (the parser requires it there); the
+        # OPERAND0_KIND test covers uops of a trace built by hand and never validated.
+        if u.operand0 != Operand("int") or u.operand0_required or u.name in OPERAND0_KIND:
             line += f" operand0={u.operand0.text()}"
         if u.operand1 != Operand("int"):
             line += f" operand1={u.operand1.text()}"

@@ -351,3 +351,45 @@ def test_enter_executor_must_agree_with_the_bytecode(profile):
     assert t.bytecode[50:52] == bytes([255, 0]) and t.enter_executors == [(25, "executor")]
     err = _error(profile, text.replace("enter_executor 25 executor", "enter_executor 24 executor"))
     assert "not ENTER_EXECUTOR (255) 0" in err.why and "opcode 112" in err.why
+
+
+# -- operand0 = 0 survives printing (fuzz finding, requests.md F1 ~15:12) ---------------------------
+
+ZERO_OPERANDS = """\
+refjit-trace 1
+code t units=4
+frame locals=0
+0 _START_EXECUTOR target=0 operand0=&executor
+1 _CHECK_PERIODIC jump_target=0 error_target=4
+2 _CHECK_STACK_SPACE_OPERAND jump_target=3 operand0=0
+3 _DEOPT target=0
+4 _ERROR_POP_N target=0 operand0=0
+"""
+
+
+def test_a_zero_operand0_the_uop_uses_is_printed_and_parses_back(profile):
+    """_ERROR_POP_N's tier-1 index and _CHECK_STACK_SPACE_OPERAND's frame size may be 0; the
+    parser requires operand0 on both, so the printer gives it even when it is 0."""
+    t = parse_trace(ZERO_OPERANDS, profile)
+    text = format_trace(t)
+    lines = {line.split()[1]: line for line in text.splitlines() if line[:4].strip().isdigit()}
+    assert lines["_ERROR_POP_N"].endswith(" operand0=0")
+    assert lines["_CHECK_STACK_SPACE_OPERAND"].endswith(" operand0=0")
+    assert "operand0" not in lines["_DEOPT"] and "operand0" not in lines["_CHECK_PERIODIC"]
+    assert parse_trace(text, profile) == t
+    # without operand0 the parser still refuses both (the printer must not rely on a default)
+    for name in ("_ERROR_POP_N", "_CHECK_STACK_SPACE_OPERAND"):
+        bad = "\n".join(line.replace(" operand0=0", "") if name in line else line
+                        for line in ZERO_OPERANDS.splitlines())
+        with pytest.raises(TraceError, match=f"{name} needs operand0="):
+            parse_trace(bad, profile)
+
+
+def test_a_trace_built_by_hand_prints_error_pop_n_operand0_zero(profile):
+    """A Trace never validated (no operand0_required flags) still prints the uops whose
+    operand0 the format names (OPERAND0_KIND), so its text parses."""
+    t = parse_trace(ZERO_OPERANDS, profile)
+    for u in t.uops:
+        u.operand0_required = False
+    printed = format_trace(t)
+    assert "_ERROR_POP_N" in printed and " operand0=0" in printed.split("_ERROR_POP_N")[1]
