@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from refjit.errors import RuntimeModelError
 from refjit.runtime.memory import Memory, Region
@@ -43,6 +43,13 @@ class Block:
     @property
     def end(self) -> int:
         return self.start + self.size
+
+    def copy(self) -> Block:
+        # What dataclasses.replace(self) gives, without its per-field work: snapshots copy
+        # every block twice per differential case.
+        c = object.__new__(Block)
+        c.__dict__.update(self.__dict__)
+        return c
 
 
 @dataclass(frozen=True)
@@ -184,13 +191,13 @@ class Heap:
 
     # -- snapshots ---------------------------------------------------------------------------------
     def snapshot(self) -> HeapSnapshot:
-        return HeapSnapshot(self._top, self._serial, self._frees, tuple(replace(b) for b in self._blocks.values()))
+        return HeapSnapshot(self._top, self._serial, self._frees, tuple(b.copy() for b in self._blocks.values()))
 
     def restore(self, snap: HeapSnapshot) -> None:
         self._top = snap.top
         self._serial = snap.serial
         self._frees = snap.frees
-        self._blocks = {b.start: replace(b) for b in snap.blocks}
+        self._blocks = {b.start: b.copy() for b in snap.blocks}
         self._starts = sorted(self._blocks)
         self._by_address = {b.address: b for b in self._blocks.values()}
         self._reusable = {}

@@ -149,8 +149,9 @@ class View:
         return self.address
 
     def _codec(self, name: str) -> tuple:
+        prefix = self._prefix
         try:
-            return self._codecs.get(self._struct, self._path(name))
+            return self._codecs.get(self._struct, f"{prefix}.{name}" if prefix else name)
         except SpecError as err:
             raise RuntimeModelError(err.why, f"{self._struct.name} at {self.address:#x}") from None
 
@@ -173,7 +174,9 @@ class View:
         mem = self._memory
         if kind == _SCALAR:
             fmt = codec[2]
-            r = mem.region_at(addr, fmt.size)
+            r = mem._last  # Memory.region_at's own first test, inline: this is a hot path
+            if r is None or not (r.base <= addr and addr + fmt.size <= r.end):
+                r = mem.region_at(addr, fmt.size)
             return fmt.unpack_from(r.view, addr - r.base)[0]
         if kind == _BITS:
             _, _, nbytes, bit, width = codec
@@ -225,7 +228,9 @@ def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, what: str) -
         if value < -(1 << (bits - 1)):
             raise RuntimeModelError(f"{value} does not fit {what} ({fmt.size} bytes)")
         value &= (1 << bits) - 1
-    r = mem.region_at(addr, fmt.size)
+    r = mem._last  # Memory.region_at's own first test, inline: this is a hot path
+    if r is None or not (r.base <= addr and addr + fmt.size <= r.end):
+        r = mem.region_at(addr, fmt.size)
     try:
         fmt.pack_into(r.view, addr - r.base, value)
     except _struct.error:
