@@ -323,62 +323,28 @@ def _semantics_at(sc, snap, k: int, sizes: Mapping[tuple[int, int], int], budget
                   why: str = PAUSED) -> _State:
     """Run the semantics from ``snap`` until k uops with code have run; pause before the next.
 
-    The dispatch below is the reference interpreter's (refjit.semantics.interp.Interpreter.run),
-    stepped so that it can stop between two uops; a test checks that it ends exactly as
-    Interpreter.run does on every example.
-    """
-    from refjit.runtime.cfuncs import FatalError
-    from refjit.errors import RuntimeModelError
+    The reference interpreter's own loop runs (``Interpreter.run`` with a ``before_uop`` hook),
+    so a paused run and a whole run cannot drift apart."""
     from refjit.semantics import Interpreter
-    from refjit.semantics.core import (JUMP_TO_ERROR, JUMP_TO_JUMP_TARGET, JUMP_TO_SIDE_ENTRY,
-                                       UopContext)
 
     p = sc.process
     p.restore(snap)
-    interp = Interpreter(sc, budget=budget)
-    s = UopContext(p, frame=sc.frame, stack_pointer=sc.stack_pointer, tstate=sc.tstate,
-                   executor=sc.executor)
-    s.scratch = sc.scratch
-    table = interp.tables[sc.executor]
-    i = done = executed = 0
-    while True:
-        fn, oparg, u = table[i]
+    done = 0
+
+    def before_uop(s, i, u):
+        nonlocal done
         if sizes.get((s.current_executor, i), 1):
             if done == k:
                 return _State(_pause(p, sc, s.stack_pointer, s.current_executor, why),
                               (s.current_executor, i, u.name))
             done += 1
-        executed += 1
-        if executed > budget:
-            return _State(_failed(SemanticsError(f"budget of {budget} uops exceeded",
-                                                 f"uop {u.index} {u.name}"), "semantics"), None)
-        s.inst, s.oparg = u, oparg
-        try:
-            r = fn(s)
-        except FatalError as err:
-            ending = Ending.fatal(str(err)).located((i, u.name, f"uop {u.index} {u.name}"))
-            break
-        except RuntimeModelError as err:
-            ending = Ending.fault(str(err), what="model").located((i, u.name,
-                                                                   f"uop {u.index} {u.name}"))
-            break
-        if r is None:
-            i += 1
-        elif r is JUMP_TO_JUMP_TARGET:
-            i = u.jump_target
-        elif r is JUMP_TO_ERROR:
-            i = u.error_target
-        elif r is JUMP_TO_SIDE_ENTRY:
-            i = 0
-        elif r.kind == "side_exit" and r.executor in interp.tables:
-            s.current_executor = r.executor
-            table = interp.tables[r.executor]
-            i = 0
-        else:
-            ending = r
-            break
-    return _State(build_outcome(p, ending, frame=sc.frame, tstate=sc.tstate,
-                                executor=s.current_executor), None)
+        return None
+
+    try:
+        result = Interpreter(sc, budget=budget).run(before_uop)
+    except SemanticsError as err:
+        return _State(_failed(err, "semantics"), None)
+    return result if isinstance(result, _State) else _State(result, None)
 
 
 def _machine_at(lane: _Lane, snap, sc, linked: _Linked, k: int, instructions: int,

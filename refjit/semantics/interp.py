@@ -67,7 +67,13 @@ class Interpreter:
         table.append((UOPS["_FATAL_ERROR"], 0, ResolvedUOp(n, "_FATAL_ERROR", 0, 0, 0, 0, 0, 0, 0)))
         return table
 
-    def run(self) -> Outcome:
+    def run(self, before_uop=None) -> Outcome:
+        """Run the scenario to its end and read back the Outcome.
+
+        ``before_uop(context, index, uop)``, when given, is called before every uop; a result
+        other than None stops the run there and is returned instead of an Outcome. That is how
+        refjit.check pauses the reference between two uops to find the first divergent one,
+        with this very dispatch loop."""
         sc = self.scenario
         s = UopContext(sc.process, frame=sc.frame, stack_pointer=sc.stack_pointer,
                        tstate=sc.tstate, executor=sc.executor)
@@ -78,6 +84,11 @@ class Interpreter:
         budget = self.budget
         while True:
             fn, oparg, u = table[i]
+            if before_uop is not None:
+                paused = before_uop(s, i, u)
+                if paused is not None:
+                    self.uops_executed = executed
+                    return paused
             executed += 1
             if executed > budget:
                 self.uops_executed = executed - 1
