@@ -30,10 +30,10 @@ from refjit.stencils import read_header
 STEPS = [  # (label, function, file it is in)
     ("generate (the random trace)", "generate", "fuzz/generate.py"),
     ("parse_trace", "parse_trace", "refjit/trace.py"),
-    ("build_scenario (a fresh Process per ISA)", "build_scenario", "refjit/scenario.py"),
-    ("  of which the Process's runtime (statics, small ints, strings)", "_build_runtime",
-     "runtime/process.py"),
+    ("build_scenario (in the lane's Process, per ISA)", "build_scenario", "refjit/scenario.py"),
+    ("  of which Process.reset (refilled as constructed)", "reset", "runtime/process.py"),
     ("snapshot of the initial memory", "snapshot", "runtime/process.py"),
+    ("all process restores (reset, before each run)", "restore", "runtime/process.py"),
     ("reference semantics", "_run_semantics", "refjit/check.py"),
     ("compile (cached) + link", "_link_all", "refjit/check.py"),
     ("machine runs (restore, Unicorn, Outcome)", "_run_machine", "refjit/check.py"),
