@@ -15,7 +15,6 @@ import argparse
 import cProfile
 import glob
 import os
-import platform
 import pstats
 import time
 
@@ -23,6 +22,7 @@ from refjit.check import check_trace
 from refjit.profile import load_profile
 from refjit.stencils import read_header
 from refjit.trace import load_trace
+from machine import describe
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples")
 ITERATIONS = 3
@@ -67,8 +67,7 @@ def main() -> None:
         n += 1
     elapsed = time.perf_counter() - start
     ways = "semantics + refjit" + (" + stencils" if stencils else "") + ", x86_64 and aarch64"
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")
+    print(f"machine: {describe()}")
     print(f"check_trace ({ways}), {len(traces)} examples cut to {ITERATIONS} iterations: "
           f"{n / elapsed:.1f} cases/s ({1000 * elapsed / n:.2f} ms per case)")
 

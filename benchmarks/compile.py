@@ -20,9 +20,7 @@ best of ``--runs`` counts. The issue aims at 20,000 uops/s.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import platform
 import sys
 import time
 
@@ -33,22 +31,9 @@ from refjit.errors import RefjitError
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
 from refjit.trace import load_trace
+from machine import describe
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{platform.platform()}; {cpu}; {os.cpu_count()} CPUs; "
-            f"{platform.python_implementation()} {platform.python_version()}")
 
 
 def executors(paths: list[str], arch: str):
@@ -103,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("traces", nargs="*", help="trace files (default: examples/*.trace)")
     args = ap.parse_args(argv)
     paths = args.traces or [str(p) for p in sorted((ROOT / "examples").glob("*.trace"))]
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"{len(paths)} trace files; best of {args.runs} runs\n")
     print(f"{'ISA':<8} {'mode':<9} {'executors':>9} {'uops':>6} {'seconds':>9} {'uops/s':>9}   "
           "where the time goes")

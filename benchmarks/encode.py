@@ -12,12 +12,11 @@ instructions in a block is not typed in: capstone counts them in the emitted byt
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 
 import capstone
+from machine import describe
 
 
 def x86_64_block():
@@ -147,26 +146,12 @@ def bench_text(arch: str, runs: int, blocks: int) -> tuple[int, float]:
     return len(lines) * blocks, best
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{platform.platform()}; {cpu}; {os.cpu_count()} CPUs; "
-            f"{platform.python_implementation()} {platform.python_version()}")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=7, help="runs per row; the best counts")
     p.add_argument("--blocks", type=int, default=2000, help="blocks of ~22 instructions per run")
     args = p.parse_args(argv)
-    print(f"machine: {machine()}")
+    print(f"machine: {describe()}")
     print(f"best of {args.runs} runs\n")
     print(f"{'ISA':<8} {'path':<22} {'instructions':>12} {'seconds':>9} {'instr/s':>11}")
     for arch in BLOCKS:

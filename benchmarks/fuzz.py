@@ -17,7 +17,6 @@ import collections
 import cProfile
 import glob
 import os
-import platform
 import pstats
 import random
 import time
@@ -25,6 +24,7 @@ import time
 from refjit.fuzz.campaign import Discarded, check_text, run_campaign
 from refjit.fuzz.generate import RandomChoices, generate
 from refjit.stencils import read_header
+from machine import describe
 
 
 STEPS = [  # (label, function, file it is in)
@@ -39,19 +39,6 @@ STEPS = [  # (label, function, file it is in)
     ("machine runs (restore, Unicorn, Outcome)", "_run_machine", "refjit/check.py"),
     ("  of which build_outcome (both sides)", "build_outcome", "refjit/outcome.py"),
 ]
-
-
-def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
 
 
 def rate(seconds: float, one) -> tuple[float, int]:
@@ -88,7 +75,7 @@ def main() -> None:
 
     for seed in range(20):  # warm up: compiled groups, machines
         case(10**6 + seed)
-    print(machine())
+    print(describe())
     g, n = rate(args.seconds / 2, lambda s: generate(RandomChoices(random.Random(s))))
     print(f"generate only:                       {g:8.1f} traces/s")
     c, n = rate(args.seconds, case)

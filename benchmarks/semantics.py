@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import platform
 import sys
 import time
 
@@ -19,6 +18,7 @@ from refjit.profile import load_profile
 from refjit.scenario import build_scenario
 from refjit.semantics import Interpreter
 from refjit.trace import load_trace
+from machine import describe
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -30,8 +30,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     paths = args.traces or [str(p) for p in sorted((ROOT / "examples").glob("*.trace"))]
     profile = load_profile("3.14", "x86_64")
-    print(f"reference semantics, CPython {platform.python_version()} on {platform.machine()}, "
-          f"best of {args.runs}")
+    print(f"machine: {describe()}")
+    print(f"reference semantics, best of {args.runs}")
     print(f"{'trace':<28} {'uops':>8} {'parse ms':>9} {'setup ms':>9} {'run s':>7} {'uops/s':>10}")
     for path in paths:
         best = None
