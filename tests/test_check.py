@@ -8,8 +8,9 @@ off by one; a group that loads from address 0).
 
 from __future__ import annotations
 
+import real_stencils
+
 import dataclasses
-import os
 import pathlib
 import subprocess
 import sys
@@ -351,19 +352,10 @@ def test_cli_semantics_run_is_unchanged():
 
 # -- local only: CPython's real stencils ----------------------------------------------------------
 
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
 
 
 def real_headers() -> dict:
-    env = os.environ.get("REFJIT_REAL_STENCILS")
-    directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
-    found = {a: sorted(directory.glob(p)) for a, p in REAL.items()} if directory.is_dir() else {}
-    if not all(found.get(a) for a in ARCHES):
-        reason = (f"real CPython 3.14.7 headers not in {directory}: set REFJIT_REAL_STENCILS to the "
-                  "directory holding jit_stencils-<triple>.h of both ISAs (local check)")
-        print(reason)
-        pytest.skip(reason)
-    return {a: read_header(str(found[a][0])) for a in ARCHES}
+    return {a: real_stencils.require(a) for a in ARCHES}
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

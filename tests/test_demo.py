@@ -2,10 +2,12 @@
 
 Expected values come from the host Python (the loop's result and trip count), not from refjit.
 The run with CPython's stencils is a local check (the real headers are not in the repository;
-REFJIT_REAL_STENCILS names their directory, default /work/local/stencils).
+REFJIT_REAL_STENCILS names their folder; tests/real_stencils.py).
 """
 
 from __future__ import annotations
+
+import real_stencils
 
 import json
 import os
@@ -27,7 +29,6 @@ REFJIT = os.path.join(os.path.dirname(sys.executable), "refjit")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 N = 20000
 TOTAL = sum(range(N))  # the host Python's answer: 199990000
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
 ROW = re.compile(r"^\s*(\d+)\s+(_[A-Z0-9_]+)\s+(\d+)\s+(.*?)\s+(yes|NO|\?)$")
 
 
@@ -105,12 +106,10 @@ def test_demo_agrees_on_both_isas():
 
 
 def test_demo_with_cpython_stencils():
-    directory = pathlib.Path(os.environ.get("REFJIT_REAL_STENCILS", "/work/local/stencils"))
-    headers = [sorted(directory.glob(p)) for p in REAL.values()] if directory.is_dir() else []
-    if not headers or not all(headers):
-        pytest.skip(f"real CPython 3.14.7 headers ({', '.join(REAL.values())}) not in {directory}: "
-                    "set REFJIT_REAL_STENCILS (local check)")
-    proc = run(["demo", "--stencils", str(headers[0][0]), str(headers[1][0])])
+    headers = [real_stencils.path(arch) for arch in ("x86_64", "aarch64")]
+    if None in headers:
+        pytest.skip(real_stencils.SKIP_REASON)
+    proc = run(["demo", "--stencils", str(headers[0]), str(headers[1])])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     check_table(proc.stdout, columns=4)
     for label in ("CPython x86-64", "CPython AArch64"):

@@ -2,12 +2,14 @@
 
 A fenced block is runnable when the line before it is ``<!-- runnable -->`` (or
 ``<!-- runnable: stencils -->`` for commands that need CPython's jit_stencils headers: those run
-only when REFJIT_REAL_STENCILS, default /work/local/stencils, holds them, with STENCILS set to
+only when REFJIT_REAL_STENCILS names the folder that holds them, with STENCILS set to
 that directory). In a ``console`` block every ``$ `` line is one shell command, run from the
 repository root with this venv's ``refjit`` first on PATH; a ``python`` block runs as a script.
 """
 
 from __future__ import annotations
+
+import real_stencils
 
 import os
 import pathlib
@@ -21,7 +23,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 BIN = os.path.dirname(sys.executable)
 MARK = re.compile(r"^<!-- runnable(?:: (\w+))? -->$")
-REAL = ("jit_stencils-x86_64-*-linux-gnu.h", "jit_stencils-aarch64-*-linux-gnu.h")
 
 
 def runnable_blocks():
@@ -47,10 +48,9 @@ BLOCKS = runnable_blocks()
 
 
 def stencils_dir() -> pathlib.Path | None:
-    directory = pathlib.Path(os.environ.get("REFJIT_REAL_STENCILS", "/work/local/stencils"))
-    if directory.is_dir() and all(sorted(directory.glob(p)) for p in REAL):
-        return directory
-    return None
+    if any(real_stencils.path(arch) is None for arch in real_stencils.PATTERNS):
+        return None
+    return real_stencils.directory()
 
 
 def test_docs_have_runnable_blocks():
@@ -65,8 +65,7 @@ def test_block_runs(block):
     if needs == "stencils":
         directory = stencils_dir()
         if directory is None:
-            pytest.skip("CPython 3.14.7 jit_stencils headers not available: set REFJIT_REAL_STENCILS "
-                        "(local check)")
+            pytest.skip(real_stencils.SKIP_REASON)
         env["STENCILS"] = str(directory)
     elif needs is not None:
         pytest.fail(f"{where}: unknown requirement {needs!r}")

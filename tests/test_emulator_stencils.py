@@ -10,7 +10,8 @@ iterator's ``len``) so the test stays quick; the state change is made identicall
 
 from __future__ import annotations
 
-import os
+import real_stencils
+
 import pathlib
 
 import pytest
@@ -21,23 +22,15 @@ from refjit.profile import load_profile
 from refjit.runtime.process import LayoutConfig
 from refjit.scenario import build_scenario
 from refjit.semantics.interp import run_scenario
-from refjit.stencils import read_header
+
 from refjit.trace import load_trace
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
 ITERATIONS = 300
 
 
 def header(arch: str):
-    env = os.environ.get("REFJIT_REAL_STENCILS")
-    directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
-    if not directory.is_dir():
-        pytest.skip("real CPython 3.14.7 headers not available: set REFJIT_REAL_STENCILS to the directory "
-                    "holding jit_stencils-<triple>.h (local check, never needed in CI)")
-    found = sorted(directory.glob(REAL[arch]))
-    assert found, f"no {REAL[arch]} in {directory}"
-    return read_header(str(found[0]))
+    return real_stencils.require(arch)
 
 
 _headers: dict = {}

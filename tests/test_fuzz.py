@@ -9,6 +9,8 @@ is judged by the trace format's validator, which the generator does not use.
 
 from __future__ import annotations
 
+import real_stencils
+
 import collections
 import pathlib
 import random
@@ -139,29 +141,17 @@ def test_long_traces_agree_on_both_isas():
         assert r.agree, f"seed {seed}:\n" + "\n".join(r.differences[:10]) + "\n" + g.text
 
 
-def real_stencils() -> dict:
+def real_headers() -> dict:
     """CPython 3.14.7's real headers (not in the repository: a local check, as in
     test_semantics_stencils.py; REFJIT_REAL_STENCILS names their directory)."""
-    import os
 
-    from refjit.stencils import read_header
-
-    directory = pathlib.Path(os.environ.get("REFJIT_REAL_STENCILS", "/work/local/stencils"))
-    headers = {}
-    for arch in ("x86_64", "aarch64"):
-        found = sorted(directory.glob(f"jit_stencils-{arch}-*-linux-gnu.h")) \
-            if directory.is_dir() else []
-        if not found:
-            pytest.skip(f"real CPython 3.14.7 jit_stencils-{arch}-*.h not in {directory}: set "
-                        "REFJIT_REAL_STENCILS to their directory (local check)")
-        headers[arch] = read_header(str(found[0]))
-    return headers
+    return {arch: real_stencils.require(arch) for arch in ("x86_64", "aarch64")}
 
 
 def test_semantics_refjit_stencils_and_mixed_agree_on_both_isas():
     """60 random traces, eight ways each: the semantics, refjit's code, CPython's stencils and
     the two interleaved uop by uop, on x86-64 and AArch64."""
-    headers = real_stencils()
+    headers = real_headers()
     for seed in range(1000, 1060):
         text = generated(seed).text
         r = check_text(text, stencils=headers, mixed=True)
@@ -248,7 +238,7 @@ def test_corpus_replay_lines_exit_0(name, capsys):
 
 def test_corpus_reproducers_agree_with_the_real_stencils():
     """Every fixed reproducer, with CPython's stencils and mixed code too (local check)."""
-    headers = real_stencils()
+    headers = real_headers()
     for path in sorted(CORPUS.glob("*.trace")):
         if path.name not in KNOWN:
             r = check_text(path.read_text(), stencils=headers, mixed=True, filename=path.name)

@@ -2,12 +2,14 @@
 semantics (an independent reading of bytecodes.c): each case is a small trace run by
 refjit.semantics and by refjit's groups linked and emulated; the two Outcomes (exit, frame,
 every slot's tag bits, every object's refcount/value/state, thread-state fields) must be equal.
-Where CPython's real stencils are at hand (REFJIT_REAL_STENCILS, default /work/local/stencils;
+Where CPython's real stencils are at hand (REFJIT_REAL_STENCILS names their folder;
 not in the repository) every case also runs on them: the third way.
 Each case also states which way the semantics left (fell through, guard failed, error...), so a
 case that silently stops exercising its path fails."""
 
 from __future__ import annotations
+
+import real_stencils
 
 import math
 
@@ -17,22 +19,15 @@ from hypothesis import strategies as st
 
 import pathlib
 
-import os
 
 from lower_harness import ARCHES, differences, run_machine
-from refjit.stencils import read_header
 
-_REAL: dict = {}
+
 
 
 def real_header(arch: str):
     """CPython's real stencils for ``arch`` if this machine has them (local check), else None."""
-    if arch not in _REAL:
-        env = os.environ.get("REFJIT_REAL_STENCILS")
-        directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
-        found = sorted(directory.glob(f"jit_stencils-{arch}-*-linux-gnu.h")) if directory.is_dir() else []
-        _REAL[arch] = read_header(str(found[0])) if found else None
-    return _REAL[arch]
+    return real_stencils.header(arch)
 from semantics_helpers import CONT, JUMP, trace_text
 
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,

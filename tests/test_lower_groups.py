@@ -8,6 +8,8 @@ reference semantics."""
 
 from __future__ import annotations
 
+import real_stencils
+
 import os
 import pathlib
 import subprocess
@@ -166,17 +168,10 @@ def test_compile_listing(arch):
 
 # -- local check: swapped one for one with CPython's real stencils ------------------------------------
 
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
 
 
 def real_header(arch: str):
-    env = os.environ.get("REFJIT_REAL_STENCILS")
-    directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
-    found = sorted(directory.glob(REAL[arch])) if directory.is_dir() else []
-    if not found:
-        pytest.skip(f"real CPython 3.14.7 {REAL[arch]} not available: set REFJIT_REAL_STENCILS "
-                    "to its directory (local check)")
-    return read_header(str(found[0]))
+    return real_stencils.require(arch)
 
 
 @pytest.mark.parametrize("arch", ARCHES)

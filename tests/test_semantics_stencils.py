@@ -1,7 +1,7 @@
 """Every loop-slice uop of the reference semantics against CPython's own machine code.
 
 Local check (the real jit_stencils-<triple>.h of a 3.14.7 build are not in the repository; set
-REFJIT_REAL_STENCILS to their directory, default /work/local/stencils): each small trace below
+REFJIT_REAL_STENCILS to their folder; tests/real_stencils.py): each small trace below
 is materialised twice from the same text, run once by the reference semantics and once as the
 real stencils linked exactly as jit.c does, on the Unicorn machine of each ISA. The Outcomes
 (how it ended, every frame slot's bits, every object's refcount and value, thread state) must
@@ -10,8 +10,9 @@ be equal. Together the cases execute all 97 uops of the slice, on both paths of 
 
 from __future__ import annotations
 
+import real_stencils
+
 import math
-import os
 import pathlib
 
 import pytest
@@ -25,25 +26,14 @@ from refjit.link import link
 from refjit.profile import load_profile
 from refjit.scenario import build_scenario
 from refjit.semantics import LOOP_SLICE, run_scenario
-from refjit.stencils import read_header
+
 from refjit.trace import parse_trace
 
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h",
-        "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
-_headers: dict = {}
 EXECUTED: set[str] = set()
 
 
 def header(arch: str):
-    if arch not in _headers:
-        env = os.environ.get("REFJIT_REAL_STENCILS")
-        directory = pathlib.Path(env) if env else pathlib.Path("/work/local/stencils")
-        found = sorted(directory.glob(REAL[arch])) if directory.is_dir() else []
-        if not found:
-            pytest.skip(f"real CPython 3.14.7 {REAL[arch]} not available: set REFJIT_REAL_STENCILS "
-                        "to its directory (local check)")
-        _headers[arch] = read_header(str(found[0]))
-    return _headers[arch]
+    return real_stencils.require(arch)
 
 
 def on_machine(text: str, arch: str):

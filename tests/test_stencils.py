@@ -4,8 +4,9 @@ with line numbers, and (locally, when the real headers exist) FACTS.md §d.2's f
 
 from __future__ import annotations
 
+import real_stencils
+
 import collections
-import os
 import pathlib
 import subprocess
 
@@ -362,15 +363,6 @@ def test_aarch64_trampoline_holes_need_their_symbol_and_mask():
 
 # --- the real headers (local only) -----------------------------------------------------------
 
-def real_header_dir() -> pathlib.Path | None:
-    env = os.environ.get("REFJIT_REAL_STENCILS")
-    if env:
-        return pathlib.Path(env)
-    default = pathlib.Path("/work/local/stencils")
-    return default if default.is_dir() else None
-
-
-REAL = {"x86_64": "jit_stencils-x86_64-*-linux-gnu.h", "aarch64": "jit_stencils-aarch64-*-linux-gnu.h"}
 # FACTS.md §d.2 and §b.5.
 FACTS_D2 = {"x86_64": dict(shim=(33, 0), code=37284, data=3200, with_data=162),
             "aarch64": dict(shim=(104, 0), code=41096, data=5672, with_data=242)}
@@ -391,13 +383,10 @@ FACTS_CENSUS = {
 
 
 def real_header_path(arch: str) -> pathlib.Path:
-    directory = real_header_dir()
-    if directory is None:
-        pytest.skip("real CPython 3.14.7 headers not available: set REFJIT_REAL_STENCILS to the directory "
-                    "holding jit_stencils-<triple>.h (local check, never needed in CI)")
-    found = sorted(directory.glob(REAL[arch]))
-    assert found, f"no {REAL[arch]} in {directory} (REFJIT_REAL_STENCILS or /work/local/stencils)"
-    return found[0]
+    found = real_stencils.path(arch)
+    if found is None:
+        pytest.skip(real_stencils.SKIP_REASON)
+    return found
 
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
