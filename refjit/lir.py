@@ -694,3 +694,20 @@ def crossing(fn: Function) -> dict[int, list[V]]:
     """``{op index of a call: [registers live across it]}``."""
     iv = live_intervals(fn)
     return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in call_positions(fn)}
+
+
+def parallel_move(moves: list[tuple[int, int]], mov, tmp: int) -> None:
+    """Move every source register to its destination as if all at once (the C ABI's argument
+    registers at a call), emitting ``mov(dst, src)``; a cycle is broken through ``tmp``. Shared by
+    the backends: only the register numbers and the move instruction are ISA-specific."""
+    pending = [(d, s) for d, s in moves if d != s]
+    while pending:
+        for i, (d, s) in enumerate(pending):
+            if all(s2 != d for _, s2 in pending):
+                mov(d, s)
+                del pending[i]
+                break
+        else:
+            d, s = pending[0]
+            mov(tmp, s)
+            pending = [(d2, tmp if s2 == s else s2) for d2, s2 in pending]

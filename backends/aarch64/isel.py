@@ -157,19 +157,6 @@ class _Sel:
         else:
             self.a.cmp_reg(rx, self.imm_reg(v, sf))
 
-    def parallel_move(self, moves, mov, tmp) -> None:
-        pending = [(d, s) for d, s in moves if d != s]
-        while pending:
-            for i, (d, s) in enumerate(pending):
-                if all(s2 != d for _, s2 in pending):
-                    mov(d, s)
-                    del pending[i]
-                    break
-            else:
-                d, s = pending[0]
-                mov(tmp, s)
-                pending = [(d2, tmp if s2 == s else s2) for d2, s2 in pending]
-
     def load_slot(self, rd, symbol: str) -> None:
         """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
         self.a.reloc("patch_aarch64_21r", symbol)
@@ -436,12 +423,12 @@ class _Sel:
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             a.ldst_pre("str", X[30], A.SP, -16)
-        self.parallel_move([(i, self.n(v)) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
+        lir.parallel_move([(i, self.n(v)) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
                            lambda d, s: a.mov(X[d], X[s]), TMP)
         for i, v in enumerate(ints):
             if v is lir.OUT_SLOT:
                 a.add_imm(X[i], A.SP, 8)
-        self.parallel_move([(i, self.n(v)) for i, v in enumerate(floats)],
+        lir.parallel_move([(i, self.n(v)) for i, v in enumerate(floats)],
                            lambda d, s: a.fmov(D[d], D[s]), FTMP)
         a.blr(X[CALL_REG])
         if dst is not None and self.n(dst) != 0:

@@ -150,20 +150,6 @@ class _Sel:
         else:
             self.a.CMPQ_rr(ra, ob)
 
-    def parallel_move(self, moves: list[tuple[int, int]], mov, tmp: int) -> None:
-        """Move sources to destinations all at once (cycles broken through ``tmp``)."""
-        pending = [(d, s) for d, s in moves if d != s]
-        while pending:
-            for i, (d, s) in enumerate(pending):
-                if all(s2 != d for _, s2 in pending):
-                    mov(d, s)
-                    del pending[i]
-                    break
-            else:
-                d, s = pending[0]
-                mov(tmp, s)
-                pending = [(d2, tmp if s2 == s else s2) for d2, s2 in pending]
-
     # -- the ops
     def run(self) -> Code:
         a = self.a
@@ -431,12 +417,12 @@ class _Sel:
             a.PUSHQ_r(A.RAX)
         if fptr is not None:
             a.MOVQ_rr(CALL_REG, self.r(fptr))
-        self.parallel_move([(INT_ARGS[i], self.r(x)) for i, x in enumerate(ints) if x is not lir.OUT_SLOT],
+        lir.parallel_move([(INT_ARGS[i], self.r(x)) for i, x in enumerate(ints) if x is not lir.OUT_SLOT],
                            a.MOVQ_rr, TMP)
         for i, x in enumerate(ints):
             if x is lir.OUT_SLOT:
                 a.MOVQ_rr(INT_ARGS[i], A.RSP)
-        self.parallel_move([(i, self.r(x)) for i, x in enumerate(floats)], a.MOVAPD_xx, FTMP)
+        lir.parallel_move([(i, self.r(x)) for i, x in enumerate(floats)], a.MOVAPD_xx, FTMP)
         emit_call()
         if dst is not None:
             self.mov_rr(self.r(dst), A.RAX)
