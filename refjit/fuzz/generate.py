@@ -420,9 +420,13 @@ class _Body(_Gen):
         ok = [i for i, v in enumerate(self.locals) if v.nonnull]
         if not ok or self.visible() >= MAX_VISIBLE:
             return False
-        i = self.c.pick(ok)
+        self.push_local(self.c.pick(ok))
+        return True
+
+    def push_local(self, i: int) -> None:
+        """_LOAD_FAST or, from a stable local, _LOAD_FAST_BORROW (whose value then depends on it).
+        Scratch locals are never borrowed from, so a NULL can always be stored into one."""
         v = self.locals[i]
-        # Scratch locals are never borrowed from, so a NULL can always be stored into one.
         if i in self.stable and self.c.integer(0, 1):
             name, oparg = self.replica("_LOAD_FAST_BORROW", i, 8)
             self.emit(name, oparg)
@@ -431,7 +435,6 @@ class _Body(_Gen):
             name, oparg = self.replica("_LOAD_FAST", i, 8)
             self.emit(name, oparg)
             self.push(Val(v.kind, v.proven, v.deps, v.name))
-        return True
 
     def a_load_check(self) -> bool:
         if not self.locals or self.visible() >= MAX_VISIBLE:
@@ -721,16 +724,7 @@ class _Body(_Gen):
             return False
         ok = [i for i, v in enumerate(self.locals) if v.nonnull and v.kind == kind]
         if ok and self.c.integer(0, 2):
-            i = self.c.pick(ok)
-            v = self.locals[i]
-            if i in self.stable and self.c.integer(0, 1):
-                name, oparg = self.replica("_LOAD_FAST_BORROW", i, 8)
-                self.emit(name, oparg)
-                self.push(Val(v.kind, v.proven, v.deps | {i}, v.name))
-            else:
-                name, oparg = self.replica("_LOAD_FAST", i, 8)
-                self.emit(name, oparg)
-                self.push(Val(v.kind, v.proven, v.deps, v.name))
+            self.push_local(self.c.pick(ok))
             return True
         if kind == "index":
             if self.c.rare(4):  # any int: negative, past the end, more than one digit
