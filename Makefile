@@ -4,13 +4,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages that provide the external oracles the tests compare against.
-ORACLES := binutils-aarch64-linux-gnu llvm-19 clang-19
+ORACLES := binutils binutils-aarch64-linux-gnu llvm-19 clang-19
 ORACLE_TOOLS := as aarch64-linux-gnu-as llvm-mc-19 llvm-objdump-19 clang-19
 
 .PHONY: demo test oracles venv clean
 
+# Debian's system Python keeps venv in a separate package (python3-venv): install it if needed.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --upgrade pip
 
 venv: $(BIN)/python
