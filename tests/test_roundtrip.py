@@ -27,6 +27,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import capstone
 import pytest
+from summary_lines import report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = sorted(glob.glob(os.path.join(HERE, "roundtrip", "*.c")))
@@ -276,7 +277,7 @@ def test_sources_exercise_what_stencils_are_made_of(name):
 def test_roundtrip(name):
     arch = CONFIGS[name][0]
     verdicts = judge(arch, compiled_listing(name))
-    print(summary(name, verdicts))
+    report(summary(name, verdicts))
     assert len(verdicts) > 500, f"{name}: suspiciously few instructions ({len(verdicts)})"
     assert all(v.kind != "failed" for v in verdicts), failure_report(name, verdicts)
 
@@ -299,7 +300,7 @@ def command_assembler(arch: str, lines: list[str]) -> list[tuple[bytes | None, s
 def test_roundtrip_through_the_command(name):
     # The wording: the listing fed to `refjit asm` itself (one process, whole listing).
     verdicts = judge(CONFIGS[name][0], compiled_listing(name), command_assembler)
-    print(summary(name + " via refjit asm", verdicts))
+    report(summary(name + " via refjit asm", verdicts))
     assert all(v.kind != "failed" for v in verdicts), failure_report(name + " via refjit asm", verdicts)
 
 
