@@ -175,10 +175,7 @@ class _Linked:
 
     def install(self, process) -> None:
         for executor, linked in self.executors:
-            process.mem.write(linked.base, linked.memory)
-            ev = process.view("_PyExecutorObject", executor)
-            ev.jit_code, ev.jit_side_entry, ev.jit_size = (linked.base, linked.jit_side_entry,
-                                                           linked.jit_size)
+            linked.install(process, executor)
 
 
 def _parse_mix(mix: Mapping[Any, str] | None) -> tuple[str, dict[str, str], dict[int, str]]:

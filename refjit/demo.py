@@ -168,9 +168,7 @@ def run_on_machine(sc: Scenario, groups, shim, *, per_uop: bool = False):
                              u.error_target) for u in uops]
         linked = link(trace, groups, shim, arch=arch, executor=executor, base=base,
                       resolve=p.stub_address)
-        p.mem.write(base, linked.memory)
-        ev = p.view("_PyExecutorObject", executor)
-        ev.jit_code, ev.jit_side_entry, ev.jit_size = base, linked.jit_side_entry, linked.jit_size
+        linked.install(p, executor)
         ranges += [(r.start, r.end, r.index, r.name) for r in linked.pc_map]
         if executor == sc.executor:
             entry = base

@@ -891,9 +891,7 @@ class Machine:
         if region is None or not region[3] or end > region[1]:
             raise EmulationError(f"linked executor at {linked.base:#x}..{end:#x} is not inside an "
                                  "executable region of the process (link it into the 'jit' region)")
-        self.process.mem.write(linked.base, linked.memory)
-        ev = self.process.view("_PyExecutorObject", executor)
-        ev.jit_code, ev.jit_side_entry, ev.jit_size = linked.base, linked.jit_side_entry, len(linked.memory)
+        linked.install(self.process, executor)
         return self.run(linked.base, frame, stack_pointer, tstate, executor=executor,
                         uop_map=linked.pc_map, **options)
 

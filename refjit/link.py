@@ -118,6 +118,13 @@ class LinkedExecutor:
     def jit_size(self) -> int:
         return len(self.memory)
 
+    def install(self, process, executor: int) -> None:
+        """Leave ``process`` as ``_PyJIT_Compile`` leaves a real one: the bytes at ``base`` and the
+        executor's ``jit_code``, ``jit_side_entry`` and ``jit_size`` recorded."""
+        process.mem.write(self.base, self.memory)
+        ev = process.view("_PyExecutorObject", executor)
+        ev.jit_code, ev.jit_side_entry, ev.jit_size = self.base, self.jit_side_entry, self.jit_size
+
     def uop_at(self, pc: int) -> PcRange | None:
         """The group whose code contains ``pc`` (for error messages), or None."""
         for r in self.pc_map:

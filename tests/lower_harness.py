@@ -56,9 +56,7 @@ def prepare_machine(source, arch: str, groups=None, setup=None, shim=None):
                              u.error_target) for u in uops]
         ex = link(trace, chosen, shim, arch=arch, executor=address, base=base,
                   resolve=p.stub_address)
-        p.mem.write(base, ex.memory)
-        v = p.view("_PyExecutorObject", address)
-        v.jit_code, v.jit_side_entry, v.jit_size = base, ex.jit_side_entry, ex.jit_size
+        ex.install(p, address)
         ranges += [(r.start, r.end, r.index, r.name) for r in ex.pc_map]
         if address == sc.executor:
             entry = base

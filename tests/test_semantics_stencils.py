@@ -44,9 +44,7 @@ def on_machine(text: str, arch: str):
     hdr = header(arch)
     linked = link(sc.uops, hdr.groups, hdr.shim, arch=arch, executor=sc.executor, base=base,
                   resolve=p.symbols)
-    p.mem.write(base, linked.memory)
-    ev = p.view("_PyExecutorObject", sc.executor)
-    ev.jit_code, ev.jit_side_entry, ev.jit_size = base, linked.jit_side_entry, linked.jit_size
+    linked.install(p, sc.executor)
     return Machine(arch, p).run(base, sc.frame, sc.stack_pointer, sc.tstate, executor=sc.executor,
                                 uop_map=linked.pc_map, raise_on_fault=False)
 
@@ -288,9 +286,7 @@ def test_chained_executors_match_the_real_stencils():
                 at = base + k * 0x10000
                 linked = link(uops, hdr.groups, hdr.shim, arch=arch, executor=executor, base=at,
                               resolve=p.symbols)
-                p.mem.write(at, linked.memory)
-                ev = p.view("_PyExecutorObject", executor)
-                ev.jit_code, ev.jit_side_entry, ev.jit_size = at, linked.jit_side_entry, linked.jit_size
+                linked.install(p, executor)
                 pc_map += linked.pc_map
             main = p.view("_PyExecutorObject", sc.executor).jit_code
             runs.append(Machine(arch, p).run(main, sc.frame, sc.stack_pointer, sc.tstate,

@@ -473,21 +473,15 @@ def _too_big(fname, x, y):
 
 
 def _result(p, r, fname):
-    if r is None:
-        return p.none
-    if r is True or r is False:
-        return p.new_bool(r)
-    if isinstance(r, int):
-        return p.new_int(r)
-    if isinstance(r, float):
-        return p.new_float(r)
+    """The object an operator's C function returns for the Python result ``r``."""
     if isinstance(r, str):
         if len(r) == 1 and r.isascii():  # single ASCII characters are static singletons
             return p.runtime + p.profile.const("strings.ascii") + p.o.ascii_stride * ord(r)
         if r == "":
             return p.runtime + p.profile.const("strings.empty")
-        return p.new_str(r)
-    raise RuntimeModelError(f"{fname} producing a {type(r).__name__} is not modelled")
+    elif r is not None and not isinstance(r, (int, float)):  # bool is an int
+        raise RuntimeModelError(f"{fname} producing a {type(r).__name__} is not modelled")
+    return p.from_python(r)
 
 
 def _getitem(x, y):
