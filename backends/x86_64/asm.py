@@ -932,3 +932,42 @@ for _stem in ("add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "mo
     for _n in (8, 16, 32, 64):
         _mn = _stem + _SUFFIX[_n]
         setattr(Assembler, f"{_mn.upper()}_ri", _ri_chooser(_mn))
+
+
+# --- encodings looked up instead of recomputed ---------------------------------------------------
+
+class Encoded(dict):
+    """The bytes of one form (or chooser) for given operands, encoded on first use.
+
+    An encoding depends on nothing but the form and its operands, so a code generator that emits
+    the same few instructions over and over can look their bytes up::
+
+        MOVQ_rm = Encoded("MOVQ_rm", mem=1)
+        code += MOVQ_rm[RAX, R13, -8]          # movq -0x8(%r13), %rax: 49 8b 45 f8
+
+    A key is the method's operand tuple (a lone operand needs no tuple), except that with
+    ``mem=i`` the memory operand at index i is written as two entries, its base register and
+    displacement, so that no :class:`Mem` is built for a lookup. A bad operand raises the method's
+    AsmError and is not stored. The table empties itself when it reaches ``MAX`` entries, so it
+    stays small whatever code is generated.
+    """
+
+    MAX = 4096
+    __slots__ = ("method", "mem")
+
+    def __init__(self, name: str, mem: int | None = None):
+        super().__init__()
+        self.method = getattr(Assembler, name)
+        self.mem = mem
+
+    def __missing__(self, key) -> bytes:
+        ops = key if type(key) is tuple else (key,)
+        if self.mem is not None:
+            i = self.mem
+            ops = (*ops[:i], Mem(ops[i], ops[i + 1]), *ops[i + 2:])
+        a = Assembler()
+        self.method(a, *ops)
+        if len(self) >= self.MAX:
+            self.clear()
+        code = self[key] = bytes(a.buf)
+        return code

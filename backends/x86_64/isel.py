@@ -11,6 +11,11 @@ and data symbols are ``movabs $hole, %reg`` (patch_64), C functions are called t
 slot in the group's data, ``call *slot(%rip)`` (patch_x86_64_32rx), and exits are ``jmp``/``jcc``
 rel32 (patch_32r, addend -4). Stencils are entered with RSP = 8 (mod 16), so each call is
 wrapped in ``push %rax`` / ``pop %r11`` to give the callee a 16-byte aligned stack.
+
+Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
+by the assembler the first time those operands occur), appended to a bytearray. Branches to the
+function's own labels are emitted with a zero displacement and recorded; :func:`_relax` picks
+their sizes and fills them in once every label's position is known.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from bisect import bisect_right
 
 from refjit import lir
 from refjit.backends.x86_64 import asm as A
-from refjit.backends.x86_64.asm import Assembler, Mem
+from refjit.backends.x86_64.asm import Assembler, Encoded, Mem
+from refjit.codebuf import Reloc
 from refjit.errors import AsmError, LowerError
-from refjit.lir import Exit, Function, Lbl, V
+from refjit.lir import Exit, Function, V
 
 FRAME_REG, SP_REG, TSTATE_REG = A.R12, A.R13, A.R14
 SCRATCH = (A.RAX, A.RCX, A.RDX, A.RSI, A.RDI, A.R8, A.R9)
@@ -29,7 +35,7 @@ SAVED = (A.RBX, A.R15)
 FREGS = tuple(range(15))            # xmm0-xmm14
 CALL_REG, TMP, FTMP = A.R10, A.R11, 15
 INT_ARGS = (A.RDI, A.RSI, A.RDX, A.RCX, A.R8, A.R9)
-PINNED = {lir.FRAME.id: FRAME_REG, lir.SP.id: SP_REG, lir.TSTATE.id: TSTATE_REG}
+PINNED = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
 
 # LIR condition -> x86 condition code after ``cmp a, b``
 CC = {"eq": "e", "ne": "ne", "lt": "l", "le": "le", "gt": "g", "ge": "ge",
@@ -38,6 +44,64 @@ _INVERT = {"e": "ne", "ne": "e", "l": "ge", "ge": "l", "le": "g", "g": "le",
            "b": "ae", "ae": "b", "be": "a", "a": "be"}
 _ALU = {"add": "ADDQ", "sub": "SUBQ", "and": "ANDQ", "or": "ORQ", "xor": "XORQ"}
 _COMMUTES = {"add", "and", "or", "xor", "mul"}
+_SHIFTS = ("shl", "shr", "sar")
+_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+# The bytes of every instruction selection emits, per operands (see asm.Encoded). A memory
+# operand is given as its base register and displacement.
+_MOVQ_rr, _MOVL_ri32, _MOVQ_ri, _XORL_rr = (Encoded(n) for n in ("MOVQ_rr", "MOVL_ri32", "MOVQ_ri",
+                                                                  "XORL_rr"))
+_MOVABSQ_ri64, _MOVAPD_xx, _MOVZBL_rr = Encoded("MOVABSQ_ri64"), Encoded("MOVAPD_xx"), Encoded("MOVZBL_rr")
+_TESTL_rr, _TESTQ_rr, _TESTB_rr = Encoded("TESTL_rr"), Encoded("TESTQ_rr"), Encoded("TESTB_rr")
+_TESTB_ri8, _TESTL_ri32, _BTQ_ri8 = Encoded("TESTB_ri8"), Encoded("TESTL_ri32"), Encoded("BTQ_ri8")
+_TESTB_mi8 = Encoded("TESTB_mi8", mem=0)
+_CMP_rr = {32: Encoded("CMPL_rr"), 64: Encoded("CMPQ_rr")}
+_CMP_ri = {32: Encoded("CMPL_ri"), 64: Encoded("CMPQ_ri")}
+_CMP_mr = {32: Encoded("CMPL_mr", mem=0), 64: Encoded("CMPQ_mr", mem=0)}
+_CMP_rm = {32: Encoded("CMPL_rm", mem=1), 64: Encoded("CMPQ_rm", mem=1)}
+_CMP_mi8 = {32: Encoded("CMPL_mi8", mem=0), 64: Encoded("CMPQ_mi8", mem=0)}
+_CMP_mi32 = {32: Encoded("CMPL_mi32", mem=0), 64: Encoded("CMPQ_mi32", mem=0)}
+# load: (width, signed) -> the move that zero- or sign-extends into the whole register
+_MOVQ_rm = Encoded("MOVQ_rm", mem=1)
+_LOAD = {(64, False): _MOVQ_rm, (64, True): _MOVQ_rm,
+         (32, False): Encoded("MOVL_rm", mem=1), (32, True): Encoded("MOVSLQ_rm", mem=1),
+         (16, False): Encoded("MOVZWL_rm", mem=1), (16, True): Encoded("MOVSWQ_rm", mem=1),
+         (8, False): Encoded("MOVZBL_rm", mem=1), (8, True): Encoded("MOVSBQ_rm", mem=1)}
+_STORE_r = {64: Encoded("MOVQ_mr", mem=0), 32: Encoded("MOVL_mr", mem=0),
+            16: Encoded("MOVW_mr", mem=0), 8: Encoded("MOVB_mr", mem=0)}
+_STORE_i = {64: Encoded("MOVQ_mi32", mem=0), 32: Encoded("MOVL_mi32", mem=0),
+            16: Encoded("MOVW_mi16", mem=0), 8: Encoded("MOVB_mi8", mem=0)}
+# read-modify-write of memory, by "is it 64 bits" (anything narrower is done as 32 bits)
+_INC_m = {True: Encoded("INCQ_m", mem=0), False: Encoded("INCL_m", mem=0)}
+_DEC_m = {True: Encoded("DECQ_m", mem=0), False: Encoded("DECL_m", mem=0)}
+_ADD_mi8 = {True: Encoded("ADDQ_mi8", mem=0), False: Encoded("ADDL_mi8", mem=0)}
+_ADD_mi32 = {True: Encoded("ADDQ_mi32", mem=0), False: Encoded("ADDL_mi32", mem=0)}
+_MOVSD_xm, _MOVSD_mx = Encoded("MOVSD_xm", mem=1), Encoded("MOVSD_mx", mem=0)
+_SHIFT_ri8 = {op: Encoded(f"{op.upper()}Q_ri8") for op in _SHIFTS}
+_ALU_ri = {op: Encoded(name + "_ri") for op, name in _ALU.items()}
+_ALU_rr = {op: Encoded(name + "_rr") for op, name in _ALU.items()}
+_IMULQ_rri8, _IMULQ_rri32, _IMULQ_rr = Encoded("IMULQ_rri8"), Encoded("IMULQ_rri32"), Encoded("IMULQ_rr")
+_LEAQ_rm = Encoded("LEAQ_rm")      # keyed by (reg, Mem): it has an index register
+_SET_r = {cc: Encoded(f"SET{cc.upper()}_r") for cc in A.CC}
+_CMOVQ_rr = {cc: Encoded(f"CMOV{cc.upper()}Q_rr") for cc in A.CC}
+_FBIN_xx = {op: Encoded(f"{op.upper()}SD_xx") for op in ("add", "sub", "mul", "div")}
+_UCOMISD_xx, _CVTSI2SDQ_xr, _CVTTSD2SIQ_rx = (Encoded(n) for n in ("UCOMISD_xx", "CVTSI2SDQ_xr",
+                                                                     "CVTTSD2SIQ_rx"))
+_PUSHQ_r, _POPQ_r, _JMPQ_r = Encoded("PUSHQ_r"), Encoded("POPQ_r"), Encoded("JMPQ_r")
+_CALL_GOT = Encoded("CALLQ_m")[Mem(A.RIP, 0)]       # call *slot(%rip), slot a hole
+_CALL_REG = Encoded("CALLQ_r")[CALL_REG]
+_RETQ = Encoded("RETQ")[()]
+
+
+def _opcode(name: str, field: int) -> bytes:
+    """A branch form's bytes without its displacement field."""
+    return Encoded(name)[0][:-field]
+
+
+# x86 condition (None: always) -> the opcode bytes of a branch with a rel8 / rel32 displacement
+_BR8 = {None: _opcode("JMP_d8", 1), **{cc: _opcode(f"J{cc.upper()}_d8", 1) for cc in A.CC}}
+_BR32 = {None: _opcode("JMP_d32", 4), **{cc: _opcode(f"J{cc.upper()}_d32", 4) for cc in A.CC}}
+_NO_DISP8, _NO_DISP32 = bytes(1), bytes(4)
 
 
 class Code:
@@ -59,51 +123,49 @@ def _signed64(v: int) -> int:
 class _Sel:
     def __init__(self, fn: Function):
         self.fn = fn
-        # Every branch to a label, in order: (start, end, condition or None, label name).
-        # Forward ones are emitted as rel32 here; ``_relax`` sizes them afterwards.
-        self.label_branches: list[tuple[int, int, str | None, str]] = []
         self.where = f"x86_64 lowering of {fn.name}"
-        self.a = Assembler()
-        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)), A.RAX)
+        self.regs = dict(PINNED)
+        self.regs.update(lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)),
+                                      A.RAX))
         self.crossing = lir.crossing(fn)
         self.intervals = lir.live_intervals(fn)
-        self.labels: dict[str, object] = {}
+        self.code = bytearray()
+        self.relocs: list[Reloc] = []
+        self.labels: dict[str, int] = {}      # label name -> offset where it is bound
+        # Every branch to a label, in order: (start, end, condition or None, label name). Its
+        # displacement is left zero: ``_relax`` sizes and fills them all.
+        self.label_branches: list[tuple[int, int, str | None, str]] = []
         self.pos = 0
 
     def r(self, v: V) -> int:
-        if v.id < 0:
-            return PINNED[v.id]
         return self.regs[v]
 
-    def label(self, lbl: Lbl):
-        got = self.labels.get(lbl.name)
-        if got is None:
-            got = self.labels[lbl.name] = self.a.label(lbl.name)
-        return got
-
-    def mem(self, base: V, disp: int) -> Mem:
-        if not _fits32(disp):
+    def check_disp(self, disp: int) -> None:
+        if not _INT32_MIN <= disp <= _INT32_MAX:
             raise LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
-        return Mem(self.r(base), disp)
+
+    def hole(self, kind: str, symbol: str, addend: int, size: int) -> None:
+        """A hole in the field of ``size`` bytes that ends the instruction just emitted."""
+        self.relocs.append(Reloc(len(self.code) - size, kind, symbol, addend))
 
     # -- helpers
     def mov_imm(self, reg: int, value: int) -> None:
         value = _signed64(value)
         if value == 0:
-            self.a.XORL_rr(reg, reg)
+            self.code += _XORL_rr[reg, reg]
         elif 0 <= value < (1 << 32):
-            self.a.MOVL_ri32(reg, value)
+            self.code += _MOVL_ri32[reg, value]
         else:
-            self.a.MOVQ_ri(reg, value)
+            self.code += _MOVQ_ri[reg, value]
 
     def mov_rr(self, dst: int, src: int) -> None:
         if dst != src:
-            self.a.MOVQ_rr(dst, src)
+            self.code += _MOVQ_rr[dst, src]
 
     def operand(self, b):
         """An int operand as ('imm', value) when it fits a sign-extended imm32, else a register."""
         if isinstance(b, V):
-            return self.r(b)
+            return self.regs[b]
         value = _signed64(b)
         if _fits32(value):
             return ("imm", value)
@@ -111,68 +173,70 @@ class _Sel:
         return TMP
 
     def exit_jump(self, cc: str | None, ex: Exit) -> None:
-        if cc is None:
-            self.a.JMP_d32(0)
-        else:
-            getattr(self.a, f"J{cc.upper()}_d32")(0)
-        self.a.reloc("patch_32r", ex.symbol, -4)
+        self.code += _BR32[cc] + _NO_DISP32
+        self.hole("patch_32r", ex.symbol, -4, 4)
 
     def branch(self, cc: str | None, target) -> None:
         if isinstance(target, Exit):
             self.exit_jump(cc, target)
+            return
+        # A backward branch is rel8 when it reaches, as an assembler decides for a bound label;
+        # a forward one is rel32 until _relax knows how far its label is.
+        code = self.code
+        start = len(code)
+        bound = self.labels.get(target.name)
+        if bound is not None and bound - (start + 2) >= -128:
+            code += _BR8[cc] + _NO_DISP8
         else:
-            label = self.label(target)
-            start = self.a.offset
-            if cc is None:
-                self.a.jmp(label)
-            else:
-                self.a.jcc(cc, label)
-            self.label_branches.append((start, self.a.offset, cc, target.name))
+            code += _BR32[cc] + _NO_DISP32
+        self.label_branches.append((start, len(code), cc, target.name))
 
     def compare(self, a: V, b, width: int) -> None:
-        ra = self.r(a)
+        ra = self.regs[a]
         if not isinstance(b, V) and b & ((1 << width) - 1) == 0:
             # test sets ZF/SF like a compare with 0 and clears CF/OF, so every condition holds
-            (self.a.TESTL_rr if width == 32 else self.a.TESTQ_rr)(ra, ra)
+            self.code += (_TESTL_rr if width == 32 else _TESTQ_rr)[ra, ra]
             return
         if not isinstance(b, V) and width == 32:
             v = b & 0xFFFFFFFF
-            self.a.CMPL_ri(ra, v - (1 << 32) if v >> 31 else v)
+            self.code += _CMP_ri[32][ra, v - (1 << 32) if v >> 31 else v]
             return
         ob = self.operand(b)
         if isinstance(ob, tuple):
             if width == 32:
-                self.a.CMPL_ri(ra, ob[1] & 0xFFFFFFFF)
+                self.code += _CMP_ri[32][ra, ob[1] & 0xFFFFFFFF]
             else:
-                self.a.CMPQ_ri(ra, ob[1])
-        elif width == 32:
-            self.a.CMPL_rr(ra, ob)
+                self.code += _CMP_ri[64][ra, ob[1]]
         else:
-            self.a.CMPQ_rr(ra, ob)
+            self.code += _CMP_rr[32 if width == 32 else 64][ra, ob]
 
     # -- the ops
     def run(self) -> Code:
-        a = self.a
+        """The group's code, holes and data; branches to labels still need :func:`_relax`."""
         ops = self.fn.ops
+        last = len(ops) - 1
         skip = -1
-        for self.pos, op in enumerate(ops):
-            if self.pos == skip:
+        for i, op in enumerate(ops):
+            if i == skip:
                 continue
-            if self.pos + 1 < len(ops) and (op.op == "load" and self.fold_load(op, ops[self.pos + 1])
-                                            or op.op == "bin" and self.fold_test(op, ops[self.pos + 1])):
-                skip = self.pos + 1
+            self.pos = i
+            kind = op.op
+            # a load or an and whose value only feeds the next op's branch may fold into it
+            if kind in _FOLDS and i < last and ops[i + 1].op in _FOLD_INTO \
+                    and _FOLDS[kind](self, op, ops[i + 1]):
+                skip = i + 1
                 continue
-            _HANDLERS[op.op](self, *op.args)
+            _HANDLERS[kind](self, *op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
-        if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
+        if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_jump(None, lir.CONTINUE)
         data = bytearray()
         labels = {}
         for name, blob in self.fn.rodata.items():
             labels[name] = len(data)
             data += blob
-        return Code(a.finish(), list(a.relocs), bytes(data), labels)
+        return Code(bytes(self.code), self.relocs, bytes(data), labels)
 
     def fold_load(self, load, nxt) -> bool:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
@@ -180,11 +244,11 @@ class _Sel:
         v, base, disp, width, signed = load.args
         if self.intervals.get(v) != [self.pos, self.pos + 1] or width not in (8, 16, 32, 64):
             return False
-        m = self.mem(base, disp)
-        a = self.a
+        self.check_disp(disp)
+        rb = self.regs[base]
         if nxt.op == "brbit" and nxt.args[0] is v and nxt.args[1] < width:
             _, bit, is_set, target = nxt.args
-            a.TESTB_mi8(Mem(m.base, m.disp + bit // 8), 1 << (bit % 8))
+            self.code += _TESTB_mi8[rb, disp + bit // 8, 1 << (bit % 8)]
             self.branch("ne" if is_set else "e", target)
             return True
         if nxt.op != "br" or width not in (32, 64) or nxt.args[4] != width:
@@ -192,19 +256,18 @@ class _Sel:
         cond, x, y, target, _ = nxt.args
         if signed and width == 32:
             return False
-        sfx = "Q" if width == 64 else "L"
         if x is v and y is not v:
             if isinstance(y, V):
-                getattr(a, f"CMP{sfx}_mr")(m, self.r(y))
+                self.code += _CMP_mr[width][rb, disp, self.regs[y]]
             else:
                 value = (y & 0xFFFFFFFF) if width == 32 else _signed64(y)
                 if width == 32:
                     value = value - (1 << 32) if value >> 31 else value
                 if not _fits32(value):
                     return False
-                getattr(a, f"CMP{sfx}_m{'i8' if -128 <= value < 128 else 'i32'}")(m, value)
+                self.code += (_CMP_mi8 if -128 <= value < 128 else _CMP_mi32)[width][rb, disp, value]
         elif y is v and isinstance(x, V) and x is not v:
-            getattr(a, f"CMP{sfx}_rm")(self.r(x), m)
+            self.code += _CMP_rm[width][self.regs[x], rb, disp]
         else:
             return False
         self.branch(CC[cond], target)
@@ -217,110 +280,106 @@ class _Sel:
             return False
         if nxt.op != "br" or nxt.args[1] is not v or nxt.args[2] != 0 or nxt.args[0] not in ("eq", "ne"):
             return False
-        rx, a = self.r(x), self.a
+        rx = self.regs[x]
         mask &= (1 << nxt.args[4]) - 1
         if mask == 0xFF:
-            a.TESTB_rr(rx, rx)
+            self.code += _TESTB_rr[rx, rx]
         elif mask < 0x100:
-            a.TESTB_ri8(rx, mask)
+            self.code += _TESTB_ri8[rx, mask]
         elif mask < 0x80000000:
-            a.TESTL_ri32(rx, mask)
+            self.code += _TESTL_ri32[rx, mask]
         else:
             return False
         self.branch(CC[nxt.args[0]], nxt.args[3])
         return True
 
     def op_label(self, lbl):
-        self.a.bind(self.label(lbl))
+        if lbl.name in self.labels:
+            raise AsmError(f"label {lbl.name!r} bound twice")
+        self.labels[lbl.name] = len(self.code)
 
     def op_const(self, dst, value):
-        self.mov_imm(self.r(dst), value)
+        self.mov_imm(self.regs[dst], value)
 
     def op_hole(self, dst, symbol, addend):
-        self.a.MOVABSQ_ri64(self.r(dst), 0)
-        self.a.reloc("patch_64", symbol, addend)
+        self.code += _MOVABSQ_ri64[self.regs[dst], 0]
+        self.hole("patch_64", symbol, addend, 8)
 
     def op_data(self, dst, label):
-        self.a.MOVABSQ_ri64(self.r(dst), 0)
-        self.a.reloc("patch_64", label, 0)
+        self.code += _MOVABSQ_ri64[self.regs[dst], 0]
+        self.hole("patch_64", label, 0, 8)
 
     def op_mov(self, dst, src):
-        if dst.kind == lir.F64:
-            if self.r(dst) != self.r(src):
-                self.a.MOVAPD_xx(self.r(dst), self.r(src))
-        else:
-            self.mov_rr(self.r(dst), self.r(src))
+        d, s = self.regs[dst], self.regs[src]
+        if d != s:
+            self.code += (_MOVAPD_xx if dst.kind == lir.F64 else _MOVQ_rr)[d, s]
 
     def op_load(self, dst, base, disp, width, signed):
-        d, m = self.r(dst), self.mem(base, disp)
-        a = self.a
-        if width == 64:
-            a.MOVQ_rm(d, m)
-        elif width == 32:
-            a.MOVSLQ_rm(d, m) if signed else a.MOVL_rm(d, m)
-        elif width == 16:
-            a.MOVSWQ_rm(d, m) if signed else a.MOVZWL_rm(d, m)
-        else:
-            a.MOVSBQ_rm(d, m) if signed else a.MOVZBL_rm(d, m)
+        self.check_disp(disp)
+        self.code += _LOAD[width, signed][self.regs[dst], self.regs[base], disp]
 
     def op_store(self, value, base, disp, width):
-        m = self.mem(base, disp)
+        self.check_disp(disp)
+        rb = self.regs[base]
         if isinstance(value, V):
-            {64: self.a.MOVQ_mr, 32: self.a.MOVL_mr, 16: self.a.MOVW_mr, 8: self.a.MOVB_mr}[width](m, self.r(value))
+            self.code += _STORE_r[width][rb, disp, self.regs[value]]
             return
         if width == 64 and not _fits32(_signed64(value)):
             self.mov_imm(TMP, value)
-            self.a.MOVQ_mr(m, TMP)
+            self.code += _STORE_r[64][rb, disp, TMP]
             return
         signed = value - (1 << width) if value >> (width - 1) else value
-        {64: self.a.MOVQ_mi32, 32: self.a.MOVL_mi32, 16: self.a.MOVW_mi16, 8: self.a.MOVB_mi8}[width](m, signed)
+        self.code += _STORE_i[width][rb, disp, signed]
 
     def op_rmw(self, base, disp, width, delta, cond, target):
-        m, a = self.mem(base, disp), self.a
-        q = "Q" if width == 64 else "L"
+        self.check_disp(disp)
+        rb, q = self.regs[base], width == 64
         if delta == 1:
-            getattr(a, f"INC{q}_m")(m)
+            self.code += _INC_m[q][rb, disp]
         elif delta == -1:
-            getattr(a, f"DEC{q}_m")(m)
+            self.code += _DEC_m[q][rb, disp]
         else:
-            getattr(a, f"ADD{q}_m{'i8' if -128 <= delta < 128 else 'i32'}")(m, delta)
+            self.code += (_ADD_mi8 if -128 <= delta < 128 else _ADD_mi32)[q][rb, disp, delta]
         if cond is not None:
             self.branch(CC[cond], target)
 
     def op_fload(self, dst, base, disp):
-        self.a.MOVSD_xm(self.r(dst), self.mem(base, disp))
+        self.check_disp(disp)
+        self.code += _MOVSD_xm[self.regs[dst], self.regs[base], disp]
 
     def op_fstore(self, value, base, disp):
-        self.a.MOVSD_mx(self.mem(base, disp), self.r(value))
+        self.check_disp(disp)
+        self.code += _MOVSD_mx[self.regs[base], disp, self.regs[value]]
 
     def op_bin(self, op, dst, x, y):
-        a = self.a
-        d, rx = self.r(dst), self.r(x)
-        if op in ("shl", "shr", "sar"):
+        code = self.code
+        d, rx = self.regs[dst], self.regs[x]
+        if op in _SHIFTS:
             self.mov_rr(d, rx)
             if y:
-                getattr(a, f"{op.upper()}Q_ri8")(d, y)
+                code += _SHIFT_ri8[op][d, y]
             return
         ry = self.operand(y)
         if isinstance(ry, int) and ry == d and d != rx:
             if op in _COMMUTES:
                 rx, ry = ry, rx
             else:
-                a.MOVQ_rr(TMP, ry)
+                code += _MOVQ_rr[TMP, ry]
                 ry = TMP
         self.mov_rr(d, rx)
         if op == "mul":
             if isinstance(ry, tuple):
-                (a.IMULQ_rri8 if -128 <= ry[1] < 128 else a.IMULQ_rri32)(d, d, ry[1])
+                code += (_IMULQ_rri8 if -128 <= ry[1] < 128 else _IMULQ_rri32)[d, d, ry[1]]
             else:
-                a.IMULQ_rr(d, ry)
+                code += _IMULQ_rr[d, ry]
         elif isinstance(ry, tuple):
-            getattr(a, _ALU[op] + "_ri")(d, ry[1])
+            code += _ALU_ri[op][d, ry[1]]
         else:
-            getattr(a, _ALU[op] + "_rr")(d, ry)
+            code += _ALU_rr[op][d, ry]
 
     def op_lea(self, dst, base, index, shift, disp):
-        self.a.LEAQ_rm(self.r(dst), Mem(self.r(base), disp, self.r(index), 1 << shift))
+        R = self.regs
+        self.code += _LEAQ_rm[R[dst], Mem(R[base], disp, R[index], 1 << shift)]
 
     def op_ovf(self, op, dst, x, y, target):
         self.op_bin(op, dst, x, y)
@@ -331,72 +390,73 @@ class _Sel:
         # setcc and movzbl leave the flags of an identical comparison just before
         if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)):
             self.compare(x, y, width)
-        d = self.r(dst)
-        getattr(self.a, f"SET{CC[cond].upper()}_r")(d)
-        self.a.MOVZBL_rr(d, d)
+        d = self.regs[dst]
+        self.code += _SET_r[CC[cond]][d]
+        self.code += _MOVZBL_rr[d, d]
 
     def op_select(self, cond, dst, x, y, t, f, width):
         self.compare(x, y, width)
-        d, rt, rf = self.r(dst), self.r(t), self.r(f)
+        d, rt, rf = self.regs[dst], self.regs[t], self.regs[f]
         cc = CC[cond]
         if d == rt:            # dst already holds the true value: move the false one in
             cc, rt = _INVERT[cc], rf
         elif d != rf:
-            self.a.MOVQ_rr(d, rf)   # mov leaves the flags alone
-        getattr(self.a, f"CMOV{cc.upper()}Q_rr")(d, rt)
+            self.code += _MOVQ_rr[d, rf]   # mov leaves the flags alone
+        self.code += _CMOVQ_rr[cc][d, rt]
 
     def op_fbin(self, op, dst, x, y):
-        a = self.a
-        d, rx, ry = self.r(dst), self.r(x), self.r(y)
+        d, rx, ry = self.regs[dst], self.regs[x], self.regs[y]
         if ry == d and d != rx:
             if op in ("add", "mul"):
                 rx, ry = ry, rx
             else:
-                a.MOVAPD_xx(FTMP, ry)
+                self.code += _MOVAPD_xx[FTMP, ry]
                 ry = FTMP
         if d != rx:
-            a.MOVAPD_xx(d, rx)
-        getattr(a, f"{op.upper()}SD_xx")(d, ry)
+            self.code += _MOVAPD_xx[d, rx]
+        self.code += _FBIN_xx[op][d, ry]
 
     def op_fsetcc(self, cond, dst, x, y):
         # ucomisd sets CF/ZF as an unsigned compare and all of ZF, PF, CF on unordered, so
         # "above" and "above or equal" are false for NaN: compare with the operands in the order
         # that turns lt/le into gt/ge.
-        rx, ry = self.r(x), self.r(y)
+        rx, ry = self.regs[x], self.regs[y]
         if cond in ("lt", "le"):
             rx, ry = ry, rx
-        self.a.UCOMISD_xx(rx, ry)
-        d = self.r(dst)
-        (self.a.SETA_r if cond in ("gt", "lt") else self.a.SETAE_r)(d)
-        self.a.MOVZBL_rr(d, d)
+        self.code += _UCOMISD_xx[rx, ry]
+        d = self.regs[dst]
+        self.code += _SET_r["a" if cond in ("gt", "lt") else "ae"][d]
+        self.code += _MOVZBL_rr[d, d]
 
     def op_i2f(self, dst, src):
-        self.a.CVTSI2SDQ_xr(self.r(dst), self.r(src))
+        self.code += _CVTSI2SDQ_xr[self.regs[dst], self.regs[src]]
 
     def op_f2i(self, dst, src):
-        self.a.CVTTSD2SIQ_rx(self.r(dst), self.r(src))
+        self.code += _CVTTSD2SIQ_rx[self.regs[dst], self.regs[src]]
 
     def op_br(self, cond, x, y, target, width):
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 
     def op_brbit(self, x, bit, is_set, target):
-        rx = self.r(x)
+        rx = self.regs[x]
         if bit < 8:
-            self.a.TESTB_ri8(rx, 1 << bit)
+            self.code += _TESTB_ri8[rx, 1 << bit]
             self.branch("ne" if is_set else "e", target)
         elif bit < 31:
-            self.a.TESTL_ri32(rx, 1 << bit)
+            self.code += _TESTL_ri32[rx, 1 << bit]
             self.branch("ne" if is_set else "e", target)
         else:
-            self.a.BTQ_ri8(rx, bit)
+            self.code += _BTQ_ri8[rx, bit]
             self.branch("b" if is_set else "ae", target)
 
     def op_jump(self, target):
         self.branch(None, target)
 
-    def _call(self, dst, args, emit_call, out=None, fptr=None):
-        a = self.a
+    def _call(self, dst, args, call: bytes, out=None, fptr=None, symbol=None):
+        """The bytes of a call instruction with the C ABI around it; ``symbol`` names the
+        function whose GOT slot the call reads (its disp32 is then a hole)."""
+        code, R = self.code, self.regs
         ints = [x for x in args if x.kind == lir.INT]
         floats = [x for x in args if x.kind == lir.F64]
         if len(ints) > len(INT_ARGS) or len(floats) > 8:
@@ -404,54 +464,63 @@ class _Sel:
         # Values live across the call in caller-saved registers are pushed; RSP = 8 (mod 16)
         # in a stencil, so an odd number of pushes realigns it for the callee, and the last
         # pushed word is the out-parameter slot when there is one.
-        saved = sorted({self.r(v) for v in self.crossing[self.pos]
-                        if v.kind == lir.INT and self.r(v) in SCRATCH})
-        if any(v.kind == lir.F64 for v in self.crossing[self.pos]):
+        crossing = self.crossing[self.pos]
+        saved = sorted({R[v] for v in crossing if v.kind == lir.INT and R[v] in SCRATCH})
+        if any(v.kind == lir.F64 for v in crossing):
             raise LowerError("an f64 value lives across a call", where=self.where)
         pads = 0 if len(saved) % 2 else 1
         if out is not None and not pads:
             pads = 2
         for reg in saved:
-            a.PUSHQ_r(reg)
+            code += _PUSHQ_r[reg]
         for _ in range(pads):
-            a.PUSHQ_r(A.RAX)
+            code += _PUSHQ_r[A.RAX]
         if fptr is not None:
-            a.MOVQ_rr(CALL_REG, self.r(fptr))
-        lir.parallel_move([(INT_ARGS[i], self.r(x)) for i, x in enumerate(ints) if x is not lir.OUT_SLOT],
-                           a.MOVQ_rr, TMP)
+            code += _MOVQ_rr[CALL_REG, R[fptr]]
+
+        def movq(d, s):
+            code.extend(_MOVQ_rr[d, s])
+
+        def movapd(d, s):
+            code.extend(_MOVAPD_xx[d, s])
+        lir.parallel_move([(INT_ARGS[i], R[x]) for i, x in enumerate(ints) if x is not lir.OUT_SLOT],
+                          movq, TMP)
         for i, x in enumerate(ints):
             if x is lir.OUT_SLOT:
-                a.MOVQ_rr(INT_ARGS[i], A.RSP)
-        lir.parallel_move([(i, self.r(x)) for i, x in enumerate(floats)], a.MOVAPD_xx, FTMP)
-        emit_call()
+                code += _MOVQ_rr[INT_ARGS[i], A.RSP]
+        lir.parallel_move([(i, R[x]) for i, x in enumerate(floats)], movapd, FTMP)
+        code += call
+        if symbol is not None:
+            self.hole("patch_x86_64_32rx", symbol, -4, 4)
         if dst is not None:
-            self.mov_rr(self.r(dst), A.RAX)
+            self.mov_rr(R[dst], A.RAX)
         if out is not None:
-            a.MOVQ_rm(self.r(out), Mem(A.RSP, 0))
+            code += _MOVQ_rm[R[out], A.RSP, 0]
         for _ in range(pads):
-            a.POPQ_r(TMP)
+            code += _POPQ_r[TMP]
         for reg in reversed(saved):
-            a.POPQ_r(reg)
+            code += _POPQ_r[reg]
 
     def op_call(self, dst, symbol, args, out):
-        def emit():
-            self.a.CALLQ_m(Mem(A.RIP, 0))
-            self.a.reloc("patch_x86_64_32rx", symbol, -4)
-        self._call(dst, args, emit, out)
+        self._call(dst, args, _CALL_GOT, out, symbol=symbol)
 
     def op_call_ptr(self, dst, fptr, args, out):
-        self._call(dst, args, lambda: self.a.CALLQ_r(CALL_REG), out, fptr)
+        self._call(dst, args, _CALL_REG, out, fptr)
 
     def op_ret(self, value):
-        self.mov_rr(A.RAX, self.r(value))
-        self.a.RETQ()
+        self.mov_rr(A.RAX, self.regs[value])
+        self.code += _RETQ
 
     def op_tail_jump(self, address):
-        self.a.JMPQ_r(self.r(address))
+        self.code += _JMPQ_r[self.regs[address]]
 
 
 # LIR op name -> its _Sel method, looked up once instead of by name for every op
 _HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.startswith("op_")}
+# ops that may fold into the branch right after them
+_FOLDS = {"load": _Sel.fold_load, "bin": _Sel.fold_test}
+_FOLD_INTO = frozenset(("br", "brbit"))
+
 
 def select(fn: Function) -> Code:
     """Machine code, relocation records and read-only data for one LIR function."""
@@ -465,53 +534,69 @@ def select(fn: Function) -> Code:
 def _relax(sel: _Sel, code: Code) -> Code:
     """Branch sizing without a second selection pass.
 
-    Selection emits every forward branch to a label as rel32. A forward branch whose
-    distance there fits rel8 becomes rel8 (shrinking code only shortens distances, so it
-    still fits); a backward branch takes rel8 when its final distance fits, as the assembler
-    decides for a bound label. The code between branches is copied as it is: it holds no
-    position-dependent bytes (exits and calls are holes, patched at link time), so only the
-    hole offsets move.
+    Selection emits every forward branch to a label as rel32, and a backward one as rel8 when it
+    reaches there. A forward branch whose distance there fits rel8 becomes rel8 (shrinking code
+    only shortens distances, so it still fits); a backward branch takes rel8 when its final
+    distance fits, as an assembler decides for a bound label. The code between branches is
+    copied as it is: it holds no position-dependent bytes (exits and calls are holes, patched at
+    link time), so only the hole offsets move. Then every branch gets its displacement.
     """
     branches = sel.label_branches
     if not branches:
         return code
-    old = code.code
-    binds = sorted((lbl.pos, name) for name, lbl in sel.labels.items())
-    a = Assembler()
-    labels = {name: a.label(name) for name in sel.labels}
-    ends: list[int] = []      # first-pass end of each branch
-    shrunk: list[int] = []    # bytes saved by that branch and every one before it
+    first = sel.labels                  # label -> offset in the code selection emitted
+    unbound = [name for *_, name in branches if name not in first]
+    if unbound:
+        raise AsmError(f"unbound label(s): {', '.join(dict.fromkeys(unbound))}")
+    # Sizes, in order: a label before a branch has its final offset by the time it is needed.
+    binds = sorted((pos, name) for name, pos in first.items())
+    final: dict[str, int] = {}          # label -> final offset
+    sizes: list[int] = []
+    ends: list[int] = []                # first-pass end of each branch
+    shrunk: list[int] = []              # bytes saved by that branch and every one before it
     saved = 0
-    copied = 0                # first-pass offset copied so far
     b = 0
     for start, end, cc, name in branches:
         while b < len(binds) and binds[b][0] <= start:
-            pos, bound = binds[b]
-            a.emit_bytes(old[copied:pos])
-            copied = pos
-            a.bind(labels[bound])
+            final[binds[b][1]] = binds[b][0] - saved
             b += 1
-        a.emit_bytes(old[copied:start])
-        copied = end
-        label = labels[name]
-        short = label.pos is None and sel.labels[name].pos - end <= 127
-        if cc is None:
-            a.jmp(label, short=short)
+        target = final.get(name)
+        if target is None:
+            short = first[name] - end <= 127
         else:
-            a.jcc(cc, label, short=short)
-        saved += (end - start) - (a.offset - (start - saved))
+            short = target - (start - saved + 2) >= -128
+        size = 2 if short else len(_BR32[cc]) + 4
+        saved += end - start - size
+        sizes.append(size)
         ends.append(end)
         shrunk.append(saved)
-    for pos, bound in binds[b:]:
-        a.emit_bytes(old[copied:pos])
-        copied = pos
-        a.bind(labels[bound])
-    a.emit_bytes(old[copied:])
-    relocs = []
-    for r in code.relocs:
-        k = bisect_right(ends, r.offset)
-        relocs.append(r._replace(offset=r.offset - shrunk[k - 1]) if k else r)
-    return Code(a.finish(), relocs, code.data, code.data_labels)
+    for pos, name in binds[b:]:
+        final[name] = pos - saved
+    # The code, each branch with its final size and displacement.
+    old = code.code
+    out = bytearray()
+    copied = 0
+    for (start, end, cc, name), size in zip(branches, sizes):
+        out += old[copied:start]
+        copied = end
+        disp = final[name] - (len(out) + size)
+        if size == 2:
+            if not -128 <= disp <= 127:
+                raise AsmError(f"short branch to label {name!r} out of range ({disp})")
+            out += _BR8[cc]
+            out.append(disp & 0xFF)
+        else:
+            out += _BR32[cc]
+            out += (disp & 0xFFFFFFFF).to_bytes(4, "little")
+    out += old[copied:]
+    relocs = code.relocs
+    if saved:
+        relocs = []
+        for r in code.relocs:
+            k = bisect_right(ends, r.offset)
+            relocs.append(Reloc(r.offset - shrunk[k - 1], r.kind, r.symbol, r.addend) if k and shrunk[k - 1]
+                          else r)
+    return Code(bytes(out), relocs, code.data, code.data_labels)
 
 
 def shim() -> Code:
