@@ -54,16 +54,20 @@ def _profile(arch: str):
     return load_profile("3.14", arch)
 
 
-@lru_cache(maxsize=None)
-def _lower():
+_LOWERING: dict[str, tuple] = {}   # arch -> (refjit.lower.lower, the arch's profile)
+
+
+def _lowering(arch: str) -> tuple:
+    _backend(arch)   # an unknown arch is a LowerError here
     from refjit import lower
-    return lower
+    got = _LOWERING[arch] = (lower.lower, _profile(arch))
+    return got
 
 
 def lower_lir(name: str, arch: str = "x86_64") -> Function:
-    _backend(arch)
+    lower, profile = _LOWERING.get(arch) or _lowering(arch)
     try:
-        return _lower().lower(name, _profile(arch))
+        return lower(name, profile)
     except LowerError as err:
         raise LowerError(f"{err.why} (backend {arch})", where=err.where or f"uop {name}") from None
 

@@ -93,6 +93,9 @@ FIELD_HOLES = {"OPARG", "OPERAND0", "OPERAND1", "TARGET", "EXECUTOR"}
 INT_CONDS = {"eq", "ne", "lt", "le", "gt", "ge", "ult", "ule", "ugt", "uge"}
 F64_CONDS = {"lt", "le", "gt", "ge"}  # ordered: false when either side is a NaN
 WIDTHS = {8, 16, 32, 64}
+# hole name -> (the name of its register, its symbol)
+_FIELD_HOLE_NAMES = {kind: (kind.lower(), f"_JIT_{kind}") for kind in FIELD_HOLES}
+_MIN64, _MAX64 = -(1 << 63), (1 << 64) - 1
 
 # op -> its operands, in order: "d" a register written, "s" a register read, "v" a register read
 # or an int, "*" a tuple of registers read, "." anything else (a literal, label, exit, symbol).
@@ -126,10 +129,23 @@ SIGNATURES = {
 }
 
 
-@dataclass
 class Op:
-    op: str
-    args: tuple
+    """One operation: its name (a key of :data:`SIGNATURES`) and its operands, in that order."""
+
+    __slots__ = ("op", "args")
+
+    def __init__(self, op: str, args: tuple):
+        self.op, self.args = op, args
+
+    def __eq__(self, other) -> bool:
+        if other.__class__ is not Op:
+            return NotImplemented
+        return self.op == other.op and self.args == other.args
+
+    __hash__ = None  # compared by value, like the operands it holds
+
+    def __repr__(self) -> str:
+        return f"Op(op={self.op!r}, args={self.args!r})"
 
     def __str__(self) -> str:
         """One line of C-like text: ``v3 = load64 [v1 + 0x10]``, ``if v6 >u 8 goto JUMP_TARGET``."""
@@ -217,64 +233,79 @@ class Function:
 
 
 class Builder:
-    """Appends ops to a :class:`Function`; every method checks its operands."""
+    """Appends ops to a :class:`Function`; every method checks its operands.
+
+    A uop's LIR is built afresh at every compilation, so the methods check with direct
+    comparisons and append their :class:`Op` themselves; the helpers ``_reg``/``_operand``
+    are the slow path that explains a bad operand."""
 
     def __init__(self, name: str):
         self.fn = Function(name)
+        self._ops = self.fn.ops
         self._labels = 0
+        self._bound: set[str] = set()     # names of the labels bound so far
+        self._branches: list[Lbl] = []    # the labels branched to, in op order (for finish)
 
     def _err(self, why: str) -> LowerError:
         return LowerError(why, where=f"lowering {self.fn.name}")
 
-    def _emit(self, op: str, *args) -> None:
-        self.fn.ops.append(Op(op, args))
-
     def _reg(self, v, kind: str = INT) -> V:
-        if not isinstance(v, V) or v.kind != kind:
+        if v.__class__ is not V or v.kind != kind:
             raise self._err(f"expected a {'int' if kind == INT else 'f64'} register, got {v!r}")
         return v
 
     def _operand(self, v):
+        """An int register, or an int constant that fits in 64 bits (signed or not)."""
         if isinstance(v, int) and not isinstance(v, bool):
-            if not -(1 << 63) <= v < (1 << 64):
+            if not _MIN64 <= v <= _MAX64:
                 raise self._err(f"constant {v:#x} does not fit in 64 bits")
             return v
         return self._reg(v)
 
     def _target(self, t):
-        if not isinstance(t, (Lbl, Exit)):
+        if t.__class__ is Lbl:
+            self._branches.append(t)
+        elif t.__class__ is not Exit:
             raise self._err(f"branch target must be a label or an exit, got {t!r}")
         return t
 
     # -- registers and labels
     def new(self, name: str = "") -> V:
-        self.fn.nregs += 1
-        return V(self.fn.nregs, INT, name and f"{name}_{self.fn.nregs}")
+        fn = self.fn
+        n = fn.nregs = fn.nregs + 1
+        return V(n, INT, f"{name}_{n}" if name else "")
 
     def newf(self, name: str = "") -> V:
-        self.fn.nregs += 1
-        return V(self.fn.nregs, F64, name and f"{name}_{self.fn.nregs}")
+        fn = self.fn
+        n = fn.nregs = fn.nregs + 1
+        return V(n, F64, f"{name}_{n}" if name else "")
 
     def label(self, name: str = "L") -> Lbl:
         self._labels += 1
         return Lbl(f"{name}{self._labels}")
 
     def bind(self, label: Lbl) -> None:
-        self._emit("label", label)
+        self._bound.add(label.name)
+        self._ops.append(Op("label", (label,)))
 
     # -- values
     def const(self, value: int, dst: V | None = None) -> V:
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("const", dst, self._operand(value) & ((1 << 64) - 1))
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("const", (dst, self._operand(value) & _MAX64)))
         return dst
 
     def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
         """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
-        dst = self._reg(dst) if dst is not None else self.new(kind.lower() if kind in FIELD_HOLES else "")
-        symbol = f"_JIT_{kind}" if kind in FIELD_HOLES else kind
-        if kind.startswith("_JIT_"):
-            raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
-        self._emit("hole", dst, symbol, addend)
+        field_hole = _FIELD_HOLE_NAMES.get(kind)
+        if field_hole is not None:
+            dst = self.new(field_hole[0]) if dst is None else self._reg(dst)
+            symbol = field_hole[1]
+        else:
+            dst = self.new() if dst is None else self._reg(dst)
+            if kind.startswith("_JIT_"):
+                raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
+            symbol = kind
+        self._ops.append(Op("hole", (dst, symbol, addend)))
         return dst
 
     def cstring(self, text: str, dst: V | None = None) -> V:
@@ -285,31 +316,38 @@ class Builder:
         """The address of ``blob`` (8-byte aligned) in the uop's read-only data."""
         label = f"rodata{len(self.fn.rodata)}"
         self.fn.rodata[label] = bytes(blob) + bytes(-len(blob) % 8)
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("data", dst, label)
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("data", (dst, label)))
         return dst
 
     def mov(self, dst: V, src: V) -> V:
-        self._emit("mov", self._reg(dst, src.kind), self._reg(src, src.kind))
+        self._ops.append(Op("mov", (self._reg(dst, src.kind), self._reg(src, src.kind))))
         return dst
 
     def load(self, base: V, disp: int = 0, width: int = 64, signed: bool = False,
              dst: V | None = None) -> V:
         if width not in WIDTHS:
             raise self._err(f"load width {width}")
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("load", dst, self._reg(base), disp, width, signed)
+        dst = self.new() if dst is None else self._reg(dst)
+        if base.__class__ is not V or base.kind != INT:
+            self._reg(base)
+        self._ops.append(Op("load", (dst, base, disp, width, signed)))
         return dst
 
     def store(self, value, base: V, disp: int = 0, width: int = 64) -> None:
         """``*(intN *)(base + disp) = value`` (a register, or a constant)."""
         if width not in WIDTHS:
             raise self._err(f"store width {width}")
-        if isinstance(value, int) and not isinstance(value, bool):
+        if value.__class__ is V:
+            if value.kind != INT:
+                self._reg(value)
+        elif isinstance(value, int) and not isinstance(value, bool):
             value &= (1 << width) - 1
         else:
-            value = self._reg(value)
-        self._emit("store", value, self._reg(base), disp, width)
+            self._reg(value)
+        if base.__class__ is not V or base.kind != INT:
+            self._reg(base)
+        self._ops.append(Op("store", (value, base, disp, width)))
 
     def rmw(self, base: V, disp: int, width: int, delta: int, cond: str | None = None,
             target=None) -> None:
@@ -319,20 +357,26 @@ class Builder:
             raise self._err(f"rmw of width {width} by {delta}")
         if (cond is None) != (target is None) or cond not in (None, "eq", "ne"):
             raise self._err(f"rmw branches on eq/ne with a target, got {cond!r} {target!r}")
-        self._emit("rmw", self._reg(base), disp, width, delta, cond,
-                   self._target(target) if target is not None else None)
+        if base.__class__ is not V or base.kind != INT:
+            self._reg(base)
+        self._ops.append(Op("rmw", (base, disp, width, delta, cond,
+                                    None if target is None else self._target(target))))
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
-        dst = self._reg(dst, F64) if dst is not None else self.newf()
-        self._emit("fload", dst, self._reg(base), disp)
+        dst = self.newf() if dst is None else self._reg(dst, F64)
+        self._ops.append(Op("fload", (dst, self._reg(base), disp)))
         return dst
 
     def fstore(self, value: V, base: V, disp: int = 0) -> None:
-        self._emit("fstore", self._reg(value, F64), self._reg(base), disp)
+        self._ops.append(Op("fstore", (self._reg(value, F64), self._reg(base), disp)))
 
     def _bin(self, op: str, a, b, dst):
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("bin", op, dst, self._reg(a), self._operand(b))
+        dst = self.new() if dst is None else self._reg(dst)
+        if a.__class__ is not V or a.kind != INT:
+            self._reg(a)
+        if b.__class__ is not V or b.kind != INT:
+            self._operand(b)
+        self._ops.append(Op("bin", (op, dst, a, b)))
         return dst
 
     def add(self, a, b, dst=None):
@@ -372,8 +416,8 @@ class Builder:
         """``dst = base + (index << shift) + disp`` (an address: shift 0..3)."""
         if shift not in (0, 1, 2, 3):
             raise self._err(f"lea shift {shift!r}: 0..3")
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("lea", dst, self._reg(base), self._reg(index), shift, disp)
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("lea", (dst, self._reg(base), self._reg(index), shift, disp)))
         return dst
 
     def add_ovf(self, a, b, target, dst: V | None = None) -> V:
@@ -387,16 +431,16 @@ class Builder:
         return self._ovf("mul", a, b, target, dst)
 
     def _ovf(self, op, a, b, target, dst):
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("ovf", op, dst, self._reg(a), self._reg(b), self._target(target))
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("ovf", (op, dst, self._reg(a), self._reg(b), self._target(target))))
         return dst
 
     def setcc(self, cond: str, a: V, b, width: int = 64, dst: V | None = None) -> V:
         """``dst = (a cond b) ? 1 : 0``."""
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("setcc", cond, dst, self._reg(a), self._operand(b), width)
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("setcc", (cond, dst, self._reg(a), self._operand(b), width)))
         return dst
 
     def select(self, cond: str, a: V, b, if_true: V, if_false: V, width: int = 64,
@@ -404,36 +448,36 @@ class Builder:
         """``dst = (a cond b) ? if_true : if_false`` (cmov / csel)."""
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("select", cond, dst, self._reg(a), self._operand(b), self._reg(if_true),
-                   self._reg(if_false), width)
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("select", (cond, dst, self._reg(a), self._operand(b), self._reg(if_true),
+                                       self._reg(if_false), width)))
         return dst
 
     # -- floats
     def fbin(self, op: str, a: V, b: V, dst: V | None = None) -> V:
         if op not in ("add", "sub", "mul", "div"):
             raise self._err(f"unknown f64 operation {op!r}")
-        dst = self._reg(dst, F64) if dst is not None else self.newf()
-        self._emit("fbin", op, dst, self._reg(a, F64), self._reg(b, F64))
+        dst = self.newf() if dst is None else self._reg(dst, F64)
+        self._ops.append(Op("fbin", (op, dst, self._reg(a, F64), self._reg(b, F64))))
         return dst
 
     def fsetcc(self, cond: str, a: V, b: V, dst: V | None = None) -> V:
         """``dst = (a cond b) ? 1 : 0`` for doubles, false on unordered (like C's < <= > >=)."""
         if cond not in F64_CONDS:
             raise self._err(f"bad f64 condition {cond!r}")
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("fsetcc", cond, dst, self._reg(a, F64), self._reg(b, F64))
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("fsetcc", (cond, dst, self._reg(a, F64), self._reg(b, F64))))
         return dst
 
     def i2f(self, a: V, dst: V | None = None) -> V:
-        dst = self._reg(dst, F64) if dst is not None else self.newf()
-        self._emit("i2f", dst, self._reg(a))
+        dst = self.newf() if dst is None else self._reg(dst, F64)
+        self._ops.append(Op("i2f", (dst, self._reg(a))))
         return dst
 
     def f2i(self, a: V, dst: V | None = None) -> V:
         """Truncating conversion (C's ``(int64_t)d``)."""
-        dst = self._reg(dst) if dst is not None else self.new()
-        self._emit("f2i", dst, self._reg(a, F64))
+        dst = self.new() if dst is None else self._reg(dst)
+        self._ops.append(Op("f2i", (dst, self._reg(a, F64))))
         return dst
 
     # -- control
@@ -441,16 +485,22 @@ class Builder:
         """Branch to ``target`` when ``a cond b`` (signed lt/le/gt/ge, unsigned ult...)."""
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
-        self._emit("br", cond, self._reg(a), self._operand(b), self._target(target), width)
+        if a.__class__ is not V or a.kind != INT:
+            self._reg(a)
+        if b.__class__ is not V or b.kind != INT:
+            self._operand(b)
+        self._ops.append(Op("br", (cond, a, b, self._target(target), width)))
 
     def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
         """Branch to ``target`` when bit ``bit`` of ``a`` is set (``is_set``) or clear."""
         if not 0 <= bit < 64:
             raise self._err(f"bit {bit} out of range")
-        self._emit("brbit", self._reg(a), bit, bool(is_set), self._target(target))
+        if a.__class__ is not V or a.kind != INT:
+            self._reg(a)
+        self._ops.append(Op("brbit", (a, bit, bool(is_set), self._target(target))))
 
     def jump(self, target) -> None:
-        self._emit("jump", self._target(target))
+        self._ops.append(Op("jump", (self._target(target),)))
 
     def call(self, symbol: str, *args: V, result: bool = True, out: bool = False):
         """Call the C function ``symbol`` with the C ABI; its int result (or None). With
@@ -469,24 +519,22 @@ class Builder:
             raise self._err("OUT_SLOT is passed exactly when out=True")
         dst = self.new("res") if result else None
         slot = self.new("out") if out else None
-        self._emit(op, dst, what, tuple(args), slot)
+        self._ops.append(Op(op, (dst, what, tuple(args), slot)))
         return (dst, slot) if out else dst
 
     def ret(self, value: V) -> None:
         """Return ``value`` to the shim (``GOTO_TIER_ONE``'s ``return``)."""
-        self._emit("ret", self._reg(value))
+        self._ops.append(Op("ret", (self._reg(value),)))
 
     def tail_jump(self, address: V) -> None:
         """Jump to the code at ``address`` with the pinned registers in place (``GOTO_TIER_TWO``)."""
-        self._emit("tail_jump", self._reg(address))
+        self._ops.append(Op("tail_jump", (self._reg(address),)))
 
     def finish(self) -> Function:
-        ops = self.fn.ops
-        bound = {op.args[0].name for op in ops if op.op == "label"}
-        for op in ops:
-            for a in op.args:
-                if a.__class__ is Lbl and a.name not in bound:
-                    raise self._err(f"label {a.name} is never bound")
+        bound = self._bound
+        for label in self._branches:
+            if label.name not in bound:
+                raise self._err(f"label {label.name} is never bound")
         return self.fn
 
 

@@ -50,7 +50,7 @@ class Field:
             return int(inner) if inner.isdigit() else 0
         return None
 
-    @property
+    @functools.cached_property   # (a frozen dataclass: cached in the instance's __dict__)
     def element_size(self) -> int:
         n = self.array_length
         return self.size // n if n else self.size
@@ -206,6 +206,9 @@ class Profile:
     def __init__(self, version: str, arch: str, files: Mapping[str, Any]):
         self.version = version
         self.arch = arch
+        # (struct, path) -> Field, filled as they are asked for: the lowerings look fields up
+        # by name for every uop they lower, and a short path (``ob_refcnt``) needs a search.
+        self._fields: dict[tuple[str, str], Field] = {}
         meta = files["version.json"]
         self.patchlevel: str = meta["patchlevel"]
         self.max_uop_id: int = meta["max_uop_id"]
@@ -267,10 +270,17 @@ class Profile:
             raise SpecError(f"CPython {self.version} ({self.arch}) has no layout for struct {name!r}") from None
 
     def field(self, struct: str, path: str) -> Field:
-        return self.struct(struct).field(path)
+        try:
+            return self._fields[struct, path]
+        except KeyError:
+            found = self._fields[struct, path] = self.struct(struct).field(path)
+            return found
 
     def offset(self, struct: str, path: str) -> int:
-        return self.struct(struct).field(path).offset
+        try:
+            return self._fields[struct, path].offset
+        except KeyError:
+            return self.field(struct, path).offset
 
     def sizeof(self, struct: str) -> int:
         return self.struct(struct).size

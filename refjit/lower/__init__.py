@@ -42,17 +42,15 @@ class Uop:
         self.profile = profile
         self.const_oparg = const_oparg
         self._oparg: V | None = None
+        # Facts from the profile, by name: ``u.off(struct, path)`` is a field's offset and
+        # ``u.const(name)`` a constant (the profile's own methods, without a call in between).
+        self.off = profile.offset
+        self.const = profile.const
 
     # -- facts from the profile
-    def off(self, struct: str, path: str) -> int:
-        return self.profile.offset(struct, path)
-
     def bits(self, struct: str, path: str) -> int:
         """The width in bits of a field (of one element, for an array) from the layout."""
         return 8 * self.profile.field(struct, path).element_size
-
-    def const(self, name: str) -> int:
-        return self.profile.const(name)
 
     # -- the instruction's fields
     def oparg(self) -> V:
