@@ -61,74 +61,103 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     On x86-64 a ``patch_x86_64_32rx`` reloc, and on aarch64 a ``patch_aarch64_21r``/``_12`` reloc
     whose symbol is not a data label, goes through a GOT slot, as LLVM's output does.
     """
-    if arch not in PATCH_WIDTHS:
+    widths = PATCH_WIDTHS.get(arch)
+    if widths is None:
         raise StencilError(f"unknown architecture {arch!r}", where=name)
-    labels = dict(data_labels or {})
-    widths = PATCH_WIDTHS[arch]
-    body = bytearray(code)
+    got_funcs = _GOT_FUNCS[arch]
+    labels = data_labels or {}
+    code, data = bytes(code), bytes(data)
+    got_base = len(data) + (-len(data) % 8)  # Stencil.pad(8); the GOT follows the padded data
+    got: dict[str, int] = {}  # symbol -> offset of its slot from got_base
+
+    # One pass over each part's relocs: check it, make its hole, and note whether the holes come
+    # in offset order (they nearly always do, so the sorts at the end are usually skipped).
     code_holes: list[Hole] = []
+    code_sorted = True
+    last = 0  # index of the first hole at the highest offset: Stencil.remove_jump()'s candidate
+    for offset, kind, symbol, addend in relocs:
+        width = widths.get(kind)
+        if width is None or not 0 <= offset <= len(code) - width:
+            _bad_reloc(name, arch, kind, symbol, offset, len(code), "code")
+        if symbol in labels:
+            hole = Hole(offset, kind, HoleValue.DATA, None, addend + labels[symbol])
+        elif kind in got_funcs:
+            slot = got.setdefault(symbol, 8 * len(got))
+            hole = Hole(offset, kind, HoleValue.DATA, None, addend + got_base + slot)
+        else:
+            value, sym = symbol_to_value(symbol)
+            hole = Hole(offset, kind, value, sym, addend)
+        if code_holes:
+            top = code_holes[last].offset
+            if offset > top:
+                last = len(code_holes)
+            elif offset < top:
+                code_sorted = False
+        code_holes.append(hole)
     data_holes: list[Hole] = []
-    data_listing: list[str] = []
-    data_body = bytearray(data)
-    if data_body:
-        data_listing.append(f"0: {str(bytes(data_body))[1:]}")
-    pad = -len(data_body) % 8  # Stencil.pad(8); the GOT follows the padded data
-    if pad:
-        data_listing.append(f"{len(data_body):x}: {' '.join(['00'] * pad)}")
-    data_body += bytes(pad)
-    got_base = len(data_body)
-    got: dict[str, int] = {}
-
-    def check(reloc: Reloc, size: int, part: str) -> None:
-        if reloc.kind not in widths:
-            raise StencilError(f"unknown patch function {reloc.kind} for {arch}", where=f"{name} {part}+{reloc.offset:#x}")
-        if not 0 <= reloc.offset <= size - widths[reloc.kind]:
-            raise StencilError(f"relocation {reloc.kind} {reloc.symbol} at {reloc.offset:#x} is outside "
-                               f"the {part} ({size} bytes)", where=name)
-
-    for reloc in relocs:
-        check(reloc, len(code), "code")
-        if reloc.symbol in labels:
-            code_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + labels[reloc.symbol]))
-        elif reloc.kind in _GOT_FUNCS[arch]:
-            slot = got_base + got.setdefault(reloc.symbol, 8 * len(got))
-            code_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + slot))
+    data_sorted = True
+    for offset, kind, symbol, addend in data_relocs:
+        width = widths.get(kind)
+        if width is None or not 0 <= offset <= len(data) - width:
+            _bad_reloc(name, arch, kind, symbol, offset, len(data), "data")
+        if symbol in labels:
+            hole = Hole(offset, kind, HoleValue.DATA, None, addend + labels[symbol])
         else:
-            value, symbol = symbol_to_value(reloc.symbol)
-            code_holes.append(Hole(reloc.offset, reloc.kind, value, symbol, reloc.addend))
-    for reloc in data_relocs:
-        check(reloc, len(data), "data")
-        if reloc.symbol in labels:
-            data_holes.append(Hole(reloc.offset, reloc.kind, HoleValue.DATA, None, reloc.addend + labels[reloc.symbol]))
-        else:
-            value, symbol = symbol_to_value(reloc.symbol)
-            data_holes.append(Hole(reloc.offset, reloc.kind, value, symbol, reloc.addend))
+            value, sym = symbol_to_value(symbol)
+            hole = Hole(offset, kind, value, sym, addend)
+        if data_holes and offset < data_holes[-1].offset:
+            data_sorted = False
+        data_holes.append(hole)
 
     # Stencil.remove_jump(): if the last hole is a jump to _JIT_CONTINUE that ends the code and
     # lands right after itself, the jump goes and the next uop is reached by falling through.
+    body = code
     if code_holes:
-        last = max(code_holes, key=lambda h: h.offset)
-        if last.value is HoleValue.CONTINUE and last.symbol is None:
-            if arch == "x86_64" and last.func == "patch_32r" and last.addend == -4 \
-                    and bytes(body[last.offset - 1:]) == b"\xe9\x00\x00\x00\x00":
-                del body[last.offset - 1:]
-                code_holes.remove(last)
-            elif arch == "aarch64" and last.func == "patch_aarch64_26r" and last.addend == 0 \
-                    and bytes(body[last.offset:]) == b"\x00\x00\x00\x14":
-                del body[last.offset:]
-                code_holes.remove(last)
+        jump = code_holes[last]
+        if jump.value is HoleValue.CONTINUE and jump.symbol is None:
+            if arch == "x86_64" and jump.func == "patch_32r" and jump.addend == -4 \
+                    and code[jump.offset - 1:] == b"\xe9\x00\x00\x00\x00":
+                body = code[:jump.offset - 1]
+                del code_holes[last]
+            elif arch == "aarch64" and jump.func == "patch_aarch64_26r" and jump.addend == 0 \
+                    and code[jump.offset:] == b"\x00\x00\x00\x14":
+                body = code[:jump.offset]
+                del code_holes[last]
 
     gap = -len(body) % CODE_ALIGNMENT[arch]  # Stencil.add_nops()
-    body += NOP[arch] * (gap // len(NOP[arch]))
+    if gap:
+        body += NOP[arch] * (gap // len(NOP[arch]))
+    # Stable sorts by offset, as Stencil's holes are kept; the GOT's holes all lie past the
+    # data's, in slot order, so they are appended after the data holes are sorted.
+    if not code_sorted:
+        code_holes.sort(key=_offset)
+    if not data_sorted:
+        data_holes.sort(key=_offset)
+    data_listing: list[str] = []
+    if data:
+        data_listing.append(f"0: {str(data)[1:]}")
+    pad = got_base - len(data)
+    if pad:
+        data_listing.append(f"{len(data):x}: {' '.join(['00'] * pad)}")
     for symbol, slot in got.items():
         value, sym = symbol_to_value(symbol)
         data_holes.append(Hole(got_base + slot, "patch_64", value, sym, 0))
         data_listing.append(f"{got_base + slot:x}: " + (f"&{sym}+0x0" if sym else value.name))
-        data_body += bytes(8)
-    code_holes.sort(key=lambda h: h.offset)
-    data_holes.sort(key=lambda h: h.offset)
-    return StencilGroup(name, Stencil(bytes(body), code_holes, list(listing)),
-                        Stencil(bytes(data_body), data_holes, data_listing))
+    data_body = data + bytes(pad + 8 * len(got))
+    return StencilGroup(name, Stencil(body, code_holes, list(listing)),
+                        Stencil(data_body, data_holes, data_listing))
+
+
+def _offset(hole: Hole) -> int:
+    return hole.offset
+
+
+def _bad_reloc(name: str, arch: str, kind: str, symbol: str, offset: int, size: int, part: str) -> None:
+    """Raise the error for a reloc whose patch function or position is wrong."""
+    if kind not in PATCH_WIDTHS[arch]:
+        raise StencilError(f"unknown patch function {kind} for {arch}", where=f"{name} {part}+{offset:#x}")
+    raise StencilError(f"relocation {kind} {symbol} at {offset:#x} is outside "
+                       f"the {part} ({size} bytes)", where=name)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -206,30 +206,67 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
 
     sites: list[PatchedSite] = []
     pc_map: list[PcRange] = []
+    addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
     for index, name, group, ins in entries:
-        where_uop = "shim" if index < 0 else f"uop {index} {name}"
-        pc_map.append(PcRange(base + code_off, base + code_off + group.code_size, index, name))
+        code_addr, data_addr = base + code_off, base + data_off
+        continue_addr = code_addr + group.code_size
+        pc_map.append(PcRange(code_addr, continue_addr, index, name))
         for part, stencil, off in (("data", group.data, data_off), ("code", group.code, code_off)):
             memory[off:off + len(stencil.body)] = stencil.body
             for hole in stencil.holes:
-                # the error location, spelled out only when there is an error
-                where = lambda: f"{where_uop}, {part}+{hole.offset:#x} ({hole.describe()})"  # noqa: E731
-                value = _value(hole, ins, group, base + code_off, base + data_off, executor,
-                               instruction_starts, lookup, where)
-                relaxed = False
+                # The hole's base: the common ones here, the rest (and every error) in _value.
+                v = hole.value
+                if v is _DATA:
+                    b = data_addr
+                elif v is _ZERO:
+                    b = 0
+                elif v is _CONTINUE:
+                    b = continue_addr
+                elif v is _CODE:
+                    b = code_addr
+                elif v is _EXECUTOR:
+                    b = executor
+                elif ins is None:
+                    b = None
+                elif v is _JUMP_TARGET:
+                    b = instruction_starts[ins.jump_target] if ins.jump_target < length else None
+                elif v is _ERROR_TARGET:
+                    b = instruction_starts[ins.error_target] if ins.error_target < length else None
+                elif v is _OPERAND0:
+                    b = ins.operand0
+                else:
+                    field_of = _INSTRUCTION_FIELDS.get(v)
+                    b = field_of(ins) if field_of else None
+                func = funcs.get(hole.func)
+                addend = hole.addend
+                if b is not None and func is not None and (
+                        not addend or (-0x80000000 <= addend < 0x80000000 and v is not _OPARG and v is not _TARGET)):
+                    # The emitter's sum is computed in uintptr_t (a 64-bit base, or a symbol) with
+                    # an int literal, or has no literal: plain addition modulo 2**64 (hole_value
+                    # models every other case, C's narrower types and wide literals included).
+                    if hole.symbol:
+                        address = addresses.get(hole.symbol)
+                        if address is None:
+                            address = addresses[hole.symbol] = _symbol(
+                                hole.symbol, lookup, lambda: _where(index, name, part, hole))
+                        b += address
+                    value = (b + addend) & _U64
+                else:
+                    value = _value(hole, ins, group, code_addr, data_addr, executor, instruction_starts,
+                                   lookup, lambda: _where(index, name, part, hole))
                 try:
-                    if hole.func == TRAMPOLINE_FUNC:
+                    if func is not None:
+                        relaxed = func(memory, base, off + hole.offset, value)
+                    elif hole.func == TRAMPOLINE_FUNC:
                         if arch != "aarch64":
                             raise LinkError("trampolines exist only on aarch64")
                         a64.patch_aarch64_trampoline(memory, base, off + hole.offset, hole.addend, value, tramp)
+                        relaxed = False
                     else:
-                        func = funcs.get(hole.func)
-                        if func is None:
-                            raise LinkError(f"{hole.func} is not a patch function for {arch}")
-                        relaxed = bool(func(memory, base, off + hole.offset, value))
+                        raise LinkError(f"{hole.func} is not a patch function for {arch}")
                 except LinkError as err:
-                    raise LinkError(f"{err.why} (value {value:#x})", where=where()) from None
+                    raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
                 width = 8 if hole.func == "patch_64" else 4
                 if relaxed:  # the opcode bytes in front of the field changed too
                     sites.append(PatchedSite(base + off + hole.offset - 2, width + 2, index, name, part, hole, value, True))
@@ -241,6 +278,12 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                           trampolines_size=trampolines_size, data_size=data_size, padding=padding,
                           instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
                           pc_map=pc_map, sites=sites)
+
+
+def _where(index: int, name: str, part: str, hole: Hole) -> str:
+    """A hole's location in an error message."""
+    where_uop = "shim" if index < 0 else f"uop {index} {name}"
+    return f"{where_uop}, {part}+{hole.offset:#x} ({hole.describe()})"
 
 
 def _value(hole: Hole, ins: Instruction | None, group: StencilGroup, code: int, data: int, executor: int,
@@ -304,3 +347,9 @@ _INSTRUCTION_FIELDS: dict[HoleValue, Callable[[Instruction], int]] = {
     HoleValue.TARGET: lambda i: i.target,
 }
 _NEEDS_INSTRUCTION = {*_INSTRUCTION_FIELDS, HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET}
+_U64 = (1 << 64) - 1
+# link() tests a hole's base by identity, most frequent first (an Enum's hash is Python code).
+_DATA, _ZERO, _CONTINUE, _CODE, _EXECUTOR = (HoleValue.DATA, HoleValue.ZERO, HoleValue.CONTINUE,
+                                             HoleValue.CODE, HoleValue.EXECUTOR)
+_JUMP_TARGET, _ERROR_TARGET, _OPERAND0, _OPARG, _TARGET = (
+    HoleValue.JUMP_TARGET, HoleValue.ERROR_TARGET, HoleValue.OPERAND0, HoleValue.OPARG, HoleValue.TARGET)

@@ -8,6 +8,7 @@ asserts, these raise LinkError; the linker adds which hole of which uop it was.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from refjit.errors import LinkError
@@ -15,6 +16,11 @@ from refjit.errors import LinkError
 _U64 = (1 << 64) - 1
 TRAMPOLINE_SIZE = 16
 NOP = 0xD503201F
+
+# An instruction word / a 64-bit slot, little-endian, read and written in place.
+_read32 = struct.Struct("<I").unpack_from
+_write32 = struct.Struct("<I").pack_into
+_write64 = struct.Struct("<Q").pack_into
 
 
 def _s64(v: int) -> int:
@@ -55,33 +61,40 @@ def is_mov(i: int) -> bool:
 
 
 def _word(buf: bytearray, offset: int) -> int:
-    return int.from_bytes(buf[offset:offset + 4], "little")
+    return _read32(buf, offset)[0]
 
 
 def _put(buf: bytearray, offset: int, word: int) -> None:
-    buf[offset:offset + 4] = word.to_bytes(4, "little")
+    _write32(buf, offset, word)
 
+
+# The four patch functions nearly every hole uses (patch_64 for GOT slots, ADRP + LDR/ADD for
+# the references to them, B/BL) test and set their fields with the masks written out: the same
+# tests and bits as the helpers above, without a call per field.
 
 def patch_64(buf: bytearray, base: int, offset: int, value: int) -> None:
     """64-bit absolute address (R_AARCH64_ABS64, and every GOT slot)."""
-    buf[offset:offset + 8] = (value & _U64).to_bytes(8, "little")
+    _write64(buf, offset, value & _U64)
 
 
 def patch_aarch64_12(buf: bytearray, base: int, offset: int, value: int) -> None:
     """Low 12 bits of an address into an ADD immediate or an LDR/STR scaled offset."""
-    insn = _word(buf, offset)
-    where = f"at {base + offset:#x}"
-    if not (is_ldr_or_str(insn) or is_add_or_sub(insn)):
-        raise LinkError(f"patch_aarch64_12: {insn:#010x} {where} is neither ADD/SUB (immediate) nor LDR/STR (immediate)")
-    shift = 0
-    if is_ldr_or_str(insn):
-        shift = get_bits(insn, 30, 2)  # the access size scales the offset
-        if get_bits(insn, 23, 1) and get_bits(insn, 26, 1):
-            raise LinkError(f"patch_aarch64_12: {insn:#010x} {where} is a 128-bit access (shift 4), which jit.c does not handle")
-    value = get_bits(value, 0, 12)
-    if get_bits(value, 0, shift):
-        raise LinkError(f"patch_aarch64_12: offset {value:#x} {where} is not a multiple of the access size {1 << shift}")
-    _put(buf, offset, set_bits(insn, 10, value, shift, 12))
+    (insn,) = _read32(buf, offset)
+    if insn & 0x3B000000 == 0x39000000:  # is_ldr_or_str
+        shift = insn >> 30  # the access size (bits 30-31) scales the offset
+        if insn >> 23 & 1 and insn >> 26 & 1:
+            raise LinkError(f"patch_aarch64_12: {insn:#010x} at {base + offset:#x} is a 128-bit access "
+                            f"(shift 4), which jit.c does not handle")
+    elif insn & 0x11C00000 == 0x11000000:  # is_add_or_sub
+        shift = 0
+    else:
+        raise LinkError(f"patch_aarch64_12: {insn:#010x} at {base + offset:#x} is neither ADD/SUB (immediate) "
+                        f"nor LDR/STR (immediate)")
+    value &= 0xFFF
+    if value & ((1 << shift) - 1):
+        raise LinkError(f"patch_aarch64_12: offset {value:#x} at {base + offset:#x} is not a multiple of "
+                        f"the access size {1 << shift}")
+    _write32(buf, offset, insn & 0xFFC003FF | (value >> shift) << 10)  # imm12, bits 10-21
 
 
 def _patch_16(part: int):
@@ -111,17 +124,16 @@ def patch_aarch64_21r(buf: bytearray, base: int, offset: int, value: int) -> Non
     if not -(1 << 20) <= pages < (1 << 20):
         raise LinkError(f"patch_aarch64_21r: {value & _U64:#x} is {pages:+d} pages from {location:#x}, "
                         f"outside ADRP's signed 21-bit range")
-    insn = _word(buf, offset)
-    insn = set_bits(insn, 29, pages, 0, 2)   # immlo
-    insn = set_bits(insn, 5, pages, 2, 19)   # immhi
-    _put(buf, offset, insn)
+    (insn,) = _read32(buf, offset)
+    # immlo (bits 29-30) takes pages[0:2], immhi (bits 5-23) pages[2:21]
+    _write32(buf, offset, insn & 0x9F00001F | (pages & 3) << 29 | (pages >> 2 & 0x7FFFF) << 5)
 
 
 def patch_aarch64_26r(buf: bytearray, base: int, offset: int, value: int) -> None:
     """B/BL: signed 28-bit byte displacement, stored as 26 bits of words."""
     location = base + offset
-    insn = _word(buf, offset)
-    if not is_branch(insn):
+    (insn,) = _read32(buf, offset)
+    if insn & 0x7C000000 != 0x14000000:  # is_branch
         raise LinkError(f"patch_aarch64_26r: {insn:#010x} at {location:#x} is not B/BL")
     delta = _s64(value - location)
     if not -(1 << 27) <= delta < (1 << 27):
@@ -129,7 +141,7 @@ def patch_aarch64_26r(buf: bytearray, base: int, offset: int, value: int) -> Non
                         f"outside the +/-128 MiB range of B/BL")
     if delta & 3:
         raise LinkError(f"patch_aarch64_26r: target {value & _U64:#x} is not 4-byte aligned relative to {location:#x}")
-    _put(buf, offset, set_bits(insn, 0, delta, 2, 26))
+    _write32(buf, offset, insn & 0xFC000000 | delta >> 2 & 0x3FFFFFF)  # imm26, bits 0-25
 
 
 @dataclass

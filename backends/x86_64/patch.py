@@ -8,9 +8,17 @@ LinkError; the linker adds which hole of which uop it was.
 
 from __future__ import annotations
 
+import struct
+
 from refjit.errors import LinkError
 
 _U64 = (1 << 64) - 1
+
+# Fields are little-endian and written in place: 64-bit slots, 32-bit (un)signed fields.
+_write64 = struct.Struct("<Q").pack_into
+_write32 = struct.Struct("<I").pack_into
+_write32s = struct.Struct("<i").pack_into
+_read64 = struct.Struct("<Q").unpack_from
 
 
 def _s64(v: int) -> int:
@@ -21,7 +29,7 @@ def _s64(v: int) -> int:
 
 def patch_64(buf: bytearray, base: int, offset: int, value: int) -> None:
     """64-bit absolute address (R_X86_64_64, and every GOT slot)."""
-    buf[offset:offset + 8] = (value & _U64).to_bytes(8, "little")
+    _write64(buf, offset, value & _U64)
 
 
 def patch_32(buf: bytearray, base: int, offset: int, value: int) -> None:
@@ -29,7 +37,7 @@ def patch_32(buf: bytearray, base: int, offset: int, value: int) -> None:
     value &= _U64
     if value >= 1 << 32:
         raise LinkError(f"patch_32: value {value:#x} does not fit in 32 unsigned bits")
-    buf[offset:offset + 4] = value.to_bytes(4, "little")
+    _write32(buf, offset, value)
 
 
 def patch_32r(buf: bytearray, base: int, offset: int, value: int) -> None:
@@ -38,11 +46,13 @@ def patch_32r(buf: bytearray, base: int, offset: int, value: int) -> None:
     The -4 of an x86 rel32 (relative to the end of the field) is already in the hole's addend.
     """
     location = base + offset
-    delta = _s64(value - location)
+    delta = (value - location) & _U64  # uint64_t arithmetic, then read as int64_t
+    if delta >> 63:
+        delta -= 1 << 64
     if not -(1 << 31) <= delta < (1 << 31):
         raise LinkError(f"patch_32r: {value & _U64:#x} is {delta:+#x} from {location:#x}, "
                         f"outside the signed 32-bit range")
-    buf[offset:offset + 4] = (delta & 0xFFFFFFFF).to_bytes(4, "little")
+    _write32s(buf, offset, delta)
 
 
 def patch_x86_64_32rx(buf: bytearray, base: int, offset: int, value: int) -> bool:
@@ -61,7 +71,7 @@ def patch_x86_64_32rx(buf: bytearray, base: int, offset: int, value: int) -> boo
     if not 0 <= at <= len(buf) - 8:
         raise LinkError(f"patch_x86_64_32rx: GOT slot {slot:#x} (value + 4) is outside the executor's "
                         f"memory [{base:#x}, {base + len(buf):#x})")
-    relaxed = (int.from_bytes(buf[at:at + 8], "little") - 4) & _U64
+    relaxed = (_read64(buf, at)[0] - 4) & _U64
     relaxed_delta = _s64(relaxed) - _s64(location)
     done = False
     if -(1 << 31) <= relaxed_delta and relaxed_delta + 1 < (1 << 31):
