@@ -29,7 +29,8 @@ SCRATCH = tuple(range(16))
 SAVED = (19, 23, 24, 25, 26, 27, 28)
 FREGS = tuple(range(8)) + tuple(range(16, 31))
 CALL_REG, TMP, FTMP = 16, 17, 31
-PINNED = {lir.FRAME.id: FRAME_REG, lir.SP.id: SP_REG, lir.TSTATE.id: TSTATE_REG}
+_PINNED_REGS = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
+_ARG_REGS = tuple(range(8))    # X0-X7 / D0-D7: the C ABI's argument registers
 
 CC = {"eq": "eq", "ne": "ne", "lt": "lt", "le": "le", "gt": "gt", "ge": "ge",
       "ult": "lo", "ule": "ls", "ugt": "hi", "uge": "hs"}
@@ -55,20 +56,18 @@ class _Sel:
         self.fn = fn
         self.where = f"aarch64 lowering of {fn.name}"
         self.a = Assembler()
-        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, tuple(range(8)), tuple(range(8)), 0)
-        self.labels: dict[str, object] = {}
-        self.crossing = lir.crossing(fn)
+        # vreg -> register number, the pinned ones included
+        self.regs: dict[V, int] = {**_PINNED_REGS, **lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where,
+                                                                  _ARG_REGS, _ARG_REGS, 0)}
+        self.labels: dict[str, Label] = {}
+        self.crossing = lir.crossing(fn)    # its keys are the positions of the calls
         self.pos = 0
         self.bias: dict[V, int] = {}
-        self.foldable = _only_memory_bases(fn)
-        self.frame_at = _frame_position(fn)
+        self.frame_at = _frame_position(fn, len(self.crossing)) if self.crossing else None
         self.in_frame = False
 
-    def n(self, v: V) -> int:
-        return PINNED[v.id] if v.id < 0 else self.regs[v]
-
     def x(self, v: V):
-        return X[self.n(v)]
+        return X[self.regs[v]]
 
     def label(self, lbl: Lbl):
         got = self.labels.get(lbl.name)
@@ -95,23 +94,27 @@ class _Sel:
         """(base register, offset) for :meth:`access`: an immediate offset when ldst can encode
         it, else X17 holding the displacement (a register offset). A hole's addend that was left
         out of its register (see op_hole) is added here."""
-        rb = self.x(base)
-        disp += self.bias.get(base, 0)
+        rb = X[self.regs[base]]
+        if self.bias:
+            disp += self.bias.get(base, 0)
         if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
             return rb, disp
         self.mov_imm(X[TMP], disp)
         return rb, X[TMP]
 
     def access(self, mnemonic: str, rt, rb, off) -> None:
-        if isinstance(off, int):
+        if off.__class__ is int:
             self.a.ldst(mnemonic, rt, rb, off)
         else:
             self.a.ldst_reg(mnemonic, rt, rb, off)
 
-    def operand(self, b, sf: int = 1):
-        if isinstance(b, V):
-            return (X if sf else W)[self.n(b)]
-        return b
+    def mem(self, mnemonic: str, rt, base: V, disp: int, scale: int) -> None:
+        """``mnemonic rt, [base + disp]``: :meth:`address` then :meth:`access`."""
+        rb, off = self.address(base, disp, scale)
+        if off.__class__ is int:
+            self.a.ldst(mnemonic, rt, rb, off)
+        else:
+            self.a.ldst_reg(mnemonic, rt, rb, off)
 
     def imm_reg(self, value: int, sf: int = 1):
         reg = (X if sf else W)[TMP]
@@ -127,17 +130,20 @@ class _Sel:
         self.a.reloc("patch_aarch64_26r", ex.symbol)
         self.a.b(None)
 
+    def past_exit(self) -> int:
+        """Where a branch emitted now must go to skip the :meth:`exit_branch` that follows it:
+        past itself, the ``ldr x30`` of a frame and the ``b`` (a fixed forward distance, so no
+        label is needed)."""
+        a = self.a
+        return a.base + a.pos + (12 if self.in_frame else 8)
+
     def branch(self, cond: str | None, target) -> None:
         """``b.cond`` (or ``b``) to a label or an exit."""
         a = self.a
-        if isinstance(target, Exit):
-            if cond is None:
-                self.exit_branch(target)
-            else:
-                skip = Label("skip")
-                a.b_cond(INVERT[cond], skip)
-                self.exit_branch(target)
-                a.bind(skip)
+        if target.__class__ is Exit:
+            if cond is not None:
+                a.b_cond(INVERT[cond], self.past_exit())
+            self.exit_branch(target)
         elif cond is None:
             a.b(self.label(target))
         else:
@@ -145,9 +151,9 @@ class _Sel:
 
     def compare(self, x: V, y, width: int) -> None:
         sf = 1 if width == 64 else 0
-        rx = (X if sf else W)[self.n(x)]
-        if isinstance(y, V):
-            self.a.cmp_reg(rx, (X if sf else W)[self.n(y)])
+        rx = (X if sf else W)[self.regs[x]]
+        if y.__class__ is V:
+            self.a.cmp_reg(rx, (X if sf else W)[self.regs[y]])
             return
         v = _signed64(y) if sf else (((y & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
         if 0 <= v < 4096:
@@ -159,10 +165,11 @@ class _Sel:
 
     def load_slot(self, rd, symbol: str) -> None:
         """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
-        self.a.reloc("patch_aarch64_21r", symbol)
-        self.a.adrp(rd, None)
-        self.a.reloc("patch_aarch64_12", symbol)
-        self.a.ldst("ldr", rd, rd, 0)
+        a = self.a
+        a.reloc("patch_aarch64_21r", symbol)
+        a.adrp(rd, None)
+        a.reloc("patch_aarch64_12", symbol)
+        a.ldr(rd, rd, 0)
 
     def add_imm(self, rd, rn, value: int) -> None:
         value = _signed64(value)
@@ -179,21 +186,25 @@ class _Sel:
     # -- the ops
     def run(self) -> Code:
         ops = self.fn.ops
+        frame_at = self.frame_at
+        last = len(ops) - 1
         skip = -1
-        for self.pos, op in enumerate(ops):
-            if self.pos == skip:
+        for i, op in enumerate(ops):
+            if i == skip:
                 continue
-            if self.pos == self.frame_at:
+            self.pos = i
+            if i == frame_at:
                 # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
                 # from here on restores it.
                 self.a.ldst_pre("str", X[30], A.SP, -16)
                 self.in_frame = True
-            nxt = ops[self.pos + 1] if self.pos + 1 < len(ops) and self.pos + 1 != self.frame_at else None
-            if nxt is not None and self.writeback(op, nxt):
-                skip = self.pos + 1
+            k = op.op
+            if (k == "store" or k == "load") and i < last and i + 1 != frame_at \
+                    and self.writeback(op, ops[i + 1]):
+                skip = i + 1
                 continue
-            _HANDLERS[op.op](self, *op.args)
-        if not self.fn.ops or self.fn.ops[-1].op not in ("jump", "ret", "tail_jump"):
+            _HANDLERS[k](self, *op.args)
+        if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = bytearray()
         labels = {}
@@ -205,30 +216,31 @@ class _Sel:
     def writeback(self, op, nxt) -> bool:
         """A push (``str v, [b]`` then ``b += n``) or a pop (``ldr v, [b, #-n]`` then
         ``b -= n``) as one post-/pre-indexed access, as clang emits them for stack_pointer."""
-        if nxt.op != "bin" or nxt.args[0] != "add" or isinstance(nxt.args[3], V):
+        if nxt.op != "bin" or nxt.args[0] != "add" or nxt.args[3].__class__ is V:
             return False
         _, dst, a, step = nxt.args
+        r = self.regs
         if op.op == "store" and op.args[3] == 64 and op.args[2] == 0:
             value, base = op.args[0], op.args[1]
             if not (dst is base is a) or base in self.bias or not -256 <= _signed64(step) < 256:
                 return False
-            if isinstance(value, V):
-                if self.n(value) == self.n(base):
+            if value.__class__ is V:
+                if r[value] == r[base]:
                     return False
-                rt = self.x(value)
+                rt = X[r[value]]
             elif value == 0:
                 rt = A.XZR
             else:
                 self.mov_imm(X[CALL_REG], value)
                 rt = X[CALL_REG]
-            self.a.ldst_post("str", rt, self.x(base), _signed64(step))
+            self.a.ldst_post("str", rt, X[r[base]], _signed64(step))
             return True
         if op.op == "load" and op.args[3] == 64:
             value, base, disp = op.args[0], op.args[1], op.args[2]
             if not (dst is base is a) or base in self.bias or _signed64(step) != disp \
-                    or not -256 <= disp < 256 or self.n(value) == self.n(base):
+                    or not -256 <= disp < 256 or r[value] == r[base]:
                 return False
-            self.a.ldst_pre("ldr", self.x(value), self.x(base), disp)
+            self.a.ldst_pre("ldr", X[r[value]], X[r[base]], disp)
             return True
         return False
 
@@ -236,108 +248,113 @@ class _Sel:
         self.a.bind(self.label(lbl))
 
     def op_const(self, dst, value):
-        self.mov_imm(self.x(dst), value)
+        self.mov_imm(X[self.regs[dst]], value)
 
     def op_hole(self, dst, symbol, addend):
-        rd = self.x(dst)
+        rd = X[self.regs[dst]]
         self.load_slot(rd, symbol)
-        if addend and dst in self.foldable:
+        if addend and _only_memory_base(self.fn, dst):
             self.bias[dst] = addend    # folded into the displacement of every use
         else:
             self.add_imm(rd, rd, addend)
 
     def op_data(self, dst, label):
-        rd = self.x(dst)
-        self.a.reloc("patch_aarch64_21r", label)
-        self.a.adrp(rd, None)
-        self.a.reloc("patch_aarch64_12", label)
-        self.a.add_imm(rd, rd, 0)
+        a = self.a
+        rd = X[self.regs[dst]]
+        a.reloc("patch_aarch64_21r", label)
+        a.adrp(rd, None)
+        a.reloc("patch_aarch64_12", label)
+        a.add_imm(rd, rd, 0)
 
     def op_mov(self, dst, src):
-        if dst.kind == lir.F64:
-            if self.n(dst) != self.n(src):
-                self.a.fmov(D[self.n(dst)], D[self.n(src)])
-        elif self.n(dst) != self.n(src):
-            self.a.mov(self.x(dst), self.x(src))
+        d, s = self.regs[dst], self.regs[src]
+        if d != s:
+            if dst.kind == lir.F64:
+                self.a.fmov(D[d], D[s])
+            else:
+                self.a.mov(X[d], X[s])
 
     def op_load(self, dst, base, disp, width, signed):
-        rb, off = self.address(base, disp, width // 8)
-        rt = X[self.n(dst)] if width == 64 or (signed and width != 64) else W[self.n(dst)]
-        self.access(_LOAD[(width, signed and width != 64)], rt, rb, off)
+        signed = signed and width != 64
+        rt = (X if width == 64 or signed else W)[self.regs[dst]]
+        self.mem(_LOAD[(width, signed)], rt, base, disp, width >> 3)
 
     def op_store(self, value, base, disp, width):
-        rb, off = self.address(base, disp, width // 8)
-        if not isinstance(value, V):
-            if value == 0:
-                rt = A.XZR if width == 64 else A.WZR
-            else:
-                self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
-                rt = X[CALL_REG] if width == 64 else W[CALL_REG]
-            self.access(_STORE[width], rt, rb, off)
+        if value.__class__ is V:
+            rt = (X if width == 64 else W)[self.regs[value]]
+        elif value == 0:
+            rt = A.XZR if width == 64 else A.WZR
+        else:
+            # the displacement's register (if it needs one) is set before the value's
+            rb, off = self.address(base, disp, width >> 3)
+            self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
+            self.access(_STORE[width], X[CALL_REG] if width == 64 else W[CALL_REG], rb, off)
             return
-        rt = X[self.n(value)] if width == 64 else W[self.n(value)]
-        self.access(_STORE[width], rt, rb, off)
+        self.mem(_STORE[width], rt, base, disp, width >> 3)
 
     def op_rmw(self, base, disp, width, delta, cond, target):
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
         a = self.a
-        rb, off = self.address(base, disp, width // 8)
+        rb, off = self.address(base, disp, width >> 3)
         rt = (X if width == 64 else W)[CALL_REG]
         self.access("ldr", rt, rb, off)
-        (a.add_imm if delta >= 0 else a.sub_imm)(rt, rt, abs(delta)) if abs(delta) < 4096 \
-            else a.add_reg(rt, rt, self.imm_reg(delta, 1 if width == 64 else 0))
+        if delta >= 4096 or delta <= -4096:
+            a.add_reg(rt, rt, self.imm_reg(delta, 1 if width == 64 else 0))
+        elif delta >= 0:
+            a.add_imm(rt, rt, delta)
+        else:
+            a.sub_imm(rt, rt, -delta)
         self.access("str", rt, rb, off)
         if cond is None:
             return
-        if isinstance(target, Exit):
-            skip = Label("skip")
-            (a.cbnz if cond == "eq" else a.cbz)(rt, skip)
+        if target.__class__ is Exit:
+            (a.cbnz if cond == "eq" else a.cbz)(rt, self.past_exit())
             self.exit_branch(target)
-            a.bind(skip)
         else:
             (a.cbz if cond == "eq" else a.cbnz)(rt, self.label(target))
 
     def op_fload(self, dst, base, disp):
-        rb, off = self.address(base, disp, 8)
-        self.access("ldr", D[self.n(dst)], rb, off)
+        self.mem("ldr", D[self.regs[dst]], base, disp, 8)
 
     def op_fstore(self, value, base, disp):
-        rb, off = self.address(base, disp, 8)
-        self.access("str", D[self.n(value)], rb, off)
+        self.mem("str", D[self.regs[value]], base, disp, 8)
 
     def op_bin(self, op, dst, x, y):
         a = self.a
-        rd, rx = self.x(dst), self.x(x)
-        if op in ("shl", "shr", "sar"):
+        r = self.regs
+        rd, rx = X[r[dst]], X[r[x]]
+        shift = _SHIFT_IMM.get(op)
+        if shift is not None:
             if y == 0:
                 if rd.n != rx.n:
                     a.mov(rd, rx)
             else:
-                {"shl": a.lsl_imm, "shr": a.lsr_imm, "sar": a.asr_imm}[op](rd, rx, y)
+                shift(a, rd, rx, y)
             return
-        if not isinstance(y, V):
+        if y.__class__ is V:
+            ry = X[r[y]]
+        else:
             if op == "add":
                 return self.add_imm(rd, rx, y)
             if op == "sub":
                 return self.add_imm(rd, rx, -_signed64(y))
-            if op in ("and", "or", "xor"):
-                if A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
-                    return {"and": a.and_imm, "or": a.orr_imm, "xor": a.eor_imm}[op](rd, rx, y & ((1 << 64) - 1))
+            logic = _LOGIC_IMM.get(op)
+            if logic is not None and A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
+                return logic(a, rd, rx, y & ((1 << 64) - 1))
             ry = self.imm_reg(y)
-        else:
-            ry = self.x(y)
-        {"add": a.add_reg, "sub": a.sub_reg, "and": a.and_reg, "or": a.orr_reg,
-         "xor": a.eor_reg, "mul": a.mul}[op](rd, rx, ry)
+        _BIN_REG[op](a, rd, rx, ry)
 
     def op_lea(self, dst, base, index, shift, disp):
-        rd = self.x(dst)
-        self.a.add_reg(rd, self.x(base), self.x(index), "lsl", shift)
+        r = self.regs
+        rd = X[r[dst]]
+        self.a.add_reg(rd, X[r[base]], X[r[index]], "lsl", shift)
         self.add_imm(rd, rd, disp)
 
     def op_ovf(self, op, dst, x, y, target):
         a = self.a
-        rd, rx, ry = self.x(dst), self.x(x), self.x(y)
+        r = self.regs
+        rd, rx, ry = X[r[dst]], X[r[x]], X[r[y]]
         if op == "mul":
             # Overflow iff the high half of the 128-bit product is not the sign of the low half.
             a.smulh(X[TMP], rx, ry)
@@ -360,135 +377,156 @@ class _Sel:
     def op_setcc(self, cond, dst, x, y, width):
         if not self.same_flags("setcc", (x, y, width)):
             self.compare(x, y, width)
-        self.a.cset(self.x(dst), CC[cond])
+        self.a.cset(X[self.regs[dst]], CC[cond])
 
     def op_select(self, cond, dst, x, y, t, f, width):
         self.compare(x, y, width)
-        self.a.csel(self.x(dst), self.x(t), self.x(f), CC[cond])
+        r = self.regs
+        self.a.csel(X[r[dst]], X[r[t]], X[r[f]], CC[cond])
 
     def op_fbin(self, op, dst, x, y):
-        getattr(self.a, "f" + op)(D[self.n(dst)], D[self.n(x)], D[self.n(y)])
+        r = self.regs
+        _FBIN[op](self.a, D[r[dst]], D[r[x]], D[r[y]])
 
     def op_fsetcc(self, cond, dst, x, y):
         # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
+        r = self.regs
         if not self.same_flags("fsetcc", (x, y)):
-            self.a.fcmp(D[self.n(x)], D[self.n(y)])
-        self.a.cset(self.x(dst), {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}[cond])
+            self.a.fcmp(D[r[x]], D[r[y]])
+        self.a.cset(X[r[dst]], _FCC[cond])
 
     def op_i2f(self, dst, src):
-        self.a.scvtf(D[self.n(dst)], self.x(src))
+        self.a.scvtf(D[self.regs[dst]], X[self.regs[src]])
 
     def op_f2i(self, dst, src):
-        self.a.fcvtzs(self.x(dst), D[self.n(src)])
+        self.a.fcvtzs(X[self.regs[dst]], D[self.regs[src]])
 
     def op_br(self, cond, x, y, target, width):
-        if not isinstance(y, V) and y == 0 and cond in ("eq", "ne") and not isinstance(target, Exit):
-            r = (X if width == 64 else W)[self.n(x)]
-            (self.a.cbz if cond == "eq" else self.a.cbnz)(r, self.label(target))
-            return
-        if not isinstance(y, V) and y == 0 and cond in ("lt", "ge"):
-            # the sign bit: tbnz/tbz
-            return self.op_brbit(x, width - 1, cond == "lt", target)
+        if y.__class__ is not V and y == 0:
+            if cond in ("eq", "ne") and target.__class__ is not Exit:
+                rx = (X if width == 64 else W)[self.regs[x]]
+                (self.a.cbz if cond == "eq" else self.a.cbnz)(rx, self.label(target))
+                return
+            if cond in ("lt", "ge"):
+                # the sign bit: tbnz/tbz
+                return self.op_brbit(x, width - 1, cond == "lt", target)
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 
     def op_brbit(self, x, bit, is_set, target):
-        rx = self.x(x)
-        if isinstance(target, Exit):
-            skip = Label("skip")
-            (self.a.tbz if is_set else self.a.tbnz)(rx, bit, skip)
+        rx = X[self.regs[x]]
+        if target.__class__ is Exit:
+            (self.a.tbz if is_set else self.a.tbnz)(rx, bit, self.past_exit())
             self.exit_branch(target)
-            self.a.bind(skip)
         else:
             (self.a.tbnz if is_set else self.a.tbz)(rx, bit, self.label(target))
 
     def op_jump(self, target):
         self.branch(None, target)
 
-    def _call(self, dst, args, load_target, out=None):
+    def _call(self, dst, callee, args, out=None):
+        """A call of ``callee``: a symbol (its address loaded from a slot) or a register
+        holding the function pointer."""
         a = self.a
+        r = self.regs
         ints = [v for v in args if v.kind == lir.INT]
         floats = [v for v in args if v.kind == lir.F64]
         if len(ints) > 8 or len(floats) > 8:
             raise LowerError("too many call arguments", where=self.where)
         # Values live across the call in caller-saved registers are saved on the stack.
-        saved = sorted({self.n(v) for v in self.crossing[self.pos]
-                        if v.kind == lir.INT and self.n(v) in SCRATCH})
-        if any(v.kind == lir.F64 for v in self.crossing[self.pos]):
+        live = self.crossing[self.pos]
+        saved = sorted({r[v] for v in live if v.kind == lir.INT and r[v] in SCRATCH})
+        if any(v.kind == lir.F64 for v in live):
             raise LowerError("an f64 value lives across a call", where=self.where)
         for reg in saved:
             a.ldst_pre("str", X[reg], A.SP, -16)
-        load_target()
+        if callee.__class__ is V:
+            a.mov(X[CALL_REG], X[r[callee]])
+        else:
+            self.load_slot(X[CALL_REG], callee)
         # X30 (the shim's return address) is saved in a 16-byte slot, here or once for the
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             a.ldst_pre("str", X[30], A.SP, -16)
-        lir.parallel_move([(i, self.n(v)) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
-                           lambda d, s: a.mov(X[d], X[s]), TMP)
+        lir.parallel_move([(i, r[v]) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
+                          lambda d, s: a.mov(X[d], X[s]), TMP)
         for i, v in enumerate(ints):
             if v is lir.OUT_SLOT:
                 a.add_imm(X[i], A.SP, 8)
-        lir.parallel_move([(i, self.n(v)) for i, v in enumerate(floats)],
-                           lambda d, s: a.fmov(D[d], D[s]), FTMP)
+        if floats:
+            lir.parallel_move([(i, r[v]) for i, v in enumerate(floats)],
+                              lambda d, s: a.fmov(D[d], D[s]), FTMP)
         a.blr(X[CALL_REG])
-        if dst is not None and self.n(dst) != 0:
-            a.mov(self.x(dst), X[0])
+        if dst is not None and r[dst] != 0:
+            a.mov(X[r[dst]], X[0])
         if out is not None:
-            a.ldst("ldr", self.x(out), A.SP, 8)
+            a.ldr(X[r[out]], A.SP, 8)
         if not self.in_frame:
             a.ldst_post("ldr", X[30], A.SP, 16)
         for reg in reversed(saved):
             a.ldst_post("ldr", X[reg], A.SP, 16)
 
     def op_call(self, dst, symbol, args, out):
-        self._call(dst, args, lambda: self.load_slot(X[CALL_REG], symbol), out)
+        self._call(dst, symbol, args, out)
 
     def op_call_ptr(self, dst, fptr, args, out):
-        self._call(dst, args, lambda: self.a.mov(X[CALL_REG], self.x(fptr)), out)
+        self._call(dst, fptr, args, out)
 
     def op_ret(self, value):
-        if self.n(value) != 0:
-            self.a.mov(X[0], self.x(value))
+        if self.regs[value] != 0:
+            self.a.mov(X[0], X[self.regs[value]])
         self.epilogue()
         self.a.ret()
 
     def op_tail_jump(self, address):
         self.epilogue()
-        self.a.br(self.x(address))
+        self.a.br(X[self.regs[address]])
 
+
+# the Assembler's method for each LIR operation spelled by name
+_SHIFT_IMM = {"shl": Assembler.lsl_imm, "shr": Assembler.lsr_imm, "sar": Assembler.asr_imm}
+_LOGIC_IMM = {"and": Assembler.and_imm, "or": Assembler.orr_imm, "xor": Assembler.eor_imm}
+_BIN_REG = {"add": Assembler.add_reg, "sub": Assembler.sub_reg, "and": Assembler.and_reg,
+            "or": Assembler.orr_reg, "xor": Assembler.eor_reg, "mul": Assembler.mul}
+_FBIN = {"add": Assembler.fadd, "sub": Assembler.fsub, "mul": Assembler.fmul, "div": Assembler.fdiv}
+# f64 conditions after fcmp (see op_fsetcc)
+_FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
 
 _BASE_POSITION = {"load": 1, "fload": 1, "store": 1, "fstore": 1, "rmw": 0}
 
 
-def _only_memory_bases(fn: Function) -> set[V]:
-    """Registers defined once, by a hole, and used only as the base of memory accesses."""
+def _only_memory_base(fn: Function, h: V) -> bool:
+    """``h`` is defined once (by its hole) and used only as the base of memory accesses.
+
+    Only the ops inside its live interval can mention it, so only those are looked at (a hole
+    is mostly used right after it is loaded)."""
     ops = fn.ops
-    defs = {op.args[0]: 0 for op in ops if op.op == "hole"}
-    if not defs:
-        return set()
-    bad: set[V] = set()
-    for op, (uses, written) in zip(ops, lir.use_def_lists(fn)):
-        for v in written:
-            if v in defs:
-                defs[v] += 1
-        if not uses:
-            continue
-        if op.op in _CALL_OPS:
-            bad.update(uses)
-            continue
-        base_at = _BASE_POSITION.get(op.op)
-        for i, a in enumerate(op.args):
-            if i != base_at and a.__class__ is V and a in defs and a in uses:
-                bad.add(a)
-    return {v for v, n in defs.items() if n == 1 and v not in bad}
+    span = lir.live_intervals(fn).get(h)    # None for a pinned register: look at every op
+    first, last = span if span is not None else (0, len(ops) - 1)
+    use_def = lir.use_def_lists(fn)
+    defs = 0
+    for i in range(first, last + 1):
+        uses, written = use_def[i]
+        if h in written:
+            defs += 1
+        if h in uses:
+            op = ops[i]
+            if op.op in _CALL_OPS:
+                return False
+            base_at = _BASE_POSITION.get(op.op)
+            if any(a is h for j, a in enumerate(op.args) if j != base_at):
+                return False
+    return defs == 1
 
 
 _CALL_OPS = frozenset(("call", "call_ptr"))
 _EXIT_OPS = frozenset(("ret", "tail_jump"))
+# where each branching op has its target (a Lbl or an Exit; rmw's may be None), lir.SIGNATURES
+_TARGET_POSITION = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
 
 
-def _frame_position(fn: Function) -> int | None:
-    """Where to save X30 once for every call of the uop, or None to save it around each call.
+def _frame_position(fn: Function, calls: int) -> int | None:
+    """Where to save X30 once for the ``calls`` calls of the uop, or None to save it around each.
 
     The save goes before the first call, label, or branch to a label: the code before it is
     straight-line (its branches leave the uop), so every path past that point has the frame.
@@ -499,31 +537,22 @@ def _frame_position(fn: Function) -> int | None:
     start = None
     for i, op in enumerate(ops):
         k = op.op
-        if k in _CALL_OPS or k == "label":
+        at = _TARGET_POSITION.get(k)
+        if k in _CALL_OPS or k == "label" or (at is not None and op.args[at].__class__ is Lbl):
             start = i
             break
-        for a in op.args:
-            if a.__class__ is Lbl:
-                start = i
-                break
-        if start is not None:
-            break
-    if start is None:
+    if start is None or not calls:
         return None
-    calls = exits = 0
-    for op in ops[start:]:
+    exits = 0
+    for i in range(start, len(ops)):
+        op = ops[i]
         k = op.op
-        if k in _CALL_OPS:
-            calls += 1
-        elif k in _EXIT_OPS:
+        if k in _EXIT_OPS:
             exits += 1
         else:
-            for a in op.args:
-                if a.__class__ is Exit:
-                    exits += 1
-                    break
-    if not calls:
-        return None
+            at = _TARGET_POSITION.get(k)
+            if at is not None and op.args[at].__class__ is Exit:
+                exits += 1
     if ops[-1].op not in ("jump", "ret", "tail_jump"):
         exits += 1
     return start if 8 * calls > 4 + 4 * exits else None
