@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any, NamedTuple
 
 from refjit.backends.aarch64 import patch as a64
@@ -66,6 +67,14 @@ def as_instruction(item: Any, index: int) -> Instruction:
             ins = Instruction(name, *(getattr(item, f) for f in Instruction._fields[1:]))
         except AttributeError as err:
             raise LinkError(f"trace entry {item!r} lacks a field: {err}", where=f"uop {index}") from None
+    _, oparg, operand0, operand1, target, jump_target, error_target = ins
+    if (isinstance(ins.name, str) and isinstance(oparg, int) and 0 <= oparg < 1 << 16
+            and isinstance(operand0, int) and 0 <= operand0 < 1 << 64
+            and isinstance(operand1, int) and 0 <= operand1 < 1 << 64
+            and isinstance(target, int) and 0 <= target < 1 << 32
+            and isinstance(jump_target, int) and 0 <= jump_target < 1 << 16
+            and isinstance(error_target, int) and 0 <= error_target < 1 << 16):
+        return ins  # every field fits (the same test as below, which says what does not)
     if not isinstance(ins.name, str):
         raise LinkError(f"uop name {ins.name!r} is not a string", where=f"uop {index}")
     for fname, bits in _FIELD_BITS.items():
@@ -112,7 +121,14 @@ class LinkedExecutor:
     instruction_starts: list[int]  # absolute address of each trace entry's code
     jit_side_entry: int
     pc_map: list[PcRange]
-    sites: list[PatchedSite] = field(default_factory=list)
+    # One (address, width, index, name, part, hole, value, relaxed) tuple per applied hole;
+    # ``sites`` makes them PatchedSites when first asked for (most users never do).
+    site_records: list[tuple] = field(default_factory=list, repr=False)
+
+    @cached_property
+    def sites(self) -> list[PatchedSite]:
+        """Every applied hole, in the order the emitters patch them."""
+        return [PatchedSite(*record) for record in self.site_records]
 
     @property
     def jit_size(self) -> int:
@@ -167,29 +183,28 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         raise LinkError(f"trace starts with {instructions[0].name}, not {START_EXECUTOR} (jit.c asserts it)",
                         where="uop 0")
 
-    def group_for(name: str, index: int) -> StencilGroup:
+    align = CODE_ALIGNMENT[arch]
+    if len(shim.code.body) % align or len(shim.data.body) % 8:
+        raise LinkError(f"shim sizes {shim.code_size}/{shim.data_size} are not aligned", where="shim")
+    # First pass: each entry's group and sizes, instruction_starts (as offsets), the union of the
+    # trampoline masks. An entry is (index, name, group, instruction or None, code size, data size).
+    entries = [(-1, "shim", shim, None, len(shim.code.body), len(shim.data.body))]
+    code_size, data_size, mask = entries[0][4], entries[0][5], shim.trampoline_mask
+    starts: list[int] = []
+    for index, ins in enumerate([*instructions, None]):
+        name = ins.name if ins is not None else FATAL_ERROR
         group = groups.get(name)
         if group is None:
             raise LinkError(f"no stencil for {name}", where=f"uop {index} {name}")
-        if group.code_size % CODE_ALIGNMENT[arch] or group.data_size % 8:
-            raise LinkError(f"code size {group.code_size} / data size {group.data_size} break the "
-                            f"{CODE_ALIGNMENT[arch]}/8-byte alignment every {arch} stencil has",
-                            where=f"uop {index} {name}")
-        return group
-
-    if shim.code_size % CODE_ALIGNMENT[arch] or shim.data_size % 8:
-        raise LinkError(f"shim sizes {shim.code_size}/{shim.data_size} are not aligned", where="shim")
-    # First pass: sizes, instruction_starts (as offsets), the union of the trampoline masks.
-    entries = [(-1, "shim", shim, None)]
-    entries += [(i, ins.name, group_for(ins.name, i), ins) for i, ins in enumerate(instructions)]
-    entries.append((length, FATAL_ERROR, group_for(FATAL_ERROR, length), None))
-    code_size = data_size = mask = 0
-    starts: list[int] = []
-    for index, _name, group, _ins in entries:
-        if 0 <= index < length:
+        group_code_size, group_data_size = len(group.code.body), len(group.data.body)
+        if group_code_size % align or group_data_size % 8:
+            raise LinkError(f"code size {group_code_size} / data size {group_data_size} break the "
+                            f"{align}/8-byte alignment every {arch} stencil has", where=f"uop {index} {name}")
+        entries.append((index, name, group, ins, group_code_size, group_data_size))
+        if ins is not None:
             starts.append(code_size)
-        code_size += group.code_size
-        data_size += group.data_size
+        code_size += group_code_size
+        data_size += group_data_size
         mask |= group.trampoline_mask
     trampolines_size = bin(mask).count("1") * TRAMPOLINE_SIZE[arch]
     total = code_size + trampolines_size + data_size
@@ -199,18 +214,18 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         raise LinkError(f"executor memory at {base:#x} would wrap around the address space")
     instruction_starts = [base + s for s in starts]
     tramp = a64.TrampolineState(code_size, mask, trampolines_size)
-    symbols_maps = {g.symbols_map for _, _, g, _ in entries if g.trampoline_mask}
+    symbols_maps = {e[2].symbols_map for e in entries if e[2].trampoline_mask}
     if len(symbols_maps) > 1:
         raise LinkError("groups with trampolines come from headers with different symbols_map tables")
     funcs = PATCH_FUNCS[arch]
 
-    sites: list[PatchedSite] = []
+    sites: list[tuple] = []  # PatchedSite fields
     pc_map: list[PcRange] = []
     addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
-    for index, name, group, ins in entries:
+    for index, name, group, ins, group_code_size, group_data_size in entries:
         code_addr, data_addr = base + code_off, base + data_off
-        continue_addr = code_addr + group.code_size
+        continue_addr = code_addr + group_code_size
         pc_map.append(PcRange(code_addr, continue_addr, index, name))
         for part, stencil, off in (("data", group.data, data_off), ("code", group.code, code_off)):
             memory[off:off + len(stencil.body)] = stencil.body
@@ -240,6 +255,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                     b = field_of(ins) if field_of else None
                 func = funcs.get(hole.func)
                 addend = hole.addend
+                at = off + hole.offset
                 if b is not None and func is not None and (
                         not addend or (-0x80000000 <= addend < 0x80000000 and v is not _OPARG and v is not _TARGET)):
                     # The emitter's sum is computed in uintptr_t (a 64-bit base, or a symbol) with
@@ -249,19 +265,19 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                         address = addresses.get(hole.symbol)
                         if address is None:
                             address = addresses[hole.symbol] = _symbol(
-                                hole.symbol, lookup, lambda: _where(index, name, part, hole))
+                                hole.symbol, lookup, partial(_where, index, name, part, hole))
                         b += address
                     value = (b + addend) & _U64
                 else:
                     value = _value(hole, ins, group, code_addr, data_addr, executor, instruction_starts,
-                                   lookup, lambda: _where(index, name, part, hole))
+                                   lookup, partial(_where, index, name, part, hole))
                 try:
                     if func is not None:
-                        relaxed = func(memory, base, off + hole.offset, value)
+                        relaxed = func(memory, base, at, value)
                     elif hole.func == TRAMPOLINE_FUNC:
                         if arch != "aarch64":
                             raise LinkError("trampolines exist only on aarch64")
-                        a64.patch_aarch64_trampoline(memory, base, off + hole.offset, hole.addend, value, tramp)
+                        a64.patch_aarch64_trampoline(memory, base, at, hole.addend, value, tramp)
                         relaxed = False
                     else:
                         raise LinkError(f"{hole.func} is not a patch function for {arch}")
@@ -269,15 +285,15 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                     raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
                 width = 8 if hole.func == "patch_64" else 4
                 if relaxed:  # the opcode bytes in front of the field changed too
-                    sites.append(PatchedSite(base + off + hole.offset - 2, width + 2, index, name, part, hole, value, True))
+                    sites.append((base + at - 2, width + 2, index, name, part, hole, value, True))
                 else:
-                    sites.append(PatchedSite(base + off + hole.offset, width, index, name, part, hole, value, False))
-        code_off += group.code_size
-        data_off += group.data_size
+                    sites.append((base + at, width, index, name, part, hole, value, False))
+        code_off += group_code_size
+        data_off += group_data_size
     return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,
                           trampolines_size=trampolines_size, data_size=data_size, padding=padding,
                           instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
-                          pc_map=pc_map, sites=sites)
+                          pc_map=pc_map, site_records=sites)
 
 
 def _where(index: int, name: str, part: str, hole: Hole) -> str:
