@@ -140,9 +140,9 @@ class _Sel:
     def r(self, v: V) -> int:
         return self.regs[v]
 
-    def check_disp(self, disp: int) -> None:
-        if not _INT32_MIN <= disp <= _INT32_MAX:
-            raise LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
+    def disp_error(self, disp: int) -> LowerError:
+        """A memory operand's displacement that does not fit (callers check the range inline)."""
+        return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
     def hole(self, kind: str, symbol: str, addend: int, size: int) -> None:
         """A hole in the field of ``size`` bytes that ends the instruction just emitted."""
@@ -244,7 +244,8 @@ class _Sel:
         v, base, disp, width, signed = load.args
         if self.intervals.get(v) != [self.pos, self.pos + 1] or width not in (8, 16, 32, 64):
             return False
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         rb = self.regs[base]
         if nxt.op == "brbit" and nxt.args[0] is v and nxt.args[1] < width:
             _, bit, is_set, target = nxt.args
@@ -315,11 +316,13 @@ class _Sel:
             self.code += (_MOVAPD_xx if dst.kind == lir.F64 else _MOVQ_rr)[d, s]
 
     def op_load(self, dst, base, disp, width, signed):
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         self.code += _LOAD[width, signed][self.regs[dst], self.regs[base], disp]
 
     def op_store(self, value, base, disp, width):
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         rb = self.regs[base]
         if isinstance(value, V):
             self.code += _STORE_r[width][rb, disp, self.regs[value]]
@@ -332,7 +335,8 @@ class _Sel:
         self.code += _STORE_i[width][rb, disp, signed]
 
     def op_rmw(self, base, disp, width, delta, cond, target):
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         rb, q = self.regs[base], width == 64
         if delta == 1:
             self.code += _INC_m[q][rb, disp]
@@ -344,11 +348,13 @@ class _Sel:
             self.branch(CC[cond], target)
 
     def op_fload(self, dst, base, disp):
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         self.code += _MOVSD_xm[self.regs[dst], self.regs[base], disp]
 
     def op_fstore(self, value, base, disp):
-        self.check_disp(disp)
+        if not _INT32_MIN <= disp <= _INT32_MAX:
+            raise self.disp_error(disp)
         self.code += _MOVSD_mx[self.regs[base], disp, self.regs[value]]
 
     def op_bin(self, op, dst, x, y):
@@ -545,50 +551,46 @@ def _relax(sel: _Sel, code: Code) -> Code:
     if not branches:
         return code
     first = sel.labels                  # label -> offset in the code selection emitted
-    unbound = [name for *_, name in branches if name not in first]
-    if unbound:
-        raise AsmError(f"unbound label(s): {', '.join(dict.fromkeys(unbound))}")
-    # Sizes, in order: a label before a branch has its final offset by the time it is needed.
-    binds = sorted((pos, name) for name, pos in first.items())
-    final: dict[str, int] = {}          # label -> final offset
-    sizes: list[int] = []
+    # Sizes, in order. A label's final offset is its first one less the bytes saved by the
+    # branches that end at or before it: for a backward branch those are all sized already.
+    sizes: list[int] = []               # final size of each branch
     ends: list[int] = []                # first-pass end of each branch
     shrunk: list[int] = []              # bytes saved by that branch and every one before it
     saved = 0
-    b = 0
     for start, end, cc, name in branches:
-        while b < len(binds) and binds[b][0] <= start:
-            final[binds[b][1]] = binds[b][0] - saved
-            b += 1
-        target = final.get(name)
-        if target is None:
-            short = first[name] - end <= 127
-        else:
-            short = target - (start - saved + 2) >= -128
-        size = 2 if short else len(_BR32[cc]) + 4
+        pos = first.get(name)
+        if pos is None:
+            unbound = dict.fromkeys(name for *_, name in branches if name not in first)
+            raise AsmError(f"unbound label(s): {', '.join(unbound)}")
+        size = end - start              # a rel8 backward branch stays so: distances only shrink
+        if pos > start:
+            if pos - end <= 127:
+                size = 2
+        elif size > 2:
+            k = bisect_right(ends, pos)
+            if pos - (shrunk[k - 1] if k else 0) - (start - saved + 2) >= -128:
+                size = 2
         saved += end - start - size
         sizes.append(size)
         ends.append(end)
         shrunk.append(saved)
-    for pos, name in binds[b:]:
-        final[name] = pos - saved
     # The code, each branch with its final size and displacement.
     old = code.code
-    out = bytearray()
+    parts = []
     copied = 0
-    for (start, end, cc, name), size in zip(branches, sizes):
-        out += old[copied:start]
+    for (start, end, cc, name), size, after in zip(branches, sizes, shrunk):
+        parts.append(old[copied:start])
         copied = end
-        disp = final[name] - (len(out) + size)
+        pos = first[name]
+        k = bisect_right(ends, pos)
+        disp = pos - (shrunk[k - 1] if k else 0) - (end - after)
         if size == 2:
             if not -128 <= disp <= 127:
                 raise AsmError(f"short branch to label {name!r} out of range ({disp})")
-            out += _BR8[cc]
-            out.append(disp & 0xFF)
+            parts.append(_BR8[cc] + bytes((disp & 0xFF,)))
         else:
-            out += _BR32[cc]
-            out += (disp & 0xFFFFFFFF).to_bytes(4, "little")
-    out += old[copied:]
+            parts.append(_BR32[cc] + (disp & 0xFFFFFFFF).to_bytes(4, "little"))
+    parts.append(old[copied:])
     relocs = code.relocs
     if saved:
         relocs = []
@@ -596,7 +598,7 @@ def _relax(sel: _Sel, code: Code) -> Code:
             k = bisect_right(ends, r.offset)
             relocs.append(Reloc(r.offset - shrunk[k - 1], r.kind, r.symbol, r.addend) if k and shrunk[k - 1]
                           else r)
-    return Code(bytes(out), relocs, code.data, code.data_labels)
+    return Code(b"".join(parts), relocs, code.data, code.data_labels)
 
 
 def shim() -> Code:
