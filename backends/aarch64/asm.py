@@ -162,6 +162,15 @@ SCALAR_ELEM  = form("01 U 11111 size:2 L M Rm:4 opcode:4 H 0 Rn:5 Rd:5")
 SCALAR_COPY  = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 
 _pack = struct.Struct("<I").pack
+# the fixed bits of the pc-relative forms emitted most (Rd, cond and the target ORed in)
+_ADR, _ADRP = PCREL(0, 0, 0, 0), PCREL(1, 0, 0, 0)
+_B, _BL = B_IMM(0, 0), B_IMM(1, 0)
+_B_COND = B_COND(0, 0)
+# ... and of the data-processing forms with fast paths: [op][S] or [opc], sf and registers ORed in
+_ADDSUB_IMM_OPS = [[ADDSUB_IMM(0, op, s, 0, 0, 0, 0) for s in (0, 1)] for op in (0, 1)]
+_ADDSUB_REG_OPS = [[ADDSUB_REG(0, op, s, 0, 0, 0, 0, 0) for s in (0, 1)] for op in (0, 1)]
+_LOGIC_IMM_OPS = [LOGIC_IMM(0, opc, 0, 0, 0, 0, 0) for opc in range(4)]
+_ORR_ZR = LOGIC_REG(0, 1, 0, 0, 0, 0, 31, 0)     # orr rd, zr, rm: mov between registers
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +466,11 @@ RELOC_KINDS = ("patch_32", "patch_32r", "patch_64", "patch_aarch64_12", "patch_a
 _RELOC_KIND_SET = frozenset(RELOC_KINDS)
 
 
+def _where(target) -> str:
+    """A branch target as an error message names it."""
+    return target.name if target.__class__ is Label else f"{target:#x}"
+
+
 def _delta(kind: str, target: int, pc: int) -> int:
     """Byte distance from the instruction at ``pc`` to ``target`` (adrp: from page to page),
     modulo 2**64 as the hardware computes it, so 0x10 reaches 0xfffffffffffffff0 backwards."""
@@ -536,9 +550,9 @@ class Assembler:
     def _target(self, target, kind: str) -> int:
         """The pc-relative field value for ``target``: a Label, an absolute address, or None to
         leave the field zero for a relocation to fill."""
-        here = len(self.buf)
         if target is None:
             return 0
+        here = len(self.buf)
         if target.__class__ is Label:
             if target.pos is None:
                 self._pending.setdefault(target, []).append((here, kind))
@@ -551,27 +565,26 @@ class Assembler:
         return self._field(kind, _delta(kind, target_address, self.base + here), target)
 
     def _field(self, kind: str, delta: int, target) -> int:
-        where = target.name if target.__class__ is Label else f"{target:#x}"
         if kind == "adr":
             lim = 1 << 20
             if not -lim <= delta < lim:
-                raise AsmError(f"adr target {where} out of range (offset {delta}, limit +-1MiB)")
+                raise AsmError(f"adr target {_where(target)} out of range (offset {delta}, limit +-1MiB)")
             d = delta & 0x1FFFFF
             return ((d & 3) << 29) | ((d >> 2) << 5)
         if kind == "adrp":
             if delta & 0xFFF:
-                raise AsmError(f"adrp target {where} is not a page offset")
+                raise AsmError(f"adrp target {_where(target)} is not a page offset")
             pages = delta >> 12
             if not -(1 << 20) <= pages < (1 << 20):
-                raise AsmError(f"adrp target {where} out of range (limit +-4GiB)")
+                raise AsmError(f"adrp target {_where(target)} out of range (limit +-4GiB)")
             d = pages & 0x1FFFFF
             return ((d & 3) << 29) | ((d >> 2) << 5)
         if delta & 3:
-            raise AsmError(f"branch target {where} is not 4-byte aligned (offset {delta})")
+            raise AsmError(f"branch target {_where(target)} is not 4-byte aligned (offset {delta})")
         bits = _FIXUP_RANGES[kind]
         lim = 1 << (bits + 1)
         if not -lim <= delta < lim:
-            raise AsmError(f"branch target {where} out of range (offset {delta}, limit +-{lim})")
+            raise AsmError(f"branch target {_where(target)} out of range (offset {delta}, limit +-{lim})")
         v = (delta >> 2) & ((1 << bits) - 1)
         return v if kind == "imm26" else v << 5
 
@@ -622,6 +635,10 @@ class Assembler:
 
     def mov(self, rd, rm) -> None:
         """Register move: ``add rd, rn, #0`` when either is SP, else ``orr rd, zr, rm``."""
+        if rd.__class__ is GReg and rm.__class__ is GReg and rd.sf == rm.sf and rd.n != 32 and rm.n != 32:
+            # the orr form (LOGIC_REG: Rm at bit 16)
+            self.buf += _pack(_ORR_ZR | rd.sf << 31 | rm.n << 16 | rd.n)
+            return
         sf = _gpr_or_sp(rd).sf
         if rd.n == 32 or (rm.__class__ is GReg and rm.n == 32):
             self.buf += _pack(ADDSUB_IMM(sf, 0, 0, 0, 0, _rsp(rm, sf), _rsp(rd, sf)))
@@ -631,6 +648,12 @@ class Assembler:
     # -- add/sub ---------------------------------------------------------------------------------
 
     def _addsub_imm(self, op: int, S_: int, rd, rn, imm: int, lsl12: bool) -> None:
+        if rd.__class__ is GReg and rn.__class__ is GReg and rd.sf == rn.sf and rn.n != 31 \
+                and rd.n != (32 if S_ else 31) and imm.__class__ is int and 0 <= imm <= 0xFFF and not lsl12:
+            # the common case: rd (sp only without S) and rn (sp, not zr) are checked, imm12 fits
+            # (ADDSUB_IMM: imm12 at bit 10, Rn at 5)
+            self.buf += _pack(_ADDSUB_IMM_OPS[op][S_] | rn.sf << 31 | imm << 10 | rn.enc << 5 | rd.enc)
+            return
         sf = rn.sf if rn.__class__ is GReg else _gpr(rn).sf
         d = _r(rd, sf) if S_ else _rsp(rd, sf)
         n = _rsp(rn, sf)
@@ -663,6 +686,14 @@ class Assembler:
         self._addsub_imm(0, 1, XZR if _gpr_or_sp(rn).sf else WZR, rn, imm, lsl12)
 
     def _addsub_reg(self, op: int, S_: int, rd, rn, rm, shift: str, amount: int) -> None:
+        if rd.__class__ is GReg and rn.__class__ is GReg and rm.__class__ is GReg \
+                and rd.sf == rn.sf == rm.sf and 32 not in (rd.n, rn.n, rm.n) \
+                and shift == "lsl" and amount.__class__ is int and 0 <= amount < (32 << rd.sf):
+            # the common case: three x (or w) registers or zr, lsl by an amount that fits
+            # (ADDSUB_REG: Rm at bit 16, imm6 at 10, Rn at 5)
+            self.buf += _pack(_ADDSUB_REG_OPS[op][S_] | rd.sf << 31 | rm.n << 16 | amount << 10
+                              | rn.n << 5 | rd.n)
+            return
         sf = _gpr(rd).sf
         sh = SHIFT.get(shift) if shift.__class__ is str else None
         if sh is None or sh == 3:
@@ -743,6 +774,16 @@ class Assembler:
     # -- logical ---------------------------------------------------------------------------------
 
     def _logic_imm(self, opc: int, rd, rn, value: int) -> None:
+        if rd.__class__ is GReg and rn.__class__ is GReg and rd.sf == rn.sf and rn.n != 32 \
+                and rd.n != (32 if opc == 3 else 31) and value.__class__ is int:
+            enc = (_BITMASK64 if rn.sf else _BITMASK32).get(value)
+            if enc is not None:
+                # the common case: registers checked as below, a non-negative bitmask value
+                # (LOGIC_IMM: N at bit 22, immr at 16, imms at 10, Rn at 5)
+                N, immr, imms = enc
+                self.buf += _pack(_LOGIC_IMM_OPS[opc] | rn.sf << 31 | N << 22 | immr << 16 | imms << 10
+                                  | rn.n << 5 | rd.enc)
+                return
         sf = _gpr(rn).sf
         N, immr, imms = _bitmask(value, sf)
         d = _r(rd, sf) if opc == 3 else _rsp(rd, sf)
@@ -960,19 +1001,19 @@ class Assembler:
     # -- pc-relative addresses and branches ------------------------------------------------------
 
     def adr(self, rd, target) -> None:
-        self.buf += _pack(PCREL(0, 0, 0, _x(rd)) | self._target(target, "adr"))
+        self.buf += _pack(_ADR | _x(rd) | self._target(target, "adr"))
 
     def adrp(self, rd, target) -> None:
-        self.buf += _pack(PCREL(1, 0, 0, _x(rd)) | self._target(target, "adrp"))
+        self.buf += _pack(_ADRP | _x(rd) | self._target(target, "adrp"))
 
     def b(self, target) -> None:
-        self.buf += _pack(B_IMM(0, 0) | self._target(target, "imm26"))
+        self.buf += _pack(_B | self._target(target, "imm26"))
 
     def bl(self, target) -> None:
-        self.buf += _pack(B_IMM(1, 0) | self._target(target, "imm26"))
+        self.buf += _pack(_BL | self._target(target, "imm26"))
 
     def b_cond(self, cond, target) -> None:
-        self.buf += _pack(B_COND(0, _cond(cond)) | self._target(target, "imm19"))
+        self.buf += _pack(_B_COND | _cond(cond) | self._target(target, "imm19"))
 
     def cbz(self, rt, target) -> None:
         sf = _gpr(rt).sf
@@ -1042,6 +1083,20 @@ class Assembler:
     def ldst(self, mnemonic: str, rt, rn, offset: int = 0) -> None:
         """``mnemonic rt, [rn, #offset]``: the scaled unsigned form if it fits, else (as LLVM
         does) the unscaled ldur/stur form for offsets in -256..255."""
+        # The common case straight from _LDST_WORDS: a register rt, an x register or sp as the
+        # base (field 31 is sp here), an offset in range. Everything else, and every error, below.
+        words = _LDST_WORDS.get(mnemonic)
+        if words is not None and (rt.__class__ is GReg or rt.__class__ is FReg) \
+                and rn.__class__ is GReg and rn.sf and rn.n != 31 and offset.__class__ is int:
+            entry = words.get(rt)
+            if entry is not None:
+                scaled, unscaled, scale = entry
+                if offset >= 0 and not offset & ((1 << scale) - 1) and offset >> scale < 4096:
+                    self.buf += _pack(scaled | (offset >> scale) << 10 | rn.enc << 5)
+                    return
+                if -256 <= offset < 256:
+                    self.buf += _pack(unscaled | (offset & 0x1FF) << 12 | rn.enc << 5)
+                    return
         size, V, opc = _ldst_entry(mnemonic, _prf(rt))
         scale = _ldst_scale(size, V, opc)
         n = _xsp(rn)
@@ -1070,6 +1125,16 @@ class Assembler:
         self._ldst_index(mnemonic, rt, rn, offset, 1)
 
     def _ldst_index(self, mnemonic: str, rt, rn, offset: int, idx: int) -> None:
+        # the common case as in ldst: the unscaled word with the index mode (idx) set, when rt
+        # is not also the base (see below)
+        words = _LDST_WORDS.get(mnemonic)
+        if words is not None and rn.__class__ is GReg and rn.sf and rn.n != 31 \
+                and (rt.__class__ is FReg or rt.__class__ is GReg and rt.n != rn.n) \
+                and offset.__class__ is int and -256 <= offset < 256:
+            entry = words.get(rt)
+            if entry is not None:
+                self.buf += _pack(entry[1] | (offset & 0x1FF) << 12 | idx << 10 | rn.enc << 5)
+                return
         if mnemonic == "prfm":
             raise AsmError("prfm has no pre/post-indexed form")
         size, V, opc = _ldst_entry(mnemonic, rt)
@@ -1934,24 +1999,23 @@ def fp_imm8(value) -> int:
     raise AsmError(f"{value!r} cannot be encoded as an 8-bit FP immediate")
 
 
-# a.ldr(X0, X1, 8), a.strb(W2, SP, 1)...: one method per mnemonic, with the scaled unsigned
-# offset (the common case) encoded straight from a table of the registers it can transfer
-def _make_ldst(mn: str):
-    table = {}
-    for rt in (*X, *W, XZR, WZR, *B, *H, *S, *D, *Q):
-        entry = LDST[mn].get(rt.kind)
-        if entry is not None:
-            table[rt] = (*entry, _ldst_scale(*entry), rt.n)
+# ldst's fast path: mnemonic -> {register it can transfer: (scaled-offset word, unscaled-offset
+# word, log2 of the access size)}, each word complete but for its offset and base register fields
+# (LDST_UIMM imm12 at bit 10, LDST_IMM9 imm9 at bit 12, Rn at bit 5 in both)
+_LDST_WORDS: dict[str, dict] = {}
+for _mn, _table in LDST.items():
+    _LDST_WORDS[_mn] = {}
+    for _rt in (*X, *W, XZR, WZR, *B, *H, *S, *D, *Q):
+        _entry = _table.get(_rt.kind)
+        if _entry is not None:
+            _LDST_WORDS[_mn][_rt] = (LDST_UIMM(*_entry, 0, 0, _rt.n), LDST_IMM9(*_entry, 0, 0, 0, _rt.n),
+                                     _ldst_scale(*_entry))
 
+
+# a.ldr(X0, X1, 8), a.strb(W2, SP, 1)...: one method per mnemonic, a shorthand for ldst
+def _make_ldst(mn: str):
     def method(self, rt, rn, offset: int = 0):
-        entry = table.get(rt) if rt.__class__ in (GReg, FReg) else None
-        if entry is not None and rn.__class__ is GReg and rn.sf and rn.n != 31 \
-                and offset.__class__ is int and offset >= 0:
-            size, V, opc, scale, t = entry
-            if not offset & ((1 << scale) - 1) and offset >> scale < 4096:
-                self.buf += _pack(LDST_UIMM(size, V, opc, offset >> scale, rn.enc, t))
-                return
-        self.ldst(mn, rt, rn, offset)  # every other case, and every error message
+        self.ldst(mn, rt, rn, offset)
     method.__name__ = mn
     method.__doc__ = f"``{mn} rt, [rn, #offset]`` (see ``Assembler.ldst``)"
     return method
@@ -1959,4 +2023,4 @@ def _make_ldst(mn: str):
 
 for _mn in LDST:
     setattr(Assembler, _mn, _make_ldst(_mn))
-del _mn
+del _mn, _table, _rt, _entry

@@ -21,7 +21,7 @@ from refjit.backends.aarch64 import asm as A
 from refjit.backends.aarch64.asm import Assembler
 from refjit.codebuf import Label
 from refjit.errors import AsmError, LowerError
-from refjit.lir import Exit, Function, Lbl, V
+from refjit.lir import OUT_SLOT, Exit, Function, Lbl, V
 
 X, W, D = A.X, A.W, A.D
 FRAME_REG, SP_REG, TSTATE_REG = 20, 21, 22
@@ -109,12 +109,16 @@ class _Sel:
             self.a.ldst_reg(mnemonic, rt, rb, off)
 
     def mem(self, mnemonic: str, rt, base: V, disp: int, scale: int) -> None:
-        """``mnemonic rt, [base + disp]``: :meth:`address` then :meth:`access`."""
-        rb, off = self.address(base, disp, scale)
-        if off.__class__ is int:
-            self.a.ldst(mnemonic, rt, rb, off)
+        """``mnemonic rt, [base + disp]``: :meth:`address` then :meth:`access`, the common case
+        (an immediate offset) without building the pair."""
+        if self.bias:
+            rb, off = self.address(base, disp, scale)
+        elif -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
+            self.a.ldst(mnemonic, rt, X[self.regs[base]], disp)
+            return
         else:
-            self.a.ldst_reg(mnemonic, rt, rb, off)
+            rb, off = self.address(base, disp, scale)
+        self.access(mnemonic, rt, rb, off)
 
     def imm_reg(self, value: int, sf: int = 1):
         reg = (X if sf else W)[TMP]
@@ -253,10 +257,11 @@ class _Sel:
     def op_hole(self, dst, symbol, addend):
         rd = X[self.regs[dst]]
         self.load_slot(rd, symbol)
-        if addend and _only_memory_base(self.fn, dst):
-            self.bias[dst] = addend    # folded into the displacement of every use
-        else:
-            self.add_imm(rd, rd, addend)
+        if addend:
+            if _only_memory_base(self.fn, dst):
+                self.bias[dst] = addend    # folded into the displacement of every use
+            else:
+                self.add_imm(rd, rd, addend)
 
     def op_data(self, dst, label):
         a = self.a
@@ -429,15 +434,19 @@ class _Sel:
         holding the function pointer."""
         a = self.a
         r = self.regs
-        ints = [v for v in args if v.kind == lir.INT]
-        floats = [v for v in args if v.kind == lir.F64]
+        ints, floats = [], []
+        for v in args:
+            (ints if v.kind == lir.INT else floats).append(v)
         if len(ints) > 8 or len(floats) > 8:
             raise LowerError("too many call arguments", where=self.where)
         # Values live across the call in caller-saved registers are saved on the stack.
-        live = self.crossing[self.pos]
-        saved = sorted({r[v] for v in live if v.kind == lir.INT and r[v] in SCRATCH})
-        if any(v.kind == lir.F64 for v in live):
-            raise LowerError("an f64 value lives across a call", where=self.where)
+        saved = []
+        for v in self.crossing[self.pos]:
+            if v.kind != lir.INT:
+                raise LowerError("an f64 value lives across a call", where=self.where)
+            if r[v] in SCRATCH and r[v] not in saved:
+                saved.append(r[v])
+        saved.sort()
         for reg in saved:
             a.ldst_pre("str", X[reg], A.SP, -16)
         if callee.__class__ is V:
@@ -448,11 +457,13 @@ class _Sel:
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             a.ldst_pre("str", X[30], A.SP, -16)
-        lir.parallel_move([(i, r[v]) for i, v in enumerate(ints) if v is not lir.OUT_SLOT],
-                          lambda d, s: a.mov(X[d], X[s]), TMP)
-        for i, v in enumerate(ints):
-            if v is lir.OUT_SLOT:
-                a.add_imm(X[i], A.SP, 8)
+        moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT]
+        if any(d != s for d, s in moves):
+            lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
+        if OUT_SLOT in ints:
+            for i, v in enumerate(ints):
+                if v is OUT_SLOT:
+                    a.add_imm(X[i], A.SP, 8)
         if floats:
             lir.parallel_move([(i, r[v]) for i, v in enumerate(floats)],
                               lambda d, s: a.fmov(D[d], D[s]), FTMP)
