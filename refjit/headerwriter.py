@@ -35,6 +35,8 @@ NOP = {"x86_64": b"\x90", "aarch64": b"\x1f\x20\x03\xd5"}
 # Relocations that reach their symbol through a GOT slot when CPython's build sees them:
 # R_X86_64_(REX_)GOTPCRELX on x86-64; R_AARCH64_ADR_GOT_PAGE + LD64_GOT_LO12_NC on aarch64.
 _GOT_FUNCS = {"x86_64": {"patch_x86_64_32rx"}, "aarch64": {"patch_aarch64_21r", "patch_aarch64_12"}}
+_DATA, _CONTINUE = HoleValue.DATA, HoleValue.CONTINUE  # module constants: an Enum member look-up is slow
+_NO_LABELS: Mapping[str, int] = {}  # never written to
 
 
 @lru_cache(maxsize=1024)
@@ -51,6 +53,28 @@ def symbol_to_value(symbol: str) -> tuple[HoleValue, str | None]:
     return HoleValue.ZERO, symbol
 
 
+# Holes are immutable, so equal relocs can share one: building a group makes a hole per reloc,
+# and the same few hundred (offset, patch function, target) combinations recur in every group.
+@lru_cache(maxsize=1 << 14)
+def _symbol_hole(offset: int, kind: str, symbol: str, addend: int) -> Hole:
+    """The hole of a reloc against a ``_JIT_*`` name or a C symbol."""
+    value, sym = symbol_to_value(symbol)
+    return Hole(offset, kind, value, sym, addend)
+
+
+@lru_cache(maxsize=1 << 14)
+def _data_hole(offset: int, kind: str, addend: int) -> Hole:
+    """The hole of a reloc against the group's own data (a label or a GOT slot): DATA + addend."""
+    return Hole(offset, kind, _DATA, None, addend)
+
+
+@lru_cache(maxsize=1 << 14)
+def _got_slot(offset: int, symbol: str) -> tuple[Hole, str]:
+    """A GOT slot at ``offset`` in the data holding ``symbol``: its hole and its listing line."""
+    hole = _symbol_hole(offset, "patch_64", symbol, 0)
+    return hole, f"{offset:x}: " + (f"&{hole.symbol}+0x0" if hole.symbol else hole.value.name)
+
+
 def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (), data: bytes = b"",
                 data_labels: Mapping[str, int] | None = None, data_relocs: Iterable[Reloc] = (),
                 listing: Sequence[str] = ()) -> StencilGroup:
@@ -65,7 +89,7 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     if widths is None:
         raise StencilError(f"unknown architecture {arch!r}", where=name)
     got_funcs = _GOT_FUNCS[arch]
-    labels = data_labels or {}
+    labels = data_labels or _NO_LABELS
     code, data = bytes(code), bytes(data)
     got_base = len(data) + (-len(data) % 8)  # Stencil.pad(8); the GOT follows the padded data
     got: dict[str, int] = {}  # symbol -> offset of its slot from got_base
@@ -74,25 +98,22 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     # in offset order (they nearly always do, so the sorts at the end are usually skipped).
     code_holes: list[Hole] = []
     code_sorted = True
-    last = 0  # index of the first hole at the highest offset: Stencil.remove_jump()'s candidate
+    last, top = 0, -1  # the first hole at the highest offset: Stencil.remove_jump()'s candidate
     for offset, kind, symbol, addend in relocs:
         width = widths.get(kind)
         if width is None or not 0 <= offset <= len(code) - width:
             _bad_reloc(name, arch, kind, symbol, offset, len(code), "code")
         if symbol in labels:
-            hole = Hole(offset, kind, HoleValue.DATA, None, addend + labels[symbol])
+            hole = _data_hole(offset, kind, addend + labels[symbol])
         elif kind in got_funcs:
             slot = got.setdefault(symbol, 8 * len(got))
-            hole = Hole(offset, kind, HoleValue.DATA, None, addend + got_base + slot)
+            hole = _data_hole(offset, kind, addend + got_base + slot)
         else:
-            value, sym = symbol_to_value(symbol)
-            hole = Hole(offset, kind, value, sym, addend)
-        if code_holes:
-            top = code_holes[last].offset
-            if offset > top:
-                last = len(code_holes)
-            elif offset < top:
-                code_sorted = False
+            hole = _symbol_hole(offset, kind, symbol, addend)
+        if offset > top:
+            last, top = len(code_holes), offset
+        elif offset < top:
+            code_sorted = False
         code_holes.append(hole)
     data_holes: list[Hole] = []
     data_sorted = True
@@ -101,10 +122,9 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
         if width is None or not 0 <= offset <= len(data) - width:
             _bad_reloc(name, arch, kind, symbol, offset, len(data), "data")
         if symbol in labels:
-            hole = Hole(offset, kind, HoleValue.DATA, None, addend + labels[symbol])
+            hole = _data_hole(offset, kind, addend + labels[symbol])
         else:
-            value, sym = symbol_to_value(symbol)
-            hole = Hole(offset, kind, value, sym, addend)
+            hole = _symbol_hole(offset, kind, symbol, addend)
         if data_holes and offset < data_holes[-1].offset:
             data_sorted = False
         data_holes.append(hole)
@@ -114,7 +134,7 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     body = code
     if code_holes:
         jump = code_holes[last]
-        if jump.value is HoleValue.CONTINUE and jump.symbol is None:
+        if jump.value is _CONTINUE and jump.symbol is None:
             if arch == "x86_64" and jump.func == "patch_32r" and jump.addend == -4 \
                     and code[jump.offset - 1:] == b"\xe9\x00\x00\x00\x00":
                 body = code[:jump.offset - 1]
@@ -140,10 +160,10 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     if pad:
         data_listing.append(f"{len(data):x}: {' '.join(['00'] * pad)}")
     for symbol, slot in got.items():
-        value, sym = symbol_to_value(symbol)
-        data_holes.append(Hole(got_base + slot, "patch_64", value, sym, 0))
-        data_listing.append(f"{got_base + slot:x}: " + (f"&{sym}+0x0" if sym else value.name))
-    data_body = data + bytes(pad + 8 * len(got))
+        hole, line = _got_slot(got_base + slot, symbol)
+        data_holes.append(hole)
+        data_listing.append(line)
+    data_body = data + bytes(pad + 8 * len(got)) if pad or got else data
     return StencilGroup(name, Stencil(body, code_holes, list(listing)),
                         Stencil(data_body, data_holes, data_listing))
 

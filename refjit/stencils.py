@@ -110,6 +110,18 @@ class Hole:
     addend: int = 0
     line: int = field(default=0, compare=False)  # header line it came from (0: built by refjit)
 
+    def __init__(self, offset: int, func: str, value: HoleValue, symbol: str | None = None, addend: int = 0,
+                 line: int = 0):
+        # What the generated __init__ does, minus its frozen-guarded setattr per field (holes are
+        # made by the thousand when groups are built): fill the new instance's dict directly.
+        fields = self.__dict__
+        fields["offset"] = offset
+        fields["func"] = func
+        fields["value"] = value
+        fields["symbol"] = symbol
+        fields["addend"] = addend
+        fields["line"] = line
+
     def c_value(self) -> str:
         """The value argument exactly as CPython's ``Hole.as_c`` spells it."""
         text = HOLE_EXPRS.get(self.value, "")
