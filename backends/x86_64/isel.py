@@ -101,7 +101,11 @@ def _opcode(name: str, field: int) -> bytes:
 # x86 condition (None: always) -> the opcode bytes of a branch with a rel8 / rel32 displacement
 _BR8 = {None: _opcode("JMP_d8", 1), **{cc: _opcode(f"J{cc.upper()}_d8", 1) for cc in A.CC}}
 _BR32 = {None: _opcode("JMP_d32", 4), **{cc: _opcode(f"J{cc.upper()}_d32", 4) for cc in A.CC}}
-_NO_DISP8, _NO_DISP32 = bytes(1), bytes(4)
+# ... and the whole branch with a zero displacement, as selection emits it
+_BR8_0 = {cc: op + bytes(1) for cc, op in _BR8.items()}
+_BR32_0 = {cc: op + bytes(4) for cc, op in _BR32.items()}
+_PUSH_PAD, _POP_PAD = _PUSHQ_r[A.RAX], _POPQ_r[TMP]     # stack alignment around a call
+_SCRATCH_SET = frozenset(SCRATCH)
 
 
 class Code:
@@ -144,9 +148,6 @@ class _Sel:
         """A memory operand's displacement that does not fit (callers check the range inline)."""
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
-    def hole(self, kind: str, symbol: str, addend: int, size: int) -> None:
-        """A hole in the field of ``size`` bytes that ends the instruction just emitted."""
-        self.relocs.append(Reloc(len(self.code) - size, kind, symbol, addend))
 
     # -- helpers
     def mov_imm(self, reg: int, value: int) -> None:
@@ -173,8 +174,9 @@ class _Sel:
         return TMP
 
     def exit_jump(self, cc: str | None, ex: Exit) -> None:
-        self.code += _BR32[cc] + _NO_DISP32
-        self.hole("patch_32r", ex.symbol, -4, 4)
+        code = self.code
+        code += _BR32_0[cc]
+        self.relocs.append(Reloc(len(code) - 4, "patch_32r", ex.symbol, -4))
 
     def branch(self, cc: str | None, target) -> None:
         if isinstance(target, Exit):
@@ -186,9 +188,9 @@ class _Sel:
         start = len(code)
         bound = self.labels.get(target.name)
         if bound is not None and bound - (start + 2) >= -128:
-            code += _BR8[cc] + _NO_DISP8
+            code += _BR8_0[cc]
         else:
-            code += _BR32[cc] + _NO_DISP32
+            code += _BR32_0[cc]
         self.label_branches.append((start, len(code), cc, target.name))
 
     def compare(self, a: V, b, width: int) -> None:
@@ -303,12 +305,12 @@ class _Sel:
         self.mov_imm(self.regs[dst], value)
 
     def op_hole(self, dst, symbol, addend):
-        self.code += _MOVABSQ_ri64[self.regs[dst], 0]
-        self.hole("patch_64", symbol, addend, 8)
+        code = self.code
+        code += _MOVABSQ_ri64[self.regs[dst], 0]
+        self.relocs.append(Reloc(len(code) - 8, "patch_64", symbol, addend))   # the imm64
 
     def op_data(self, dst, label):
-        self.code += _MOVABSQ_ri64[self.regs[dst], 0]
-        self.hole("patch_64", label, 0, 8)
+        self.op_hole(dst, label, 0)
 
     def op_mov(self, dst, src):
         d, s = self.regs[dst], self.regs[src]
@@ -358,30 +360,40 @@ class _Sel:
         self.code += _MOVSD_mx[self.regs[base], disp, self.regs[value]]
 
     def op_bin(self, op, dst, x, y):
-        code = self.code
-        d, rx = self.regs[dst], self.regs[x]
+        code, R = self.code, self.regs
+        d, rx = R[dst], R[x]
         if op in _SHIFTS:
-            self.mov_rr(d, rx)
+            if d != rx:
+                code += _MOVQ_rr[d, rx]
             if y:
                 code += _SHIFT_ri8[op][d, y]
             return
-        ry = self.operand(y)
-        if isinstance(ry, int) and ry == d and d != rx:
-            if op in _COMMUTES:
-                rx, ry = ry, rx
-            else:
-                code += _MOVQ_rr[TMP, ry]
-                ry = TMP
-        self.mov_rr(d, rx)
-        if op == "mul":
-            if isinstance(ry, tuple):
-                code += (_IMULQ_rri8 if -128 <= ry[1] < 128 else _IMULQ_rri32)[d, d, ry[1]]
-            else:
-                code += _IMULQ_rr[d, ry]
-        elif isinstance(ry, tuple):
-            code += _ALU_ri[op][d, ry[1]]
+        if isinstance(y, V):
+            ry = R[y]
+            if ry == d and d != rx:
+                if op in _COMMUTES:
+                    rx, ry = ry, rx
+                else:
+                    code += _MOVQ_rr[TMP, ry]
+                    ry = TMP
         else:
-            code += _ALU_rr[op][d, ry]
+            imm = _signed64(y)
+            if not _fits32(imm):        # into the scratch register first
+                self.mov_imm(TMP, imm)
+                ry = TMP
+            elif op == "mul":
+                if d != rx:
+                    code += _MOVQ_rr[d, rx]
+                code += (_IMULQ_rri8 if -128 <= imm < 128 else _IMULQ_rri32)[d, d, imm]
+                return
+            else:
+                if d != rx:
+                    code += _MOVQ_rr[d, rx]
+                code += _ALU_ri[op][d, imm]
+                return
+        if d != rx:
+            code += _MOVQ_rr[d, rx]
+        code += (_IMULQ_rr if op == "mul" else _ALU_rr[op])[d, ry]
 
     def op_lea(self, dst, base, index, shift, disp):
         R = self.regs
@@ -471,7 +483,7 @@ class _Sel:
         # in a stencil, so an odd number of pushes realigns it for the callee, and the last
         # pushed word is the out-parameter slot when there is one.
         crossing = self.crossing[self.pos]
-        saved = sorted({R[v] for v in crossing if v.kind == lir.INT and R[v] in SCRATCH})
+        saved = sorted({R[v] for v in crossing if v.kind == lir.INT and R[v] in _SCRATCH_SET})
         if any(v.kind == lir.F64 for v in crossing):
             raise LowerError("an f64 value lives across a call", where=self.where)
         pads = 0 if len(saved) % 2 else 1
@@ -479,33 +491,42 @@ class _Sel:
             pads = 2
         for reg in saved:
             code += _PUSHQ_r[reg]
-        for _ in range(pads):
-            code += _PUSHQ_r[A.RAX]
+        code += _PUSH_PAD * pads
         if fptr is not None:
             code += _MOVQ_rr[CALL_REG, R[fptr]]
-
-        def movq(d, s):
-            code.extend(_MOVQ_rr[d, s])
-
-        def movapd(d, s):
-            code.extend(_MOVAPD_xx[d, s])
-        lir.parallel_move([(INT_ARGS[i], R[x]) for i, x in enumerate(ints) if x is not lir.OUT_SLOT],
-                          movq, TMP)
+        # the arguments into the ABI's registers (the allocator put most there already)
+        moves = [(INT_ARGS[i], R[x]) for i, x in enumerate(ints) if x is not lir.OUT_SLOT]
+        self.moves(moves, self.movq, TMP)
         for i, x in enumerate(ints):
             if x is lir.OUT_SLOT:
                 code += _MOVQ_rr[INT_ARGS[i], A.RSP]
-        lir.parallel_move([(i, R[x]) for i, x in enumerate(floats)], movapd, FTMP)
+        if floats:
+            self.moves([(i, R[x]) for i, x in enumerate(floats)], self.movapd, FTMP)
         code += call
         if symbol is not None:
-            self.hole("patch_x86_64_32rx", symbol, -4, 4)
+            self.relocs.append(Reloc(len(code) - 4, "patch_x86_64_32rx", symbol, -4))
         if dst is not None:
             self.mov_rr(R[dst], A.RAX)
         if out is not None:
             code += _MOVQ_rm[R[out], A.RSP, 0]
-        for _ in range(pads):
-            code += _POPQ_r[TMP]
+        code += _POP_PAD * pads
         for reg in reversed(saved):
             code += _POPQ_r[reg]
+
+    @staticmethod
+    def moves(moves: list[tuple[int, int]], mov, tmp: int) -> None:
+        """lir.parallel_move, without its work when at most one register has to move."""
+        pending = [m for m in moves if m[0] != m[1]]
+        if len(pending) > 1:
+            lir.parallel_move(pending, mov, tmp)
+        elif pending:
+            mov(*pending[0])
+
+    def movq(self, dst: int, src: int) -> None:
+        self.code += _MOVQ_rr[dst, src]
+
+    def movapd(self, dst: int, src: int) -> None:
+        self.code += _MOVAPD_xx[dst, src]
 
     def op_call(self, dst, symbol, args, out):
         self._call(dst, args, _CALL_GOT, out, symbol=symbol)
