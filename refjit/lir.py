@@ -32,7 +32,6 @@ falls off its end continues with the next uop.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from refjit.errors import LowerError
@@ -374,8 +373,8 @@ class Builder:
         dst = self.new() if dst is None else self._reg(dst)
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
-        if b.__class__ is not V or b.kind != INT:
-            self._operand(b)
+        if not (b.__class__ is V and b.kind == INT or b.__class__ is int and _MIN64 <= b <= _MAX64):
+            self._operand(b)     # (explains a bad operand; accepts an int subclass)
         self._ops.append(Op("bin", (op, dst, a, b)))
         return dst
 
@@ -487,8 +486,8 @@ class Builder:
             raise self._err(f"bad integer condition {cond!r}/{width}")
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
-        if b.__class__ is not V or b.kind != INT:
-            self._operand(b)
+        if not (b.__class__ is V and b.kind == INT or b.__class__ is int and _MIN64 <= b <= _MAX64):
+            self._operand(b)     # (explains a bad operand; accepts an int subclass)
         self._ops.append(Op("br", (cond, a, b, self._target(target), width)))
 
     def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
@@ -590,41 +589,92 @@ def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
     return cached
 
 
-def live_intervals(fn: Function) -> dict[V, list[int]]:
-    """``{vreg: [first, last]}`` positions over ``fn.ops``, loops taken into account: a register
-    live at a label that a later jump goes back to stays live until that jump.
+# The same facts as positions, for the walks that must be fast (:func:`_liveness`): op name ->
+# (where the registers it reads are among its operands, where those it writes are). A store's
+# value and the second operand of bin/ovf/setcc/select/br may be an int instead; calls are
+# apart: their arguments are a tuple.
+_REGISTERS = {
+    **dict.fromkeys(("const", "hole", "data"), ((), (0,))),
+    **dict.fromkeys(("mov", "load", "fload", "i2f", "f2i"), ((1,), (0,))),
+    "lea": ((1, 2), (0,)),
+    **dict.fromkeys(("store", "fstore"), ((0, 1), ())),
+    "select": ((2, 3, 4, 5), (1,)),
+    **dict.fromkeys(("bin", "ovf", "setcc", "fbin", "fsetcc"), ((2, 3), (1,))),
+    "br": ((1, 2), ()),
+    **dict.fromkeys(("brbit", "rmw", "ret", "tail_jump"), ((0,), ())),
+    "jump": ((), ()),
+}
+# op name -> where its first register read is, when that is always a register (not a store's)
+_FIRST_READ = {k: reads[0] for k, (reads, _) in _REGISTERS.items() if reads and k != "store"}
+# every register an op mentions, those it reads first
+_MENTIONS = {k: reads + writes for k, (reads, writes) in _REGISTERS.items()}
+# branch op -> where its target is among its operands
+_TARGET_AT = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
+_CALLS = frozenset(("call", "call_ptr"))
+_COMMUTATIVE = frozenset(("add", "and", "or", "xor", "mul"))
 
-    Computed once per function and shared by the allocator and the backends: read it, do not
-    change it."""
-    cached = fn.__dict__.get("_intervals")
-    if cached is not None:
-        return cached
+
+class _Liveness:
+    """What one walk over a function's ops finds (see :func:`_liveness`)."""
+
+    __slots__ = ("intervals", "in_order", "calls", "abi_ops")
+
+    def __init__(self, intervals, in_order, calls, abi_ops):
+        self.intervals = intervals   # {vreg: [first, last]}, loops taken into account
+        self.in_order = in_order     # the intervals were found in (first, id) order
+        self.calls = calls           # positions of the calls
+        self.abi_ops = abi_ops       # positions of the calls and returns (register hints)
+
+
+def _liveness(fn: Function) -> _Liveness:
+    """Live intervals, calls and returns of ``fn`` in one walk over its ops, computed once per
+    function and shared by :func:`live_intervals`, :func:`call_positions`, :func:`crossing` and
+    :func:`allocate`.
+
+    A register lives from its first mention to its last; a register live at a label that a
+    later jump goes back to stays live until that jump (and so on, until nothing changes)."""
+    got = fn.__dict__.get("_liveness")
+    if got is not None:
+        return got
     iv: dict[V, list[int]] = {}
+    get = iv.get
+    calls: list[int] = []
+    abi_ops: list[int] = []
     labels: dict[str, int] = {}
     back: list[tuple[int, int]] = []
-    get = iv.get
-    for i, (op, (uses, defs)) in enumerate(zip(fn.ops, use_def_lists(fn))):
-        k = op.op
-        if k == "label":
-            labels[op.args[0].name] = i
-        for v in uses:
-            if v.id >= 0:
-                r = get(v)
+    in_order = True          # each new interval starts after the previous one, or with a higher id
+    last_start = last_id = -1
+    for i, op in enumerate(fn.ops):
+        a = op.args
+        mentions = _MENTIONS.get(op.op)
+        if mentions is None:
+            if op.op not in _CALLS:
+                if op.op == "label":
+                    labels[a[0].name] = i
+                continue
+            # a call: its arguments, the function pointer (a symbol for ``call``), the results
+            calls.append(i)
+            abi_ops.append(i)
+            a = (*a[2], a[1], a[0], a[3])
+            mentions = range(len(a))
+        else:
+            if labels and op.op in _TARGET_AT:
+                t = a[_TARGET_AT[op.op]]
+                if t.__class__ is Lbl and t.name in labels:
+                    back.append((labels[t.name], i))
+            if op.op == "ret":
+                abi_ops.append(i)
+        for p in mentions:
+            x = a[p]
+            if x.__class__ is V and x.id >= 0:
+                r = get(x)
                 if r is None:
-                    iv[v] = [i, i]
+                    iv[x] = [i, i]
+                    if i == last_start and x.id < last_id:
+                        in_order = False
+                    last_start, last_id = i, x.id
                 else:
                     r[1] = i
-        for v in defs:
-            if v.id >= 0:
-                r = get(v)
-                if r is None:
-                    iv[v] = [i, i]
-                else:
-                    r[1] = i
-        if k in _BRANCHING and labels:
-            for a in op.args:
-                if a.__class__ is Lbl and a.name in labels:
-                    back.append((labels[a.name], i))
     changed = True
     while changed and back:
         changed = False
@@ -633,20 +683,21 @@ def live_intervals(fn: Function) -> dict[V, list[int]]:
                 if r[0] < head <= r[1] < tail:
                     r[1] = tail
                     changed = True
-    fn.__dict__["_intervals"] = iv
-    return iv
+    got = fn.__dict__["_liveness"] = _Liveness(iv, in_order, calls, abi_ops)
+    return got
 
 
-_BRANCHING = frozenset(("jump", "br", "brbit", "ovf", "rmw"))
-_CALLS = frozenset(("call", "call_ptr"))
-_COMMUTATIVE = frozenset(("add", "and", "or", "xor", "mul"))
+def live_intervals(fn: Function) -> dict[V, list[int]]:
+    """``{vreg: [first, last]}`` positions over ``fn.ops``, loops taken into account: a register
+    live at a label that a later jump goes back to stays live until that jump.
+
+    Computed once per function and shared by the allocator and the backends: read it, do not
+    change it."""
+    return _liveness(fn).intervals
 
 
 def call_positions(fn: Function) -> list[int]:
-    cached = fn.__dict__.get("_calls")
-    if cached is None:
-        cached = fn.__dict__["_calls"] = [i for i, op in enumerate(fn.ops) if op.op in _CALLS]
-    return cached
+    return _liveness(fn).calls
 
 
 def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str,
@@ -664,84 +715,104 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     whose only use is as a call's argument (or that is a call's result, or returned) gets that
     register when it is free, which saves the moves around the call.
     """
-    iv = live_intervals(fn)
-    use_def = use_def_lists(fn)
-    calls = call_positions(fn)
+    live = _liveness(fn)
+    calls = live.calls
     ops = fn.ops
-    # by start, then id: (start, id, end, vreg)
-    order = sorted([(r[0], v.id, r[1], v) for v, r in iv.items()])
     hints: dict[V, object] = {}
-    for op in ops:
-        k = op.op
-        if k in _CALLS:
-            ints = [x for x in op.args[2] if x.kind == INT]
-            floats = [x for x in op.args[2] if x.kind == F64]
-            for regs, xs in ((int_args, ints), (float_args, floats)):
-                for j, x in enumerate(xs):
-                    if j < len(regs) and x.id >= 0 and x not in hints:
-                        hints[x] = regs[j]
-            if op.args[0] is not None and ret is not None:
+    for i in live.abi_ops:
+        op = ops[i]
+        if op.op == "ret":
+            if ret is not None and op.args[0].id >= 0:
                 hints.setdefault(op.args[0], ret)
-        elif k == "ret" and ret is not None and op.args[0].id >= 0:
+            continue
+        n_int = n_float = 0     # the C ABI numbers int and double arguments apart
+        for x in op.args[2]:
+            if x.kind == INT:
+                if n_int < len(int_args) and x.id >= 0 and x not in hints:
+                    hints[x] = int_args[n_int]
+                n_int += 1
+            else:
+                if n_float < len(float_args) and x.id >= 0 and x not in hints:
+                    hints[x] = float_args[n_float]
+                n_float += 1
+        if op.args[0] is not None and ret is not None:
             hints.setdefault(op.args[0], ret)
+    # by start, then id
+    order = live.intervals.items()
+    if not live.in_order:
+        order = sorted(order, key=lambda item: (item[1][0], item[0].id))
     active: list[tuple[int, object, list]] = []  # (end, reg, the pool it returns to)
+    soonest = len(ops)                           # the first end among them
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
     out: dict[V, object] = {}
-    for start, _, end, v in order:
+    next_call = 0                                # calls[next_call]: the first call after start
+    for v, (start, end) in order:
         # A register whose value dies at this op may be the op's destination (two-address
         # friendly); values that live on never share.
-        if active:
+        if soonest <= start:
             keep = []
+            soonest = len(ops)
             for item in active:
                 if item[0] <= start:
                     item[2].append(item[1])
                 else:
                     keep.append(item)
+                    if item[0] < soonest:
+                        soonest = item[0]
             active = keep
+        crosses = False
         if calls:
-            k = bisect_right(calls, start)
-            crosses = k < len(calls) and calls[k] < end
-        else:
-            crosses = False
+            while next_call < len(calls) and calls[next_call] <= start:
+                next_call += 1
+            crosses = next_call < len(calls) and calls[next_call] < end
         if v.kind == F64:
             if crosses:
                 raise LowerError(f"f64 value {v!r} lives across a call", where=where)
             pool = free_f
         elif crosses:
-            pool = free_c if free_c else free_s
+            pool = free_c or free_s
         else:
-            pool = free_s if free_s else free_c
+            pool = free_s or free_c
         if not pool:
             raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
                              where=where)
         hint = hints.get(v)
-        if crosses or hint not in pool:
+        if hint is None or crosses or hint not in pool:
             # two-address friendly: the register of the defining op's first source, if it died
             # here (or of the second, for a commutative operation)
-            uses = use_def[start][0]
-            op = ops[start]
-            candidates = uses[:2] if op.op == "bin" and op.args[0] in _COMMUTATIVE else uses[:1]
             hint = None
-            for u in candidates:
-                if u.id >= 0:
-                    reg = out.get(u)
-                    if reg in pool:
+            op = ops[start]
+            first = _FIRST_READ.get(op.op)
+            if first is not None:
+                reg = out.get(op.args[first])       # (None for a pinned register)
+                if reg is not None and reg in pool:
+                    hint = reg
+                elif op.op == "bin" and op.args[0] in _COMMUTATIVE:
+                    reg = out.get(op.args[3])       # (or an int: None)
+                    if reg is not None and reg in pool:
                         hint = reg
-                        break
-        if hint is not None and hint in pool:
+            elif op.op in _CALLS or op.op == "store":
+                for u in uses_and_defs(op)[0][:1]:
+                    reg = out.get(u)
+                    if reg is not None and reg in pool:
+                        hint = reg
+        if hint is not None:            # (a hint is always a free register of the pool)
             pool.remove(hint)
             reg = hint
         else:
             reg = pool.pop(0)
         out[v] = reg
         active.append((end, reg, pool))
+        if end < soonest:
+            soonest = end
     return out
 
 
 def crossing(fn: Function) -> dict[int, list[V]]:
     """``{op index of a call: [registers live across it]}``."""
-    iv = live_intervals(fn)
-    return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in call_positions(fn)}
+    live = _liveness(fn)
+    iv = live.intervals
+    return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in live.calls}
 
 
 def parallel_move(moves: list[tuple[int, int]], mov, tmp: int) -> None:

@@ -3,6 +3,8 @@ Tools/jit/template.c's GOTO_TIER_ONE / GOTO_TIER_TWO, Include/internal/pycore_ba
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from refjit.lir import ERROR_TARGET, FRAME, JUMP_TARGET, OUT_SLOT, TSTATE
 from refjit.lower import lowering
 
@@ -187,9 +189,17 @@ def _restart_backoff_counter(u, counter):
     uop's read-only data, indexed by them."""
     b = u.b
     bits = u.const("BACKOFF_BITS")
+    index = b.and_(counter, (1 << bits) - 1)
+    return b.load(b.lea(b.rodata(_restarted_counters(bits)), index, 1), 0,
+                  u.bits("_PyExitData", "temperature"))
+
+
+@lru_cache(maxsize=None)
+def _restarted_counters(bits: int) -> bytes:
+    """The table of _restart_backoff_counter: uint16 results by backoff (a pure function of the
+    counter's layout, so made once)."""
     table = b""
     for backoff in range(1 << bits):
         nb = min(backoff + 1, MAX_BACKOFF)
         table += (((1 << nb) - 1) << bits | nb).to_bytes(2, "little")
-    index = b.and_(counter, (1 << bits) - 1)
-    return b.load(b.lea(b.rodata(table), index, 1), 0, u.bits("_PyExitData", "temperature"))
+    return table
