@@ -71,6 +71,7 @@ VEC_POISON = 0xBAD0BAD0BAD0BAD0
 SAVED_SEED = 0xC5ED0000C5ED0000
 STACK_HEADROOM = 256          # bytes left unused above the entry stack pointer
 TRAP_SLOT = 16                 # the return trap is the last 16 bytes of the stub page
+MAX_COUNTED_BLOCKS = 1 << 16    # bound on the block-bytes -> instruction count memo
 
 # ---------------------------------------------------------------------------------------------
 # The two ISAs, as data: which registers carry what under the C ABI and the JIT's entry contract.
@@ -371,6 +372,9 @@ class Machine:
 
         # Per-run state (reset by execute).
         self._blocks: dict[int, int] = {}     # block address -> instructions in it
+        # Block bytes -> instructions in them: a pure function of the bytes, so it outlives the
+        # code it was learnt from (every case links new code, mostly of the same uops' bytes).
+        self._counts: dict[bytes, int] = {}
         self._spans: dict[int, tuple] = {}    # region base -> (lo, hi, bytes translated, buffer at lo)
         self._count = 0
         self._last_block = self._prev_block = (0, 0)
@@ -450,7 +454,11 @@ class Machine:
             return 0
         base, _end, _name, _x, reg = region
         code = ctypes.string_at(reg.address_of_buffer + (address - base), size)
-        n = sum(1 for _ in _instruction_addresses(self.arch, code, address))
+        n = self._counts.get(code)
+        if n is None:
+            if len(self._counts) >= MAX_COUNTED_BLOCKS:
+                self._counts.clear()
+            n = self._counts[code] = sum(1 for _ in _instruction_addresses(self.arch, code, address))
         span = self._spans.get(base)
         lo = address if span is None else min(span[0], address)
         hi = address + size if span is None else max(span[1], address + size)
@@ -775,6 +783,8 @@ class Machine:
         isa = self.isa
         if self._spans:
             self._sync_code()
+        # The CPU writes the process's buffers directly, where Memory cannot see which pages.
+        self.process.mem.mark_all_dirty()
         self.uc.context_restore(self._clean)
         sp = self.stack_top
         if isa.link is None:

@@ -43,7 +43,10 @@ def perms_text(perms: int) -> str:
 
 
 class Region:
-    """``size`` bytes of memory at emulated address ``base``; both page-aligned."""
+    """``size`` bytes of memory at emulated address ``base``; both page-aligned.
+
+    Write through :class:`Memory`, which keeps track of dirty pages; a write straight into
+    ``buffer`` (as the machine's CPU does) must be followed by ``Memory.mark_all_dirty()``."""
 
     def __init__(self, name: str, base: int, size: int, perms: int = PROT_RW):
         if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
@@ -79,19 +82,46 @@ class Region:
         ctypes.memset(self.address_of_buffer, byte, self.size)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MemorySnapshot:
-    regions: tuple[tuple[str, bytes], ...]
+    """Every region's bytes: whole regions (``base``, shared by the snapshots taken after one
+    whole copy) with ``pages`` (page number -> its bytes, written since) laid over them."""
+
+    base: tuple[tuple[str, int, bytes], ...]      # (name, address, all its bytes) per region
+    pages: dict[int, bytes]
+
+    @property
+    def regions(self) -> tuple[tuple[str, bytes], ...]:
+        """(name, bytes) of every region, as the snapshot holds it."""
+        out = []
+        for name, base, data in self.base:
+            data = bytearray(data)
+            for page, chunk in self.pages.items():
+                o = (page << PAGE_SHIFT) - base
+                if 0 <= o < len(data):
+                    data[o:o + PAGE_SIZE] = chunk
+            out.append((name, bytes(data)))
+        return tuple(out)
 
 
 class Memory:
-    """All regions of one process; reads and writes by emulated address."""
+    """All regions of one process; reads and writes by emulated address.
+
+    Snapshots and restores copy only what changed: every write made through this class marks
+    its pages dirty, so a restore rewrites just those pages (and a snapshot copies just those)
+    relative to the last snapshot taken or restored. Writers it cannot see (the machine's CPU,
+    which shares the buffers) must call :meth:`mark_all_dirty` first; then the next restore
+    copies every region whole.
+    """
 
     def __init__(self) -> None:
         self.regions: list[Region] = []
         self._by_name: dict[str, Region] = {}
         self._last: Region | None = None  # most accesses hit the region of the previous one
         self._pages: dict[int, Region] = {}  # page number -> its region, for the other ones
+        # Pages written since ``_ref`` was snapshotted or restored; None: unknown (anything).
+        self._dirty: set[int] | None = None
+        self._ref: MemorySnapshot | None = None
 
     def add(self, region: Region) -> Region:
         for r in self.regions:
@@ -104,7 +134,19 @@ class Memory:
         self._by_name[region.name] = region
         for page in range(region.base // PAGE_SIZE, region.end // PAGE_SIZE):
             self._pages[page] = region
+        self._dirty = self._ref = None
         return region
+
+    def mark_all_dirty(self) -> None:
+        """Bytes may change behind this class's back (a machine runs on the shared buffers):
+        the next restore copies every region whole."""
+        self._dirty = None
+
+    def _touch(self, addr: int, n: int) -> None:
+        """Mark the pages of [addr, addr + n) dirty (n > 0, inside one region)."""
+        d = self._dirty
+        if d is not None:
+            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
 
     def region(self, name: str) -> Region:
         try:
@@ -148,12 +190,14 @@ class Memory:
         r = self.region_at(addr, n)
         o = addr - r.base
         r.view[o : o + n] = data
+        self._touch(addr, n)
 
     def fill(self, addr: int, n: int, byte: int) -> None:
         if n <= 0:
             return
         r = self.region_at(addr, n)
         ctypes.memset(r.address_of_buffer + (addr - r.base), byte, n)
+        self._touch(addr, n)
 
     def read_cstring(self, addr: int, limit: int = 4096) -> str:
         out = bytearray()
@@ -178,14 +222,45 @@ class Memory:
             s.pack_into(r.view, addr - r.base, value)
         except struct.error:
             raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
+        self._touch(addr, s.size)
 
     # -- whole-memory snapshots --------------------------------------------------------------------
+    def _page(self, page: int) -> tuple[Region, int]:
+        r = self._pages[page]
+        return r, (page << PAGE_SHIFT) - r.base
+
     def snapshot(self) -> MemorySnapshot:
-        return MemorySnapshot(tuple((r.name, r.snapshot()) for r in self.regions))
+        ref, dirty = self._ref, self._dirty
+        if ref is None or dirty is None:
+            snap = MemorySnapshot(tuple((r.name, r.base, r.snapshot()) for r in self.regions), {})
+        else:
+            pages = dict(ref.pages)
+            for page in dirty:
+                r, o = self._page(page)
+                pages[page] = bytes(r.view[o:o + PAGE_SIZE])
+            snap = MemorySnapshot(ref.base, pages)
+        self._ref, self._dirty = snap, set()
+        return snap
 
     def restore(self, snap: MemorySnapshot) -> None:
-        for name, data in snap.regions:
-            self.region(name).restore(data)
+        ref, dirty = self._ref, self._dirty
+        if ref is not None and dirty is not None and ref.base is snap.base:
+            # Only pages written since ``ref``, or that differ between ``ref`` and ``snap``'s
+            # overlays, can differ from ``snap``.
+            pages = dirty if ref is snap else dirty | ref.pages.keys() | snap.pages.keys()
+            whole = {name: data for name, _base, data in snap.base}
+            for page in pages:
+                r, o = self._page(page)
+                data = snap.pages.get(page)
+                r.view[o:o + PAGE_SIZE] = data if data is not None else \
+                    memoryview(whole[r.name])[o:o + PAGE_SIZE]
+        else:
+            for name, _base, data in snap.base:
+                self.region(name).restore(data)
+            for page, data in snap.pages.items():
+                r, o = self._page(page)
+                r.view[o:o + PAGE_SIZE] = data
+        self._ref, self._dirty = snap, set()
 
 
 def _getter(s: struct.Struct):
@@ -201,6 +276,7 @@ def _getter(s: struct.Struct):
 
 def _setter(s: struct.Struct, wrap: bool = False):
     size, pack_into = s.size, s.pack_into
+    last = size - 1
 
     def set_(self: Memory, addr: int, value) -> None:
         if wrap and -(1 << 63) <= value < 0:  # a negative int64 stored as its u64 bits
@@ -212,6 +288,10 @@ def _setter(s: struct.Struct, wrap: bool = False):
             pack_into(r.view, addr - r.base, value)
         except struct.error:
             raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
+        d = self._dirty            # Memory._touch, inline
+        if d is not None:
+            d.add(addr >> PAGE_SHIFT)
+            d.add((addr + last) >> PAGE_SHIFT)
     return set_
 
 

@@ -235,6 +235,7 @@ def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, what: str) -
         fmt.pack_into(r.view, addr - r.base, value)
     except _struct.error:
         raise RuntimeModelError(f"{value!r} does not fit {what} ({fmt.size} bytes)") from None
+    mem._touch(addr, fmt.size)
 
 
 class ArrayView:
