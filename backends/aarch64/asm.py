@@ -161,7 +161,8 @@ SCALAR_PAIR  = form("01 U 11110 size:2 11000 opcode:5 10 Rn:5 Rd:5")
 SCALAR_ELEM  = form("01 U 11111 size:2 L M Rm:4 opcode:4 H 0 Rn:5 Rd:5")
 SCALAR_COPY  = form("01 op 11110000 imm5:5 0 imm4:4 1 Rn:5 Rd:5")
 
-_pack = struct.Struct("<I").pack
+_WORD = struct.Struct("<I")
+_pack = _WORD.pack
 # the fixed bits of the pc-relative forms emitted most (Rd, cond and the target ORed in)
 _ADR, _ADRP = PCREL(0, 0, 0, 0), PCREL(1, 0, 0, 0)
 _B, _BL = B_IMM(0, 0), B_IMM(1, 0)
@@ -171,6 +172,9 @@ _ADDSUB_IMM_OPS = [[ADDSUB_IMM(0, op, s, 0, 0, 0, 0) for s in (0, 1)] for op in 
 _ADDSUB_REG_OPS = [[ADDSUB_REG(0, op, s, 0, 0, 0, 0, 0) for s in (0, 1)] for op in (0, 1)]
 _LOGIC_IMM_OPS = [LOGIC_IMM(0, opc, 0, 0, 0, 0, 0) for opc in range(4)]
 _ORR_ZR = LOGIC_REG(0, 1, 0, 0, 0, 0, 31, 0)     # orr rd, zr, rm: mov between registers
+_MOVZ = MOVE_WIDE(0, 2, 0, 0, 0)
+_CBZ, _CBNZ = CMP_BRANCH(0, 0, 0, 0), CMP_BRANCH(0, 1, 0, 0)
+_TB_OPS = [TEST_BRANCH(0, op, 0, 0, 0) for op in (0, 1)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -471,14 +475,6 @@ def _where(target) -> str:
     return target.name if target.__class__ is Label else f"{target:#x}"
 
 
-def _delta(kind: str, target: int, pc: int) -> int:
-    """Byte distance from the instruction at ``pc`` to ``target`` (adrp: from page to page),
-    modulo 2**64 as the hardware computes it, so 0x10 reaches 0xfffffffffffffff0 backwards."""
-    if kind == "adrp":
-        target, pc = target & ~0xFFF, pc & ~0xFFF
-    return ((target - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
-
-
 class Assembler:
     """Emits little-endian 32-bit instruction words into ``buf``.
 
@@ -562,9 +558,15 @@ class Assembler:
             target_address = target
         else:
             raise AsmError(f"branch target must be a Label or a 64-bit address, got {target!r}")
-        return self._field(kind, _delta(kind, target_address, self.base + here), target)
+        return self._field(kind, target_address, self.base + here, target)
 
-    def _field(self, kind: str, delta: int, target) -> int:
+    def _field(self, kind: str, target_address: int, pc: int, target) -> int:
+        """The ``kind`` field of the instruction at ``pc`` reaching ``target_address``. The byte
+        distance (adrp: from page to page) is taken modulo 2**64 as the hardware computes it, so
+        0x10 reaches 0xfffffffffffffff0 backwards."""
+        if kind == "adrp":
+            target_address, pc = target_address & ~0xFFF, pc & ~0xFFF
+        delta = ((target_address - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
         if kind == "adr":
             lim = 1 << 20
             if not -lim <= delta < lim:
@@ -589,9 +591,9 @@ class Assembler:
         return v if kind == "imm26" else v << 5
 
     def _patch(self, at: int, kind: str, label: Label) -> None:
-        word, = struct.unpack_from("<I", self.buf, at)
-        word |= self._field(kind, _delta(kind, self.base + label.pos, self.base + at), label)
-        struct.pack_into("<I", self.buf, at, word)
+        word, = _WORD.unpack_from(self.buf, at)
+        word |= self._field(kind, self.base + label.pos, self.base + at, label)
+        _WORD.pack_into(self.buf, at, word)
 
     # -- move wide and mov aliases ---------------------------------------------------------------
 
@@ -612,6 +614,10 @@ class Assembler:
 
     def mov_imm(self, rd, value: int) -> None:
         """``mov rd, #value`` in one instruction, choosing movz, movn or orr as LLVM does."""
+        if rd.__class__ is GReg and rd.n != 32 and value.__class__ is int and 0 <= value <= 0xFFFF:
+            # the common case: movz rd, #value (MOVE_WIDE: imm16 at bit 5)
+            self.buf += _pack(_MOVZ | rd.sf << 31 | value << 5 | rd.n)
+            return
         sf = _gpr_or_sp(rd).sf
         width = 64 if sf else 32
         mask = (1 << width) - 1
@@ -1016,17 +1022,16 @@ class Assembler:
         self.buf += _pack(_B_COND | _cond(cond) | self._target(target, "imm19"))
 
     def cbz(self, rt, target) -> None:
-        sf = _gpr(rt).sf
-        self.buf += _pack(CMP_BRANCH(sf, 0, 0, _r(rt, sf)) | self._target(target, "imm19"))
+        self.buf += _pack(_CBZ | _gpr(rt).sf << 31 | rt.n | self._target(target, "imm19"))
 
     def cbnz(self, rt, target) -> None:
-        sf = _gpr(rt).sf
-        self.buf += _pack(CMP_BRANCH(sf, 1, 0, _r(rt, sf)) | self._target(target, "imm19"))
+        self.buf += _pack(_CBNZ | _gpr(rt).sf << 31 | rt.n | self._target(target, "imm19"))
 
     def _tb(self, op: int, rt, bit: int, target) -> None:
         sf = _gpr(rt).sf
         _uimm(bit, 6 if sf else 5, "test bit number")
-        self.buf += _pack(TEST_BRANCH(bit >> 5, op, bit & 31, 0, _r(rt, sf)) | self._target(target, "imm14"))
+        # TEST_BRANCH: b5 at bit 31, b40 at 19
+        self.buf += _pack(_TB_OPS[op] | (bit >> 5) << 31 | (bit & 31) << 19 | rt.n | self._target(target, "imm14"))
 
     def tbz(self, rt, bit: int, target): self._tb(0, rt, bit, target)
     def tbnz(self, rt, bit: int, target): self._tb(1, rt, bit, target)

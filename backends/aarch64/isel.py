@@ -130,9 +130,11 @@ class _Sel:
             self.a.ldst_post("ldr", X[30], A.SP, 16)
 
     def exit_branch(self, ex: Exit) -> None:
-        self.epilogue()
-        self.a.reloc("patch_aarch64_26r", ex.symbol)
-        self.a.b(None)
+        a = self.a
+        if self.in_frame:
+            self.epilogue()
+        a.reloc("patch_aarch64_26r", ex.symbol)
+        a.b(None)
 
     def past_exit(self) -> int:
         """Where a branch emitted now must go to skip the :meth:`exit_branch` that follows it:
@@ -173,7 +175,7 @@ class _Sel:
         a.reloc("patch_aarch64_21r", symbol)
         a.adrp(rd, None)
         a.reloc("patch_aarch64_12", symbol)
-        a.ldr(rd, rd, 0)
+        a.ldst("ldr", rd, rd, 0)
 
     def add_imm(self, rd, rn, value: int) -> None:
         value = _signed64(value)
@@ -203,8 +205,8 @@ class _Sel:
                 self.a.ldst_pre("str", X[30], A.SP, -16)
                 self.in_frame = True
             k = op.op
-            if (k == "store" or k == "load") and i < last and i + 1 != frame_at \
-                    and self.writeback(op, ops[i + 1]):
+            if (k == "store" or k == "load") and i < last and ops[i + 1].op == "bin" \
+                    and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
                 skip = i + 1
                 continue
             _HANDLERS[k](self, *op.args)
