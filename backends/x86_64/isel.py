@@ -141,9 +141,6 @@ class _Sel:
         self.label_branches: list[tuple[int, int, str | None, str]] = []
         self.pos = 0
 
-    def r(self, v: V) -> int:
-        return self.regs[v]
-
     def disp_error(self, disp: int) -> LowerError:
         """A memory operand's displacement that does not fit (callers check the range inline)."""
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
@@ -163,28 +160,19 @@ class _Sel:
         if dst != src:
             self.code += _MOVQ_rr[dst, src]
 
-    def operand(self, b):
-        """An int operand as ('imm', value) when it fits a sign-extended imm32, else a register."""
-        if isinstance(b, V):
-            return self.regs[b]
-        value = _signed64(b)
-        if _fits32(value):
-            return ("imm", value)
-        self.mov_imm(TMP, value)
-        return TMP
-
     def exit_jump(self, cc: str | None, ex: Exit) -> None:
         code = self.code
         code += _BR32_0[cc]
         self.relocs.append(Reloc(len(code) - 4, "patch_32r", ex.symbol, -4))
 
     def branch(self, cc: str | None, target) -> None:
+        code = self.code
         if isinstance(target, Exit):
-            self.exit_jump(cc, target)
+            code += _BR32_0[cc]
+            self.relocs.append(Reloc(len(code) - 4, "patch_32r", target.symbol, -4))
             return
         # A backward branch is rel8 when it reaches, as an assembler decides for a bound label;
         # a forward one is rel32 until _relax knows how far its label is.
-        code = self.code
         start = len(code)
         bound = self.labels.get(target.name)
         if bound is not None and bound - (start + 2) >= -128:
@@ -195,40 +183,37 @@ class _Sel:
 
     def compare(self, a: V, b, width: int) -> None:
         ra = self.regs[a]
-        if not isinstance(b, V) and b & ((1 << width) - 1) == 0:
+        if isinstance(b, V):
+            self.code += _CMP_rr[32 if width == 32 else 64][ra, self.regs[b]]
+        elif b & ((1 << width) - 1) == 0:
             # test sets ZF/SF like a compare with 0 and clears CF/OF, so every condition holds
             self.code += (_TESTL_rr if width == 32 else _TESTQ_rr)[ra, ra]
-            return
-        if not isinstance(b, V) and width == 32:
+        elif width == 32:
             v = b & 0xFFFFFFFF
             self.code += _CMP_ri[32][ra, v - (1 << 32) if v >> 31 else v]
-            return
-        ob = self.operand(b)
-        if isinstance(ob, tuple):
-            if width == 32:
-                self.code += _CMP_ri[32][ra, ob[1] & 0xFFFFFFFF]
-            else:
-                self.code += _CMP_ri[64][ra, ob[1]]
         else:
-            self.code += _CMP_rr[32 if width == 32 else 64][ra, ob]
+            value = _signed64(b)
+            if _fits32(value):
+                self.code += _CMP_ri[64][ra, value]
+            else:
+                self.mov_imm(TMP, value)
+                self.code += _CMP_rr[64][ra, TMP]
 
     # -- the ops
     def run(self) -> Code:
         """The group's code, holes and data; branches to labels still need :func:`_relax`."""
         ops = self.fn.ops
         last = len(ops) - 1
-        skip = -1
-        for i, op in enumerate(ops):
-            if i == skip:
-                continue
+        numbered = enumerate(ops)
+        for i, op in numbered:
             self.pos = i
             kind = op.op
             # a load or an and whose value only feeds the next op's branch may fold into it
             if kind in _FOLDS and i < last and ops[i + 1].op in _FOLD_INTO \
                     and _FOLDS[kind](self, op, ops[i + 1]):
-                skip = i + 1
+                next(numbered)
                 continue
-            _HANDLERS[kind](self, *op.args)
+            _HANDLERS[kind](self, op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
@@ -244,7 +229,8 @@ class _Sel:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
         (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
         v, base, disp, width, signed = load.args
-        if self.intervals.get(v) != [self.pos, self.pos + 1] or width not in (8, 16, 32, 64):
+        live = self.intervals.get(v)
+        if live is None or live[0] != self.pos or live[1] != self.pos + 1 or width not in (8, 16, 32, 64):
             return False
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
@@ -296,33 +282,40 @@ class _Sel:
         self.branch(CC[nxt.args[0]], nxt.args[3])
         return True
 
-    def op_label(self, lbl):
+    def op_label(self, operands):
+        lbl = operands[0]
         if lbl.name in self.labels:
             raise AsmError(f"label {lbl.name!r} bound twice")
         self.labels[lbl.name] = len(self.code)
 
-    def op_const(self, dst, value):
+    def op_const(self, operands):
+        dst, value = operands
         self.mov_imm(self.regs[dst], value)
 
-    def op_hole(self, dst, symbol, addend):
+    def op_hole(self, operands):
+        dst, symbol, addend = operands
         code = self.code
         code += _MOVABSQ_ri64[self.regs[dst], 0]
         self.relocs.append(Reloc(len(code) - 8, "patch_64", symbol, addend))   # the imm64
 
-    def op_data(self, dst, label):
-        self.op_hole(dst, label, 0)
+    def op_data(self, operands):
+        dst, label = operands
+        self.op_hole((dst, label, 0))
 
-    def op_mov(self, dst, src):
+    def op_mov(self, operands):
+        dst, src = operands
         d, s = self.regs[dst], self.regs[src]
         if d != s:
             self.code += (_MOVAPD_xx if dst.kind == lir.F64 else _MOVQ_rr)[d, s]
 
-    def op_load(self, dst, base, disp, width, signed):
+    def op_load(self, operands):
+        dst, base, disp, width, signed = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         self.code += _LOAD[width, signed][self.regs[dst], self.regs[base], disp]
 
-    def op_store(self, value, base, disp, width):
+    def op_store(self, operands):
+        value, base, disp, width = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         rb = self.regs[base]
@@ -336,7 +329,8 @@ class _Sel:
         signed = value - (1 << width) if value >> (width - 1) else value
         self.code += _STORE_i[width][rb, disp, signed]
 
-    def op_rmw(self, base, disp, width, delta, cond, target):
+    def op_rmw(self, operands):
+        base, disp, width, delta, cond, target = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         rb, q = self.regs[base], width == 64
@@ -349,17 +343,20 @@ class _Sel:
         if cond is not None:
             self.branch(CC[cond], target)
 
-    def op_fload(self, dst, base, disp):
+    def op_fload(self, operands):
+        dst, base, disp = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         self.code += _MOVSD_xm[self.regs[dst], self.regs[base], disp]
 
-    def op_fstore(self, value, base, disp):
+    def op_fstore(self, operands):
+        value, base, disp = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         self.code += _MOVSD_mx[self.regs[base], disp, self.regs[value]]
 
-    def op_bin(self, op, dst, x, y):
+    def op_bin(self, operands):
+        op, dst, x, y = operands
         code, R = self.code, self.regs
         d, rx = R[dst], R[x]
         if op in _SHIFTS:
@@ -395,15 +392,18 @@ class _Sel:
             code += _MOVQ_rr[d, rx]
         code += (_IMULQ_rr if op == "mul" else _ALU_rr[op])[d, ry]
 
-    def op_lea(self, dst, base, index, shift, disp):
+    def op_lea(self, operands):
+        dst, base, index, shift, disp = operands
         R = self.regs
         self.code += _LEAQ_rm[R[dst], Mem(R[base], disp, R[index], 1 << shift)]
 
-    def op_ovf(self, op, dst, x, y, target):
-        self.op_bin(op, dst, x, y)
+    def op_ovf(self, operands):
+        op, dst, x, y, target = operands
+        self.op_bin(operands[:4])
         self.branch("o", target)
 
-    def op_setcc(self, cond, dst, x, y, width):
+    def op_setcc(self, operands):
+        cond, dst, x, y, width = operands
         prev = self.fn.ops[self.pos - 1] if self.pos else None
         # setcc and movzbl leave the flags of an identical comparison just before
         if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)):
@@ -412,7 +412,8 @@ class _Sel:
         self.code += _SET_r[CC[cond]][d]
         self.code += _MOVZBL_rr[d, d]
 
-    def op_select(self, cond, dst, x, y, t, f, width):
+    def op_select(self, operands):
+        cond, dst, x, y, t, f, width = operands
         self.compare(x, y, width)
         d, rt, rf = self.regs[dst], self.regs[t], self.regs[f]
         cc = CC[cond]
@@ -422,7 +423,8 @@ class _Sel:
             self.code += _MOVQ_rr[d, rf]   # mov leaves the flags alone
         self.code += _CMOVQ_rr[cc][d, rt]
 
-    def op_fbin(self, op, dst, x, y):
+    def op_fbin(self, operands):
+        op, dst, x, y = operands
         d, rx, ry = self.regs[dst], self.regs[x], self.regs[y]
         if ry == d and d != rx:
             if op in ("add", "mul"):
@@ -434,7 +436,8 @@ class _Sel:
             self.code += _MOVAPD_xx[d, rx]
         self.code += _FBIN_xx[op][d, ry]
 
-    def op_fsetcc(self, cond, dst, x, y):
+    def op_fsetcc(self, operands):
+        cond, dst, x, y = operands
         # ucomisd sets CF/ZF as an unsigned compare and all of ZF, PF, CF on unordered, so
         # "above" and "above or equal" are false for NaN: compare with the operands in the order
         # that turns lt/le into gt/ge.
@@ -446,17 +449,21 @@ class _Sel:
         self.code += _SET_r["a" if cond in ("gt", "lt") else "ae"][d]
         self.code += _MOVZBL_rr[d, d]
 
-    def op_i2f(self, dst, src):
+    def op_i2f(self, operands):
+        dst, src = operands
         self.code += _CVTSI2SDQ_xr[self.regs[dst], self.regs[src]]
 
-    def op_f2i(self, dst, src):
+    def op_f2i(self, operands):
+        dst, src = operands
         self.code += _CVTTSD2SIQ_rx[self.regs[dst], self.regs[src]]
 
-    def op_br(self, cond, x, y, target, width):
+    def op_br(self, operands):
+        cond, x, y, target, width = operands
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 
-    def op_brbit(self, x, bit, is_set, target):
+    def op_brbit(self, operands):
+        x, bit, is_set, target = operands
         rx = self.regs[x]
         if bit < 8:
             self.code += _TESTB_ri8[rx, 1 << bit]
@@ -468,7 +475,8 @@ class _Sel:
             self.code += _BTQ_ri8[rx, bit]
             self.branch("b" if is_set else "ae", target)
 
-    def op_jump(self, target):
+    def op_jump(self, operands):
+        target = operands[0]
         self.branch(None, target)
 
     def _call(self, dst, args, call: bytes, out=None, fptr=None, symbol=None):
@@ -482,10 +490,14 @@ class _Sel:
         # Values live across the call in caller-saved registers are pushed; RSP = 8 (mod 16)
         # in a stencil, so an odd number of pushes realigns it for the callee, and the last
         # pushed word is the out-parameter slot when there is one.
-        crossing = self.crossing[self.pos]
-        saved = sorted({R[v] for v in crossing if v.kind == lir.INT and R[v] in _SCRATCH_SET})
-        if any(v.kind == lir.F64 for v in crossing):
-            raise LowerError("an f64 value lives across a call", where=self.where)
+        saved = []
+        for v in self.crossing[self.pos]:
+            if v.kind == lir.F64:
+                raise LowerError("an f64 value lives across a call", where=self.where)
+            reg = R[v]
+            if reg in _SCRATCH_SET and reg not in saved:
+                saved.append(reg)
+        saved.sort()
         pads = 0 if len(saved) % 2 else 1
         if out is not None and not pads:
             pads = 2
@@ -528,21 +540,26 @@ class _Sel:
     def movapd(self, dst: int, src: int) -> None:
         self.code += _MOVAPD_xx[dst, src]
 
-    def op_call(self, dst, symbol, args, out):
+    def op_call(self, operands):
+        dst, symbol, args, out = operands
         self._call(dst, args, _CALL_GOT, out, symbol=symbol)
 
-    def op_call_ptr(self, dst, fptr, args, out):
+    def op_call_ptr(self, operands):
+        dst, fptr, args, out = operands
         self._call(dst, args, _CALL_REG, out, fptr)
 
-    def op_ret(self, value):
+    def op_ret(self, operands):
+        value = operands[0]
         self.mov_rr(A.RAX, self.regs[value])
         self.code += _RETQ
 
-    def op_tail_jump(self, address):
+    def op_tail_jump(self, operands):
+        address = operands[0]
         self.code += _JMPQ_r[self.regs[address]]
 
 
-# LIR op name -> its _Sel method, looked up once instead of by name for every op
+# LIR op name -> its _Sel method, looked up once instead of by name for every op; a method
+# takes the op's operands as one tuple (in lir.SIGNATURES order)
 _HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.startswith("op_")}
 # ops that may fold into the branch right after them
 _FOLDS = {"load": _Sel.fold_load, "bin": _Sel.fold_test}
