@@ -121,14 +121,22 @@ class LinkedExecutor:
     instruction_starts: list[int]  # absolute address of each trace entry's code
     jit_side_entry: int
     pc_map: list[PcRange]
-    # One (address, width, index, name, part, hole, value, relaxed) tuple per applied hole;
-    # ``sites`` makes them PatchedSites when first asked for (most users never do).
+    # One (field address, index, name, part, hole, value, what the patch function returned)
+    # tuple per applied hole; ``sites`` makes them PatchedSites when first asked for (the
+    # emulator and the fuzzer never do).
     site_records: list[tuple] = field(default_factory=list, repr=False)
 
     @cached_property
     def sites(self) -> list[PatchedSite]:
         """Every applied hole, in the order the emitters patch them."""
-        return [PatchedSite(*record) for record in self.site_records]
+        sites = []
+        for address, index, name, part, hole, value, relaxed in self.site_records:
+            width = 8 if hole.func == "patch_64" else 4
+            if relaxed:  # the opcode bytes in front of the field changed too
+                sites.append(PatchedSite(address - 2, width + 2, index, name, part, hole, value, True))
+            else:
+                sites.append(PatchedSite(address, width, index, name, part, hole, value, False))
+        return sites
 
     @property
     def jit_size(self) -> int:
@@ -219,7 +227,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         raise LinkError("groups with trampolines come from headers with different symbols_map tables")
     funcs = PATCH_FUNCS[arch]
 
-    sites: list[tuple] = []  # PatchedSite fields
+    sites: list[tuple] = []  # LinkedExecutor.site_records
     pc_map: list[PcRange] = []
     addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
@@ -283,11 +291,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                         raise LinkError(f"{hole.func} is not a patch function for {arch}")
                 except LinkError as err:
                     raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
-                width = 8 if hole.func == "patch_64" else 4
-                if relaxed:  # the opcode bytes in front of the field changed too
-                    sites.append((base + at - 2, width + 2, index, name, part, hole, value, True))
-                else:
-                    sites.append((base + at, width, index, name, part, hole, value, False))
+                sites.append((base + at, index, name, part, hole, value, relaxed))
         code_off += group_code_size
         data_off += group_data_size
     return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,

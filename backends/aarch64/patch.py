@@ -120,7 +120,7 @@ patch_aarch64_16d = _patch_16(3)
 def patch_aarch64_21r(buf: bytearray, base: int, offset: int, value: int) -> None:
     """ADRP: the signed count of 4 KiB pages from the instruction's page to the value's page."""
     location = base + offset
-    pages = _s64((value & _U64) >> 12) - (location >> 12)
+    pages = ((value & _U64) >> 12) - (location >> 12)  # (int64_t)(value >> 12): 52 bits, never negative
     if not -(1 << 20) <= pages < (1 << 20):
         raise LinkError(f"patch_aarch64_21r: {value & _U64:#x} is {pages:+d} pages from {location:#x}, "
                         f"outside ADRP's signed 21-bit range")
@@ -135,7 +135,9 @@ def patch_aarch64_26r(buf: bytearray, base: int, offset: int, value: int) -> Non
     (insn,) = _read32(buf, offset)
     if insn & 0x7C000000 != 0x14000000:  # is_branch
         raise LinkError(f"patch_aarch64_26r: {insn:#010x} at {location:#x} is not B/BL")
-    delta = _s64(value - location)
+    delta = (value - location) & _U64  # uint64_t arithmetic, then read as int64_t
+    if delta >> 63:
+        delta -= 1 << 64
     if not -(1 << 27) <= delta < (1 << 27):
         raise LinkError(f"patch_aarch64_26r: {value & _U64:#x} is {delta:+#x} from {location:#x}, "
                         f"outside the +/-128 MiB range of B/BL")
