@@ -18,6 +18,7 @@ GOT slot the data patches filled. Hole values follow the emitter's C expressions
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -265,10 +266,11 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                 addend = hole.addend
                 at = off + hole.offset
                 if b is not None and func is not None and (
-                        not addend or (-0x80000000 <= addend < 0x80000000 and v is not _OPARG and v is not _TARGET)):
+                        not addend or (-0x80000000 < addend < 0x80000000 and v is not _OPARG and v is not _TARGET)):
                     # The emitter's sum is computed in uintptr_t (a 64-bit base, or a symbol) with
-                    # an int literal, or has no literal: plain addition modulo 2**64 (hole_value
-                    # models every other case, C's narrower types and wide literals included).
+                    # a literal whose magnitude fits an int (it is written negated, so -0x80000000
+                    # is an unsigned int), or has no literal: plain addition modulo 2**64.
+                    # hole_value models every other case: C's narrower types, wider literals.
                     if hole.symbol:
                         address = addresses.get(hole.symbol)
                         if address is None:
@@ -291,6 +293,9 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                         raise LinkError(f"{hole.func} is not a patch function for {arch}")
                 except LinkError as err:
                     raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
+                except struct.error:  # the patch functions read and write the field in place
+                    raise LinkError(f"the field lies outside the executor's memory ({len(memory)} bytes)",
+                                    where=_where(index, name, part, hole)) from None
                 sites.append((base + at, index, name, part, hole, value, relaxed))
         code_off += group_code_size
         data_off += group_data_size

@@ -304,6 +304,65 @@ def test_aarch64_patch_errors_name_the_uop():
     assert e.where == "uop 1 _BAD, code+0x0 (patch_aarch64_26r CONTINUE)" and "not B/BL" in e.why
 
 
+def test_hole_past_the_executor_memory_is_an_error():
+    h = header("x86_64")
+    g = StencilGroup("_PAST", Stencil(bytes(8), [Hole(0x2000, "patch_64", HoleValue.CODE)]))
+    e = _err([TRACE[0], ("_PAST",)], {**h.groups, "_PAST": g})
+    assert e.where == "uop 1 _PAST, code+0x2000 (patch_64 CODE)" and "outside the executor's memory" in e.why
+
+
+# ------------------------------------------------------------- hole values (hole_value as the model)
+
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
+
+from refjit.stencils import hole_value  # noqa: E402
+
+_ADDENDS = st.one_of(st.integers(-(1 << 8), 1 << 8), st.integers(-(1 << 64) + 1, (1 << 64) - 1),
+                     st.sampled_from([-(1 << 63), -(1 << 32), -(1 << 31) - 1, -(1 << 31), (1 << 31) - 1, 1 << 31,
+                                      (1 << 32) - 1, 1 << 32, (1 << 63) - 1, 1 << 63, (1 << 64) - 1]))
+
+
+_NO_FIELDS = dict(oparg=0, operand0=0, operand1=0, target=0, jump_target=0, error_target=0)
+
+
+@settings(max_examples=300, deadline=None)
+@example(value=HoleValue.CODE, symbol=None, addend=-(1 << 31), **_NO_FIELDS)  # -0x80000000 is unsigned
+@example(value=HoleValue.DATA, symbol=None, addend=-(1 << 31) + 1, **_NO_FIELDS)
+@example(value=HoleValue.TARGET, symbol=None, addend=-1, **_NO_FIELDS)  # wraps in unsigned int
+@example(value=HoleValue.OPARG, symbol=None, addend=(1 << 31) - 1, **{**_NO_FIELDS, "oparg": 1})  # overflows int
+@example(value=HoleValue.ZERO, symbol="_Py_Other", addend=-(1 << 32), **_NO_FIELDS)
+@given(value=st.sampled_from([v for v in HoleValue if v is not HoleValue.GOT]), symbol=st.sampled_from([None, "_Py_Other"]),
+       addend=_ADDENDS, oparg=st.integers(0, 0xFFFF), operand0=st.integers(0, (1 << 64) - 1),
+       operand1=st.integers(0, (1 << 64) - 1), target=st.integers(0, (1 << 32) - 1),
+       jump_target=st.integers(0, 1), error_target=st.integers(0, 1))
+def test_every_hole_value_is_the_emitters_c_arithmetic(value, symbol, addend, oparg, operand0, operand1, target,
+                                                       jump_target, error_target):
+    """link computes common hole values inline and leaves the rest to hole_value (the C model that
+    test_stencils checks against clang): both must give what hole_value gives, errors included."""
+    hole = Hole(0, "patch_64", value, symbol, addend)
+    groups = {"_START_EXECUTOR": StencilGroup("_START_EXECUTOR"), "_FATAL_ERROR": StencilGroup("_FATAL_ERROR"),
+              "_H": StencilGroup("_H", Stencil(bytes(8), [hole]))}
+    ins = Instruction("_H", oparg, operand0, operand1, target, jump_target, error_target)
+    trace = [Instruction("_START_EXECUTOR"), ins]
+    # layout: no shim or data bytes, _START_EXECUTOR empty: _H's code is at BASE, its data after all code
+    code, data = BASE, BASE + 8
+    bases = {HoleValue.CODE: code, HoleValue.CONTINUE: code + 8, HoleValue.DATA: data, HoleValue.EXECUTOR: EXECUTOR,
+             HoleValue.OPARG: oparg, HoleValue.OPERAND0: operand0, HoleValue.OPERAND0_HI: operand0 >> 32,
+             HoleValue.OPERAND0_LO: operand0 & 0xFFFFFFFF, HoleValue.OPERAND1: operand1,
+             HoleValue.OPERAND1_HI: operand1 >> 32, HoleValue.OPERAND1_LO: operand1 & 0xFFFFFFFF,
+             HoleValue.TARGET: target, HoleValue.ZERO: None,
+             # instruction_starts[0] == instruction_starts[1] == BASE: _START_EXECUTOR is empty
+             HoleValue.JUMP_TARGET: code, HoleValue.ERROR_TARGET: code}
+    try:
+        expected = hole_value(hole, bases[value], FAR_SYMBOLS[symbol] if symbol else None)
+    except ValueError:
+        with pytest.raises(LinkError, match="signed overflow"):
+            link(trace, groups, StencilGroup("shim"), arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+        return
+    ex = link(trace, groups, StencilGroup("shim"), arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+    assert ex.sites[0].value == expected and u64(ex.memory, BASE, code) == expected
+
+
 # ------------------------------------------------------------------------- the real headers (local)
 
 # FACTS.md §g.2: the int_sum executor (29 uops incl. stubs), as dumped from a real process.
