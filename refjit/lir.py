@@ -811,6 +811,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
 def crossing(fn: Function) -> dict[int, list[V]]:
     """``{op index of a call: [registers live across it]}``."""
     live = _liveness(fn)
+    if not live.calls:
+        return {}
     iv = live.intervals
     return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in live.calls}
 

@@ -19,6 +19,7 @@ from refjit import lir
 from refjit.backends.aarch64 import isel as a64
 from refjit.backends.x86_64 import isel as x64
 from refjit.emulator import Machine
+from refjit.errors import LowerError
 from refjit.headerwriter import build_group
 from refjit.lir import FRAME, Builder
 
@@ -300,3 +301,116 @@ def test_every_lowering_uses_documented_operations():
             seen.add(op.op)
     assert {"hole", "load", "store", "rmw", "call", "call_ptr", "br", "brbit", "ret", "tail_jump",
             "lea", "select", "fbin", "fsetcc", "data"} <= seen
+
+
+# -- liveness and allocation against their definitions ------------------------------------------
+
+def _random_function(seed: int):
+    """A well-formed LIR function with loops (backward branches), calls, out-slots and floats."""
+    import random
+    rng = random.Random(seed)
+    b = Builder(f"_R{seed}")
+    ints, floats, labels, pending = [lir.FRAME, lir.SP, lir.TSTATE], [], [], []
+    for _ in range(rng.randrange(3, 30)):
+        pick = lambda: rng.choice(ints)   # noqa: E731
+        c = rng.randrange(12)
+        if c == 0:
+            ints.append(b.const(rng.randrange(-5, 1 << 40)))
+        elif c == 1:
+            ints.append(b.load(pick(), 8, rng.choice((8, 32, 64))))
+        elif c == 2:
+            b.store(rng.choice((pick(), 3)), pick(), 8)
+        elif c == 3:
+            ints.append(rng.choice((b.add, b.sub, b.and_, b.xor))(pick(), rng.choice((pick(), 7))))
+        elif c == 4:
+            got = b.call("f", *[pick() for _ in range(rng.randrange(4))], result=rng.random() < .7)
+            ints += [got] if got is not None else []
+        elif c == 5:
+            ints.append(b.call_ptr(pick(), pick()))
+        elif c == 6:
+            labels.append(b.label())
+            b.bind(labels[-1])
+        elif c == 7 and labels:
+            b.br("ult", pick(), rng.choice((pick(), 0)), rng.choice(labels))   # a loop
+        elif c == 8:
+            pending.append(b.label())
+            b.brbit(pick(), 3, True, pending[-1])
+        elif c == 9:
+            floats.append(b.fload(pick()))
+            if len(floats) > 1:
+                b.fstore(b.fbin("add", floats[-1], floats[-2]), pick())
+        elif c == 10:
+            ints += b.call("g", pick(), lir.OUT_SLOT, out=True)
+        elif c == 11:
+            ints.append(b.select("lt", pick(), 1, pick(), pick()))
+    for label in pending:
+        b.bind(label)
+    b.ret(rng.choice(ints))
+    return b.finish()
+
+
+def _functions():
+    from refjit.compile import lower_lir
+    from refjit.semantics import LOOP_SLICE
+    fns = [lower_lir(name, arch) for arch in ARCHES for name in sorted(LOOP_SLICE)]
+    return fns + [_random_function(seed) for seed in range(300)]
+
+
+def test_liveness_follows_its_definition():
+    """live_intervals / call_positions / crossing (one walk over the ops) against their
+    definitions written out plainly from uses_and_defs: a register lives from its first mention
+    to its last, and over every loop it is live into."""
+    for fn in _functions():
+        want: dict = {}
+        labels, back = {}, []
+        for i, op in enumerate(fn.ops):
+            uses, defs = lir.uses_and_defs(op)
+            for v in uses + defs:
+                if v.id >= 0:
+                    want.setdefault(v, [i, i])[1] = i
+            if op.op == "label":
+                labels[op.args[0].name] = i
+            for a in op.args:
+                if isinstance(a, lir.Lbl) and op.op != "label" and a.name in labels:
+                    back.append((labels[a.name], i))
+        changed = True
+        while changed:
+            changed = False
+            for head, tail in back:
+                for r in want.values():
+                    if r[0] < head <= r[1] < tail:
+                        r[1], changed = tail, True
+        assert list(lir.live_intervals(fn).items()) == list(want.items()), fn.name
+        calls = [i for i, op in enumerate(fn.ops) if op.op in ("call", "call_ptr")]
+        assert lir.call_positions(fn) == calls
+        assert lir.crossing(fn) == {c: [v for v, (s, e) in want.items() if s < c < e] for c in calls}
+
+
+@pytest.mark.parametrize("isel", [x64, a64], ids=ARCHES)
+def test_allocation_keeps_live_values_apart(isel):
+    """With each backend's registers: every value gets one of its kind's registers, values whose
+    live ranges overlap (beyond one ending where the other starts) never share one, and no
+    float lives across a call."""
+    int_args = getattr(isel, "INT_ARGS", tuple(range(8)))
+    checked = 0
+    for fn in _functions():
+        try:
+            regs = lir.allocate(fn, isel.SCRATCH, isel.SAVED, isel.FREGS, "test", int_args,
+                                tuple(range(8)), isel.SCRATCH[0])
+        except LowerError as err:     # only random functions may be too big or keep a float
+            assert fn.name.startswith("_R"), (fn.name, err)
+            assert "out of registers" in str(err) or "f64 value" in str(err), err
+            continue
+        iv = lir.live_intervals(fn)
+        assert set(regs) == set(iv)
+        items = sorted(iv.items(), key=lambda item: (item[1][0], item[0].id))
+        for n, (v, (s, e)) in enumerate(items):
+            pool = isel.FREGS if v.kind == lir.F64 else isel.SCRATCH + isel.SAVED
+            assert regs[v] in pool, (fn.name, v)
+            for u, (s2, e2) in items[n + 1:]:
+                if s2 < e and u.kind == v.kind:
+                    assert regs[u] != regs[v], (fn.name, u, v)
+        for c, live in lir.crossing(fn).items():
+            assert all(v.kind == lir.INT for v in live), fn.name
+        checked += 1
+    assert checked > 150
