@@ -546,12 +546,13 @@ def uses_and_defs(op: Op) -> tuple[list[V], list[V]]:
     return get(op.args) if get is not None else ([], [])
 
 
+# (the operands that are always registers are not tested: the Builder checked them)
 def _store_uses(a):
-    return [x for x in a[:2] if isinstance(x, V)], []
+    return ([a[0], a[1]] if a[0].__class__ is V else [a[1]]), []
 
 
 def _binary_uses(a):
-    return [a[2]] + ([a[3]] if isinstance(a[3], V) else []), [a[1]]
+    return ([a[2], a[3]] if a[3].__class__ is V else [a[2]]), [a[1]]
 
 
 def _call_uses(a):
@@ -569,9 +570,9 @@ _USES_AND_DEFS = {
     "lea": lambda a: ([a[1], a[2]], [a[0]]),
     "store": _store_uses,
     "fstore": _store_uses,
-    "select": lambda a: ([x for x in (a[2], a[3], a[4], a[5]) if isinstance(x, V)], [a[1]]),
+    "select": lambda a: ([a[2], a[3], a[4], a[5]] if a[3].__class__ is V else [a[2], a[4], a[5]], [a[1]]),
     **dict.fromkeys(("bin", "ovf", "setcc", "fbin", "fsetcc"), _binary_uses),
-    "br": lambda a: ([a[1]] + ([a[2]] if isinstance(a[2], V) else []), []),
+    "br": lambda a: ([a[1], a[2]] if a[2].__class__ is V else [a[1]], []),
     "brbit": lambda a: ([a[0]], []),
     "rmw": lambda a: ([a[0]], []),
     "call": _call_uses,
@@ -585,7 +586,10 @@ def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
     """``uses_and_defs`` of every op, computed once per function."""
     cached = fn.__dict__.get("_use_def")
     if cached is None:
-        cached = fn.__dict__["_use_def"] = [uses_and_defs(op) for op in fn.ops]
+        cached = fn.__dict__["_use_def"] = []
+        for op in fn.ops:   # uses_and_defs(op), without the call in between
+            get = _USES_AND_DEFS.get(op.op)
+            cached.append(get(op.args) if get is not None else ([], []))
     return cached
 
 
