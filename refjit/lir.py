@@ -234,9 +234,9 @@ class Function:
 class Builder:
     """Appends ops to a :class:`Function`; every method checks its operands.
 
-    A uop's LIR is built afresh at every compilation, so the methods check with direct
-    comparisons and append their :class:`Op` themselves; the helpers ``_reg``/``_operand``
-    are the slow path that explains a bad operand."""
+    A uop's LIR is built afresh at every compilation, so the methods append their :class:`Op`
+    themselves, and the commonest ones (load, store, bin, br...) check their operands with direct
+    comparisons before calling ``_reg``/``_operand``, which explain a bad one."""
 
     def __init__(self, name: str):
         self.fn = Function(name)
@@ -614,6 +614,7 @@ _FIRST_READ = {k: reads[0] for k, (reads, _) in _REGISTERS.items() if reads and 
 _MENTIONS = {k: reads + writes for k, (reads, writes) in _REGISTERS.items()}
 # branch op -> where its target is among its operands
 _TARGET_AT = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
+_BRANCHES_AND_RETURNS = frozenset(_TARGET_AT) | {"ret"}
 _CALLS = frozenset(("call", "call_ptr"))
 _COMMUTATIVE = frozenset(("add", "and", "or", "xor", "mul"))
 
@@ -649,11 +650,11 @@ def _liveness(fn: Function) -> _Liveness:
     in_order = True          # each new interval starts after the previous one, or with a higher id
     last_start = last_id = -1
     for i, op in enumerate(fn.ops):
-        a = op.args
-        mentions = _MENTIONS.get(op.op)
+        k, a = op.op, op.args
+        mentions = _MENTIONS.get(k)
         if mentions is None:
-            if op.op not in _CALLS:
-                if op.op == "label":
+            if k not in _CALLS:
+                if k == "label":
                     labels[a[0].name] = i
                 continue
             # a call: its arguments, the function pointer (a symbol for ``call``), the results
@@ -661,13 +662,13 @@ def _liveness(fn: Function) -> _Liveness:
             abi_ops.append(i)
             a = (*a[2], a[1], a[0], a[3])
             mentions = range(len(a))
-        else:
-            if labels and op.op in _TARGET_AT:
-                t = a[_TARGET_AT[op.op]]
+        elif k in _BRANCHES_AND_RETURNS:
+            if k == "ret":
+                abi_ops.append(i)
+            elif labels:
+                t = a[_TARGET_AT[k]]
                 if t.__class__ is Lbl and t.name in labels:
                     back.append((labels[t.name], i))
-            if op.op == "ret":
-                abi_ops.append(i)
         for p in mentions:
             x = a[p]
             if x.__class__ is V and x.id >= 0:
