@@ -194,10 +194,8 @@ class _Sel:
         ops = self.fn.ops
         frame_at = self.frame_at
         last = len(ops) - 1
-        skip = -1
-        for i, op in enumerate(ops):
-            if i == skip:
-                continue
+        numbered = enumerate(ops)
+        for i, op in numbered:
             self.pos = i
             if i == frame_at:
                 # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
@@ -207,7 +205,7 @@ class _Sel:
             k = op.op
             if (k == "store" or k == "load") and i < last and ops[i + 1].op == "bin" \
                     and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
-                skip = i + 1
+                next(numbered)    # the bin is done
                 continue
             _HANDLERS[k](self, *op.args)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
@@ -260,7 +258,7 @@ class _Sel:
         rd = X[self.regs[dst]]
         self.load_slot(rd, symbol)
         if addend:
-            if _only_memory_base(self.fn, dst):
+            if _only_memory_base(self.fn, dst, self.pos):
                 self.bias[dst] = addend    # folded into the displacement of every use
             else:
                 self.add_imm(rd, rd, addend)
@@ -460,8 +458,10 @@ class _Sel:
         if not self.in_frame:
             a.ldst_pre("str", X[30], A.SP, -16)
         moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT]
-        if any(d != s for d, s in moves):
-            lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
+        for d, s in moves:
+            if d != s:    # some argument is not in its register yet
+                lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
+                break
         if OUT_SLOT in ints:
             for i, v in enumerate(ints):
                 if v is OUT_SLOT:
@@ -508,28 +508,29 @@ _FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
 _BASE_POSITION = {"load": 1, "fload": 1, "store": 1, "fstore": 1, "rmw": 0}
 
 
-def _only_memory_base(fn: Function, h: V) -> bool:
-    """``h`` is defined once (by its hole) and used only as the base of memory accesses.
+def _only_memory_base(fn: Function, h: V, defined_at: int) -> bool:
+    """``h``, loaded from a hole by the op at ``defined_at``, is written by no other op and read
+    only as the base of memory accesses.
 
     Only the ops inside its live interval can mention it, so only those are looked at (a hole
     is mostly used right after it is loaded)."""
     ops = fn.ops
     span = lir.live_intervals(fn).get(h)    # None for a pinned register: look at every op
     first, last = span if span is not None else (0, len(ops) - 1)
-    use_def = lir.use_def_lists(fn)
-    defs = 0
     for i in range(first, last + 1):
-        uses, written = use_def[i]
-        if h in written:
-            defs += 1
-        if h in uses:
-            op = ops[i]
-            if op.op in _CALL_OPS:
+        if i == defined_at:
+            continue
+        op = ops[i]
+        a = op.args
+        if op.op in _CALL_OPS:    # an argument, the function pointer or a result
+            if h in a[2] or h is a[1] or h is a[0] or h is a[3]:
                 return False
-            base_at = _BASE_POSITION.get(op.op)
-            if any(a is h for j, a in enumerate(op.args) if j != base_at):
+            continue
+        base_at = _BASE_POSITION.get(op.op)
+        for j, x in enumerate(a):
+            if x is h and j != base_at:    # read as a value, or written
                 return False
-    return defs == 1
+    return True
 
 
 _CALL_OPS = frozenset(("call", "call_ptr"))
