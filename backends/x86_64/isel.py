@@ -104,6 +104,7 @@ _BR32 = {None: _opcode("JMP_d32", 4), **{cc: _opcode(f"J{cc.upper()}_d32", 4) fo
 # ... and the whole branch with a zero displacement, as selection emits it
 _BR8_0 = {cc: op + bytes(1) for cc, op in _BR8.items()}
 _BR32_0 = {cc: op + bytes(4) for cc, op in _BR32.items()}
+_BYTE = [bytes((b,)) for b in range(256)]      # a rel8 displacement's byte
 _PUSH_PAD, _POP_PAD = _PUSHQ_r[A.RAX], _POPQ_r[TMP]     # stack alignment around a call
 _SCRATCH_SET = frozenset(SCRATCH)
 
@@ -593,7 +594,7 @@ def _relax(sel: _Sel, code: Code) -> Code:
     # branches that end at or before it: for a backward branch those are all sized already.
     sizes: list[int] = []               # final size of each branch
     ends: list[int] = []                # first-pass end of each branch
-    shrunk: list[int] = []              # bytes saved by that branch and every one before it
+    shrunk = [0]                        # shrunk[k]: bytes saved by the first k branches
     saved = 0
     for start, end, cc, name in branches:
         pos = first.get(name)
@@ -604,10 +605,8 @@ def _relax(sel: _Sel, code: Code) -> Code:
         if pos > start:
             if pos - end <= 127:
                 size = 2
-        elif size > 2:
-            k = bisect_right(ends, pos)
-            if pos - (shrunk[k - 1] if k else 0) - (start - saved + 2) >= -128:
-                size = 2
+        elif size > 2 and pos - shrunk[bisect_right(ends, pos)] - (start - saved + 2) >= -128:
+            size = 2
         saved += end - start - size
         sizes.append(size)
         ends.append(end)
@@ -616,16 +615,15 @@ def _relax(sel: _Sel, code: Code) -> Code:
     old = code.code
     parts = []
     copied = 0
-    for (start, end, cc, name), size, after in zip(branches, sizes, shrunk):
+    for (start, end, cc, name), size, after in zip(branches, sizes, shrunk[1:]):
         parts.append(old[copied:start])
         copied = end
         pos = first[name]
-        k = bisect_right(ends, pos)
-        disp = pos - (shrunk[k - 1] if k else 0) - (end - after)
+        disp = pos - shrunk[bisect_right(ends, pos)] - (end - after)
         if size == 2:
             if not -128 <= disp <= 127:
                 raise AsmError(f"short branch to label {name!r} out of range ({disp})")
-            parts.append(_BR8[cc] + bytes((disp & 0xFF,)))
+            parts.append(_BR8[cc] + _BYTE[disp & 0xFF])
         else:
             parts.append(_BR32[cc] + (disp & 0xFFFFFFFF).to_bytes(4, "little"))
     parts.append(old[copied:])
@@ -633,9 +631,8 @@ def _relax(sel: _Sel, code: Code) -> Code:
     if saved:
         relocs = []
         for r in code.relocs:
-            k = bisect_right(ends, r.offset)
-            relocs.append(Reloc(r.offset - shrunk[k - 1], r.kind, r.symbol, r.addend) if k and shrunk[k - 1]
-                          else r)
+            moved = shrunk[bisect_right(ends, r.offset)]
+            relocs.append(Reloc(r.offset - moved, r.kind, r.symbol, r.addend) if moved else r)
     return Code(b"".join(parts), relocs, code.data, code.data_labels)
 
 
