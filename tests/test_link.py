@@ -331,8 +331,8 @@ _NO_FIELDS = dict(oparg=0, operand0=0, operand1=0, target=0, jump_target=0, erro
 @example(value=HoleValue.TARGET, symbol=None, addend=-1, **_NO_FIELDS)  # wraps in unsigned int
 @example(value=HoleValue.OPARG, symbol=None, addend=(1 << 31) - 1, **{**_NO_FIELDS, "oparg": 1})  # overflows int
 @example(value=HoleValue.ZERO, symbol="_Py_Other", addend=-(1 << 32), **_NO_FIELDS)
-@given(value=st.sampled_from([v for v in HoleValue if v is not HoleValue.GOT]), symbol=st.sampled_from([None, "_Py_Other"]),
-       addend=_ADDENDS, oparg=st.integers(0, 0xFFFF), operand0=st.integers(0, (1 << 64) - 1),
+@given(value=st.sampled_from([v for v in HoleValue if v is not HoleValue.GOT]),
+       symbol=st.sampled_from([None, "_Py_Other"]), addend=_ADDENDS, oparg=st.integers(0, 0xFFFF), operand0=st.integers(0, (1 << 64) - 1),
        operand1=st.integers(0, (1 << 64) - 1), target=st.integers(0, (1 << 32) - 1),
        jump_target=st.integers(0, 1), error_target=st.integers(0, 1))
 def test_every_hole_value_is_the_emitters_c_arithmetic(value, symbol, addend, oparg, operand0, operand1, target,
