@@ -3,7 +3,11 @@
 A form such as ``"sf op S 100010 sh imm12:12 Rn:5 Rd:5"`` reads left to right from bit 31 to
 bit 0: runs of 0/1 are fixed bits, ``name:width`` (width 1 when omitted) is a field. ``form()``
 turns the line into a plain Python function taking the fields in that order, with one range
-check and one OR per field, so nothing is interpreted at emit time.
+check and one OR per field, so nothing is interpreted at emit time. The instructions the
+backends emit most (loads and stores, add/sub/cmp and logical immediates, register moves, movz,
+branches) also have a fast path in their ``Assembler`` method: the operands, checked in place,
+are ORed into the form's fixed bits computed at import. Every other case, and every error, takes
+the general path.
 
 On top of the forms, ``Assembler`` is the API later layers emit through: registers are objects
 (``X0``, ``W3``, ``SP``, ``XZR``, ``D7``...), operand kinds are in the method name (``add_imm``,

@@ -66,9 +66,6 @@ class _Sel:
         self.frame_at = _frame_position(fn, len(self.crossing)) if self.crossing else None
         self.in_frame = False
 
-    def x(self, v: V):
-        return X[self.regs[v]]
-
     def label(self, lbl: Lbl):
         got = self.labels.get(lbl.name)
         if got is None:
@@ -505,6 +502,7 @@ _FBIN = {"add": Assembler.fadd, "sub": Assembler.fsub, "mul": Assembler.fmul, "d
 # f64 conditions after fcmp (see op_fsetcc)
 _FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
 
+# where each memory op has its base register among its operands
 _BASE_POSITION = {"load": 1, "fload": 1, "store": 1, "fstore": 1, "rmw": 0}
 
 
