@@ -54,7 +54,8 @@ def symbol_to_value(symbol: str) -> tuple[HoleValue, str | None]:
 
 
 # Holes are immutable, so equal relocs can share one: building a group makes a hole per reloc,
-# and the same few hundred (offset, patch function, target) combinations recur in every group.
+# and the same (offset, patch function, target, addend) combinations recur from group to group
+# (pure functions of a small key, cached like an instruction form's encoding).
 @lru_cache(maxsize=1 << 14)
 def _symbol_hole(offset: int, kind: str, symbol: str, addend: int) -> Hole:
     """The hole of a reloc against a ``_JIT_*`` name or a C symbol."""
