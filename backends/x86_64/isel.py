@@ -35,6 +35,7 @@ SAVED = (A.RBX, A.R15)
 FREGS = tuple(range(15))            # xmm0-xmm14
 CALL_REG, TMP, FTMP = A.R10, A.R11, 15
 INT_ARGS = (A.RDI, A.RSI, A.RDX, A.RCX, A.R8, A.R9)
+FLOAT_ARGS = tuple(range(8))        # xmm0-xmm7
 PINNED = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
 
 # LIR condition -> x86 condition code after ``cmp a, b``
@@ -130,8 +131,7 @@ class _Sel:
         self.fn = fn
         self.where = f"x86_64 lowering of {fn.name}"
         self.regs = dict(PINNED)
-        self.regs.update(lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, tuple(range(8)),
-                                      A.RAX))
+        self.regs.update(lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, FLOAT_ARGS, A.RAX))
         self.crossing = lir.crossing(fn)
         self.intervals = lir.live_intervals(fn)
         self.code = bytearray()
@@ -146,6 +146,10 @@ class _Sel:
         """A memory operand's displacement that does not fit (callers check the range inline)."""
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
+    def only_for_next(self, v: V) -> bool:
+        """``v`` is set by the current op and last used by the next one."""
+        live = self.intervals.get(v)
+        return live is not None and live[0] == self.pos and live[1] == self.pos + 1
 
     # -- helpers
     def mov_imm(self, reg: int, value: int) -> None:
@@ -167,13 +171,12 @@ class _Sel:
         self.relocs.append(Reloc(len(code) - 4, "patch_32r", ex.symbol, -4))
 
     def branch(self, cc: str | None, target) -> None:
-        code = self.code
         if isinstance(target, Exit):
-            code += _BR32_0[cc]
-            self.relocs.append(Reloc(len(code) - 4, "patch_32r", target.symbol, -4))
+            self.exit_jump(cc, target)
             return
         # A backward branch is rel8 when it reaches, as an assembler decides for a bound label;
         # a forward one is rel32 until _relax knows how far its label is.
+        code = self.code
         start = len(code)
         bound = self.labels.get(target.name)
         if bound is not None and bound - (start + 2) >= -128:
@@ -230,8 +233,7 @@ class _Sel:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
         (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
         v, base, disp, width, signed = load.args
-        live = self.intervals.get(v)
-        if live is None or live[0] != self.pos or live[1] != self.pos + 1 or width not in (8, 16, 32, 64):
+        if not self.only_for_next(v) or width not in (8, 16, 32, 64):
             return False
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
@@ -266,7 +268,7 @@ class _Sel:
     def fold_test(self, op, nxt) -> bool:
         """``v = x & mask`` only to branch on v being zero: ``test $mask, x``."""
         kind, v, x, mask = op.args
-        if kind != "and" or isinstance(mask, V) or self.intervals.get(v) != [self.pos, self.pos + 1]:
+        if kind != "and" or isinstance(mask, V) or not self.only_for_next(v):
             return False
         if nxt.op != "br" or nxt.args[1] is not v or nxt.args[2] != 0 or nxt.args[0] not in ("eq", "ne"):
             return False
