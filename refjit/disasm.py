@@ -65,6 +65,27 @@ def disassemble(arch: str, code: bytes, address: int = 0) -> list[Insn]:
     return out
 
 
+def instruction_count(arch: str, code: bytes) -> int:
+    """``len(disassemble(arch, code))`` without building the lines. AArch64 instructions, and
+    the ``.byte`` lines of what does not decode, are all 4 bytes (the last one: what is left)."""
+    if arch == "aarch64":
+        return (len(code) + 3) // 4
+    md = decoder(arch)
+    n = pos = 0
+    while pos < len(code):
+        decoded = False
+        for _addr, size, _mnemonic, _op_str in md.disasm_lite(code[pos:], pos):
+            pos += size
+            n += 1
+            decoded = True
+        if pos < len(code):
+            pos += 1          # an undecodable byte: one .byte line
+            n += 1
+        elif not decoded:
+            break
+    return n
+
+
 def disassemble_one(arch: str, code: bytes, address: int = 0) -> Insn | None:
     """The first instruction of ``code``, or None if it does not decode."""
     for addr, size, mnemonic, op_str in decoder(arch).disasm_lite(code, address, 1):

@@ -59,7 +59,7 @@ from unicorn.unicorn_py3.unicorn import (
     uclib,
 )
 
-from refjit.disasm import disassemble, disassemble_one
+from refjit.disasm import disassemble, disassemble_one, instruction_count
 from refjit.errors import EmulationError, RefjitError
 from refjit.outcome import Ending, Outcome, build_outcome
 from refjit.runtime.cfuncs import FatalError
@@ -458,7 +458,7 @@ class Machine:
         if n is None:
             if len(self._counts) >= MAX_COUNTED_BLOCKS:
                 self._counts.clear()
-            n = self._counts[code] = sum(1 for _ in _instruction_addresses(self.arch, code, address))
+            n = self._counts[code] = instruction_count(self.arch, code)
         span = self._spans.get(base)
         lo = address if span is None else min(span[0], address)
         hi = address + size if span is None else max(span[1], address + size)

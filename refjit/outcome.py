@@ -34,6 +34,8 @@ from dataclasses import dataclass, field, replace
 from refjit.errors import RefjitError
 
 KINDS = ("tier1", "error", "side_exit", "fatal", "fault")
+MAX_LEAVES = 1 << 16         # bound on the memo of int/float/str ObjectStates (per process)
+_LEAF_TYPES = frozenset(("int", "float", "str"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,6 +312,53 @@ class _Namer:
         self.statics = [(name, addr) for name, addr in sorted(process.symbols.items())
                         if kinds.get(name) == "data" and _looks_like_object(name)]
         self._slots = None
+        self._type_by_addr, self.o = process._type_by_addr, process.o
+        prof = process.profile
+        # _PyExecutorObject.exits[k]: (offset of exits, sizeof _PyExitData, its temperature's
+        # and executor's offsets)
+        self.exit_layout = (prof.offset("_PyExecutorObject", "exits"), prof.sizeof("_PyExitData"),
+                            prof.offset("_PyExitData", "temperature.value_and_backoff"),
+                            prof.offset("_PyExitData", "executor"))
+        # (serial, address, the block's bytes) -> ObjectState of a live int, float or str: see
+        # leaf_state.
+        self._leaves: dict[tuple[int, int, bytes], ObjectState] = {}
+
+    def leaf_state(self, process, block) -> "ObjectState | None":
+        """The ObjectState of the live int, float or str in ``block`` when everything reading it
+        reads lies inside the block (its type word, refcount, value and length fields, digits,
+        characters), memoised by the block's bytes: the same bytes read the same in every
+        Outcome. None when the object is of another type or reaches outside its block."""
+        if block.type not in _LEAF_TYPES:
+            return None
+        op, o = block.address, self.o
+        data = self.mem.read(op, block.end - op)
+        key = (block.serial, op, data)
+        state = self._leaves.get(key)
+        if state is not None:
+            return state
+        n = len(data)
+        if n < o.type + 8:
+            return None
+        name = self._type_by_addr.get(int.from_bytes(data[o.type:o.type + 8], "little"))
+        if name != block.type:
+            return None
+        if name == "float":
+            inside = o.fval + 8 <= n
+        elif name == "int":
+            inside = o.lv_tag + 8 <= n and \
+                o.digits + 4 * max(1, int.from_bytes(data[o.lv_tag:o.lv_tag + 8], "little") >> 3) <= n
+        elif name == "str":
+            inside = o.str_data <= n and \
+                0 <= int.from_bytes(data[o.str_length:o.str_length + 8], "little", signed=True) <= n - o.str_data
+        else:
+            return None
+        if not inside:
+            return None
+        state = _object_state(process, self, block, "live")
+        if len(self._leaves) >= MAX_LEAVES:
+            self._leaves.clear()
+        self._leaves[key] = state
+        return state
 
     def changed_statics(self, immortal_refcnt: int) -> list[tuple[str, int]]:
         """Static objects whose 32-bit refcount is no longer the immortal initial value."""
@@ -440,7 +489,8 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     heap = process.heap
     for state, blocks in (("live", heap.live()), ("freelist", heap.freelisted()), ("freed", heap.freed())):
         for block in blocks:
-            objects.append(_object_state(process, namer, block, state))
+            known = namer.leaf_state(process, block) if state == "live" else None
+            objects.append(known or _object_state(process, namer, block, state))
     objects.sort(key=lambda o: _ident_order(o.ident))
 
     statics = namer.changed_statics(prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
@@ -516,8 +566,11 @@ def _executor_text(process, namer: _Namer, op: int) -> str:
     (_EXIT_TRACE's backoff counter) and linked executor."""
     try:
         e = process.view("_PyExecutorObject", op)
-        exits = [f"{e.exits[k].temperature:#x}->{namer.ident(e.exits[k].executor)}"
-                 for k in range(e.exit_count)]
+        mem, at, size, temperature, executor = process.mem, *namer.exit_layout
+        exits = []
+        for k in range(e.exit_count):   # exits[k].temperature and .executor, read directly
+            x = op + at + k * size
+            exits.append(f"{mem.u16(x + temperature):#x}->{namer.ident(mem.u64(x + executor))}")
         return f"valid={e['vm_data.valid']} warm={e['vm_data.warm']} exits=[{', '.join(exits)}]"
     except RefjitError as err:
         return f"(unreadable executor: {err.why})"

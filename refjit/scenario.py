@@ -13,6 +13,7 @@ interpreter leaves it right before ``jit_code(frame, stack_pointer, tstate)``:
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 
 from refjit.errors import RuntimeModelError, TraceError
@@ -99,16 +100,19 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
             return statics[ref] if ref in BUILTIN_NAMES else addr[id(by_name[ref])]
         return addr[id(ref)]
 
-    for o in all_objects(trace):
+    objects = all_objects(trace)
+    for o in objects:
         addr[id(o)] = _create(p, o, ref_address)
 
     # The executors: the running one and every 'executor NAME' section, each with its exits
     # and its uops; then the exits that chain into another executor.
     sections = trace.sections()
+    exits_of = {sec.name: sec.exits() for sec in sections}       # merged once per section
+    exit_count = {name: max(ex) + 1 if ex else 0 for name, ex in exits_of.items()}
     addresses: dict[str, int] = {}
     for sec in sections:
-        exits = sec.exits()
-        targets = [exits[k].target if k in exits else 0 for k in range(sec.exit_count)]
+        exits = exits_of[sec.name]
+        targets = [exits[k].target if k in exits else 0 for k in range(exit_count[sec.name])]
         e = p.new_executor(targets, trace_length=len(sec.uops), code=code)
         ev = p.view("_PyExecutorObject", e)
         ev["vm_data.valid"] = int(sec.valid)
@@ -118,7 +122,7 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
     incoming = {name: 0 for name in addresses}
     for sec in sections:
         ev = p.view("_PyExecutorObject", addresses[sec.name])
-        for k, e in sec.exits().items():
+        for k, e in exits_of[sec.name].items():
             x = ev.exits[k]
             if e.temperature is not None:
                 x.temperature = e.temperature
@@ -145,8 +149,8 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
 
     # Reference counts: exactly the references the state holds (computed from the trace). The
     # running executor: co_executors' reference and the one the interpreter took before entering.
-    counts = reference_counts(trace)
-    for o in all_objects(trace):
+    counts = reference_counts(trace, objects)
+    for o in objects:
         if not p.is_immortal(addr[id(o)]):
             p.set_refcnt(addr[id(o)], counts[id(o)])
     for sec in sections:
@@ -169,9 +173,9 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
                 elif op.kind == "executor":
                     v = this + op.addend
                 elif op.kind == "exit":
-                    if op.value >= sec.exit_count:
+                    if op.value >= exit_count[sec.name]:
                         raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has "
-                                         f"{sec.exit_count} exits", f"{where}:{u.line}:1")
+                                         f"{exit_count[sec.name]} exits", f"{where}:{u.line}:1")
                     v = p.exit_address(this, op.value) + op.addend
                 else:  # bytecode
                     v = bytecode_base + op.addend
@@ -236,11 +240,37 @@ def _create(p: Process, o: ObjectDecl, ref_address) -> int:
     return op
 
 
+# _PyUOpInstruction (FACTS §a.5): opcode:15|format:1, oparg, then the union of target (u32) and
+# jump_target/error_target (2 x u16), operand0, operand1.
+_UOP_TARGET = struct.Struct("<HHIQQ")
+_UOP_JUMP = struct.Struct("<HHHHQQ")
+
+
 def _write_trace(p: Process, executor: int, uops: list[ResolvedUOp]) -> None:
     """Fill ``executor->trace`` with the _PyUOpInstruction array (FACTS §a.5), as CPython does."""
     prof = p.profile
     base = p.view("_PyExecutorObject", executor).trace
     size = prof.sizeof("_PyUOpInstruction")
+    if size == _UOP_TARGET.size and uops:
+        # The whole array in one write; a value that does not fit is written field by field
+        # below, which names it.
+        data = bytearray(size * len(uops))
+        ids = prof.uops
+        try:
+            for u in uops:
+                if u.format:
+                    _UOP_JUMP.pack_into(data, u.index * size, ids[u.name].id | (u.format << 15),
+                                        u.oparg, u.jump_target, u.error_target, u.operand0,
+                                        u.operand1)
+                else:
+                    _UOP_TARGET.pack_into(data, u.index * size, ids[u.name].id, u.oparg,
+                                          u.target, u.operand0, u.operand1)
+        except struct.error:
+            pass
+        else:
+            if all(u.index == i for i, u in enumerate(uops)):
+                p.mem.write(base, data)
+                return
     for u in uops:
         a = base + u.index * size
         p.mem.set_u16(a, prof.uops[u.name].id | (u.format << 15))

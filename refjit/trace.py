@@ -274,10 +274,12 @@ class Trace:
 # Lexing: one line at a time, every token with its column
 
 
-_TOKEN = re.compile(r"\s*(?:(?P<punct>[=\[\],])|(?P<word>[^\s=\[\],#]+))")
+# A token is punctuation or a word; any other character that is not white space (a '#' left
+# inside a line) is an error.
+_TOKEN = re.compile(r"[=\[\],]|[^\s=\[\],#]+|(?P<bad>\S)")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Tok:
     text: str
     col: int  # 1-based
@@ -288,20 +290,13 @@ class _Line:
 
     def __init__(self, text: str, lineno: int, filename: str):
         self.lineno, self.filename = lineno, filename
-        self.toks: list[_Tok] = []
         self.end_col = len(text.rstrip()) + 1
-        pos = 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
-            if m is None or m.end() == pos:
-                rest = text[pos:].lstrip()
-                if not rest:
-                    break
-                col = len(text) - len(rest) + 1
-                raise TraceError(f"unexpected character {rest[0]!r}", self._where(col))
-            kind = "punct" if m.group("punct") else "word"
-            self.toks.append(_Tok(m.group(kind), m.start(kind) + 1))
-            pos = m.end()
+        if "#" in text:  # the one character that is neither white space nor in a token
+            for m in _TOKEN.finditer(text):
+                if m.lastgroup == "bad":
+                    raise TraceError(f"unexpected character {m.group()!r}",
+                                     self._where(m.start() + 1))
+        self.toks = [_Tok(m.group(), m.start() + 1) for m in _TOKEN.finditer(text)]
         self.i = 0
 
     def _where(self, col: int) -> str:
@@ -339,7 +334,9 @@ class _Line:
     def options(self, allowed: dict[str, str]) -> dict[str, tuple[str | bool, _Tok]]:
         """The rest of the line as ``key=value`` pairs and bare flags (allowed: name -> 'value'|'flag')."""
         out: dict[str, tuple[str | bool, _Tok]] = {}
-        while not self.at_end():
+        toks = self.toks
+        n = len(toks)
+        while self.i < n:
             key = self.word("key=value")
             kind = allowed.get(key.text)
             if kind is None:
@@ -349,14 +346,19 @@ class _Line:
                 raise self.error(f"{key.text!r} given twice", key)
             if kind == "flag":
                 out[key.text] = (True, key)
+                continue
+            i = self.i
+            if i + 1 < n and toks[i].text == "=" and toks[i + 1].text not in "=[],":
+                vt = toks[i + 1]           # the usual key=value, read without the checks below
+                self.i = i + 2
             else:
                 self.expect("=")
                 vt = self.word(f"a value for {key.text}")
-                value = vt.text
-                while self.peek() is not None and self.peek().text == ",":  # a,b,c
-                    self.next(",")
-                    value += "," + self.word(f"a value for {key.text} after ','").text
-                out[key.text] = (value, vt)  # errors about the value point at it
+            value = vt.text
+            while self.i < n and toks[self.i].text == ",":  # a,b,c
+                self.next(",")
+                value += "," + self.word(f"a value for {key.text} after ','").text
+            out[key.text] = (value, vt)  # errors about the value point at it
         return out
 
     def int_value(self, text: str, tok: _Tok, what: str, lo: int | None = None,
@@ -383,6 +385,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 # ---------------------------------------------------------------------------------------------
 # Parsing
+
+
+_UOP_OPTIONS = {"oparg": "value", "fmt": "value", "target": "value", "jump_target": "value",
+                "error_target": "value", "operand0": "value", "operand1": "value"}
 
 
 class _Parser:
@@ -724,9 +730,7 @@ class _Parser:
             raise ln.error(f"unknown uop {nt.text!r} (not a tier-2 uop of CPython "
                            f"{self.profile.version})", nt)
         u = UOp(index, nt.text, line=ln.lineno)
-        opts = ln.options({"oparg": "value", "fmt": "value", "target": "value",
-                           "jump_target": "value", "error_target": "value",
-                           "operand0": "value", "operand1": "value"})
+        opts = ln.options(_UOP_OPTIONS)
         if "oparg" in opts:
             u.oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF)
         const = _spec(spec, "const_oparg")
@@ -994,12 +998,13 @@ def validate(trace: Trace, profile) -> None:
                      f"stacksize={trace.stacksize}")
 
     # Reference counts: every mortal object needs an owner.
-    counts = reference_counts(trace)
+    objects = all_objects(trace)
+    counts = reference_counts(trace, objects)
     for o in trace.objects:
         if not statically_immortal(o) and counts[id(o)] == 0:
             raise err(o.line, f"object {o.name!r} has no owner: its reference count would be 0 "
                               f"(give it an owned slot, put it in a container, or extra=N)")
-    for o in all_objects(trace):
+    for o in objects:
         if o.name is None and not statically_immortal(o) and counts[id(o)] == 0:
             raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
 
@@ -1144,17 +1149,20 @@ def all_objects(trace: Trace) -> list[ObjectDecl]:
     return out
 
 
-def reference_counts(trace: Trace) -> dict[int, int]:
-    """id(ObjectDecl) -> the number of strong references the initial state holds to it."""
+def reference_counts(trace: Trace, objects: list[ObjectDecl] | None = None) -> dict[int, int]:
+    """id(ObjectDecl) -> the number of strong references the initial state holds to it.
+    ``objects``: ``all_objects(trace)``, when the caller has it already."""
     by_name = {o.name: o for o in trace.objects}
-    counts = {id(o): o.extra for o in all_objects(trace)}
+    if objects is None:
+        objects = all_objects(trace)
+    counts = {id(o): o.extra for o in objects}
 
     def resolve(ref):
         if isinstance(ref, str):
             return by_name.get(ref)  # None for the builtin singletons
         return ref
 
-    for o in all_objects(trace):
+    for o in objects:
         for c in _children(o):
             r = resolve(c)
             if r is not None:

@@ -750,3 +750,20 @@ def test_register_access_keeps_widths_apart():
     a.regs.write(A.UC_ARM64_REG_Q2, (0xBEEF << 64) | 0x5678)
     assert a.regs.read(A.UC_ARM64_REG_Q2) == (0xBEEF << 64) | 0x5678
     assert a.regs.batch([A.UC_ARM64_REG_X0, A.UC_ARM64_REG_Q2]).read()[1] == (0xBEEF << 64) | 0x5678
+
+
+def test_instruction_count_is_the_number_of_disassembled_lines():
+    """The machine counts a block's instructions with disasm.instruction_count: the lines
+    capstone's listing has, .byte lines of undecodable bytes included."""
+    import random
+
+    from refjit.disasm import disassemble, instruction_count
+
+    rng = random.Random(7)
+    for arch in ("x86_64", "aarch64"):
+        for _ in range(500):
+            code = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 48)))
+            assert instruction_count(arch, code) == len(disassemble(arch, code, 0x4000)), code.hex()
+    # push rbp; mov rbp, rsp; ret  /  nop; ret
+    assert instruction_count("x86_64", bytes.fromhex("554889e5c3")) == 3
+    assert instruction_count("aarch64", bytes.fromhex("1f2003d5c0035fd6")) == 2

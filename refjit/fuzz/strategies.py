@@ -14,12 +14,18 @@ from hypothesis import strategies as st
 from refjit.fuzz.generate import Choices, Generated, generate
 
 
+_INTEGERS: dict[tuple[int, int], st.SearchStrategy] = {}   # one strategy per range, made once
+
+
 class _Drawn(Choices):
     def __init__(self, draw):
         self.draw = draw
 
     def integer(self, lo: int, hi: int) -> int:
-        return self.draw(st.integers(lo, hi))
+        strategy = _INTEGERS.get((lo, hi))
+        if strategy is None:
+            strategy = _INTEGERS[(lo, hi)] = st.integers(lo, hi)
+        return self.draw(strategy)
 
 
 @st.composite
