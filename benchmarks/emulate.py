@@ -6,8 +6,10 @@ The short trace is hand-written in the stencils' style (a CPython-like shim, the
 with PyStackRef_DUP, read a borrowed local, two PyStackRef_CLOSEs, Py_INCREF/Py_DECREF, the
 tier-1 exit) and leaves the process as it found it, so it can be re-run without restoring
 memory. "execute" is the machine alone (entry, run, how it ended); "run" adds reading the
-Outcome back; "us/restore" is the per-run setup of a differential case (the whole process
-refilled from a snapshot, as refjit.check does before each run). The call benchmark is one uop
+Outcome back; "us/restore" is the process refilled from a snapshot after a machine run (every
+region copied whole, since the CPU's writes are not tracked; as refjit.check resets a lane after
+each case), "us/pages" an int allocated and freed through Memory, then the restore that
+rewrites only the pages written (as before each machine run of a case). The call benchmark is one uop
 that calls PyLong_FromLong(5) in a loop, so each iteration is a trip into the stub page, the
 Python model and back.
 """
@@ -141,10 +143,20 @@ def bench(arch, seconds):
     assert m.calls - before >= CALLS_PER_RUN
     # What refjit.check pays before each run of a case: the process refilled from a snapshot.
     snap = p.snapshot()
-    restores = rate(lambda: p.restore(snap), seconds)
+
+    def after_run():
+        p.mem.mark_all_dirty()
+        p.restore(snap)
+
+    def after_writes():
+        p.decref(p.new_int(10**6))
+        p.restore(snap)
+
+    restores = rate(after_run, seconds)
+    pages = rate(after_writes, seconds)
     return {"arch": arch, "machine setup": setup, "trace insns": first.instructions,
             "execute/s": execute, "run/s": run, "calls/s": calls_runs * CALLS_PER_RUN,
-            "restore/s": restores}
+            "restore/s": restores, "pages/s": pages}
 
 
 def bench_real_stencils(arch, directory, iterations=2000):
@@ -186,11 +198,11 @@ def main():
     args = ap.parse_args()
     rows = [bench(arch, args.seconds) for arch in ("x86_64", "aarch64")]
     print(f"{'arch':8} {'setup':>10} {'insns':>6} {'execute/s':>11} {'us/exec':>8} "
-          f"{'run/s':>9} {'us/run':>8} {'model calls/s':>14} {'us/restore':>10}")
+          f"{'run/s':>9} {'us/run':>8} {'model calls/s':>14} {'us/restore':>10} {'us/pages':>8}")
     for r in rows:
         print(f"{r['arch']:8} {r['machine setup'] * 1e3:8.1f}ms {r['trace insns']:6d} "
               f"{r['execute/s']:11.0f} {1e6 / r['execute/s']:8.1f} {r['run/s']:9.0f} "
-              f"{1e6 / r['run/s']:8.1f} {r['calls/s']:14.0f} {1e6 / r['restore/s']:10.1f}")
+              f"{1e6 / r['run/s']:8.1f} {r['calls/s']:14.0f} {1e6 / r['restore/s']:10.1f} {1e6 / r['pages/s']:8.1f}")
     if args.stencils:
         print("\nint_sum from CPython's stencils (loop iterations, wall time, instructions/s)")
         for arch in ("x86_64", "aarch64"):

@@ -485,13 +485,12 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         if ending.location and (ending.instruction or ending.callee):
             fields["location"] = f"{ending.location},{ending._where_detail()}"
 
+    # Every heap block in allocation order, which is the order of their names (#serial).
     objects = []
-    heap = process.heap
-    for state, blocks in (("live", heap.live()), ("freelist", heap.freelisted()), ("freed", heap.freed())):
-        for block in blocks:
-            known = namer.leaf_state(process, block) if state == "live" else None
-            objects.append(known or _object_state(process, namer, block, state))
-    objects.sort(key=lambda o: _ident_order(o.ident))
+    for block in process.heap.in_order():
+        state = block.state                     # "live", "freelist" or "freed"
+        known = namer.leaf_state(process, block) if state == "live" else None
+        objects.append(known or _object_state(process, namer, block, state))
 
     statics = namer.changed_statics(prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
 

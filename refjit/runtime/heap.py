@@ -163,6 +163,10 @@ class Heap:
     def _in_order(self, state: str) -> list[Block]:
         return sorted((b for b in self._blocks.values() if b.state == state), key=lambda b: b.serial)
 
+    def in_order(self) -> list[Block]:
+        """Every block, live, freelisted or freed, in allocation order."""
+        return sorted(self._blocks.values(), key=lambda b: b.serial)
+
     def live(self) -> list[Block]:
         """Blocks in use, in allocation order."""
         return self._in_order(LIVE)

@@ -73,10 +73,16 @@ class Region:
     def snapshot(self) -> bytes:
         return bytes(self.view)
 
-    def restore(self, data: bytes) -> None:
+    def restore(self, data: bytes, used: int | None = None) -> None:
+        """Set the region's bytes to ``data``; ``used``: its length without the zeros at the end,
+        which are then cleared rather than copied (most of a fresh region is zeros)."""
         if len(data) != self.size:
             raise RuntimeModelError(f"region {self.name!r}: snapshot of {len(data)} bytes, region has {self.size}")
-        ctypes.memmove(self.address_of_buffer, data, self.size)
+        if used is None:
+            ctypes.memmove(self.address_of_buffer, data, self.size)
+            return
+        ctypes.memmove(self.address_of_buffer, data, used)
+        ctypes.memset(self.address_of_buffer + used, 0, self.size - used)
 
     def clear(self, byte: int = 0) -> None:
         ctypes.memset(self.address_of_buffer, byte, self.size)
@@ -87,14 +93,14 @@ class MemorySnapshot:
     """Every region's bytes: whole regions (``base``, shared by the snapshots taken after one
     whole copy) with ``pages`` (page number -> its bytes, written since) laid over them."""
 
-    base: tuple[tuple[str, int, bytes], ...]      # (name, address, all its bytes) per region
-    pages: dict[int, bytes]
+    base: tuple[tuple[str, int, bytes, int], ...]   # (name, address, all its bytes, how many
+    pages: dict[int, bytes]                          # of them are before the trailing zeros)
 
     @property
     def regions(self) -> tuple[tuple[str, bytes], ...]:
         """(name, bytes) of every region, as the snapshot holds it."""
         out = []
-        for name, base, data in self.base:
+        for name, base, data, _used in self.base:
             data = bytearray(data)
             for page, chunk in self.pages.items():
                 o = (page << PAGE_SHIFT) - base
@@ -232,7 +238,9 @@ class Memory:
     def snapshot(self) -> MemorySnapshot:
         ref, dirty = self._ref, self._dirty
         if ref is None or dirty is None:
-            snap = MemorySnapshot(tuple((r.name, r.base, r.snapshot()) for r in self.regions), {})
+            whole = [(r.name, r.base, r.snapshot()) for r in self.regions]
+            snap = MemorySnapshot(tuple((name, base, data, len(data.rstrip(b"\0")))
+                                        for name, base, data in whole), {})
         else:
             pages = dict(ref.pages)
             for page in dirty:
@@ -248,15 +256,15 @@ class Memory:
             # Only pages written since ``ref``, or that differ between ``ref`` and ``snap``'s
             # overlays, can differ from ``snap``.
             pages = dirty if ref is snap else dirty | ref.pages.keys() | snap.pages.keys()
-            whole = {name: data for name, _base, data in snap.base}
+            whole = {name: data for name, _base, data, _used in snap.base}
             for page in pages:
                 r, o = self._page(page)
                 data = snap.pages.get(page)
                 r.view[o:o + PAGE_SIZE] = data if data is not None else \
                     memoryview(whole[r.name])[o:o + PAGE_SIZE]
         else:
-            for name, _base, data in snap.base:
-                self.region(name).restore(data)
+            for name, _base, data, used in snap.base:
+                self.region(name).restore(data, used)
             for page, data in snap.pages.items():
                 r, o = self._page(page)
                 r.view[o:o + PAGE_SIZE] = data

@@ -18,7 +18,7 @@ from typing import Any
 
 from refjit.errors import RuntimeModelError, SpecError
 from refjit.profile import Field, Profile, Struct
-from refjit.runtime.memory import Memory
+from refjit.runtime.memory import PAGE_SHIFT, Memory
 
 _SIGNED = {
     "int", "signed int", "int8_t", "int16_t", "int32_t", "int64_t", "Py_ssize_t", "Py_hash_t",
@@ -235,7 +235,10 @@ def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, what: str) -
         fmt.pack_into(r.view, addr - r.base, value)
     except _struct.error:
         raise RuntimeModelError(f"{value!r} does not fit {what} ({fmt.size} bytes)") from None
-    mem._touch(addr, fmt.size)
+    d = mem._dirty                  # Memory._touch, inline
+    if d is not None:
+        d.add(addr >> PAGE_SHIFT)
+        d.add((addr + fmt.size - 1) >> PAGE_SHIFT)
 
 
 class ArrayView:
