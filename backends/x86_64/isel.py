@@ -483,8 +483,8 @@ class _Sel:
         self.branch(None, target)
 
     def _call(self, dst, args, call: bytes, out=None, fptr=None, symbol=None):
-        """The bytes of a call instruction with the C ABI around it; ``symbol`` names the
-        function whose GOT slot the call reads (its disp32 is then a hole)."""
+        """Emit ``call`` (a call instruction's bytes) with the C ABI around it; ``symbol`` names
+        the function whose GOT slot the call reads (the call's disp32 is then a hole)."""
         code, R = self.code, self.regs
         ints = [x for x in args if x.kind == lir.INT]
         floats = [x for x in args if x.kind == lir.F64]
