@@ -454,11 +454,11 @@ class _Sel:
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             a.ldst_pre("str", X[30], A.SP, -16)
-        moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT]
-        for d, s in moves:
-            if d != s:    # some argument is not in its register yet
-                lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
-                break
+        moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT and r[v] != i]
+        if len(moves) == 1:    # one argument to move cannot overwrite another
+            a.mov(X[moves[0][0]], X[moves[0][1]])
+        elif moves:
+            lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
         if OUT_SLOT in ints:
             for i, v in enumerate(ints):
                 if v is OUT_SLOT:
