@@ -61,6 +61,7 @@ outside the trace, tier-1 targets outside the bytecode. ``format_trace`` prints 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -928,9 +929,13 @@ def _eval_size(expr: str, oparg: int) -> int:
 def stack_effect(profile, name: str, oparg: int) -> tuple[int, int]:
     """(slots popped, slots pushed) for a uop with this oparg; passthrough items count on both."""
     spec = profile.uops[name]
-    pops = sum(stack_item_count(i, oparg) for i in _spec(spec, "stack_inputs"))
-    pushes = sum(stack_item_count(i, oparg) for i in _spec(spec, "stack_outputs"))
-    return pops, pushes
+    return _stack_effect(_spec(spec, "stack_inputs"), _spec(spec, "stack_outputs"), oparg)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _stack_effect(inputs: tuple[str, ...], outputs: tuple[str, ...], oparg: int) -> tuple[int, int]:
+    return (sum(stack_item_count(i, oparg) for i in inputs),
+            sum(stack_item_count(i, oparg) for i in outputs))
 
 
 # Guards that pop their operand before they jump (every other guard jumps before any change).

@@ -515,11 +515,17 @@ class Process(Objects):
         e["vm_data.index"] = -1
         e["vm_data.code"] = code
         temperature = (self.consts.SIDE_EXIT_INITIAL_VALUE << self.consts.BACKOFF_BITS) | self.consts.SIDE_EXIT_INITIAL_BACKOFF
+        off = self.profile.offset
+        at_target, at_temperature, at_executor = (off("_PyExitData", "target"),
+                                                  off("_PyExitData", "temperature.value_and_backoff"),
+                                                  off("_PyExitData", "executor"))
         for i, target in enumerate(exit_targets):
-            x = e.exits[i]
-            x.target = target
-            x.temperature = temperature
-            x.executor = 0
+            if not 0 <= target < 1 << 32:       # the view's store says what does not fit
+                e.exits[i].target = target
+            x = op + base + i * exit_size     # exits[i]: target, temperature, executor
+            self.mem.set_u32(x + at_target, target & 0xFFFF_FFFF)
+            self.mem.set_u16(x + at_temperature, temperature)
+            self.mem.set_u64(x + at_executor, 0)
         e.jit_code = jit_code
         e.jit_size = jit_size or 0
         shim = self.profile.abi.shim_code_size if shim_size is None else shim_size

@@ -167,10 +167,16 @@ class View:
             return self.address
         return self.address - self._struct.field(self._prefix).offset
 
+    def _known_codec(self, name: str) -> tuple:
+        # _codec with its cache lookup first, inline: views are read and written a lot.
+        prefix = self._prefix
+        codec = self._codecs.cache.get((self._struct.name, f"{prefix}.{name}" if prefix else name))
+        return codec if codec is not None else self._codec(name)
+
     def get(self, name: str) -> Any:
-        codec = self._codec(name)
+        codec = self._known_codec(name)
         kind = codec[0]
-        addr = self._outer_address() + codec[1]
+        addr = (self._outer_address() if self._prefix else self.address) + codec[1]
         mem = self._memory
         if kind == _SCALAR:
             fmt = codec[2]
@@ -190,9 +196,9 @@ class View:
         return View(mem, self._profile, self._struct.name, addr, target)
 
     def set(self, name: str, value: Any) -> None:
-        codec = self._codec(name)
+        codec = self._known_codec(name)
         kind = codec[0]
-        addr = self._outer_address() + codec[1]
+        addr = (self._outer_address() if self._prefix else self.address) + codec[1]
         mem = self._memory
         if kind == _SCALAR:
             _store(mem, codec[2], addr, value, f"{self._struct.name}.{self._path(name)}")
