@@ -2,10 +2,13 @@
 
 Every executor of every example trace is compiled as a JIT would compile it: each uop lowered to
 LIR (refjit.lower), selected and encoded by the ISA's backend into a stencil-compatible group
-(refjit.compile), and the trace linked as Python/jit.c links it (refjit.link). Two ways:
+(refjit.compile), and the trace linked as Python/jit.c links it (refjit.link). Four ways:
 
 * cold: every uop instance is lowered and encoded afresh (``lower_uop`` without its cache), as a
-  JIT without a group cache would;
+  JIT without a group cache would; the encoders keep their tables of instruction bytes (a memo of
+  a pure function of form and operands) from one compilation to the next, as a JIT process would;
+* first: the same, for the very first compilation of the process, with those tables (and every
+  other first-use look-up, such as a profile's field offsets) still empty;
 * per trace: each distinct uop of a trace is lowered and encoded once for that trace (a cache
   that lives as long as one compilation);
 * cached: groups come from the per-(uop, ISA) cache, as CPython's stencils come from its header;
@@ -95,7 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     for arch in ARCHES:
         work = executors(paths, arch)
         n = sum(len(trace) for trace, *_ in work)
-        compile_cached(arch, work)  # fills the group cache, imports everything
+        # The very first compilation of the process: the encoders' tables of instruction bytes
+        # (memos of a pure function of form and operands) are still empty.
+        first = compile_cold(arch, work)
+        print(f"{arch:<8} {'first':<9} {len(work):>9} {n:>6} {sum(first):>9.4f} {n / sum(first):>9,.0f}   "
+              "the first cold compilation of the process (empty tables)")
+        compile_cached(arch, work)  # fills the group cache
         for mode, per_trace in (("cold", False), ("per trace", True)):
             best = min((compile_cold(arch, work, per_trace) for _ in range(args.runs)), key=sum)
             total = sum(best)
