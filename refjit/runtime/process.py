@@ -27,7 +27,6 @@ so x86-64 GOT calls are not relaxed; ``LayoutConfig(jit_near_stubs=True)`` puts 
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -81,6 +80,11 @@ class LayoutConfig:
     @property
     def jit_address(self) -> int:
         return self.stubs_base + self.jit_near_offset if self.jit_near_stubs else self.jit_base
+
+
+def _copy_freelists(freelists: dict[str, list[int]]) -> dict[str, list[int]]:
+    # What copy.deepcopy gives for lists of addresses, without its generic machinery.
+    return {name: list(entries) for name, entries in freelists.items()}
 
 
 @dataclass(frozen=True)
@@ -198,14 +202,14 @@ class Process(Objects):
     # -- snapshots ---------------------------------------------------------------------------------
     def snapshot(self) -> ProcessSnapshot:
         return ProcessSnapshot(
-            self.mem.snapshot(), self.heap.snapshot(), copy.deepcopy(self.freelists), self._code_top,
+            self.mem.snapshot(), self.heap.snapshot(), _copy_freelists(self.freelists), self._code_top,
             self._statics_top, tuple(self.executors), self._foreign_executors,
         )
 
     def restore(self, snap: ProcessSnapshot) -> None:
         self.mem.restore(snap.memory)
         self.heap.restore(snap.heap)
-        self.freelists = copy.deepcopy(snap.freelists)
+        self.freelists = _copy_freelists(snap.freelists)
         self._code_top = snap.code_top
         self._statics_top = snap.statics_top
         self.executors = list(snap.executors)
