@@ -236,14 +236,28 @@ class Builder:
 
     A uop's LIR is built afresh at every compilation, so the methods append their :class:`Op`
     themselves, and the commonest ones (load, store, bin, br...) check their operands with direct
-    comparisons before calling ``_reg``/``_operand``, which explain a bad one."""
+    comparisons before calling ``_reg``/``_operand``, which explain a bad one.
+
+    Each method also knows which registers its op reads and writes, so the Builder records the
+    liveness as it goes (what :func:`_liveness` would otherwise find by walking the ops again):
+    ``_iv`` is ``{vreg: [first, last]}`` in order of first mention, the op's reads before its
+    writes (a register a method creates is new there: ``iv[dst] = [p, p]``; any other goes through
+    ``_mention``); ``_at`` the position of every label bound, ``_back`` the (label, branch)
+    positions of the jumps backwards, ``_calls``/``_abi`` the positions of the calls and of the
+    calls and returns. :meth:`finish` extends the intervals over the loops and leaves the result
+    with the function."""
 
     def __init__(self, name: str):
         self.fn = Function(name)
         self._ops = self.fn.ops
         self._labels = 0
-        self._bound: set[str] = set()     # names of the labels bound so far
         self._branches: list[Lbl] = []    # the labels branched to, in op order (for finish)
+        self._iv: dict[V, list[int]] = {}
+        self._at: dict[str, int] = {}     # label name -> the position where it is bound
+        self._back: list[tuple[int, int]] = []
+        self._calls: list[int] = []
+        self._abi: list[int] = []
+        self._unordered = False           # some register was first mentioned not as a new dst
 
     def _err(self, why: str) -> LowerError:
         return LowerError(why, where=f"lowering {self.fn.name}")
@@ -261,9 +275,21 @@ class Builder:
             return v
         return self._reg(v)
 
+    def _mention(self, x, p: int) -> None:
+        """Op ``p`` reads or writes ``x`` (anything but a register is ignored)."""
+        r = self._iv.get(x)
+        if r is not None:
+            r[1] = p
+        elif x.__class__ is V and x.id >= 0:
+            self._iv[x] = [p, p]
+            self._unordered = True
+
     def _target(self, t):
         if t.__class__ is Lbl:
             self._branches.append(t)
+            head = self._at.get(t.name)
+            if head is not None:       # bound already: a jump backwards (a loop)
+                self._back.append((head, len(self._ops)))
         elif t.__class__ is not Exit:
             raise self._err(f"branch target must be a label or an exit, got {t!r}")
         return t
@@ -284,27 +310,41 @@ class Builder:
         return Lbl(f"{name}{self._labels}")
 
     def bind(self, label: Lbl) -> None:
-        self._bound.add(label.name)
-        self._ops.append(Op("label", (label,)))
+        ops = self._ops
+        self._at[label.name] = len(ops)
+        ops.append(Op("label", (label,)))
 
     # -- values
     def const(self, value: int, dst: V | None = None) -> V:
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("const", (dst, self._operand(value) & _MAX64)))
+        value = self._operand(value) & _MAX64
+        ops = self._ops
+        self._mention(dst, len(ops))
+        ops.append(Op("const", (dst, value)))
         return dst
 
     def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
         """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
+        ops = self._ops
+        p = len(ops)
         field_hole = _FIELD_HOLE_NAMES.get(kind)
         if field_hole is not None:
-            dst = self.new(field_hole[0]) if dst is None else self._reg(dst)
             symbol = field_hole[1]
+            if dst is None:
+                dst = self.new(field_hole[0])
+                self._iv[dst] = [p, p]
+            else:
+                self._mention(self._reg(dst), p)
         else:
-            dst = self.new() if dst is None else self._reg(dst)
+            if dst is None:
+                dst = self.new()
+                self._iv[dst] = [p, p]
+            else:
+                self._mention(self._reg(dst), p)
             if kind.startswith("_JIT_"):
                 raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
             symbol = kind
-        self._ops.append(Op("hole", (dst, symbol, addend)))
+        ops.append(Op("hole", (dst, symbol, addend)))
         return dst
 
     def cstring(self, text: str, dst: V | None = None) -> V:
@@ -316,37 +356,77 @@ class Builder:
         label = f"rodata{len(self.fn.rodata)}"
         self.fn.rodata[label] = bytes(blob) + bytes(-len(blob) % 8)
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("data", (dst, label)))
+        ops = self._ops
+        self._mention(dst, len(ops))
+        ops.append(Op("data", (dst, label)))
         return dst
 
     def mov(self, dst: V, src: V) -> V:
-        self._ops.append(Op("mov", (self._reg(dst, src.kind), self._reg(src, src.kind))))
+        self._reg(dst, src.kind)
+        self._reg(src, src.kind)
+        ops = self._ops
+        p = len(ops)
+        self._mention(src, p)
+        self._mention(dst, p)
+        ops.append(Op("mov", (dst, src)))
         return dst
 
     def load(self, base: V, disp: int = 0, width: int = 64, signed: bool = False,
              dst: V | None = None) -> V:
         if width not in WIDTHS:
             raise self._err(f"load width {width}")
-        dst = self.new() if dst is None else self._reg(dst)
+        ops = self._ops
+        p = len(ops)
+        if dst is None:
+            fn = self.fn    # self.new(), without the call
+            n = fn.nregs = fn.nregs + 1
+            dst = V(n, INT, "")
+            fresh = True
+        else:
+            self._reg(dst)
+            fresh = False
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
-        self._ops.append(Op("load", (dst, base, disp, width, signed)))
+        iv = self._iv
+        r = iv.get(base)
+        if r is not None:
+            r[1] = p
+        elif base.id >= 0:
+            self._mention(base, p)
+        if fresh:
+            iv[dst] = [p, p]
+        else:
+            self._mention(dst, p)
+        ops.append(Op("load", (dst, base, disp, width, signed)))
         return dst
 
     def store(self, value, base: V, disp: int = 0, width: int = 64) -> None:
         """``*(intN *)(base + disp) = value`` (a register, or a constant)."""
         if width not in WIDTHS:
             raise self._err(f"store width {width}")
+        ops = self._ops
+        p = len(ops)
+        iv = self._iv
         if value.__class__ is V:
             if value.kind != INT:
                 self._reg(value)
+            r = iv.get(value)
+            if r is not None:
+                r[1] = p
+            elif value.id >= 0:
+                self._mention(value, p)
         elif isinstance(value, int) and not isinstance(value, bool):
             value &= (1 << width) - 1
         else:
             self._reg(value)
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
-        self._ops.append(Op("store", (value, base, disp, width)))
+        r = iv.get(base)
+        if r is not None:
+            r[1] = p
+        elif base.id >= 0:
+            self._mention(base, p)
+        ops.append(Op("store", (value, base, disp, width)))
 
     def rmw(self, base: V, disp: int, width: int, delta: int, cond: str | None = None,
             target=None) -> None:
@@ -358,24 +438,62 @@ class Builder:
             raise self._err(f"rmw branches on eq/ne with a target, got {cond!r} {target!r}")
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
-        self._ops.append(Op("rmw", (base, disp, width, delta, cond,
-                                    None if target is None else self._target(target))))
+        ops = self._ops
+        self._mention(base, len(ops))
+        ops.append(Op("rmw", (base, disp, width, delta, cond,
+                              None if target is None else self._target(target))))
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
         dst = self.newf() if dst is None else self._reg(dst, F64)
-        self._ops.append(Op("fload", (dst, self._reg(base), disp)))
+        self._reg(base)
+        ops = self._ops
+        p = len(ops)
+        self._mention(base, p)
+        self._mention(dst, p)
+        ops.append(Op("fload", (dst, base, disp)))
         return dst
 
     def fstore(self, value: V, base: V, disp: int = 0) -> None:
-        self._ops.append(Op("fstore", (self._reg(value, F64), self._reg(base), disp)))
+        self._reg(value, F64)
+        self._reg(base)
+        ops = self._ops
+        p = len(ops)
+        self._mention(value, p)
+        self._mention(base, p)
+        ops.append(Op("fstore", (value, base, disp)))
 
     def _bin(self, op: str, a, b, dst):
-        dst = self.new() if dst is None else self._reg(dst)
+        ops = self._ops
+        p = len(ops)
+        if dst is None:
+            fn = self.fn    # self.new(), without the call
+            n = fn.nregs = fn.nregs + 1
+            dst = V(n, INT, "")
+            fresh = True
+        else:
+            self._reg(dst)
+            fresh = False
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
-        if not (b.__class__ is V and b.kind == INT or b.__class__ is int and _MIN64 <= b <= _MAX64):
+        iv = self._iv
+        r = iv.get(a)
+        if r is not None:
+            r[1] = p
+        elif a.id >= 0:
+            self._mention(a, p)
+        if b.__class__ is V and b.kind == INT:
+            r = iv.get(b)
+            if r is not None:
+                r[1] = p
+            elif b.id >= 0:
+                self._mention(b, p)
+        elif not (b.__class__ is int and _MIN64 <= b <= _MAX64):
             self._operand(b)     # (explains a bad operand; accepts an int subclass)
-        self._ops.append(Op("bin", (op, dst, a, b)))
+        if fresh:
+            iv[dst] = [p, p]
+        else:
+            self._mention(dst, p)
+        ops.append(Op("bin", (op, dst, a, b)))
         return dst
 
     def add(self, a, b, dst=None):
@@ -416,7 +534,14 @@ class Builder:
         if shift not in (0, 1, 2, 3):
             raise self._err(f"lea shift {shift!r}: 0..3")
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("lea", (dst, self._reg(base), self._reg(index), shift, disp)))
+        self._reg(base)
+        self._reg(index)
+        ops = self._ops
+        p = len(ops)
+        self._mention(base, p)
+        self._mention(index, p)
+        self._mention(dst, p)
+        ops.append(Op("lea", (dst, base, index, shift, disp)))
         return dst
 
     def add_ovf(self, a, b, target, dst: V | None = None) -> V:
@@ -431,7 +556,14 @@ class Builder:
 
     def _ovf(self, op, a, b, target, dst):
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("ovf", (op, dst, self._reg(a), self._reg(b), self._target(target))))
+        self._reg(a)
+        self._reg(b)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(b, p)
+        self._mention(dst, p)
+        ops.append(Op("ovf", (op, dst, a, b, self._target(target))))
         return dst
 
     def setcc(self, cond: str, a: V, b, width: int = 64, dst: V | None = None) -> V:
@@ -439,7 +571,14 @@ class Builder:
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("setcc", (cond, dst, self._reg(a), self._operand(b), width)))
+        self._reg(a)
+        b = self._operand(b)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(b, p)
+        self._mention(dst, p)
+        ops.append(Op("setcc", (cond, dst, a, b, width)))
         return dst
 
     def select(self, cond: str, a: V, b, if_true: V, if_false: V, width: int = 64,
@@ -448,8 +587,15 @@ class Builder:
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("select", (cond, dst, self._reg(a), self._operand(b), self._reg(if_true),
-                                       self._reg(if_false), width)))
+        self._reg(a)
+        b = self._operand(b)
+        self._reg(if_true)
+        self._reg(if_false)
+        ops = self._ops
+        p = len(ops)
+        for x in (a, b, if_true, if_false, dst):
+            self._mention(x, p)
+        ops.append(Op("select", (cond, dst, a, b, if_true, if_false, width)))
         return dst
 
     # -- floats
@@ -457,7 +603,14 @@ class Builder:
         if op not in ("add", "sub", "mul", "div"):
             raise self._err(f"unknown f64 operation {op!r}")
         dst = self.newf() if dst is None else self._reg(dst, F64)
-        self._ops.append(Op("fbin", (op, dst, self._reg(a, F64), self._reg(b, F64))))
+        self._reg(a, F64)
+        self._reg(b, F64)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(b, p)
+        self._mention(dst, p)
+        ops.append(Op("fbin", (op, dst, a, b)))
         return dst
 
     def fsetcc(self, cond: str, a: V, b: V, dst: V | None = None) -> V:
@@ -465,18 +618,35 @@ class Builder:
         if cond not in F64_CONDS:
             raise self._err(f"bad f64 condition {cond!r}")
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("fsetcc", (cond, dst, self._reg(a, F64), self._reg(b, F64))))
+        self._reg(a, F64)
+        self._reg(b, F64)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(b, p)
+        self._mention(dst, p)
+        ops.append(Op("fsetcc", (cond, dst, a, b)))
         return dst
 
     def i2f(self, a: V, dst: V | None = None) -> V:
         dst = self.newf() if dst is None else self._reg(dst, F64)
-        self._ops.append(Op("i2f", (dst, self._reg(a))))
+        self._reg(a)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(dst, p)
+        ops.append(Op("i2f", (dst, a)))
         return dst
 
     def f2i(self, a: V, dst: V | None = None) -> V:
         """Truncating conversion (C's ``(int64_t)d``)."""
         dst = self.new() if dst is None else self._reg(dst)
-        self._ops.append(Op("f2i", (dst, self._reg(a, F64))))
+        self._reg(a, F64)
+        ops = self._ops
+        p = len(ops)
+        self._mention(a, p)
+        self._mention(dst, p)
+        ops.append(Op("f2i", (dst, a)))
         return dst
 
     # -- control
@@ -488,7 +658,17 @@ class Builder:
             self._reg(a)
         if not (b.__class__ is V and b.kind == INT or b.__class__ is int and _MIN64 <= b <= _MAX64):
             self._operand(b)     # (explains a bad operand; accepts an int subclass)
-        self._ops.append(Op("br", (cond, a, b, self._target(target), width)))
+        ops = self._ops
+        p = len(ops)
+        iv = self._iv
+        r = iv.get(a)
+        if r is not None:
+            r[1] = p
+        elif a.id >= 0:
+            self._mention(a, p)
+        if b.__class__ is V:
+            self._mention(b, p)
+        ops.append(Op("br", (cond, a, b, self._target(target), width)))
 
     def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
         """Branch to ``target`` when bit ``bit`` of ``a`` is set (``is_set``) or clear."""
@@ -496,7 +676,9 @@ class Builder:
             raise self._err(f"bit {bit} out of range")
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
-        self._ops.append(Op("brbit", (a, bit, bool(is_set), self._target(target))))
+        ops = self._ops
+        self._mention(a, len(ops))
+        ops.append(Op("brbit", (a, bit, bool(is_set), self._target(target))))
 
     def jump(self, target) -> None:
         self._ops.append(Op("jump", (self._target(target),)))
@@ -516,25 +698,55 @@ class Builder:
                 raise self._err(f"call arguments are registers, got {a!r}")
         if (OUT_SLOT in args) != out:
             raise self._err("OUT_SLOT is passed exactly when out=True")
-        dst = self.new("res") if result else None
-        slot = self.new("out") if out else None
-        self._ops.append(Op(op, (dst, what, tuple(args), slot)))
+        ops = self._ops
+        p = len(ops)
+        for a in args:       # (OUT_SLOT and the pinned registers have no interval)
+            self._mention(a, p)
+        self._mention(what, p)   # (a symbol for ``call``: ignored)
+        dst = slot = None
+        if result:
+            dst = self.new("res")
+            self._iv[dst] = [p, p]
+        if out:
+            slot = self.new("out")
+            self._iv[slot] = [p, p]
+        self._calls.append(p)
+        self._abi.append(p)
+        ops.append(Op(op, (dst, what, tuple(args), slot)))
         return (dst, slot) if out else dst
 
     def ret(self, value: V) -> None:
         """Return ``value`` to the shim (``GOTO_TIER_ONE``'s ``return``)."""
-        self._ops.append(Op("ret", (self._reg(value),)))
+        self._reg(value)
+        ops = self._ops
+        p = len(ops)
+        self._mention(value, p)
+        self._abi.append(p)
+        ops.append(Op("ret", (value,)))
 
     def tail_jump(self, address: V) -> None:
         """Jump to the code at ``address`` with the pinned registers in place (``GOTO_TIER_TWO``)."""
-        self._ops.append(Op("tail_jump", (self._reg(address),)))
+        self._reg(address)
+        ops = self._ops
+        self._mention(address, len(ops))
+        ops.append(Op("tail_jump", (address,)))
 
     def finish(self) -> Function:
-        bound = self._bound
+        """The function, its labels checked and its liveness (as :func:`_liveness` finds it)
+        left with it."""
+        at = self._at
         for label in self._branches:
-            if label.name not in bound:
+            if label.name not in at:
                 raise self._err(f"label {label.name} is never bound")
-        return self.fn
+        fn = self.fn
+        iv = self._iv
+        in_order = True
+        if self._unordered:       # else every interval began with a new register, ids rising
+            in_order = _in_order(iv)
+        if self._back:
+            _extend_over_loops(iv, self._back)
+        fn.__dict__["_liveness"] = _Liveness(iv, in_order, self._calls, self._abi, len(fn.ops))
+        return fn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,26 +832,52 @@ _COMMUTATIVE = frozenset(("add", "and", "or", "xor", "mul"))
 
 
 class _Liveness:
-    """What one walk over a function's ops finds (see :func:`_liveness`)."""
+    """What one walk over a function's ops finds (see :func:`_liveness`), or the Builder
+    recorded while it emitted them."""
 
-    __slots__ = ("intervals", "in_order", "calls", "abi_ops")
+    __slots__ = ("intervals", "in_order", "calls", "abi_ops", "n_ops")
 
-    def __init__(self, intervals, in_order, calls, abi_ops):
+    def __init__(self, intervals, in_order, calls, abi_ops, n_ops):
         self.intervals = intervals   # {vreg: [first, last]}, loops taken into account
         self.in_order = in_order     # the intervals were found in (first, id) order
         self.calls = calls           # positions of the calls
         self.abi_ops = abi_ops       # positions of the calls and returns (register hints)
+        self.n_ops = n_ops           # the number of ops it describes
+
+
+def _in_order(iv: dict) -> bool:
+    """Each interval of ``iv`` starts after the previous one, or with it and a higher id."""
+    last_start = last_id = -1
+    for v, r in iv.items():
+        if r[0] == last_start and v.id < last_id:
+            return False
+        last_start, last_id = r[0], v.id
+    return True
+
+
+def _extend_over_loops(iv: dict, back: list) -> None:
+    """A register live at a label that a later jump goes back to stays live until that jump
+    (and so on, until nothing changes); ``back`` holds (label, jump) positions."""
+    changed = True
+    while changed:
+        changed = False
+        for head, tail in back:
+            for r in iv.values():
+                if r[0] < head <= r[1] < tail:
+                    r[1] = tail
+                    changed = True
 
 
 def _liveness(fn: Function) -> _Liveness:
     """Live intervals, calls and returns of ``fn`` in one walk over its ops, computed once per
     function and shared by :func:`live_intervals`, :func:`call_positions`, :func:`crossing` and
-    :func:`allocate`.
+    :func:`allocate`. A function from the :class:`Builder` comes with them (unless ops were
+    added since); one made by hand is walked.
 
     A register lives from its first mention to its last; a register live at a label that a
     later jump goes back to stays live until that jump (and so on, until nothing changes)."""
     got = fn.__dict__.get("_liveness")
-    if got is not None:
+    if got is not None and got.n_ops == len(fn.ops):
         return got
     iv: dict[V, list[int]] = {}
     get = iv.get
@@ -647,8 +885,6 @@ def _liveness(fn: Function) -> _Liveness:
     abi_ops: list[int] = []
     labels: dict[str, int] = {}
     back: list[tuple[int, int]] = []
-    in_order = True          # each new interval starts after the previous one, or with a higher id
-    last_start = last_id = -1
     for i, op in enumerate(fn.ops):
         k, a = op.op, op.args
         mentions = _MENTIONS.get(k)
@@ -675,20 +911,11 @@ def _liveness(fn: Function) -> _Liveness:
                 r = get(x)
                 if r is None:
                     iv[x] = [i, i]
-                    if i == last_start and x.id < last_id:
-                        in_order = False
-                    last_start, last_id = i, x.id
                 else:
                     r[1] = i
-    changed = True
-    while changed and back:
-        changed = False
-        for head, tail in back:
-            for r in iv.values():
-                if r[0] < head <= r[1] < tail:
-                    r[1] = tail
-                    changed = True
-    got = fn.__dict__["_liveness"] = _Liveness(iv, in_order, calls, abi_ops)
+    if back:
+        _extend_over_loops(iv, back)
+    got = fn.__dict__["_liveness"] = _Liveness(iv, _in_order(iv), calls, abi_ops, len(fn.ops))
     return got
 
 
