@@ -284,6 +284,13 @@ class Builder:
             self._iv[x] = [p, p]
             self._unordered = True
 
+    def _write(self, dst: V, p: int, fresh: bool) -> None:
+        """Op ``p`` writes ``dst``, a register it created (``fresh``) or one it was given."""
+        if fresh:
+            self._iv[dst] = [p, p]
+        else:
+            self._mention(dst, p)
+
     def _target(self, t):
         if t.__class__ is Lbl:
             self._branches.append(t)
@@ -316,10 +323,11 @@ class Builder:
 
     # -- values
     def const(self, value: int, dst: V | None = None) -> V:
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         value = self._operand(value) & _MAX64
         ops = self._ops
-        self._mention(dst, len(ops))
+        self._write(dst, len(ops), fresh)
         ops.append(Op("const", (dst, value)))
         return dst
 
@@ -355,9 +363,10 @@ class Builder:
         """The address of ``blob`` (8-byte aligned) in the uop's read-only data."""
         label = f"rodata{len(self.fn.rodata)}"
         self.fn.rodata[label] = bytes(blob) + bytes(-len(blob) % 8)
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         ops = self._ops
-        self._mention(dst, len(ops))
+        self._write(dst, len(ops), fresh)
         ops.append(Op("data", (dst, label)))
         return dst
 
@@ -444,12 +453,13 @@ class Builder:
                               None if target is None else self._target(target))))
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
-        dst = self.newf() if dst is None else self._reg(dst, F64)
+        fresh = dst is None
+        dst = self.newf() if fresh else self._reg(dst, F64)
         self._reg(base)
         ops = self._ops
         p = len(ops)
         self._mention(base, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("fload", (dst, base, disp)))
         return dst
 
@@ -533,14 +543,15 @@ class Builder:
         """``dst = base + (index << shift) + disp`` (an address: shift 0..3)."""
         if shift not in (0, 1, 2, 3):
             raise self._err(f"lea shift {shift!r}: 0..3")
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(base)
         self._reg(index)
         ops = self._ops
         p = len(ops)
         self._mention(base, p)
         self._mention(index, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("lea", (dst, base, index, shift, disp)))
         return dst
 
@@ -555,14 +566,15 @@ class Builder:
         return self._ovf("mul", a, b, target, dst)
 
     def _ovf(self, op, a, b, target, dst):
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(a)
         self._reg(b)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
         self._mention(b, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("ovf", (op, dst, a, b, self._target(target))))
         return dst
 
@@ -570,14 +582,15 @@ class Builder:
         """``dst = (a cond b) ? 1 : 0``."""
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(a)
         b = self._operand(b)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
         self._mention(b, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("setcc", (cond, dst, a, b, width)))
         return dst
 
@@ -586,15 +599,17 @@ class Builder:
         """``dst = (a cond b) ? if_true : if_false`` (cmov / csel)."""
         if cond not in INT_CONDS or width not in (32, 64):
             raise self._err(f"bad integer condition {cond!r}/{width}")
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(a)
         b = self._operand(b)
         self._reg(if_true)
         self._reg(if_false)
         ops = self._ops
         p = len(ops)
-        for x in (a, b, if_true, if_false, dst):
+        for x in (a, b, if_true, if_false):
             self._mention(x, p)
+        self._write(dst, p, fresh)
         ops.append(Op("select", (cond, dst, a, b, if_true, if_false, width)))
         return dst
 
@@ -602,14 +617,15 @@ class Builder:
     def fbin(self, op: str, a: V, b: V, dst: V | None = None) -> V:
         if op not in ("add", "sub", "mul", "div"):
             raise self._err(f"unknown f64 operation {op!r}")
-        dst = self.newf() if dst is None else self._reg(dst, F64)
+        fresh = dst is None
+        dst = self.newf() if fresh else self._reg(dst, F64)
         self._reg(a, F64)
         self._reg(b, F64)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
         self._mention(b, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("fbin", (op, dst, a, b)))
         return dst
 
@@ -617,35 +633,38 @@ class Builder:
         """``dst = (a cond b) ? 1 : 0`` for doubles, false on unordered (like C's < <= > >=)."""
         if cond not in F64_CONDS:
             raise self._err(f"bad f64 condition {cond!r}")
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(a, F64)
         self._reg(b, F64)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
         self._mention(b, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("fsetcc", (cond, dst, a, b)))
         return dst
 
     def i2f(self, a: V, dst: V | None = None) -> V:
-        dst = self.newf() if dst is None else self._reg(dst, F64)
+        fresh = dst is None
+        dst = self.newf() if fresh else self._reg(dst, F64)
         self._reg(a)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("i2f", (dst, a)))
         return dst
 
     def f2i(self, a: V, dst: V | None = None) -> V:
         """Truncating conversion (C's ``(int64_t)d``)."""
-        dst = self.new() if dst is None else self._reg(dst)
+        fresh = dst is None
+        dst = self.new() if fresh else self._reg(dst)
         self._reg(a, F64)
         ops = self._ops
         p = len(ops)
         self._mention(a, p)
-        self._mention(dst, p)
+        self._write(dst, p, fresh)
         ops.append(Op("f2i", (dst, a)))
         return dst
 
@@ -953,12 +972,13 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     hints: dict[V, object] = {}
     for i in live.abi_ops:
         op = ops[i]
+        a = op.args
         if op.op == "ret":
-            if ret is not None and op.args[0].id >= 0:
-                hints.setdefault(op.args[0], ret)
+            if ret is not None and a[0].id >= 0:
+                hints.setdefault(a[0], ret)
             continue
         n_int = n_float = 0     # the C ABI numbers int and double arguments apart
-        for x in op.args[2]:
+        for x in a[2]:
             if x.kind == INT:
                 if n_int < len(int_args) and x.id >= 0 and x not in hints:
                     hints[x] = int_args[n_int]
@@ -967,23 +987,25 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
                 if n_float < len(float_args) and x.id >= 0 and x not in hints:
                     hints[x] = float_args[n_float]
                 n_float += 1
-        if op.args[0] is not None and ret is not None:
-            hints.setdefault(op.args[0], ret)
+        if a[0] is not None and ret is not None:
+            hints.setdefault(a[0], ret)
     # by start, then id
     order = live.intervals.items()
     if not live.in_order:
         order = sorted(order, key=lambda item: (item[1][0], item[0].id))
+    n_ops = len(ops)
     active: list[tuple[int, object, list]] = []  # (end, reg, the pool it returns to)
-    soonest = len(ops)                           # the first end among them
+    soonest = n_ops                              # the first end among them
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
     out: dict[V, object] = {}
     next_call = 0                                # calls[next_call]: the first call after start
+    n_calls = len(calls)
     for v, (start, end) in order:
         # A register whose value dies at this op may be the op's destination (two-address
         # friendly); values that live on never share.
         if soonest <= start:
             keep = []
-            soonest = len(ops)
+            soonest = n_ops
             for item in active:
                 if item[0] <= start:
                     item[2].append(item[1])
@@ -993,10 +1015,10 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
                         soonest = item[0]
             active = keep
         crosses = False
-        if calls:
-            while next_call < len(calls) and calls[next_call] <= start:
+        if n_calls:
+            while next_call < n_calls and calls[next_call] <= start:
                 next_call += 1
-            crosses = next_call < len(calls) and calls[next_call] < end
+            crosses = next_call < n_calls and calls[next_call] < end
         if v.kind == F64:
             if crosses:
                 raise LowerError(f"f64 value {v!r} lives across a call", where=where)
@@ -1008,26 +1030,26 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         if not pool:
             raise LowerError(f"out of registers for {v!r} ({'across a call' if crosses else 'scratch'})",
                              where=where)
-        hint = hints.get(v)
+        hint = hints.get(v) if hints else None
         if hint is None or crosses or hint not in pool:
             # two-address friendly: the register of the defining op's first source, if it died
             # here (or of the second, for a commutative operation)
             hint = None
             op = ops[start]
-            first = _FIRST_READ.get(op.op)
+            k = op.op
+            first = _FIRST_READ.get(k)
             if first is not None:
                 reg = out.get(op.args[first])       # (None for a pinned register)
                 if reg is not None and reg in pool:
                     hint = reg
-                elif op.op == "bin" and op.args[0] in _COMMUTATIVE:
+                elif k == "bin" and op.args[0] in _COMMUTATIVE:
                     reg = out.get(op.args[3])       # (or an int: None)
                     if reg is not None and reg in pool:
                         hint = reg
-            elif op.op in _CALLS or op.op == "store":
-                for u in uses_and_defs(op)[0][:1]:
-                    reg = out.get(u)
-                    if reg is not None and reg in pool:
-                        hint = reg
+            elif k in _CALLS or k == "store":
+                reg = out.get(_first_use(op))       # (None: no register read, or a pinned one)
+                if reg is not None and reg in pool:
+                    hint = reg
         if hint is not None:            # (a hint is always a free register of the pool)
             pool.remove(hint)
             reg = hint
@@ -1038,6 +1060,17 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         if end < soonest:
             soonest = end
     return out
+
+
+def _first_use(op: Op):
+    """The first register a call or a store reads (``uses_and_defs(op)[0][0]``), or None."""
+    a = op.args
+    if op.op == "store":
+        return a[0] if a[0].__class__ is V else a[1]
+    for x in a[2]:
+        if x is not OUT_SLOT:
+            return x
+    return a[1] if op.op == "call_ptr" else None
 
 
 def crossing(fn: Function) -> dict[int, list[V]]:
