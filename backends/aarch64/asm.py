@@ -41,7 +41,7 @@ import struct
 from refjit.codebuf import Label, Reloc
 from refjit.errors import AsmError
 
-__all__ = ["form", "Assembler", "GReg", "FReg", "VReg", "VList", "encode_bitmask", "decode_bitmask",
+__all__ = ["form", "Assembler", "Encoded", "GReg", "FReg", "VReg", "VList", "encode_bitmask", "decode_bitmask",
            "fp_imm8", "COND", "SHIFT", "EXTEND", "BARRIER_OPTION", "SYSREG"]
 
 
@@ -2033,3 +2033,47 @@ def _make_ldst(mn: str):
 for _mn in LDST:
     setattr(Assembler, _mn, _make_ldst(_mn))
 del _mn, _table, _rt, _entry
+
+
+class Encoded(dict):
+    """The bytes of one instruction (an ``Assembler`` method, or a function emitting a fixed
+    sequence through an Assembler) for given operands, encoded on first use: the same idea as
+    x86-64's ``asm.Encoded``.
+
+    An encoding depends on nothing but the form and its operands, so a code generator that emits
+    the same few instructions over and over can look their 4 bytes up::
+
+        LDR = Encoded("ldr")
+        code += LDR[X[0], X[20], 56]                 # ldr x0, [x20, #56]: 80 1e 40 f9
+        STR_PRE = Encoded("ldst_pre", "str")         # leading operands fixed for the table
+        code += STR_PRE[X[30], SP, -16]              # str x30, [sp, #-16]!
+
+    A key is the method's operand tuple after the fixed ones (a lone operand needs no tuple). The
+    instruction is encoded at address 0, so an integer branch target in a key is the distance
+    from the instruction. Registers are distinct objects (X[3], W[3] and D[3] are three keys),
+    but True and 1.0 are equal to 1 as keys while the methods refuse them: an immediate that comes
+    from outside is checked to be an int (``value.__class__ is int``) before it is looked up, and
+    a key holding another kind of number is not stored. A bad operand raises the method's
+    AsmError and is not stored either. The table empties itself when it reaches ``MAX`` entries,
+    so it stays small whatever code is generated.
+    """
+
+    MAX = 4096
+    __slots__ = ("method", "fixed")
+
+    def __init__(self, name, *fixed):
+        super().__init__()
+        self.method = getattr(Assembler, name) if name.__class__ is str else name
+        self.fixed = fixed
+
+    def __missing__(self, key) -> bytes:
+        ops = key if key.__class__ is tuple else (key,)
+        a = Assembler()
+        self.method(a, *self.fixed, *ops)
+        code = bytes(a.buf)
+        if any(isinstance(x, (int, float)) and x.__class__ is not int for x in ops):
+            return code     # (True, 1.0, an IntEnum: equal to an int as a key)
+        if len(self) >= self.MAX:
+            self.clear()
+        self[key] = code
+        return code

@@ -12,14 +12,19 @@ is an 8-byte slot in the group's data loaded with ``adrp`` + ``ldr`` (patch_aarc
 patch_aarch64_12; the group builder adds the slot, filled by patch_64), local read-only data is
 ``adrp`` + ``add``, and exits are ``b`` (patch_aarch64_26r); a conditional exit is an inverted
 ``b.cond`` over a ``b``.
+
+Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
+by the assembler the first time those operands occur), appended to the Assembler's buffer; the
+Assembler itself is called for the function's labels and the branches to them, and for operands
+that are not what the tables take.
 """
 
 from __future__ import annotations
 
 from refjit import lir
 from refjit.backends.aarch64 import asm as A
-from refjit.backends.aarch64.asm import Assembler
-from refjit.codebuf import Label
+from refjit.backends.aarch64.asm import Assembler, Encoded
+from refjit.codebuf import Label, Reloc
 from refjit.errors import AsmError, LowerError
 from refjit.lir import OUT_SLOT, Exit, Function, Lbl, V
 
@@ -40,6 +45,47 @@ _LOAD = {(64, False): "ldr", (32, False): "ldr", (16, False): "ldrh", (8, False)
          (32, True): "ldrsw", (16, True): "ldrsh", (8, True): "ldrsb"}
 _STORE = {64: "str", 32: "str", 16: "strh", 8: "strb"}
 
+# The bytes of the instructions selection emits, per operands (see asm.Encoded). An immediate
+# that comes from an LIR operand is looked up only when it is an int proper; anything else goes
+# through the Assembler method, which explains it. An integer branch target is the distance from
+# the branch (the fixed skip over an exit, see past_exit).
+_LDST = {mn: Encoded(mn) for mn in {*_LOAD.values(), *_STORE.values()}}
+_LDR, _STR = _LDST["ldr"], _LDST["str"]
+_STR_PRE, _LDR_PRE = Encoded("ldst_pre", "str"), Encoded("ldst_pre", "ldr")
+_STR_POST, _LDR_POST = Encoded("ldst_post", "str"), Encoded("ldst_post", "ldr")
+_MOV, _FMOV = Encoded("mov"), Encoded("fmov")
+
+
+def _mov_imm64(a: Assembler, rd, value: int) -> None:
+    """``rd = value`` (0 <= value < 2**64): one instruction when the Assembler has one, else a
+    movz and a movk for each further nonzero 16-bit chunk."""
+    try:
+        a.mov_imm(rd, value)
+        return
+    except AsmError:
+        pass
+    first = True
+    for hw in range(4):
+        chunk = (value >> (16 * hw)) & 0xFFFF
+        if chunk or (first and hw == 3):
+            (a.movz if first else a.movk)(rd, chunk, 16 * hw)
+            first = False
+
+
+_MOV_IMM64 = Encoded(_mov_imm64)
+_ADD_IMM, _SUB_IMM, _ADD_REG = Encoded("add_imm"), Encoded("sub_imm"), Encoded("add_reg")
+_CMP_IMM, _CMN_IMM, _CMP_REG = Encoded("cmp_imm"), Encoded("cmn_imm"), Encoded("cmp_reg")
+_ADRP, _CSET, _CSEL = Encoded("adrp"), Encoded("cset"), Encoded("csel")
+_ADDS_REG, _SUBS_REG, _SMULH = Encoded("adds_reg"), Encoded("subs_reg"), Encoded("smulh")
+_FCMP, _SCVTF, _FCVTZS = Encoded("fcmp"), Encoded("scvtf"), Encoded("fcvtzs")
+_B_COND, _CBZ, _CBNZ, _TBZ, _TBNZ = (Encoded(n) for n in ("b_cond", "cbz", "cbnz", "tbz", "tbnz"))
+_B_HOLE = Encoded("b")[None]                  # b with its field left to patch_aarch64_26r
+_BLR_CALL = Encoded("blr")[X[CALL_REG]]
+_RET = Encoded("ret")[()]
+_BR = Encoded("br")
+_LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
+_STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
+
 
 class Code:
     def __init__(self, code: bytes, relocs, data: bytes, data_labels: dict[str, int]):
@@ -55,7 +101,9 @@ class _Sel:
     def __init__(self, fn: Function):
         self.fn = fn
         self.where = f"aarch64 lowering of {fn.name}"
-        self.a = Assembler()
+        self.a = Assembler()        # for labels and the branches to them
+        self.code = self.a.buf      # everything else is appended here directly
+        self.relocs = self.a.relocs
         # vreg -> register number, the pinned ones included
         self.regs: dict[V, int] = {**_PINNED_REGS, **lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where,
                                                                   _ARG_REGS, _ARG_REGS, 0)}
@@ -75,17 +123,10 @@ class _Sel:
     # -- helpers
     def mov_imm(self, rd, value: int) -> None:
         value &= (1 << 64) - 1
-        try:
-            self.a.mov_imm(rd, value)
-            return
-        except AsmError:
-            pass
-        first = True
-        for hw in range(4):
-            chunk = (value >> (16 * hw)) & 0xFFFF
-            if chunk or (first and hw == 3):
-                (self.a.movz if first else self.a.movk)(rd, chunk, 16 * hw)
-                first = False
+        if value.__class__ is int:
+            self.code += _MOV_IMM64[rd, value]
+        else:       # (an int subclass: the Assembler explains it)
+            _mov_imm64(self.a, rd, value)
 
     def address(self, base: V, disp: int, scale: int):
         """(base register, offset) for :meth:`access`: an immediate offset when ldst can encode
@@ -101,7 +142,7 @@ class _Sel:
 
     def access(self, mnemonic: str, rt, rb, off) -> None:
         if off.__class__ is int:
-            self.a.ldst(mnemonic, rt, rb, off)
+            self.code += _LDST[mnemonic][rt, rb, off]
         else:
             self.a.ldst_reg(mnemonic, rt, rb, off)
 
@@ -111,7 +152,10 @@ class _Sel:
         if self.bias:
             rb, off = self.address(base, disp, scale)
         elif -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
-            self.a.ldst(mnemonic, rt, X[self.regs[base]], disp)
+            if disp.__class__ is int:
+                self.code += _LDST[mnemonic][rt, X[self.regs[base]], disp]
+            else:
+                self.a.ldst(mnemonic, rt, X[self.regs[base]], disp)
             return
         else:
             rb, off = self.address(base, disp, scale)
@@ -124,28 +168,27 @@ class _Sel:
 
     def epilogue(self) -> None:
         if self.in_frame:
-            self.a.ldst_post("ldr", X[30], A.SP, 16)
+            self.code += _LDR_X30_POST
 
     def exit_branch(self, ex: Exit) -> None:
-        a = self.a
+        code = self.code
         if self.in_frame:
-            self.epilogue()
-        a.reloc("patch_aarch64_26r", ex.symbol)
-        a.b(None)
+            code += _LDR_X30_POST
+        self.relocs.append(Reloc(len(code), "patch_aarch64_26r", ex.symbol))
+        code += _B_HOLE
 
     def past_exit(self) -> int:
-        """Where a branch emitted now must go to skip the :meth:`exit_branch` that follows it:
+        """How far a branch emitted now must go to skip the :meth:`exit_branch` that follows it:
         past itself, the ``ldr x30`` of a frame and the ``b`` (a fixed forward distance, so no
-        label is needed)."""
-        a = self.a
-        return a.base + a.pos + (12 if self.in_frame else 8)
+        label is needed and the branch's bytes come from its Encoded table)."""
+        return 12 if self.in_frame else 8
 
     def branch(self, cond: str | None, target) -> None:
         """``b.cond`` (or ``b``) to a label or an exit."""
         a = self.a
         if target.__class__ is Exit:
             if cond is not None:
-                a.b_cond(INVERT[cond], self.past_exit())
+                self.code += _B_COND[INVERT[cond], self.past_exit()]
             self.exit_branch(target)
         elif cond is None:
             a.b(self.label(target))
@@ -156,35 +199,43 @@ class _Sel:
         sf = 1 if width == 64 else 0
         rx = (X if sf else W)[self.regs[x]]
         if y.__class__ is V:
-            self.a.cmp_reg(rx, (X if sf else W)[self.regs[y]])
+            self.code += _CMP_REG[rx, (X if sf else W)[self.regs[y]]]
             return
         v = _signed64(y) if sf else (((y & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
         if 0 <= v < 4096:
-            self.a.cmp_imm(rx, v)
+            if v.__class__ is int:
+                self.code += _CMP_IMM[rx, v]
+            else:       # (an int subclass: the Assembler explains it)
+                self.a.cmp_imm(rx, v)
         elif -4096 < v < 0:
-            self.a.cmn_imm(rx, -v)
+            self.code += _CMN_IMM[rx, -v]
         else:
-            self.a.cmp_reg(rx, self.imm_reg(v, sf))
+            rm = self.imm_reg(v, sf)
+            self.code += _CMP_REG[rx, rm]
 
     def load_slot(self, rd, symbol: str) -> None:
         """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
-        a = self.a
-        a.reloc("patch_aarch64_21r", symbol)
-        a.adrp(rd, None)
-        a.reloc("patch_aarch64_12", symbol)
-        a.ldst("ldr", rd, rd, 0)
+        code = self.code
+        at = len(code)
+        self.relocs += (Reloc(at, "patch_aarch64_21r", symbol), Reloc(at + 4, "patch_aarch64_12", symbol))
+        code += _ADRP[rd, None]
+        code += _LDR[rd, rd, 0]
 
     def add_imm(self, rd, rn, value: int) -> None:
         value = _signed64(value)
         if value == 0:
             if rd.n != rn.n:
-                self.a.mov(rd, rn)
+                self.code += _MOV[rd, rn]
         elif 0 < value < 4096:
-            self.a.add_imm(rd, rn, value)
+            if value.__class__ is int:
+                self.code += _ADD_IMM[rd, rn, value]
+            else:       # (an int subclass: the Assembler explains it)
+                self.a.add_imm(rd, rn, value)
         elif -4096 < value < 0:
-            self.a.sub_imm(rd, rn, -value)
+            self.code += _SUB_IMM[rd, rn, -value]
         else:
-            self.a.add_reg(rd, rn, self.imm_reg(value))
+            rm = self.imm_reg(value)
+            self.code += _ADD_REG[rd, rn, rm]
 
     # -- the ops
     def run(self) -> Code:
@@ -197,7 +248,7 @@ class _Sel:
             if i == frame_at:
                 # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
                 # from here on restores it.
-                self.a.ldst_pre("str", X[30], A.SP, -16)
+                self.code += _STR_X30_PRE
                 self.in_frame = True
             k = op.op
             if (k == "store" or k == "load") and i < last and ops[i + 1].op == "bin" \
@@ -212,7 +263,7 @@ class _Sel:
         for name, blob in self.fn.rodata.items():
             labels[name] = len(data)
             data += blob
-        return Code(self.a.finish(), list(self.a.relocs), bytes(data), labels)
+        return Code(self.a.finish(), list(self.relocs), bytes(data), labels)
 
     def writeback(self, op, nxt) -> bool:
         """A push (``str v, [b]`` then ``b += n``) or a pop (``ldr v, [b, #-n]`` then
@@ -234,14 +285,21 @@ class _Sel:
             else:
                 self.mov_imm(X[CALL_REG], value)
                 rt = X[CALL_REG]
-            self.a.ldst_post("str", rt, X[r[base]], _signed64(step))
+            step = _signed64(step)
+            if step.__class__ is int:
+                self.code += _STR_POST[rt, X[r[base]], step]
+            else:       # (an int subclass: the Assembler explains it)
+                self.a.ldst_post("str", rt, X[r[base]], step)
             return True
         if op.op == "load" and op.args[3] == 64:
             value, base, disp = op.args[0], op.args[1], op.args[2]
             if not (dst is base is a) or base in self.bias or _signed64(step) != disp \
                     or not -256 <= disp < 256 or r[value] == r[base]:
                 return False
-            self.a.ldst_pre("ldr", X[r[value]], X[r[base]], disp)
+            if disp.__class__ is int:
+                self.code += _LDR_PRE[X[r[value]], X[r[base]], disp]
+            else:       # (not an int proper: the Assembler explains it)
+                self.a.ldst_pre("ldr", X[r[value]], X[r[base]], disp)
             return True
         return False
 
@@ -261,20 +319,17 @@ class _Sel:
                 self.add_imm(rd, rd, addend)
 
     def op_data(self, dst, label):
-        a = self.a
+        code = self.code
         rd = X[self.regs[dst]]
-        a.reloc("patch_aarch64_21r", label)
-        a.adrp(rd, None)
-        a.reloc("patch_aarch64_12", label)
-        a.add_imm(rd, rd, 0)
+        at = len(code)
+        self.relocs += (Reloc(at, "patch_aarch64_21r", label), Reloc(at + 4, "patch_aarch64_12", label))
+        code += _ADRP[rd, None]
+        code += _ADD_IMM[rd, rd, 0]
 
     def op_mov(self, dst, src):
         d, s = self.regs[dst], self.regs[src]
         if d != s:
-            if dst.kind == lir.F64:
-                self.a.fmov(D[d], D[s])
-            else:
-                self.a.mov(X[d], X[s])
+            self.code += _FMOV[D[d], D[s]] if dst.kind == lir.F64 else _MOV[X[d], X[s]]
 
     def op_load(self, dst, base, disp, width, signed):
         signed = signed and width != 64
@@ -297,23 +352,30 @@ class _Sel:
     def op_rmw(self, base, disp, width, delta, cond, target):
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
-        a = self.a
+        code = self.code
         rb, off = self.address(base, disp, width >> 3)
         rt = (X if width == 64 else W)[CALL_REG]
         self.access("ldr", rt, rb, off)
         if delta >= 4096 or delta <= -4096:
-            a.add_reg(rt, rt, self.imm_reg(delta, 1 if width == 64 else 0))
+            rm = self.imm_reg(delta, 1 if width == 64 else 0)
+            code += _ADD_REG[rt, rt, rm]
+        elif delta.__class__ is not int:     # (not an int proper: the Assembler explains it)
+            if delta >= 0:
+                self.a.add_imm(rt, rt, delta)
+            else:
+                self.a.sub_imm(rt, rt, -delta)
         elif delta >= 0:
-            a.add_imm(rt, rt, delta)
+            code += _ADD_IMM[rt, rt, delta]
         else:
-            a.sub_imm(rt, rt, -delta)
+            code += _SUB_IMM[rt, rt, -delta]
         self.access("str", rt, rb, off)
         if cond is None:
             return
         if target.__class__ is Exit:
-            (a.cbnz if cond == "eq" else a.cbz)(rt, self.past_exit())
+            code += (_CBNZ if cond == "eq" else _CBZ)[rt, self.past_exit()]
             self.exit_branch(target)
         else:
+            a = self.a
             (a.cbz if cond == "eq" else a.cbnz)(rt, self.label(target))
 
     def op_fload(self, dst, base, disp):
@@ -323,16 +385,17 @@ class _Sel:
         self.mem("str", D[self.regs[value]], base, disp, 8)
 
     def op_bin(self, op, dst, x, y):
-        a = self.a
         r = self.regs
         rd, rx = X[r[dst]], X[r[x]]
         shift = _SHIFT_IMM.get(op)
         if shift is not None:
             if y == 0:
                 if rd.n != rx.n:
-                    a.mov(rd, rx)
-            else:
-                shift(a, rd, rx, y)
+                    self.code += _MOV[rd, rx]
+            elif y.__class__ is int:
+                self.code += shift[rd, rx, y]
+            else:       # (not an int proper: the Assembler explains it)
+                shift.method(self.a, rd, rx, y)
             return
         if y.__class__ is V:
             ry = X[r[y]]
@@ -343,28 +406,36 @@ class _Sel:
                 return self.add_imm(rd, rx, -_signed64(y))
             logic = _LOGIC_IMM.get(op)
             if logic is not None and A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
-                return logic(a, rd, rx, y & ((1 << 64) - 1))
+                imm = y & ((1 << 64) - 1)
+                if imm.__class__ is int:
+                    self.code += logic[rd, rx, imm]
+                else:   # (an int subclass: the Assembler explains it)
+                    logic.method(self.a, rd, rx, imm)
+                return
             ry = self.imm_reg(y)
-        _BIN_REG[op](a, rd, rx, ry)
+        self.code += _BIN_REG[op][rd, rx, ry]
 
     def op_lea(self, dst, base, index, shift, disp):
         r = self.regs
         rd = X[r[dst]]
-        self.a.add_reg(rd, X[r[base]], X[r[index]], "lsl", shift)
+        if shift.__class__ is int:
+            self.code += _ADD_REG[rd, X[r[base]], X[r[index]], "lsl", shift]
+        else:       # (not an int proper: the Assembler explains it)
+            self.a.add_reg(rd, X[r[base]], X[r[index]], "lsl", shift)
         self.add_imm(rd, rd, disp)
 
     def op_ovf(self, op, dst, x, y, target):
-        a = self.a
+        code = self.code
         r = self.regs
         rd, rx, ry = X[r[dst]], X[r[x]], X[r[y]]
         if op == "mul":
             # Overflow iff the high half of the 128-bit product is not the sign of the low half.
-            a.smulh(X[TMP], rx, ry)
-            a.mul(rd, rx, ry)
-            a.cmp_reg(X[TMP], rd, "asr", 63)
+            code += _SMULH[X[TMP], rx, ry]
+            code += _BIN_REG["mul"][rd, rx, ry]
+            code += _CMP_REG[X[TMP], rd, "asr", 63]
             self.branch("ne", target)
         else:
-            (a.adds_reg if op == "add" else a.subs_reg)(rd, rx, ry)
+            code += (_ADDS_REG if op == "add" else _SUBS_REG)[rd, rx, ry]
             self.branch("vs", target)
 
     def same_flags(self, kind: str, operands: tuple) -> bool:
@@ -379,29 +450,29 @@ class _Sel:
     def op_setcc(self, cond, dst, x, y, width):
         if not self.same_flags("setcc", (x, y, width)):
             self.compare(x, y, width)
-        self.a.cset(X[self.regs[dst]], CC[cond])
+        self.code += _CSET[X[self.regs[dst]], CC[cond]]
 
     def op_select(self, cond, dst, x, y, t, f, width):
         self.compare(x, y, width)
         r = self.regs
-        self.a.csel(X[r[dst]], X[r[t]], X[r[f]], CC[cond])
+        self.code += _CSEL[X[r[dst]], X[r[t]], X[r[f]], CC[cond]]
 
     def op_fbin(self, op, dst, x, y):
         r = self.regs
-        _FBIN[op](self.a, D[r[dst]], D[r[x]], D[r[y]])
+        self.code += _FBIN[op][D[r[dst]], D[r[x]], D[r[y]]]
 
     def op_fsetcc(self, cond, dst, x, y):
         # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
         r = self.regs
         if not self.same_flags("fsetcc", (x, y)):
-            self.a.fcmp(D[r[x]], D[r[y]])
-        self.a.cset(X[r[dst]], _FCC[cond])
+            self.code += _FCMP[D[r[x]], D[r[y]]]
+        self.code += _CSET[X[r[dst]], _FCC[cond]]
 
     def op_i2f(self, dst, src):
-        self.a.scvtf(D[self.regs[dst]], X[self.regs[src]])
+        self.code += _SCVTF[D[self.regs[dst]], X[self.regs[src]]]
 
     def op_f2i(self, dst, src):
-        self.a.fcvtzs(X[self.regs[dst]], D[self.regs[src]])
+        self.code += _FCVTZS[X[self.regs[dst]], D[self.regs[src]]]
 
     def op_br(self, cond, x, y, target, width):
         if y.__class__ is not V and y == 0:
@@ -418,7 +489,10 @@ class _Sel:
     def op_brbit(self, x, bit, is_set, target):
         rx = X[self.regs[x]]
         if target.__class__ is Exit:
-            (self.a.tbz if is_set else self.a.tbnz)(rx, bit, self.past_exit())
+            if bit.__class__ is int:
+                self.code += (_TBZ if is_set else _TBNZ)[rx, bit, self.past_exit()]
+            else:       # (not an int proper: the Assembler explains it)
+                (self.a.tbz if is_set else self.a.tbnz)(rx, bit, len(self.code) + self.past_exit())
             self.exit_branch(target)
         else:
             (self.a.tbnz if is_set else self.a.tbz)(rx, bit, self.label(target))
@@ -429,7 +503,7 @@ class _Sel:
     def _call(self, dst, callee, args, out=None):
         """A call of ``callee``: a symbol (its address loaded from a slot) or a register
         holding the function pointer."""
-        a = self.a
+        code = self.code
         r = self.regs
         ints, floats = [], []
         for v in args:
@@ -445,36 +519,36 @@ class _Sel:
                 saved.append(r[v])
         saved.sort()
         for reg in saved:
-            a.ldst_pre("str", X[reg], A.SP, -16)
+            code += _STR_PRE[X[reg], A.SP, -16]
         if callee.__class__ is V:
-            a.mov(X[CALL_REG], X[r[callee]])
+            code += _MOV[X[CALL_REG], X[r[callee]]]
         else:
             self.load_slot(X[CALL_REG], callee)
         # X30 (the shim's return address) is saved in a 16-byte slot, here or once for the
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
-            a.ldst_pre("str", X[30], A.SP, -16)
+            code += _STR_X30_PRE
         moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT and r[v] != i]
         if len(moves) == 1:    # one argument to move cannot overwrite another
-            a.mov(X[moves[0][0]], X[moves[0][1]])
+            code += _MOV[X[moves[0][0]], X[moves[0][1]]]
         elif moves:
-            lir.parallel_move(moves, lambda d, s: a.mov(X[d], X[s]), TMP)
+            lir.parallel_move(moves, lambda d, s: code.extend(_MOV[X[d], X[s]]), TMP)
         if OUT_SLOT in ints:
             for i, v in enumerate(ints):
                 if v is OUT_SLOT:
-                    a.add_imm(X[i], A.SP, 8)
+                    code += _ADD_IMM[X[i], A.SP, 8]
         if floats:
             lir.parallel_move([(i, r[v]) for i, v in enumerate(floats)],
-                              lambda d, s: a.fmov(D[d], D[s]), FTMP)
-        a.blr(X[CALL_REG])
+                              lambda d, s: code.extend(_FMOV[D[d], D[s]]), FTMP)
+        code += _BLR_CALL
         if dst is not None and r[dst] != 0:
-            a.mov(X[r[dst]], X[0])
+            code += _MOV[X[r[dst]], X[0]]
         if out is not None:
-            a.ldr(X[r[out]], A.SP, 8)
+            code += _LDR[X[r[out]], A.SP, 8]
         if not self.in_frame:
-            a.ldst_post("ldr", X[30], A.SP, 16)
+            code += _LDR_X30_POST
         for reg in reversed(saved):
-            a.ldst_post("ldr", X[reg], A.SP, 16)
+            code += _LDR_POST[X[reg], A.SP, 16]
 
     def op_call(self, dst, symbol, args, out):
         self._call(dst, symbol, args, out)
@@ -484,21 +558,21 @@ class _Sel:
 
     def op_ret(self, value):
         if self.regs[value] != 0:
-            self.a.mov(X[0], X[self.regs[value]])
+            self.code += _MOV[X[0], X[self.regs[value]]]
         self.epilogue()
-        self.a.ret()
+        self.code += _RET
 
     def op_tail_jump(self, address):
         self.epilogue()
-        self.a.br(X[self.regs[address]])
+        self.code += _BR[X[self.regs[address]]]
 
 
-# the Assembler's method for each LIR operation spelled by name
-_SHIFT_IMM = {"shl": Assembler.lsl_imm, "shr": Assembler.lsr_imm, "sar": Assembler.asr_imm}
-_LOGIC_IMM = {"and": Assembler.and_imm, "or": Assembler.orr_imm, "xor": Assembler.eor_imm}
-_BIN_REG = {"add": Assembler.add_reg, "sub": Assembler.sub_reg, "and": Assembler.and_reg,
-            "or": Assembler.orr_reg, "xor": Assembler.eor_reg, "mul": Assembler.mul}
-_FBIN = {"add": Assembler.fadd, "sub": Assembler.fsub, "mul": Assembler.fmul, "div": Assembler.fdiv}
+# the instruction (its Encoded table) for each LIR operation spelled by name
+_SHIFT_IMM = {"shl": Encoded("lsl_imm"), "shr": Encoded("lsr_imm"), "sar": Encoded("asr_imm")}
+_LOGIC_IMM = {"and": Encoded("and_imm"), "or": Encoded("orr_imm"), "xor": Encoded("eor_imm")}
+_BIN_REG = {"add": _ADD_REG, "sub": Encoded("sub_reg"), "and": Encoded("and_reg"),
+            "or": Encoded("orr_reg"), "xor": Encoded("eor_reg"), "mul": Encoded("mul")}
+_FBIN = {op: Encoded("f" + op) for op in ("add", "sub", "mul", "div")}
 # f64 conditions after fcmp (see op_fsetcc)
 _FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
 
