@@ -241,14 +241,16 @@ class Builder:
     Each method also knows which registers its op reads and writes, so the Builder records the
     liveness as it goes (what :func:`_liveness` would otherwise find by walking the ops again):
     ``_iv`` is ``{vreg: [first, last]}`` in order of first mention, the op's reads before its
-    writes (a register a method creates is new there: ``iv[dst] = [p, p]``; any other goes through
-    ``_mention``); ``_at`` the position of every label bound, ``_back`` the (label, branch)
-    positions of the jumps backwards, ``_calls``/``_abi`` the positions of the calls and of the
-    calls and returns. :meth:`finish` extends the intervals over the loops and leaves the result
-    with the function."""
+    writes. A register the method creates is new there (``iv[dst] = [p, p]``, and with the
+    highest id so far it keeps the intervals in (first, id) order); any other goes through
+    ``_mention``, which notes an interval that begins out of that order. ``_at`` holds the
+    position of every label bound, ``_back`` the (label, branch) positions of the jumps
+    backwards, ``_calls``/``_abi`` the positions of the calls and of the calls and returns.
+    :meth:`finish` extends the intervals over the loops and leaves the result with the
+    function."""
 
     def __init__(self, name: str):
-        self.fn = Function(name)
+        self.fn = Function(name, [], {}, 0)
         self._ops = self.fn.ops
         self._labels = 0
         self._branches: list[Lbl] = []    # the labels branched to, in op order (for finish)
@@ -257,7 +259,7 @@ class Builder:
         self._back: list[tuple[int, int]] = []
         self._calls: list[int] = []
         self._abi: list[int] = []
-        self._unordered = False           # some register was first mentioned not as a new dst
+        self._in_order = True             # the intervals began in (first, id) order
 
     def _err(self, why: str) -> LowerError:
         return LowerError(why, where=f"lowering {self.fn.name}")
@@ -277,12 +279,18 @@ class Builder:
 
     def _mention(self, x, p: int) -> None:
         """Op ``p`` reads or writes ``x`` (anything but a register is ignored)."""
-        r = self._iv.get(x)
+        iv = self._iv
+        r = iv.get(x)
         if r is not None:
             r[1] = p
         elif x.__class__ is V and x.id >= 0:
-            self._iv[x] = [p, p]
-            self._unordered = True
+            # a new interval that need not have the highest id: out of order when the one
+            # before it began at the same op with a higher id
+            if iv:
+                before = next(reversed(iv))
+                if iv[before][0] == p and x.id < before.id:
+                    self._in_order = False
+            iv[x] = [p, p]
 
     def _write(self, dst: V, p: int, fresh: bool) -> None:
         """Op ``p`` writes ``dst``, a register it created (``fresh``) or one it was given."""
@@ -758,13 +766,9 @@ class Builder:
             if label.name not in at:
                 raise self._err(f"label {label.name} is never bound")
         fn = self.fn
-        iv = self._iv
-        in_order = True
-        if self._unordered:       # else every interval began with a new register, ids rising
-            in_order = _in_order(iv)
         if self._back:
-            _extend_over_loops(iv, self._back)
-        fn.__dict__["_liveness"] = _Liveness(iv, in_order, self._calls, self._abi, len(fn.ops))
+            _extend_over_loops(self._iv, self._back)
+        fn._liveness = _Liveness(self._iv, self._in_order, self._calls, self._abi, len(fn.ops))
         return fn
 
 
