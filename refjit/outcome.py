@@ -546,7 +546,7 @@ def _object_state(process, namer: _Namer, block, state: str) -> ObjectState:
     if state != "live" or block.type == "mem":
         return ObjectState(ident, block.type, state, None, False, None)
     try:
-        view = process.read_object(block.address)
+        view = process.read_object(block.address, block=block)
     except RefjitError as err:
         return ObjectState(ident, block.type, state, None, False, f"(unreadable: {err.why})")
     value = view.value

@@ -588,9 +588,11 @@ class Objects:
             return [self.to_python(x, _depth + 1) for x in self.list_items(op)]
         raise RuntimeModelError(f"no Python value for a {name} object at {op:#x}")
 
-    def read_object(self, op: int) -> ObjView:
-        """Type, refcount, immortality and value of the object at ``op``."""
-        block = self.heap.block_at(op) if self.heap.owns(op) else None
+    def read_object(self, op: int, *, block=None) -> ObjView:
+        """Type, refcount, immortality and value of the object at ``op``; ``block``: its heap
+        block, when the caller has it at hand (else it is looked up)."""
+        if block is None:
+            block = self.heap.block_at(op) if self.heap.owns(op) else None
         if block is not None and block.address != op:
             raise RuntimeModelError(f"{op:#x} points inside the {block.type} at {block.address:#x}, not at an object")
         state = block.state if block is not None else "static"
@@ -641,13 +643,14 @@ class Objects:
                 expected = entries[i - 1] if i else 0
                 if self.mem.u64(op) != expected:
                     problems.append(f"{name} freelist entry {op:#x} links to {self.mem.u64(op):#x}, not {expected:#x}")
+        at_type, u64, u32, type_by_addr = self.o.type, self.mem.u64, self.mem.u32, self._type_by_addr
         for b in self.heap.live():
             if b.type == "mem":
                 continue
-            t = self.mem.u64(b.address + self.o.type)
-            if self._type_by_addr.get(t) != b.type:
+            t = u64(b.address + at_type)
+            if type_by_addr.get(t) != b.type:
                 problems.append(f"live {b.type} at {b.address:#x} has ob_type {t:#x} ({self.type_name(b.address)})")
-            elif self.mem.u32(b.address) == 0:
+            elif u32(b.address) == 0:
                 problems.append(f"live {b.type} at {b.address:#x} has refcount 0")
         return problems
 
