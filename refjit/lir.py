@@ -247,7 +247,8 @@ class Builder:
     position of every label bound, ``_back`` the (label, branch) positions of the jumps
     backwards, ``_calls``/``_abi`` the positions of the calls and of the calls and returns.
     :meth:`finish` extends the intervals over the loops and leaves the result with the
-    function."""
+    function. The commonest methods do ``_mention``'s usual case inline (a register seen before:
+    its interval now ends here; a pinned one: nothing), and check an exit target inline."""
 
     def __init__(self, name: str):
         self.fn = Function(name, [], {}, 0)
@@ -432,7 +433,7 @@ class Builder:
                 r[1] = p
             elif value.id >= 0:
                 self._mention(value, p)
-        elif isinstance(value, int) and not isinstance(value, bool):
+        elif value.__class__ is int or isinstance(value, int) and not isinstance(value, bool):
             value &= (1 << width) - 1
         else:
             self._reg(value)
@@ -456,9 +457,15 @@ class Builder:
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
         ops = self._ops
-        self._mention(base, len(ops))
-        ops.append(Op("rmw", (base, disp, width, delta, cond,
-                              None if target is None else self._target(target))))
+        p = len(ops)
+        r = self._iv.get(base)
+        if r is not None:
+            r[1] = p
+        elif base.id >= 0:
+            self._mention(base, p)
+        if target is not None and target.__class__ is not Exit:
+            self._target(target)
+        ops.append(Op("rmw", (base, disp, width, delta, cond, target)))
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
         fresh = dst is None
@@ -553,13 +560,27 @@ class Builder:
             raise self._err(f"lea shift {shift!r}: 0..3")
         fresh = dst is None
         dst = self.new() if fresh else self._reg(dst)
-        self._reg(base)
-        self._reg(index)
+        if base.__class__ is not V or base.kind != INT:
+            self._reg(base)
+        if index.__class__ is not V or index.kind != INT:
+            self._reg(index)
         ops = self._ops
         p = len(ops)
-        self._mention(base, p)
-        self._mention(index, p)
-        self._write(dst, p, fresh)
+        iv = self._iv
+        r = iv.get(base)
+        if r is not None:
+            r[1] = p
+        elif base.id >= 0:
+            self._mention(base, p)
+        r = iv.get(index)
+        if r is not None:
+            r[1] = p
+        elif index.id >= 0:
+            self._mention(index, p)
+        if fresh:
+            iv[dst] = [p, p]
+        else:
+            self._mention(dst, p)
         ops.append(Op("lea", (dst, base, index, shift, disp)))
         return dst
 
@@ -694,8 +715,14 @@ class Builder:
         elif a.id >= 0:
             self._mention(a, p)
         if b.__class__ is V:
-            self._mention(b, p)
-        ops.append(Op("br", (cond, a, b, self._target(target), width)))
+            r = iv.get(b)
+            if r is not None:
+                r[1] = p
+            elif b.id >= 0:
+                self._mention(b, p)
+        if target.__class__ is not Exit:
+            self._target(target)
+        ops.append(Op("br", (cond, a, b, target, width)))
 
     def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
         """Branch to ``target`` when bit ``bit`` of ``a`` is set (``is_set``) or clear."""
@@ -704,8 +731,15 @@ class Builder:
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
         ops = self._ops
-        self._mention(a, len(ops))
-        ops.append(Op("brbit", (a, bit, bool(is_set), self._target(target))))
+        p = len(ops)
+        r = self._iv.get(a)
+        if r is not None:
+            r[1] = p
+        elif a.id >= 0:
+            self._mention(a, p)
+        if target.__class__ is not Exit:
+            self._target(target)
+        ops.append(Op("brbit", (a, bit, bool(is_set), target)))
 
     def jump(self, target) -> None:
         self._ops.append(Op("jump", (self._target(target),)))
@@ -744,10 +778,15 @@ class Builder:
 
     def ret(self, value: V) -> None:
         """Return ``value`` to the shim (``GOTO_TIER_ONE``'s ``return``)."""
-        self._reg(value)
+        if value.__class__ is not V or value.kind != INT:
+            self._reg(value)
         ops = self._ops
         p = len(ops)
-        self._mention(value, p)
+        r = self._iv.get(value)
+        if r is not None:
+            r[1] = p
+        elif value.id >= 0:
+            self._mention(value, p)
         self._abi.append(p)
         ops.append(Op("ret", (value,)))
 
