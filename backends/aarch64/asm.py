@@ -41,8 +41,8 @@ import struct
 from refjit.codebuf import Label, Reloc
 from refjit.errors import AsmError
 
-__all__ = ["form", "Assembler", "Encoded", "GReg", "FReg", "VReg", "VList", "encode_bitmask", "decode_bitmask",
-           "fp_imm8", "COND", "SHIFT", "EXTEND", "BARRIER_OPTION", "SYSREG"]
+__all__ = ["form", "Assembler", "Encoded", "pcrel_field", "GReg", "FReg", "VReg", "VList", "encode_bitmask",
+           "decode_bitmask", "fp_imm8", "COND", "SHIFT", "EXTEND", "BARRIER_OPTION", "SYSREG"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +476,41 @@ _RELOC_KIND_SET = frozenset(RELOC_KINDS)
 
 def _where(target) -> str:
     """A branch target as an error message names it."""
-    return target.name if target.__class__ is Label else f"{target:#x}"
+    if target.__class__ is Label:
+        return target.name
+    return target if target.__class__ is str else f"{target:#x}"
+
+
+def pcrel_field(kind: str, target_address: int, pc: int, target) -> int:
+    """The ``kind`` field (imm26, imm19, imm14, adr or adrp) of the instruction at ``pc`` reaching
+    ``target_address``; ``target`` names the target in an error (a Label, a label's name or the
+    address). The byte distance (adrp: from page to page) is taken modulo 2**64 as the hardware
+    computes it, so 0x10 reaches 0xfffffffffffffff0 backwards."""
+    if kind == "adrp":
+        target_address, pc = target_address & ~0xFFF, pc & ~0xFFF
+    delta = ((target_address - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+    if kind == "adr":
+        lim = 1 << 20
+        if not -lim <= delta < lim:
+            raise AsmError(f"adr target {_where(target)} out of range (offset {delta}, limit +-1MiB)")
+        d = delta & 0x1FFFFF
+        return ((d & 3) << 29) | ((d >> 2) << 5)
+    if kind == "adrp":
+        if delta & 0xFFF:
+            raise AsmError(f"adrp target {_where(target)} is not a page offset")
+        pages = delta >> 12
+        if not -(1 << 20) <= pages < (1 << 20):
+            raise AsmError(f"adrp target {_where(target)} out of range (limit +-4GiB)")
+        d = pages & 0x1FFFFF
+        return ((d & 3) << 29) | ((d >> 2) << 5)
+    if delta & 3:
+        raise AsmError(f"branch target {_where(target)} is not 4-byte aligned (offset {delta})")
+    bits = _FIXUP_RANGES[kind]
+    lim = 1 << (bits + 1)
+    if not -lim <= delta < lim:
+        raise AsmError(f"branch target {_where(target)} out of range (offset {delta}, limit +-{lim})")
+    v = (delta >> 2) & ((1 << bits) - 1)
+    return v if kind == "imm26" else v << 5
 
 
 class Assembler:
@@ -562,41 +596,11 @@ class Assembler:
             target_address = target
         else:
             raise AsmError(f"branch target must be a Label or a 64-bit address, got {target!r}")
-        return self._field(kind, target_address, self.base + here, target)
-
-    def _field(self, kind: str, target_address: int, pc: int, target) -> int:
-        """The ``kind`` field of the instruction at ``pc`` reaching ``target_address``. The byte
-        distance (adrp: from page to page) is taken modulo 2**64 as the hardware computes it, so
-        0x10 reaches 0xfffffffffffffff0 backwards."""
-        if kind == "adrp":
-            target_address, pc = target_address & ~0xFFF, pc & ~0xFFF
-        delta = ((target_address - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
-        if kind == "adr":
-            lim = 1 << 20
-            if not -lim <= delta < lim:
-                raise AsmError(f"adr target {_where(target)} out of range (offset {delta}, limit +-1MiB)")
-            d = delta & 0x1FFFFF
-            return ((d & 3) << 29) | ((d >> 2) << 5)
-        if kind == "adrp":
-            if delta & 0xFFF:
-                raise AsmError(f"adrp target {_where(target)} is not a page offset")
-            pages = delta >> 12
-            if not -(1 << 20) <= pages < (1 << 20):
-                raise AsmError(f"adrp target {_where(target)} out of range (limit +-4GiB)")
-            d = pages & 0x1FFFFF
-            return ((d & 3) << 29) | ((d >> 2) << 5)
-        if delta & 3:
-            raise AsmError(f"branch target {_where(target)} is not 4-byte aligned (offset {delta})")
-        bits = _FIXUP_RANGES[kind]
-        lim = 1 << (bits + 1)
-        if not -lim <= delta < lim:
-            raise AsmError(f"branch target {_where(target)} out of range (offset {delta}, limit +-{lim})")
-        v = (delta >> 2) & ((1 << bits) - 1)
-        return v if kind == "imm26" else v << 5
+        return pcrel_field(kind, target_address, self.base + here, target)
 
     def _patch(self, at: int, kind: str, label: Label) -> None:
         word, = _WORD.unpack_from(self.buf, at)
-        word |= self._field(kind, self.base + label.pos, self.base + at, label)
+        word |= pcrel_field(kind, self.base + label.pos, self.base + at, label)
         _WORD.pack_into(self.buf, at, word)
 
     # -- move wide and mov aliases ---------------------------------------------------------------

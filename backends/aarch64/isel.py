@@ -14,17 +14,20 @@ patch_aarch64_12; the group builder adds the slot, filled by patch_64), local re
 ``b.cond`` over a ``b``.
 
 Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
-by the assembler the first time those operands occur), appended to the Assembler's buffer; the
-Assembler itself is called for the function's labels and the branches to them, and for operands
-that are not what the tables take.
+by the assembler the first time those operands occur), appended to a bytearray; the Assembler
+itself is called only for operands that are not what the tables take. A branch to one of the
+function's labels is emitted with a zero offset field, filled in (asm.pcrel_field) at once if
+the label is bound, else when it is.
 """
 
 from __future__ import annotations
 
+import struct
+
 from refjit import lir
 from refjit.backends.aarch64 import asm as A
 from refjit.backends.aarch64.asm import Assembler, Encoded
-from refjit.codebuf import Label, Reloc
+from refjit.codebuf import Reloc
 from refjit.errors import AsmError, LowerError
 from refjit.lir import OUT_SLOT, Exit, Function, Lbl, V
 
@@ -79,12 +82,13 @@ _ADRP, _CSET, _CSEL = Encoded("adrp"), Encoded("cset"), Encoded("csel")
 _ADDS_REG, _SUBS_REG, _SMULH = Encoded("adds_reg"), Encoded("subs_reg"), Encoded("smulh")
 _FCMP, _SCVTF, _FCVTZS = Encoded("fcmp"), Encoded("scvtf"), Encoded("fcvtzs")
 _B_COND, _CBZ, _CBNZ, _TBZ, _TBNZ = (Encoded(n) for n in ("b_cond", "cbz", "cbnz", "tbz", "tbnz"))
-_B_HOLE = Encoded("b")[None]                  # b with its field left to patch_aarch64_26r
+_B_HOLE = Encoded("b")[None]     # b with a zero offset: patch_aarch64_26r or reach() fills it
 _BLR_CALL = Encoded("blr")[X[CALL_REG]]
 _RET = Encoded("ret")[()]
 _BR = Encoded("br")
 _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
+_WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
 
 
 class Code:
@@ -101,24 +105,35 @@ class _Sel:
     def __init__(self, fn: Function):
         self.fn = fn
         self.where = f"aarch64 lowering of {fn.name}"
-        self.a = Assembler()        # for labels and the branches to them
-        self.code = self.a.buf      # everything else is appended here directly
+        self.a = Assembler()        # for operands the Encoded tables do not take
+        self.code = self.a.buf      # (the same buffer) everything else is appended here
         self.relocs = self.a.relocs
         # vreg -> register number, the pinned ones included
         self.regs: dict[V, int] = {**_PINNED_REGS, **lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where,
                                                                   _ARG_REGS, _ARG_REGS, 0)}
-        self.labels: dict[str, Label] = {}
+        self.bound: dict[str, int] = {}    # label name -> offset where it is bound
+        # label name -> (offset, field kind) of each branch waiting for it to be bound
+        self.forward: dict[str, list[tuple[int, str]]] = {}
         self.crossing = lir.crossing(fn)    # its keys are the positions of the calls
         self.pos = 0
         self.bias: dict[V, int] = {}
         self.frame_at = _frame_position(fn, len(self.crossing)) if self.crossing else None
         self.in_frame = False
 
-    def label(self, lbl: Lbl):
-        got = self.labels.get(lbl.name)
-        if got is None:
-            got = self.labels[lbl.name] = Label(lbl.name)
-        return got
+    def reach(self, kind: str, lbl: Lbl) -> None:
+        """The branch just emitted, its ``kind`` offset field (imm26, imm19 or imm14) zero, goes
+        to ``lbl``: the field is filled in now if the label is bound, else by :meth:`op_label`."""
+        at = len(self.code) - 4
+        pos = self.bound.get(lbl.name)
+        if pos is None:
+            self.forward.setdefault(lbl.name, []).append((at, kind))
+        else:
+            self.fill(at, kind, pos, lbl.name)
+
+    def fill(self, at: int, kind: str, pos: int, name: str) -> None:
+        """OR the offset from ``at`` to ``pos`` (label ``name``) into the ``kind`` field there."""
+        code = self.code
+        _WORD.pack_into(code, at, _WORD.unpack_from(code, at)[0] | A.pcrel_field(kind, pos, at, name))
 
     # -- helpers
     def mov_imm(self, rd, value: int) -> None:
@@ -185,15 +200,16 @@ class _Sel:
 
     def branch(self, cond: str | None, target) -> None:
         """``b.cond`` (or ``b``) to a label or an exit."""
-        a = self.a
         if target.__class__ is Exit:
             if cond is not None:
                 self.code += _B_COND[INVERT[cond], self.past_exit()]
             self.exit_branch(target)
         elif cond is None:
-            a.b(self.label(target))
+            self.code += _B_HOLE
+            self.reach("imm26", target)
         else:
-            a.b_cond(cond, self.label(target))
+            self.code += _B_COND[cond, None]
+            self.reach("imm19", target)
 
     def compare(self, x: V, y, width: int) -> None:
         sf = 1 if width == 64 else 0
@@ -255,7 +271,7 @@ class _Sel:
                     and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
                 next(numbered)    # the bin is done
                 continue
-            _HANDLERS[k](self, *op.args)
+            _HANDLERS[k](self, op.args)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = bytearray()
@@ -263,7 +279,10 @@ class _Sel:
         for name, blob in self.fn.rodata.items():
             labels[name] = len(data)
             data += blob
-        return Code(self.a.finish(), list(self.relocs), bytes(data), labels)
+        if self.forward:    # (a Function from the Builder has none: it checks its labels)
+            names = ", ".join(repr(name) for name in self.forward)
+            raise AsmError(f"unbound label(s) referenced: {names}")
+        return Code(bytes(self.code), self.relocs, bytes(data), labels)
 
     def writeback(self, op, nxt) -> bool:
         """A push (``str v, [b]`` then ``b += n``) or a pop (``ldr v, [b, #-n]`` then
@@ -303,13 +322,23 @@ class _Sel:
             return True
         return False
 
-    def op_label(self, lbl):
-        self.a.bind(self.label(lbl))
+    def op_label(self, operands):
+        name = operands[0].name
+        bound = self.bound
+        if name in bound:
+            raise AsmError(f"label {name!r} is already bound at {bound[name]:#x}")
+        pos = bound[name] = len(self.code)
+        waiting = self.forward.pop(name, None)
+        if waiting is not None:
+            for at, kind in waiting:
+                self.fill(at, kind, pos, name)
 
-    def op_const(self, dst, value):
+    def op_const(self, operands):
+        dst, value = operands
         self.mov_imm(X[self.regs[dst]], value)
 
-    def op_hole(self, dst, symbol, addend):
+    def op_hole(self, operands):
+        dst, symbol, addend = operands
         rd = X[self.regs[dst]]
         self.load_slot(rd, symbol)
         if addend:
@@ -318,7 +347,8 @@ class _Sel:
             else:
                 self.add_imm(rd, rd, addend)
 
-    def op_data(self, dst, label):
+    def op_data(self, operands):
+        dst, label = operands
         code = self.code
         rd = X[self.regs[dst]]
         at = len(code)
@@ -326,17 +356,26 @@ class _Sel:
         code += _ADRP[rd, None]
         code += _ADD_IMM[rd, rd, 0]
 
-    def op_mov(self, dst, src):
+    def op_mov(self, operands):
+        dst, src = operands
         d, s = self.regs[dst], self.regs[src]
         if d != s:
             self.code += _FMOV[D[d], D[s]] if dst.kind == lir.F64 else _MOV[X[d], X[s]]
 
-    def op_load(self, dst, base, disp, width, signed):
+    def op_load(self, operands):
+        dst, base, disp, width, signed = operands
         signed = signed and width != 64
         rt = (X if width == 64 or signed else W)[self.regs[dst]]
-        self.mem(_LOAD[(width, signed)], rt, base, disp, width >> 3)
+        scale = width >> 3
+        # mem's common case inline: no hole addend to fold, an immediate offset ldr can encode
+        if not self.bias and disp.__class__ is int \
+                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
+            self.code += _LDST[_LOAD[(width, signed)]][rt, X[self.regs[base]], disp]
+        else:
+            self.mem(_LOAD[(width, signed)], rt, base, disp, scale)
 
-    def op_store(self, value, base, disp, width):
+    def op_store(self, operands):
+        value, base, disp, width = operands
         if value.__class__ is V:
             rt = (X if width == 64 else W)[self.regs[value]]
         elif value == 0:
@@ -347,9 +386,16 @@ class _Sel:
             self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
             self.access(_STORE[width], X[CALL_REG] if width == 64 else W[CALL_REG], rb, off)
             return
-        self.mem(_STORE[width], rt, base, disp, width >> 3)
+        scale = width >> 3
+        # mem's common case inline (see op_load)
+        if not self.bias and disp.__class__ is int \
+                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
+            self.code += _LDST[_STORE[width]][rt, X[self.regs[base]], disp]
+        else:
+            self.mem(_STORE[width], rt, base, disp, scale)
 
-    def op_rmw(self, base, disp, width, delta, cond, target):
+    def op_rmw(self, operands):
+        base, disp, width, delta, cond, target = operands
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
         code = self.code
@@ -375,16 +421,19 @@ class _Sel:
             code += (_CBNZ if cond == "eq" else _CBZ)[rt, self.past_exit()]
             self.exit_branch(target)
         else:
-            a = self.a
-            (a.cbz if cond == "eq" else a.cbnz)(rt, self.label(target))
+            code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
+            self.reach("imm19", target)
 
-    def op_fload(self, dst, base, disp):
+    def op_fload(self, operands):
+        dst, base, disp = operands
         self.mem("ldr", D[self.regs[dst]], base, disp, 8)
 
-    def op_fstore(self, value, base, disp):
+    def op_fstore(self, operands):
+        value, base, disp = operands
         self.mem("str", D[self.regs[value]], base, disp, 8)
 
-    def op_bin(self, op, dst, x, y):
+    def op_bin(self, operands):
+        op, dst, x, y = operands
         r = self.regs
         rd, rx = X[r[dst]], X[r[x]]
         shift = _SHIFT_IMM.get(op)
@@ -415,7 +464,8 @@ class _Sel:
             ry = self.imm_reg(y)
         self.code += _BIN_REG[op][rd, rx, ry]
 
-    def op_lea(self, dst, base, index, shift, disp):
+    def op_lea(self, operands):
+        dst, base, index, shift, disp = operands
         r = self.regs
         rd = X[r[dst]]
         if shift.__class__ is int:
@@ -424,7 +474,8 @@ class _Sel:
             self.a.add_reg(rd, X[r[base]], X[r[index]], "lsl", shift)
         self.add_imm(rd, rd, disp)
 
-    def op_ovf(self, op, dst, x, y, target):
+    def op_ovf(self, operands):
+        op, dst, x, y, target = operands
         code = self.code
         r = self.regs
         rd, rx, ry = X[r[dst]], X[r[x]], X[r[y]]
@@ -439,54 +490,62 @@ class _Sel:
             self.branch("vs", target)
 
     def same_flags(self, kind: str, operands: tuple) -> bool:
-        """The previous op set the flags from the same comparison (cset/csel leave them)."""
+        """The previous op set the flags from the same comparison (cset/csel leave them): it is
+        a ``kind`` op whose operands after its condition and destination are these ones'."""
         if self.pos == 0:
             return False
         prev = self.fn.ops[self.pos - 1]
-        if prev.op != kind:
-            return False
-        return (prev.args[2], prev.args[3]) + prev.args[4:5] == operands[:2] + operands[2:3]
+        return prev.op == kind and prev.args[2:] == operands[2:]
 
-    def op_setcc(self, cond, dst, x, y, width):
-        if not self.same_flags("setcc", (x, y, width)):
+    def op_setcc(self, operands):
+        cond, dst, x, y, width = operands
+        if not self.same_flags("setcc", operands):
             self.compare(x, y, width)
         self.code += _CSET[X[self.regs[dst]], CC[cond]]
 
-    def op_select(self, cond, dst, x, y, t, f, width):
+    def op_select(self, operands):
+        cond, dst, x, y, t, f, width = operands
         self.compare(x, y, width)
         r = self.regs
         self.code += _CSEL[X[r[dst]], X[r[t]], X[r[f]], CC[cond]]
 
-    def op_fbin(self, op, dst, x, y):
+    def op_fbin(self, operands):
+        op, dst, x, y = operands
         r = self.regs
         self.code += _FBIN[op][D[r[dst]], D[r[x]], D[r[y]]]
 
-    def op_fsetcc(self, cond, dst, x, y):
+    def op_fsetcc(self, operands):
+        cond, dst, x, y = operands
         # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
         r = self.regs
-        if not self.same_flags("fsetcc", (x, y)):
+        if not self.same_flags("fsetcc", operands):
             self.code += _FCMP[D[r[x]], D[r[y]]]
         self.code += _CSET[X[r[dst]], _FCC[cond]]
 
-    def op_i2f(self, dst, src):
+    def op_i2f(self, operands):
+        dst, src = operands
         self.code += _SCVTF[D[self.regs[dst]], X[self.regs[src]]]
 
-    def op_f2i(self, dst, src):
+    def op_f2i(self, operands):
+        dst, src = operands
         self.code += _FCVTZS[X[self.regs[dst]], D[self.regs[src]]]
 
-    def op_br(self, cond, x, y, target, width):
+    def op_br(self, operands):
+        cond, x, y, target, width = operands
         if y.__class__ is not V and y == 0:
             if cond in ("eq", "ne") and target.__class__ is not Exit:
                 rx = (X if width == 64 else W)[self.regs[x]]
-                (self.a.cbz if cond == "eq" else self.a.cbnz)(rx, self.label(target))
+                self.code += (_CBZ if cond == "eq" else _CBNZ)[rx, None]
+                self.reach("imm19", target)
                 return
             if cond in ("lt", "ge"):
                 # the sign bit: tbnz/tbz
-                return self.op_brbit(x, width - 1, cond == "lt", target)
+                return self.op_brbit((x, width - 1, cond == "lt", target))
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 
-    def op_brbit(self, x, bit, is_set, target):
+    def op_brbit(self, operands):
+        x, bit, is_set, target = operands
         rx = X[self.regs[x]]
         if target.__class__ is Exit:
             if bit.__class__ is int:
@@ -495,14 +554,20 @@ class _Sel:
                 (self.a.tbz if is_set else self.a.tbnz)(rx, bit, len(self.code) + self.past_exit())
             self.exit_branch(target)
         else:
-            (self.a.tbnz if is_set else self.a.tbz)(rx, bit, self.label(target))
+            if bit.__class__ is int:
+                self.code += (_TBNZ if is_set else _TBZ)[rx, bit, None]
+            else:       # (not an int proper: the Assembler explains it)
+                (self.a.tbnz if is_set else self.a.tbz)(rx, bit, None)
+            self.reach("imm14", target)
 
-    def op_jump(self, target):
+    def op_jump(self, operands):
+        target = operands[0]
         self.branch(None, target)
 
-    def _call(self, dst, callee, args, out=None):
+    def op_call(self, operands):
         """A call of ``callee``: a symbol (its address loaded from a slot) or a register
-        holding the function pointer."""
+        holding the function pointer (call_ptr, whose out-slot is None)."""
+        dst, callee, args, out = operands
         code = self.code
         r = self.regs
         ints, floats = [], []
@@ -550,19 +615,17 @@ class _Sel:
         for reg in reversed(saved):
             code += _LDR_POST[X[reg], A.SP, 16]
 
-    def op_call(self, dst, symbol, args, out):
-        self._call(dst, symbol, args, out)
+    op_call_ptr = op_call
 
-    def op_call_ptr(self, dst, fptr, args, out):
-        self._call(dst, fptr, args, out)
-
-    def op_ret(self, value):
+    def op_ret(self, operands):
+        value = operands[0]
         if self.regs[value] != 0:
             self.code += _MOV[X[0], X[self.regs[value]]]
         self.epilogue()
         self.code += _RET
 
-    def op_tail_jump(self, address):
+    def op_tail_jump(self, operands):
+        address = operands[0]
         self.epilogue()
         self.code += _BR[X[self.regs[address]]]
 
