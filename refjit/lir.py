@@ -897,7 +897,7 @@ class _Liveness:
     """What one walk over a function's ops finds (see :func:`_liveness`), or the Builder
     recorded while it emitted them."""
 
-    __slots__ = ("intervals", "in_order", "calls", "abi_ops", "n_ops")
+    __slots__ = ("intervals", "in_order", "calls", "abi_ops", "n_ops", "crossing")
 
     def __init__(self, intervals, in_order, calls, abi_ops, n_ops):
         self.intervals = intervals   # {vreg: [first, last]}, loops taken into account
@@ -905,6 +905,7 @@ class _Liveness:
         self.calls = calls           # positions of the calls
         self.abi_ops = abi_ops       # positions of the calls and returns (register hints)
         self.n_ops = n_ops           # the number of ops it describes
+        self.crossing = None         # crossing(fn), once known (allocate finds it on its way)
 
 
 def _in_order(iv: dict) -> bool:
@@ -1037,6 +1038,9 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     if not live.in_order:
         order = sorted(order, key=lambda item: (item[1][0], item[0].id))
     n_ops = len(ops)
+    # the registers live across each call (crossing(fn)), found on the way when the intervals
+    # come in their own order
+    across = {c: [] for c in calls} if calls and live.in_order and live.crossing is None else None
     active: list[tuple[int, object, list]] = []  # (end, reg, the pool it returns to)
     soonest = n_ops                              # the first end among them
     free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
@@ -1061,7 +1065,13 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         if n_calls:
             while next_call < n_calls and calls[next_call] <= start:
                 next_call += 1
-            crosses = next_call < n_calls and calls[next_call] < end
+            if next_call < n_calls and calls[next_call] < end:
+                crosses = True
+                if across is not None:
+                    j = next_call
+                    while j < n_calls and calls[j] < end:
+                        across[calls[j]].append(v)
+                        j += 1
         if v.kind == F64:
             if crosses:
                 raise LowerError(f"f64 value {v!r} lives across a call", where=where)
@@ -1102,6 +1112,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         active.append((end, reg, pool))
         if end < soonest:
             soonest = end
+    if across is not None:
+        live.crossing = across
     return out
 
 
@@ -1117,12 +1129,17 @@ def _first_use(op: Op):
 
 
 def crossing(fn: Function) -> dict[int, list[V]]:
-    """``{op index of a call: [registers live across it]}``."""
+    """``{op index of a call: [registers live across it]}``, in the order of the intervals.
+
+    Computed once per function (or by :func:`allocate` on its way): read it, do not change it."""
     live = _liveness(fn)
     if not live.calls:
         return {}
-    iv = live.intervals
-    return {c: [v for v, (s, e) in iv.items() if s < c < e] for c in live.calls}
+    got = live.crossing
+    if got is None:
+        iv = live.intervals
+        got = live.crossing = {c: [v for v, (s, e) in iv.items() if s < c < e] for c in live.calls}
+    return got
 
 
 def parallel_move(moves: list[tuple[int, int]], mov, tmp: int) -> None:

@@ -410,6 +410,9 @@ def test_allocation_keeps_live_values_apart(isel):
             for u, (s2, e2) in items[n + 1:]:
                 if s2 < e and u.kind == v.kind:
                     assert regs[u] != regs[v], (fn.name, u, v)
+        # crossing as allocate found it on its way, against its definition
+        assert lir.crossing(fn) == {c: [v for v, (s, e) in iv.items() if s < c < e]
+                                    for c in lir.call_positions(fn)}, fn.name
         for c, live in lir.crossing(fn).items():
             assert all(v.kind == lir.INT for v in live), fn.name
         checked += 1
