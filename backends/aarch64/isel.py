@@ -78,7 +78,7 @@ def _mov_imm64(a: Assembler, rd, value: int) -> None:
 _MOV_IMM64 = Encoded(_mov_imm64)
 _ADD_IMM, _SUB_IMM, _ADD_REG = Encoded("add_imm"), Encoded("sub_imm"), Encoded("add_reg")
 _CMP_IMM, _CMN_IMM, _CMP_REG = Encoded("cmp_imm"), Encoded("cmn_imm"), Encoded("cmp_reg")
-_ADRP, _CSET, _CSEL = Encoded("adrp"), Encoded("cset"), Encoded("csel")
+_CSET, _CSEL = Encoded("cset"), Encoded("csel")
 _ADDS_REG, _SUBS_REG, _SMULH = Encoded("adds_reg"), Encoded("subs_reg"), Encoded("smulh")
 _FCMP, _SCVTF, _FCVTZS = Encoded("fcmp"), Encoded("scvtf"), Encoded("fcvtzs")
 _B_COND, _CBZ, _CBNZ, _TBZ, _TBNZ = (Encoded(n) for n in ("b_cond", "cbz", "cbnz", "tbz", "tbnz"))
@@ -89,6 +89,22 @@ _BR = Encoded("br")
 _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
 _WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
+_reloc = Reloc._make             # a Reloc from its four fields in a tuple (without __new__'s call)
+
+
+def _load_slot(a: Assembler, rd) -> None:
+    """``adrp rd, slot; ldr rd, [rd, :lo12:slot]`` with the fields the relocations fill zero."""
+    a.adrp(rd, None)
+    a.ldst("ldr", rd, rd, 0)
+
+
+def _address(a: Assembler, rd) -> None:
+    """``adrp rd, data; add rd, rd, :lo12:data`` likewise."""
+    a.adrp(rd, None)
+    a.add_imm(rd, rd, 0)
+
+
+_LOAD_SLOT, _ADDRESS = Encoded(_load_slot), Encoded(_address)
 
 
 class Code:
@@ -189,7 +205,7 @@ class _Sel:
         code = self.code
         if self.in_frame:
             code += _LDR_X30_POST
-        self.relocs.append(Reloc(len(code), "patch_aarch64_26r", ex.symbol))
+        self.relocs.append(_reloc((len(code), "patch_aarch64_26r", ex.symbol, 0)))
         code += _B_HOLE
 
     def past_exit(self) -> int:
@@ -233,9 +249,9 @@ class _Sel:
         """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
         code = self.code
         at = len(code)
-        self.relocs += (Reloc(at, "patch_aarch64_21r", symbol), Reloc(at + 4, "patch_aarch64_12", symbol))
-        code += _ADRP[rd, None]
-        code += _LDR[rd, rd, 0]
+        self.relocs += (_reloc((at, "patch_aarch64_21r", symbol, 0)),
+                        _reloc((at + 4, "patch_aarch64_12", symbol, 0)))
+        code += _LOAD_SLOT[rd]
 
     def add_imm(self, rd, rn, value: int) -> None:
         value = _signed64(value)
@@ -352,9 +368,9 @@ class _Sel:
         code = self.code
         rd = X[self.regs[dst]]
         at = len(code)
-        self.relocs += (Reloc(at, "patch_aarch64_21r", label), Reloc(at + 4, "patch_aarch64_12", label))
-        code += _ADRP[rd, None]
-        code += _ADD_IMM[rd, rd, 0]
+        self.relocs += (_reloc((at, "patch_aarch64_21r", label, 0)),
+                        _reloc((at + 4, "patch_aarch64_12", label, 0)))
+        code += _ADDRESS[rd]
 
     def op_mov(self, operands):
         dst, src = operands
@@ -449,10 +465,11 @@ class _Sel:
         if y.__class__ is V:
             ry = X[r[y]]
         else:
-            if op == "add":
-                return self.add_imm(rd, rx, y)
-            if op == "sub":
-                return self.add_imm(rd, rx, -_signed64(y))
+            if op == "add" or op == "sub":
+                if y.__class__ is int and 0 < y < 4096:     # add_imm's common case
+                    self.code += (_ADD_IMM if op == "add" else _SUB_IMM)[rd, rx, y]
+                    return
+                return self.add_imm(rd, rx, y if op == "add" else -_signed64(y))
             logic = _LOGIC_IMM.get(op)
             if logic is not None and A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
                 imm = y & ((1 << 64) - 1)
