@@ -202,6 +202,8 @@ class Outcome:
 
         Empty exactly when the two are equal (the instruction count is not compared).
         """
+        if self._key() == other._key():
+            return []           # every test below would pass: all they read is in the key
         out: list[str] = []
         a, b = self.exit_text(), other.exit_text()
         if a != b:

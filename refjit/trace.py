@@ -297,7 +297,7 @@ class _Line:
                 if m.lastgroup == "bad":
                     raise TraceError(f"unexpected character {m.group()!r}",
                                      self._where(m.start() + 1))
-        self.toks = [_Tok(m.group(), m.start() + 1) for m in _TOKEN.finditer(text)]
+        self.toks = [_Tok(m[0], m.start() + 1) for m in _TOKEN.finditer(text)]
         self.i = 0
 
     def _where(self, col: int) -> str:
