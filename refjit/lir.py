@@ -939,7 +939,10 @@ def _liveness(fn: Function) -> _Liveness:
 
     A register lives from its first mention to its last; a register live at a label that a
     later jump goes back to stays live until that jump (and so on, until nothing changes)."""
-    got = fn.__dict__.get("_liveness")
+    try:
+        got = fn._liveness
+    except AttributeError:     # made by hand: never walked yet
+        got = None
     if got is not None and got.n_ops == len(fn.ops):
         return got
     iv: dict[V, list[int]] = {}
@@ -978,7 +981,7 @@ def _liveness(fn: Function) -> _Liveness:
                     r[1] = i
     if back:
         _extend_over_loops(iv, back)
-    got = fn.__dict__["_liveness"] = _Liveness(iv, _in_order(iv), calls, abi_ops, len(fn.ops))
+    got = fn._liveness = _Liveness(iv, _in_order(iv), calls, abi_ops, len(fn.ops))
     return got
 
 
@@ -1011,6 +1014,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     register when it is free, which saves the moves around the call.
     """
     live = _liveness(fn)
+    if not live.intervals:
+        return {}
     calls = live.calls
     ops = fn.ops
     hints: dict[V, object] = {}
@@ -1062,7 +1067,7 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
                         soonest = item[0]
             active = keep
         crosses = False
-        if n_calls:
+        if next_call < n_calls:
             while next_call < n_calls and calls[next_call] <= start:
                 next_call += 1
             if next_call < n_calls and calls[next_call] < end:
