@@ -28,6 +28,16 @@ Branch targets are :class:`Lbl` labels bound in the same function, or one of the
 falls off its end continues with the next uop.
 
 ``str(function)`` is a readable listing, one op per line.
+
+Liveness, for the backends' allocators (:func:`live_intervals`, :func:`call_positions`,
+:func:`crossing`, :func:`allocate`), is one :class:`_Liveness` per function, kept with it:
+``intervals`` ``{vreg: [first, last]}`` in order of first mention (an op's reads before its
+writes), ``calls`` and ``abi_ops`` (positions of the calls, and of the calls and returns), and
+``crossing`` once known. The :class:`Builder` records it while it emits the ops (each method
+knows what its op reads and writes); a function made by hand, or changed after ``finish``, is
+walked once instead. :func:`allocate` is a linear scan over the intervals in that order, with
+the free registers in small lists (scratch, callee-saved, float) and the live ones in a list of
+(end, register, its pool); it notes the registers live across each call on its way.
 """
 
 from __future__ import annotations
@@ -1048,7 +1058,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
     across = {c: [] for c in calls} if calls and live.in_order and live.crossing is None else None
     active: list[tuple[int, object, list]] = []  # (end, reg, the pool it returns to)
     soonest = n_ops                              # the first end among them
-    free_s, free_c, free_f = list(scratch), list(saved), list(fregs)
+    free_s, free_c = list(scratch), list(saved)
+    free_f = None                                # list(fregs), at the first float
     out: dict[V, object] = {}
     next_call = 0                                # calls[next_call]: the first call after start
     n_calls = len(calls)
@@ -1080,6 +1091,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
         if v.kind == F64:
             if crosses:
                 raise LowerError(f"f64 value {v!r} lives across a call", where=where)
+            if free_f is None:
+                free_f = list(fregs)
             pool = free_f
         elif crosses:
             pool = free_c or free_s
