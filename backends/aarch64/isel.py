@@ -54,6 +54,11 @@ _STORE = {64: "str", 32: "str", 16: "strh", 8: "strb"}
 # the branch (the fixed skip over an exit, see past_exit).
 _LDST = {mn: Encoded(mn) for mn in {*_LOAD.values(), *_STORE.values()}}
 _LDR, _STR = _LDST["ldr"], _LDST["str"]
+# a load by (width, signed): (mnemonic, its table, the registers it loads); a store by width:
+# (mnemonic, its table)
+_LOADS = {(width, signed): (mn, _LDST[mn], X if width == 64 or signed else W)
+          for (width, signed), mn in _LOAD.items()}
+_STORES = {width: (mn, _LDST[mn]) for width, mn in _STORE.items()}
 _STR_PRE, _LDR_PRE = Encoded("ldst_pre", "str"), Encoded("ldst_pre", "ldr")
 _STR_POST, _LDR_POST = Encoded("ldst_post", "str"), Encoded("ldst_post", "ldr")
 _MOV, _FMOV = Encoded("mov"), Encoded("fmov")
@@ -104,7 +109,35 @@ def _address(a: Assembler, rd) -> None:
     a.add_imm(rd, rd, 0)
 
 
+def _save(a: Assembler, *regs: int) -> None:
+    """Push X registers ``regs`` (16 bytes each, keeping SP aligned) in that order."""
+    for reg in regs:
+        a.ldst_pre("str", X[reg], A.SP, -16)
+
+
+def _restore(a: Assembler, *regs: int) -> None:
+    """Pop what :func:`_save` pushed for ``regs``."""
+    for reg in reversed(regs):
+        a.ldst_post("ldr", X[reg], A.SP, 16)
+
+
+def _int_args(a: Assembler, *moves: tuple[int, int]) -> None:
+    """The (argument register, source register) moves of a call's int arguments, as if all at
+    once (a cycle goes through X17)."""
+    if len(moves) == 1:    # one argument to move cannot overwrite another
+        a.mov(X[moves[0][0]], X[moves[0][1]])
+    elif moves:
+        lir.parallel_move(list(moves), lambda d, s: a.mov(X[d], X[s]), TMP)
+
+
+def _float_args(a: Assembler, *moves: tuple[int, int]) -> None:
+    """Likewise for f64 arguments (a cycle goes through D31)."""
+    lir.parallel_move(list(moves), lambda d, s: a.fmov(D[d], D[s]), FTMP)
+
+
 _LOAD_SLOT, _ADDRESS = Encoded(_load_slot), Encoded(_address)
+# a call's sequences, keyed by the register numbers (tuples of them) they depend on
+_SAVE, _RESTORE, _INT_ARGS, _FLOAT_ARGS = (Encoded(f) for f in (_save, _restore, _int_args, _float_args))
 
 
 class Code:
@@ -380,15 +413,15 @@ class _Sel:
 
     def op_load(self, operands):
         dst, base, disp, width, signed = operands
-        signed = signed and width != 64
-        rt = (X if width == 64 or signed else W)[self.regs[dst]]
+        d = self.regs[dst]
+        mnemonic, table, regs = _LOADS[(width, signed and width != 64)]
         scale = width >> 3
         # mem's common case inline: no hole addend to fold, an immediate offset ldr can encode
         if not self.bias and disp.__class__ is int \
                 and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
-            self.code += _LDST[_LOAD[(width, signed)]][rt, X[self.regs[base]], disp]
+            self.code += table[regs[d], X[self.regs[base]], disp]
         else:
-            self.mem(_LOAD[(width, signed)], rt, base, disp, scale)
+            self.mem(mnemonic, regs[d], base, disp, scale)
 
     def op_store(self, operands):
         value, base, disp, width = operands
@@ -402,13 +435,14 @@ class _Sel:
             self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
             self.access(_STORE[width], X[CALL_REG] if width == 64 else W[CALL_REG], rb, off)
             return
+        mnemonic, table = _STORES[width]
         scale = width >> 3
         # mem's common case inline (see op_load)
         if not self.bias and disp.__class__ is int \
                 and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
-            self.code += _LDST[_STORE[width]][rt, X[self.regs[base]], disp]
+            self.code += table[rt, X[self.regs[base]], disp]
         else:
-            self.mem(_STORE[width], rt, base, disp, scale)
+            self.mem(mnemonic, rt, base, disp, scale)
 
     def op_rmw(self, operands):
         base, disp, width, delta, cond, target = operands
@@ -587,21 +621,18 @@ class _Sel:
         dst, callee, args, out = operands
         code = self.code
         r = self.regs
-        ints, floats = [], []
-        for v in args:
-            (ints if v.kind == lir.INT else floats).append(v)
+        floats = [v for v in args if v.kind != lir.INT]
+        ints = [v for v in args if v.kind == lir.INT] if floats else args
         if len(ints) > 8 or len(floats) > 8:
             raise LowerError("too many call arguments", where=self.where)
         # Values live across the call in caller-saved registers are saved on the stack.
-        saved = []
+        live = set()
         for v in self.crossing[self.pos]:
             if v.kind != lir.INT:
                 raise LowerError("an f64 value lives across a call", where=self.where)
-            if r[v] in SCRATCH and r[v] not in saved:
-                saved.append(r[v])
-        saved.sort()
-        for reg in saved:
-            code += _STR_PRE[X[reg], A.SP, -16]
+            live.add(r[v])
+        saved = tuple(sorted(live.intersection(SCRATCH)))
+        code += _SAVE[saved]
         if callee.__class__ is V:
             code += _MOV[X[CALL_REG], X[r[callee]]]
         else:
@@ -610,18 +641,13 @@ class _Sel:
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             code += _STR_X30_PRE
-        moves = [(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT and r[v] != i]
-        if len(moves) == 1:    # one argument to move cannot overwrite another
-            code += _MOV[X[moves[0][0]], X[moves[0][1]]]
-        elif moves:
-            lir.parallel_move(moves, lambda d, s: code.extend(_MOV[X[d], X[s]]), TMP)
+        code += _INT_ARGS[tuple([(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT and r[v] != i])]
         if OUT_SLOT in ints:
             for i, v in enumerate(ints):
                 if v is OUT_SLOT:
                     code += _ADD_IMM[X[i], A.SP, 8]
         if floats:
-            lir.parallel_move([(i, r[v]) for i, v in enumerate(floats)],
-                              lambda d, s: code.extend(_FMOV[D[d], D[s]]), FTMP)
+            code += _FLOAT_ARGS[tuple([(i, r[v]) for i, v in enumerate(floats)])]
         code += _BLR_CALL
         if dst is not None and r[dst] != 0:
             code += _MOV[X[r[dst]], X[0]]
@@ -629,8 +655,7 @@ class _Sel:
             code += _LDR[X[r[out]], A.SP, 8]
         if not self.in_frame:
             code += _LDR_X30_POST
-        for reg in reversed(saved):
-            code += _LDR_POST[X[reg], A.SP, 16]
+        code += _RESTORE[saved]
 
     op_call_ptr = op_call
 
