@@ -411,7 +411,8 @@ class Builder:
             dst = V(n, INT, "")
             fresh = True
         else:
-            self._reg(dst)
+            if dst.__class__ is not V or dst.kind != INT:
+                self._reg(dst)
             fresh = False
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
@@ -423,8 +424,12 @@ class Builder:
             self._mention(base, p)
         if fresh:
             iv[dst] = [p, p]
-        else:
-            self._mention(dst, p)
+        else:       # (often SP)
+            r = iv.get(dst)
+            if r is not None:
+                r[1] = p
+            elif dst.id >= 0:
+                self._mention(dst, p)
         ops.append(Op("load", (dst, base, disp, width, signed)))
         return dst
 
@@ -506,7 +511,8 @@ class Builder:
             dst = V(n, INT, "")
             fresh = True
         else:
-            self._reg(dst)
+            if dst.__class__ is not V or dst.kind != INT:
+                self._reg(dst)
             fresh = False
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
@@ -526,8 +532,12 @@ class Builder:
             self._operand(b)     # (explains a bad operand; accepts an int subclass)
         if fresh:
             iv[dst] = [p, p]
-        else:
-            self._mention(dst, p)
+        else:       # (often SP)
+            r = iv.get(dst)
+            if r is not None:
+                r[1] = p
+            elif dst.id >= 0:
+                self._mention(dst, p)
         ops.append(Op("bin", (op, dst, a, b)))
         return dst
 
@@ -590,7 +600,11 @@ class Builder:
         if fresh:
             iv[dst] = [p, p]
         else:
-            self._mention(dst, p)
+            r = iv.get(dst)
+            if r is not None:
+                r[1] = p
+            elif dst.id >= 0:
+                self._mention(dst, p)
         ops.append(Op("lea", (dst, base, index, shift, disp)))
         return dst
 
