@@ -135,7 +135,17 @@ def _float_args(a: Assembler, *moves: tuple[int, int]) -> None:
     lir.parallel_move(list(moves), lambda d, s: a.fmov(D[d], D[s]), FTMP)
 
 
-_LOAD_SLOT, _ADDRESS = Encoded(_load_slot), Encoded(_address)
+def _rmw(a: Assembler, rt, rb, disp: int, delta: int) -> None:
+    """``rt = [rb + disp]; rt += delta; [rb + disp] = rt`` (delta within +-4095)."""
+    a.ldst("ldr", rt, rb, disp)
+    if delta >= 0:
+        a.add_imm(rt, rt, delta)
+    else:
+        a.sub_imm(rt, rt, -delta)
+    a.ldst("str", rt, rb, disp)
+
+
+_LOAD_SLOT, _ADDRESS, _RMW = Encoded(_load_slot), Encoded(_address), Encoded(_rmw)
 # a call's sequences, keyed by the register numbers (tuples of them) they depend on
 _SAVE, _RESTORE, _INT_ARGS, _FLOAT_ARGS = (Encoded(f) for f in (_save, _restore, _int_args, _float_args))
 
@@ -307,6 +317,7 @@ class _Sel:
         ops = self.fn.ops
         frame_at = self.frame_at
         last = len(ops) - 1
+        handlers = _HANDLERS
         numbered = enumerate(ops)
         for i, op in numbered:
             self.pos = i
@@ -320,7 +331,7 @@ class _Sel:
                     and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
                 next(numbered)    # the bin is done
                 continue
-            _HANDLERS[k](self, op.args)
+            handlers[k](self, op.args)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = bytearray()
@@ -389,7 +400,11 @@ class _Sel:
     def op_hole(self, operands):
         dst, symbol, addend = operands
         rd = X[self.regs[dst]]
-        self.load_slot(rd, symbol)
+        code = self.code
+        at = len(code)      # load_slot inline
+        self.relocs += (_reloc((at, "patch_aarch64_21r", symbol, 0)),
+                        _reloc((at + 4, "patch_aarch64_12", symbol, 0)))
+        code += _LOAD_SLOT[rd]
         if addend:
             if _only_memory_base(self.fn, dst, self.pos):
                 self.bias[dst] = addend    # folded into the displacement of every use
@@ -449,8 +464,15 @@ class _Sel:
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
         code = self.code
-        rb, off = self.address(base, disp, width >> 3)
+        scale = width >> 3
         rt = (X if width == 64 else W)[CALL_REG]
+        if not self.bias and disp.__class__ is int and delta.__class__ is int and -4096 < delta < 4096 \
+                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
+            # the common case (an immediate offset and delta): ldr, add/sub, str in one entry
+            code += _RMW[rt, X[self.regs[base]], disp, delta]
+            self.rmw_branch(rt, cond, target)
+            return
+        rb, off = self.address(base, disp, scale)
         self.access("ldr", rt, rb, off)
         if delta >= 4096 or delta <= -4096:
             rm = self.imm_reg(delta, 1 if width == 64 else 0)
@@ -465,13 +487,17 @@ class _Sel:
         else:
             code += _SUB_IMM[rt, rt, -delta]
         self.access("str", rt, rb, off)
+        self.rmw_branch(rt, cond, target)
+
+    def rmw_branch(self, rt, cond, target) -> None:
+        """rmw's branch on its new value (in ``rt``) being zero (eq) or not (ne), if it has one."""
         if cond is None:
             return
         if target.__class__ is Exit:
-            code += (_CBNZ if cond == "eq" else _CBZ)[rt, self.past_exit()]
+            self.code += (_CBNZ if cond == "eq" else _CBZ)[rt, self.past_exit()]
             self.exit_branch(target)
         else:
-            code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
+            self.code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
             self.reach("imm19", target)
 
     def op_fload(self, operands):
