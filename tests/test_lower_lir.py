@@ -313,7 +313,8 @@ def _random_function(seed: int):
     ints, floats, labels, pending = [lir.FRAME, lir.SP, lir.TSTATE], [], [], []
     for _ in range(rng.randrange(3, 30)):
         pick = lambda: rng.choice(ints)   # noqa: E731
-        c = rng.randrange(12)
+        c = rng.randrange(15)
+        given = rng.choice(ints[3:] + [lir.SP])    # an existing register as a destination
         if c == 0:
             ints.append(b.const(rng.randrange(-5, 1 << 40)))
         elif c == 1:
@@ -343,6 +344,12 @@ def _random_function(seed: int):
             ints += b.call("g", pick(), lir.OUT_SLOT, out=True)
         elif c == 11:
             ints.append(b.select("lt", pick(), 1, pick(), pick()))
+        elif c == 12:
+            b.load(pick(), 16, dst=given)
+        elif c == 13:
+            rng.choice((b.add, b.or_))(pick(), rng.choice((pick(), 5)), dst=given)
+        elif c == 14:
+            b.lea(pick(), pick(), 2, dst=given)
     for label in pending:
         b.bind(label)
     b.ret(rng.choice(ints))
@@ -421,10 +428,14 @@ def test_allocation_keeps_live_values_apart(isel):
 
 def test_builder_records_the_liveness_the_walk_finds():
     """The Builder records liveness while it emits the ops; a Function made without it (here:
-    the same ops in a new Function) is walked. Both agree on every loop-slice uop and random
-    function, and ops added after ``finish`` make the walk run again."""
+    the same ops in a new Function) is walked. Both agree on every uop, on both ISAs, and on
+    random functions, and ops added after ``finish`` make the walk run again."""
+    from refjit.compile import _profile, lower_lir
+    from refjit.lower import supported
+    every_uop = [lower_lir(name, arch) for arch in ARCHES for name in sorted(_profile(arch).uops)
+                 if supported(name, _profile(arch))]
     checked = 0
-    for fn in _functions():
+    for fn in _functions() + every_uop:
         recorded = fn.__dict__["_liveness"]
         assert recorded.n_ops == len(fn.ops)
         walked = lir._liveness(lir.Function(fn.name, list(fn.ops), fn.rodata, fn.nregs))
