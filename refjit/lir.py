@@ -958,8 +958,9 @@ def _extend_over_loops(iv: dict, back: list) -> None:
 def _liveness(fn: Function) -> _Liveness:
     """Live intervals, calls and returns of ``fn`` in one walk over its ops, computed once per
     function and shared by :func:`live_intervals`, :func:`call_positions`, :func:`crossing` and
-    :func:`allocate`. A function from the :class:`Builder` comes with them (unless ops were
-    added since); one made by hand is walked.
+    :func:`allocate`. A function from the :class:`Builder` comes with them; one made by hand,
+    or one whose ops were added to after ``finish``, is walked (a finished function is not
+    meant to be edited: an op replaced in place would go unnoticed).
 
     A register lives from its first mention to its last; a register live at a label that a
     later jump goes back to stays live until that jump (and so on, until nothing changes)."""
