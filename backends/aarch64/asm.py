@@ -488,7 +488,9 @@ def pcrel_field(kind: str, target_address: int, pc: int, target) -> int:
     computes it, so 0x10 reaches 0xfffffffffffffff0 backwards."""
     if kind == "adrp":
         target_address, pc = target_address & ~0xFFF, pc & ~0xFFF
-    delta = ((target_address - pc + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+    delta = target_address - pc
+    if not -(1 << 63) <= delta < (1 << 63):
+        delta = ((delta + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
     if kind == "adr":
         lim = 1 << 20
         if not -lim <= delta < lim:

@@ -549,7 +549,8 @@ class _Sel:
             self.code += _ADD_REG[rd, X[r[base]], X[r[index]], "lsl", shift]
         else:       # (not an int proper: the Assembler explains it)
             self.a.add_reg(rd, X[r[base]], X[r[index]], "lsl", shift)
-        self.add_imm(rd, rd, disp)
+        if disp != 0 or disp.__class__ is not int:      # (add_imm of 0 to rd itself emits nothing)
+            self.add_imm(rd, rd, disp)
 
     def op_ovf(self, operands):
         op, dst, x, y, target = operands
