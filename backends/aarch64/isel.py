@@ -37,6 +37,7 @@ SCRATCH = tuple(range(16))
 SAVED = (19, 23, 24, 25, 26, 27, 28)
 FREGS = tuple(range(8)) + tuple(range(16, 31))
 CALL_REG, TMP, FTMP = 16, 17, 31
+_SCRATCH_SET = frozenset(SCRATCH)
 _PINNED_REGS = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
 _ARG_REGS = tuple(range(8))    # X0-X7 / D0-D7: the C ABI's argument registers
 
@@ -261,7 +262,7 @@ class _Sel:
         """``b.cond`` (or ``b``) to a label or an exit."""
         if target.__class__ is Exit:
             if cond is not None:
-                self.code += _B_COND[INVERT[cond], self.past_exit()]
+                self.code += _B_COND[INVERT[cond], 12 if self.in_frame else 8]    # (past_exit)
             self.exit_branch(target)
         elif cond is None:
             self.code += _B_HOLE
@@ -315,7 +316,7 @@ class _Sel:
     # -- the ops
     def run(self) -> Code:
         ops = self.fn.ops
-        frame_at = self.frame_at
+        frame_at = -1 if self.frame_at is None else self.frame_at    # (an int compares faster)
         last = len(ops) - 1
         handlers = _HANDLERS
         numbered = enumerate(ops)
@@ -531,13 +532,19 @@ class _Sel:
                     return
                 return self.add_imm(rd, rx, y if op == "add" else -_signed64(y))
             logic = _LOGIC_IMM.get(op)
-            if logic is not None and A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
+            if logic is not None:
                 imm = y & ((1 << 64) - 1)
                 if imm.__class__ is int:
-                    self.code += logic[rd, rx, imm]
-                else:   # (an int subclass: the Assembler explains it)
+                    # in the table: encoded before, so a bitmask immediate
+                    code = logic.get((rd, rx, imm))
+                    if code is None and A.encode_bitmask(imm, 1) is not None:
+                        code = logic[rd, rx, imm]
+                    if code is not None:
+                        self.code += code
+                        return
+                elif A.encode_bitmask(imm, 1) is not None:  # (an int subclass: the Assembler explains it)
                     logic.method(self.a, rd, rx, imm)
-                return
+                    return
             ry = self.imm_reg(y)
         self.code += _BIN_REG[op][rd, rx, ry]
 
@@ -648,9 +655,20 @@ class _Sel:
         dst, callee, args, out = operands
         code = self.code
         r = self.regs
-        floats = [v for v in args if v.kind != lir.INT]
-        ints = [v for v in args if v.kind == lir.INT] if floats else args
-        if len(ints) > 8 or len(floats) > 8:
+        # one pass over the arguments: the int ones' moves into X0-X7 (OUT_SLOT's register gets
+        # the slot's address instead), the f64 ones' registers in order for D0-D7
+        int_moves, out_slots, float_regs = [], [], []
+        n = 0
+        for v in args:
+            if v.kind == lir.INT:
+                if v is OUT_SLOT:
+                    out_slots.append(n)
+                elif r[v] != n:
+                    int_moves.append((n, r[v]))
+                n += 1
+            else:
+                float_regs.append(r[v])
+        if n > 8 or len(float_regs) > 8:
             raise LowerError("too many call arguments", where=self.where)
         # Values live across the call in caller-saved registers are saved on the stack.
         live = set()
@@ -658,7 +676,7 @@ class _Sel:
             if v.kind != lir.INT:
                 raise LowerError("an f64 value lives across a call", where=self.where)
             live.add(r[v])
-        saved = tuple(sorted(live.intersection(SCRATCH)))
+        saved = tuple(sorted(live & _SCRATCH_SET)) if live else ()
         code += _SAVE[saved]
         if callee.__class__ is V:
             code += _MOV[X[CALL_REG], X[r[callee]]]
@@ -668,13 +686,11 @@ class _Sel:
         # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
         if not self.in_frame:
             code += _STR_X30_PRE
-        code += _INT_ARGS[tuple([(i, r[v]) for i, v in enumerate(ints) if v is not OUT_SLOT and r[v] != i])]
-        if OUT_SLOT in ints:
-            for i, v in enumerate(ints):
-                if v is OUT_SLOT:
-                    code += _ADD_IMM[X[i], A.SP, 8]
-        if floats:
-            code += _FLOAT_ARGS[tuple([(i, r[v]) for i, v in enumerate(floats)])]
+        code += _INT_ARGS[tuple(int_moves)]
+        for i in out_slots:
+            code += _ADD_IMM[X[i], A.SP, 8]
+        if float_regs:
+            code += _FLOAT_ARGS[tuple(enumerate(float_regs))]
         code += _BLR_CALL
         if dst is not None and r[dst] != 0:
             code += _MOV[X[r[dst]], X[0]]
