@@ -580,4 +580,23 @@ def _executor_text(process, namer: _Namer, op: int) -> str:
 def _value_text(value, namer: _Namer) -> str:
     if isinstance(value, float):
         return float.hex(value) if value == value else "nan"
+    try:
+        return repr(value)
+    except ValueError:
+        # Python refuses decimal text for an int of more than 4,300 digits (int_max_str_digits),
+        # alone or inside a tuple or list: such an int is written in hex, which has no limit.
+        return _text_with_hex_ints(value)
+
+
+def _text_with_hex_ints(value) -> str:
+    if value.__class__ is int:
+        try:
+            return repr(value)
+        except ValueError:
+            return hex(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(map(_text_with_hex_ints, value))
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return f"[{', '.join(map(_text_with_hex_ints, value))}]"
     return repr(value)

@@ -254,3 +254,16 @@ def test_write_after_free_is_reported():
     assert o1.heap_problems == () and len(o2.heap_problems) == 1
     assert "write after free" in o2.heap_problems[0]
     assert any(d.startswith("heap: write after free") for d in o1.compare(o2))
+
+
+def test_an_int_too_long_for_decimal_text_reads_in_hex():
+    # 100000 << 100000 (what hypothesis found a _BINARY_OP can make) has ~30,000 digits: Python
+    # refuses its decimal text, so the Outcome writes it, alone or inside a tuple, in hex.
+    big = 100000 << 100000
+    p, code, frame, *_ = make()
+    a = p.new_int(big)
+    t = p.new_tuple([a, p.small_int(3)])
+    out = outcome(p, frame, Ending.returned_value(0))
+    values = {o.ident: o.value for o in out.objects}
+    assert values[f"#{p.heap.block(a).serial}"] == hex(big)
+    assert values[f"#{p.heap.block(t).serial}"] == f"({hex(big)}, 3)"
