@@ -7,7 +7,9 @@ check and one OR per field, so nothing is interpreted at emit time. The instruct
 backends emit most (loads and stores, add/sub/cmp and logical immediates, register moves, movz,
 branches) also have a fast path in their ``Assembler`` method: the operands, checked in place,
 are ORed into the form's fixed bits computed at import. Every other case, and every error, takes
-the general path.
+the general path. A generator that emits the same instructions over and over (instruction
+selection) looks their bytes up in an ``Encoded`` table instead, filled by these methods on first
+use, and fills the offsets of its branches to its own labels with ``pcrel_field``.
 
 On top of the forms, ``Assembler`` is the API later layers emit through: registers are objects
 (``X0``, ``W3``, ``SP``, ``XZR``, ``D7``...), operand kinds are in the method name (``add_imm``,

@@ -95,7 +95,7 @@ _BR = Encoded("br")
 _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
 _WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
-_reloc = Reloc._make             # a Reloc from its four fields in a tuple (without __new__'s call)
+_reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
 
 
 def _load_slot(a: Assembler, rd) -> None:
@@ -328,7 +328,7 @@ class _Sel:
                 self.code += _STR_X30_PRE
                 self.in_frame = True
             k = op.op
-            if (k == "store" or k == "load") and i < last and ops[i + 1].op == "bin" \
+            if k in _WRITEBACK_FIRST and i < last and ops[i + 1].op == "bin" \
                     and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
                 next(numbered)    # the bin is done
                 continue
@@ -754,6 +754,7 @@ def _only_memory_base(fn: Function, h: V, defined_at: int) -> bool:
 
 
 _CALL_OPS = frozenset(("call", "call_ptr"))
+_WRITEBACK_FIRST = frozenset(("store", "load"))    # the first op of a push or pop (see writeback)
 _EXIT_OPS = frozenset(("ret", "tail_jump"))
 # where each branching op has its target (a Lbl or an Exit; rmw's may be None), lir.SIGNATURES
 _TARGET_POSITION = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
