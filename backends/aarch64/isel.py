@@ -766,9 +766,16 @@ def _frame_position(fn: Function, calls: int) -> int | None:
     The save goes before the first call, label, or branch to a label: the code before it is
     straight-line (its branches leave the uop), so every path past that point has the frame.
     It pays when the calls it covers (8 bytes each otherwise) outnumber the exits that must
-    restore X30 (4 bytes each).
+    restore X30 (4 bytes each): 8 * calls > 4 + 4 * exits, i.e. exits < 2 * calls - 1. Counting
+    stops as soon as it cannot pay (with one call, any exit at all).
     """
     ops = fn.ops
+    if not calls or not ops:
+        return None
+    limit = 2 * calls - 1
+    exits = 0 if ops[-1].op in ("jump", "ret", "tail_jump") else 1    # falling off the end
+    if exits >= limit:
+        return None
     start = None
     for i, op in enumerate(ops):
         k = op.op
@@ -776,9 +783,8 @@ def _frame_position(fn: Function, calls: int) -> int | None:
         if k in _CALL_OPS or k == "label" or (at is not None and op.args[at].__class__ is Lbl):
             start = i
             break
-    if start is None or not calls:
+    if start is None:
         return None
-    exits = 0
     for i in range(start, len(ops)):
         op = ops[i]
         k = op.op
@@ -786,11 +792,12 @@ def _frame_position(fn: Function, calls: int) -> int | None:
             exits += 1
         else:
             at = _TARGET_POSITION.get(k)
-            if at is not None and op.args[at].__class__ is Exit:
-                exits += 1
-    if ops[-1].op not in ("jump", "ret", "tail_jump"):
-        exits += 1
-    return start if 8 * calls > 4 + 4 * exits else None
+            if at is None or op.args[at].__class__ is not Exit:
+                continue
+            exits += 1
+        if exits >= limit:
+            return None
+    return start
 
 
 # LIR op name -> its _Sel method, looked up once instead of by name for every op
