@@ -332,8 +332,8 @@ class Builder:
         return V(n, F64, f"{name}_{n}" if name else "")
 
     def label(self, name: str = "L") -> Lbl:
-        self._labels += 1
-        return Lbl(f"{name}{self._labels}")
+        n = self._labels = self._labels + 1
+        return Lbl(f"{name}{n}")
 
     def bind(self, label: Lbl) -> None:
         ops = self._ops
@@ -358,7 +358,9 @@ class Builder:
         if field_hole is not None:
             symbol = field_hole[1]
             if dst is None:
-                dst = self.new(field_hole[0])
+                fn = self.fn    # self.new(its name), without the call
+                n = fn.nregs = fn.nregs + 1
+                dst = V(n, INT, f"{field_hole[0]}_{n}")
                 self._iv[dst] = [p, p]
             else:
                 self._mention(self._reg(dst), p)
