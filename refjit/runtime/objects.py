@@ -12,6 +12,7 @@ The methods are mixed into :class:`refjit.runtime.process.Process`; they use ``s
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Sequence
@@ -19,6 +20,7 @@ from typing import Any, Sequence
 from refjit.errors import RuntimeModelError
 
 MASK64 = (1 << 64) - 1
+_U16, _U32, _I64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<q")
 
 
 def object_offsets(profile) -> SimpleNamespace:
@@ -372,16 +374,22 @@ class Objects:
         if not s.isascii():
             raise RuntimeModelError(f"only ASCII strings are modelled, not {s!r}")
         op = self._object_malloc("str", self.o.str_data + len(s) + 1)
-        self._init_ascii(op, s)
-        if immortal:
-            self.make_immortal(op)
+        self._init_ascii(op, s, immortal=immortal)
         return op
 
-    def _init_ascii(self, op: int, s: str) -> None:
-        self.mem.set_i64(op + self.o.str_length, len(s))
-        self.mem.set_i64(op + self.o.str_hash, -1)  # not computed yet
-        self.mem.set_u32(op + self.o.str_state, self.o.str_state_ascii)
-        self.mem.write(op + self.o.str_data, s.encode("ascii") + b"\0")
+    def _init_ascii(self, op: int, s: str, *, immortal: bool = False) -> None:
+        """Fill in the PyASCIIObject at ``op`` (its refcount and type already written) and its
+        characters; ``immortal``: then make it immortal, as make_immortal would (the object is
+        new, so mortal). One write of the header as read back, with the fields packed in."""
+        o = self.o
+        head = bytearray(self.mem.read(op, o.str_data))
+        _I64.pack_into(head, o.str_length, len(s))
+        _I64.pack_into(head, o.str_hash, -1)  # not computed yet
+        _U32.pack_into(head, o.str_state, o.str_state_ascii)
+        if immortal:
+            _U32.pack_into(head, o.refcnt, self.consts._Py_IMMORTAL_INITIAL_REFCNT)
+            _U16.pack_into(head, o.flags, self.consts._Py_IMMORTAL_FLAGS)
+        self.mem.write(op, head + s.encode("ascii") + b"\0")
 
     def str_value(self, op: int) -> str:
         n = self.mem.i64(op + self.o.str_length)

@@ -201,7 +201,7 @@ class View:
         addr = (self._outer_address() if self._prefix else self.address) + codec[1]
         mem = self._memory
         if kind == _SCALAR:
-            _store(mem, codec[2], addr, value, f"{self._struct.name}.{self._path(name)}")
+            _store(mem, codec[2], addr, value, self, name)
         elif kind == _BITS:
             _, _, nbytes, bit, width = codec
             if not 0 <= int(value) < 1 << width:
@@ -228,11 +228,20 @@ class View:
     __setitem__ = set
 
 
-def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, what: str) -> None:
+def _what(view: View | None, name: str | int) -> str:
+    """The member a store is to, for its error message: ``view``'s field ``name``, or (no view)
+    array element ``name``."""
+    return f"array element {name}" if view is None else f"{view._struct.name}.{view._path(name)}"
+
+
+def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, view: View | None,
+           name: str | int) -> None:
+    """Store ``value`` as ``fmt`` at ``addr``; ``view`` and ``name`` name the member only if it
+    does not fit (see _what), so a store formats no text."""
     if fmt.format[-1] in "BHIQ" and isinstance(value, int) and value < 0:
         bits = fmt.size * 8
         if value < -(1 << (bits - 1)):
-            raise RuntimeModelError(f"{value} does not fit {what} ({fmt.size} bytes)")
+            raise RuntimeModelError(f"{value} does not fit {_what(view, name)} ({fmt.size} bytes)")
         value &= (1 << bits) - 1
     r = mem._last  # Memory.region_at's own first test, inline: this is a hot path
     if r is None or not (r.base <= addr and addr + fmt.size <= r.end):
@@ -240,7 +249,7 @@ def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, what: str) -
     try:
         fmt.pack_into(r.view, addr - r.base, value)
     except _struct.error:
-        raise RuntimeModelError(f"{value!r} does not fit {what} ({fmt.size} bytes)") from None
+        raise RuntimeModelError(f"{value!r} does not fit {_what(view, name)} ({fmt.size} bytes)") from None
     d = mem._dirty                  # Memory._touch, inline
     if d is not None:
         d.add(addr >> PAGE_SHIFT)
@@ -278,7 +287,7 @@ class ArrayView:
         kind, _, target = self._codec
         if kind != _SCALAR:
             raise RuntimeModelError("array elements are structs; assign their members")
-        _store(self._memory, target, self.address + i * self.element_size, value, f"array element {i}")
+        _store(self._memory, target, self.address + i * self.element_size, value, None, i)
 
     def read(self, n: int) -> list:
         return [self[i] for i in range(n)]
