@@ -864,17 +864,13 @@ def _needs_operand0(spec, name: str) -> bool:
     return bool(_spec(spec, "uses_operand0")) or OPERAND0_KIND.get(name, "executor") != "executor"
 
 
-def _flags(spec) -> frozenset[str]:
-    return frozenset(_spec(spec, "flags"))
-
-
 def _can_jump(spec, name: str) -> bool:
-    f = _flags(spec)
+    f = spec.flags  # a frozenset already (UopSpec)
     return "HAS_DEOPT" in f or "HAS_EXIT" in f or name == "_JUMP_TO_TOP"
 
 
 def _can_error(spec) -> bool:
-    return "HAS_ERROR" in _flags(spec)
+    return "HAS_ERROR" in spec.flags
 
 
 # ---------------------------------------------------------------------------------------------

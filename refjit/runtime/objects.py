@@ -577,7 +577,10 @@ class Objects:
 
     def to_python(self, op: int, _depth: int = 0) -> Any:
         """The Python value of a None/bool/int/float/str/tuple/list object."""
-        name = self.type_name(op)
+        return self._value_of(self.type_name(op), op, _depth)
+
+    def _value_of(self, name: str, op: int, _depth: int = 0) -> Any:
+        """to_python of the object at ``op`` whose type is already known to be ``name``."""
         if name == "int":
             return self.int_value(op)
         if name == "bool":
@@ -612,13 +615,13 @@ class Objects:
         refcnt = self.mem.u32(op)
         view = ObjView(op, name, refcnt, refcnt & 0x8000_0000 != 0, None, (), state)
         if name in ("int", "bool", "NoneType", "float", "str"):
-            view.value = self.to_python(op)
+            view.value = self._value_of(name, op)
         elif name == "tuple":
             view.items = tuple(self.tuple_items(op))
-            view.value = self._try_value(op)
+            view.value = self._try_value(name, op)
         elif name == "list":
             view.items = tuple(self.list_items(op))
-            view.value = self._try_value(op)
+            view.value = self._try_value(name, op)
             view.extra["allocated"] = self.mem.i64(op + self.o.list_allocated)
         elif name == "range_iterator":
             view.value = (self.mem.i64(op + self.o.range_start), self.mem.i64(op + self.o.range_step),
@@ -632,9 +635,9 @@ class Objects:
             view.value = self.exception_info(op)
         return view
 
-    def _try_value(self, op: int) -> Any:
+    def _try_value(self, name: str, op: int) -> Any:
         try:
-            return self.to_python(op)
+            return self._value_of(name, op)
         except RuntimeModelError:
             return None
 
@@ -651,14 +654,18 @@ class Objects:
                 expected = entries[i - 1] if i else 0
                 if self.mem.u64(op) != expected:
                     problems.append(f"{name} freelist entry {op:#x} links to {self.mem.u64(op):#x}, not {expected:#x}")
-        at_type, u64, u32, type_by_addr = self.o.type, self.mem.u64, self.mem.u32, self._type_by_addr
+        # Every live object's ob_type and 32-bit ob_refcnt, read through word views of the heap
+        # region (objects are 8-byte aligned and lie inside it).
+        region, type_by_addr = self.heap.region, self._type_by_addr
+        words64, words32 = region.view.cast("Q"), region.view.cast("I")
+        at_type, base = self.o.type, region.base
         for b in self.heap.live():
             if b.type == "mem":
                 continue
-            t = u64(b.address + at_type)
+            t = words64[(b.address - base + at_type) >> 3]
             if type_by_addr.get(t) != b.type:
                 problems.append(f"live {b.type} at {b.address:#x} has ob_type {t:#x} ({self.type_name(b.address)})")
-            elif u32(b.address) == 0:
+            elif words32[(b.address - base) >> 2] == 0:
                 problems.append(f"live {b.type} at {b.address:#x} has refcount 0")
         return problems
 
