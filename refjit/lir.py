@@ -281,12 +281,20 @@ class Builder:
         return v
 
     def _operand(self, v):
-        """An int register, or an int constant that fits in 64 bits (signed or not)."""
-        if isinstance(v, int) and not isinstance(v, bool):
+        """An int register, or an int constant that fits in 64 bits (signed or not). A constant
+        is a plain int: a bool or an int subclass (an enum member...) is refused, since the
+        backends key their encoding tables by value and type."""
+        if v.__class__ is int:
             if not _MIN64 <= v <= _MAX64:
                 raise self._err(f"constant {v:#x} does not fit in 64 bits")
             return v
+        if isinstance(v, int):
+            raise self._err(f"constant {v!r} is a {type(v).__name__}, not a plain int")
         return self._reg(v)
+
+    def _int(self, what: str, x) -> None:
+        """Explain a displacement, addend or delta ``x`` that is not a plain int."""
+        raise self._err(f"{what} must be a plain int, got {x!r} ({type(x).__name__})")
 
     def _mention(self, x, p: int) -> None:
         """Op ``p`` reads or writes ``x`` (anything but a register is ignored)."""
@@ -352,6 +360,8 @@ class Builder:
 
     def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
         """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
+        if addend.__class__ is not int:
+            self._int(f"hole {kind} addend", addend)
         ops = self._ops
         p = len(ops)
         field_hole = _FIELD_HOLE_NAMES.get(kind)
@@ -405,6 +415,8 @@ class Builder:
              dst: V | None = None) -> V:
         if width not in WIDTHS:
             raise self._err(f"load width {width}")
+        if disp.__class__ is not int:
+            self._int("load displacement", disp)
         ops = self._ops
         p = len(ops)
         if dst is None:
@@ -439,6 +451,8 @@ class Builder:
         """``*(intN *)(base + disp) = value`` (a register, or a constant)."""
         if width not in WIDTHS:
             raise self._err(f"store width {width}")
+        if disp.__class__ is not int:
+            self._int("store displacement", disp)
         ops = self._ops
         p = len(ops)
         iv = self._iv
@@ -450,10 +464,10 @@ class Builder:
                 r[1] = p
             elif value.id >= 0:
                 self._mention(value, p)
-        elif value.__class__ is int or isinstance(value, int) and not isinstance(value, bool):
+        elif value.__class__ is int:
             value &= (1 << width) - 1
         else:
-            self._reg(value)
+            self._operand(value)     # (explains it: a bool, an int subclass, not a register)
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
         r = iv.get(base)
@@ -467,6 +481,10 @@ class Builder:
             target=None) -> None:
         """``*(intN *)(base + disp) += delta`` in place; with ``cond`` ("eq"/"ne"), branch to
         ``target`` when the new value is (not) zero (a reference count reaching 0)."""
+        if disp.__class__ is not int:
+            self._int("rmw displacement", disp)
+        if delta.__class__ is not int:
+            self._int("rmw delta", delta)
         if width not in (32, 64) or not -(1 << 31) <= delta < (1 << 31):
             raise self._err(f"rmw of width {width} by {delta}")
         if (cond is None) != (target is None) or cond not in (None, "eq", "ne"):
@@ -485,6 +503,8 @@ class Builder:
         ops.append(Op("rmw", (base, disp, width, delta, cond, target)))
 
     def fload(self, base: V, disp: int = 0, dst: V | None = None) -> V:
+        if disp.__class__ is not int:
+            self._int("fload displacement", disp)
         fresh = dst is None
         dst = self.newf() if fresh else self._reg(dst, F64)
         self._reg(base)
@@ -496,6 +516,8 @@ class Builder:
         return dst
 
     def fstore(self, value: V, base: V, disp: int = 0) -> None:
+        if disp.__class__ is not int:
+            self._int("fstore displacement", disp)
         self._reg(value, F64)
         self._reg(base)
         ops = self._ops
@@ -531,7 +553,7 @@ class Builder:
             elif b.id >= 0:
                 self._mention(b, p)
         elif not (b.__class__ is int and _MIN64 <= b <= _MAX64):
-            self._operand(b)     # (explains a bad operand; accepts an int subclass)
+            self._operand(b)     # (explains a bad operand)
         if fresh:
             iv[dst] = [p, p]
         else:       # (often SP)
@@ -578,8 +600,10 @@ class Builder:
 
     def lea(self, base: V, index: V, shift: int, disp: int = 0, dst: V | None = None) -> V:
         """``dst = base + (index << shift) + disp`` (an address: shift 0..3)."""
-        if shift not in (0, 1, 2, 3):
+        if shift.__class__ is not int or shift not in (0, 1, 2, 3):
             raise self._err(f"lea shift {shift!r}: 0..3")
+        if disp.__class__ is not int:
+            self._int("lea displacement", disp)
         fresh = dst is None
         dst = self.new() if fresh else self._reg(dst)
         if base.__class__ is not V or base.kind != INT:
@@ -731,7 +755,7 @@ class Builder:
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
         if not (b.__class__ is V and b.kind == INT or b.__class__ is int and _MIN64 <= b <= _MAX64):
-            self._operand(b)     # (explains a bad operand; accepts an int subclass)
+            self._operand(b)     # (explains a bad operand)
         ops = self._ops
         p = len(ops)
         iv = self._iv
@@ -752,8 +776,8 @@ class Builder:
 
     def brbit(self, a: V, bit: int, is_set: bool, target) -> None:
         """Branch to ``target`` when bit ``bit`` of ``a`` is set (``is_set``) or clear."""
-        if not 0 <= bit < 64:
-            raise self._err(f"bit {bit} out of range")
+        if bit.__class__ is not int or not 0 <= bit < 64:
+            raise self._err(f"bit {bit!r} out of range")
         if a.__class__ is not V or a.kind != INT:
             self._reg(a)
         ops = self._ops

@@ -279,6 +279,50 @@ def test_lir_refuses_bad_operands():
     assert text.startswith("_Y:")
 
 
+def test_lir_refuses_displacements_and_constants_that_are_not_plain_ints():
+    """Displacements, hole addends, rmw deltas, shift/bit numbers and constant operands must be
+    ints proper: a bool, a float or an int subclass (an IntEnum member) is a LowerError naming
+    the uop, and nothing is emitted for it."""
+    import enum
+    from refjit.errors import LowerError
+
+    class Small(enum.IntEnum):
+        ONE = 1
+
+    b = Builder("_BAD_UOP")
+    r = b.const(1)
+    bad_calls = [
+        lambda x: b.load(r, x),
+        lambda x: b.store(r, r, x),
+        lambda x: b.store(x, r, 0),
+        lambda x: b.rmw(r, x, 64, 1),
+        lambda x: b.rmw(r, 0, 64, x),
+        lambda x: b.hole("OPARG", x),
+        lambda x: b.hole("PyLong_Type", x),
+        lambda x: b.lea(r, r, 0, x),
+        lambda x: b.lea(r, r, x),
+        lambda x: b.fload(r, x),
+        lambda x: b.fstore(b.newf(), r, x),
+        lambda x: b.add(r, x),
+        lambda x: b.const(x),
+        lambda x: b.br("eq", r, x, lir.JUMP_TARGET),
+        lambda x: b.setcc("eq", r, x),
+        lambda x: b.shl(r, x),
+        lambda x: b.brbit(r, x, True, lir.JUMP_TARGET),
+    ]
+    n_ops = len(b.fn.ops)
+    for k, emit in enumerate(bad_calls):
+        for x in (True, 1.0, Small.ONE):
+            with pytest.raises(LowerError) as info:
+                emit(x)
+            assert "_BAD_UOP" in str(info.value), (k, x)
+    assert len(b.fn.ops) == n_ops
+    # the same calls with a plain 1 are fine
+    for emit in bad_calls:
+        emit(1)
+    assert len(b.fn.ops) == n_ops + len(bad_calls)
+
+
 def test_every_lowering_uses_documented_operations():
     """Each op of every loop-slice lowering is one of lir.SIGNATURES, with that many operands
     of the documented kinds."""
