@@ -1051,7 +1051,8 @@ def call_positions(fn: Function) -> list[int]:
 
 def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: str,
              int_args: tuple = (), float_args: tuple = (), ret=None) -> dict[V, object]:
-    """A register for every virtual register of ``fn`` (linear scan over live intervals).
+    """A register for every virtual register of ``fn`` (linear scan over live intervals), in a
+    new dict that the caller may add to (the backends add their pinned registers).
 
     ``scratch`` are caller-saved registers, ``saved`` callee-saved ones: a value live across a
     call goes to one of them if it can, else to a scratch register that the backend saves around

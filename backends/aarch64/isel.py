@@ -168,9 +168,9 @@ class _Sel:
         self.a = Assembler()        # for operands the Encoded tables do not take
         self.code = self.a.buf      # (the same buffer) everything else is appended here
         self.relocs = self.a.relocs
-        # vreg -> register number, the pinned ones included
-        self.regs: dict[V, int] = {**_PINNED_REGS, **lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where,
-                                                                  _ARG_REGS, _ARG_REGS, 0)}
+        # vreg -> register number: the allocation (a new dict) with the pinned ones added
+        self.regs: dict[V, int] = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, _ARG_REGS, _ARG_REGS, 0)
+        self.regs.update(_PINNED_REGS)
         self.bound: dict[str, int] = {}    # label name -> offset where it is bound
         # label name -> (offset, field kind) of each branch waiting for it to be bound
         self.forward: dict[str, list[tuple[int, str]]] = {}

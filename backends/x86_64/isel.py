@@ -37,6 +37,7 @@ CALL_REG, TMP, FTMP = A.R10, A.R11, 15
 INT_ARGS = (A.RDI, A.RSI, A.RDX, A.RCX, A.R8, A.R9)
 FLOAT_ARGS = tuple(range(8))        # xmm0-xmm7
 PINNED = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
+_reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
 
 # LIR condition -> x86 condition code after ``cmp a, b``
 CC = {"eq": "e", "ne": "ne", "lt": "l", "le": "le", "gt": "g", "ge": "ge",
@@ -130,8 +131,9 @@ class _Sel:
     def __init__(self, fn: Function):
         self.fn = fn
         self.where = f"x86_64 lowering of {fn.name}"
-        self.regs = dict(PINNED)
-        self.regs.update(lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, FLOAT_ARGS, A.RAX))
+        # vreg -> register number: the allocation (a new dict) with the pinned ones added
+        self.regs = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, INT_ARGS, FLOAT_ARGS, A.RAX)
+        self.regs.update(PINNED)
         self.crossing = lir.crossing(fn)
         self.intervals = lir.live_intervals(fn)
         self.code = bytearray()
@@ -168,7 +170,7 @@ class _Sel:
     def exit_jump(self, cc: str | None, ex: Exit) -> None:
         code = self.code
         code += _BR32_0[cc]
-        self.relocs.append(Reloc(len(code) - 4, "patch_32r", ex.symbol, -4))
+        self.relocs.append(_reloc((len(code) - 4, "patch_32r", ex.symbol, -4)))
 
     def branch(self, cc: str | None, target) -> None:
         if isinstance(target, Exit):
@@ -299,7 +301,7 @@ class _Sel:
         dst, symbol, addend = operands
         code = self.code
         code += _MOVABSQ_ri64[self.regs[dst], 0]
-        self.relocs.append(Reloc(len(code) - 8, "patch_64", symbol, addend))   # the imm64
+        self.relocs.append(_reloc((len(code) - 8, "patch_64", symbol, addend)))   # the imm64
 
     def op_data(self, operands):
         dst, label = operands
@@ -486,47 +488,51 @@ class _Sel:
         """Emit ``call`` (a call instruction's bytes) with the C ABI around it; ``symbol`` names
         the function whose GOT slot the call reads (the call's disp32 is then a hole)."""
         code, R = self.code, self.regs
-        ints = [x for x in args if x.kind == lir.INT]
-        floats = [x for x in args if x.kind == lir.F64]
-        if len(ints) > len(INT_ARGS) or len(floats) > 8:
-            raise LowerError("too many call arguments", where=self.where)
-        # Values live across the call in caller-saved registers are pushed; RSP = 8 (mod 16)
-        # in a stencil, so an odd number of pushes realigns it for the callee, and the last
-        # pushed word is the out-parameter slot when there is one.
-        saved = []
+        # one pass over the arguments: the int ones' moves into the ABI's registers (the
+        # allocator put most there already; OUT_SLOT's register gets the slot's address), the
+        # f64 ones' moves into xmm0-xmm7
+        int_moves, out_slots, float_moves = [], [], []
+        n_int = n_float = 0
+        for x in args:
+            if x.kind == lir.INT:
+                if n_int == len(INT_ARGS):
+                    raise LowerError("too many call arguments", where=self.where)
+                if x is lir.OUT_SLOT:
+                    out_slots.append(INT_ARGS[n_int])
+                else:
+                    int_moves.append((INT_ARGS[n_int], R[x]))
+                n_int += 1
+            else:
+                if n_float == 8:
+                    raise LowerError("too many call arguments", where=self.where)
+                float_moves.append((n_float, R[x]))
+                n_float += 1
+        # Values live across the call in caller-saved registers are pushed (see _SAVES).
+        saved = set()
         for v in self.crossing[self.pos]:
             if v.kind == lir.F64:
                 raise LowerError("an f64 value lives across a call", where=self.where)
             reg = R[v]
-            if reg in _SCRATCH_SET and reg not in saved:
-                saved.append(reg)
-        saved.sort()
-        pads = 0 if len(saved) % 2 else 1
-        if out is not None and not pads:
-            pads = 2
-        for reg in saved:
-            code += _PUSHQ_r[reg]
-        code += _PUSH_PAD * pads
+            if reg in _SCRATCH_SET:
+                saved.add(reg)
+        key = (tuple(sorted(saved)), out is not None)
+        pushes, pops = _SAVES.get(key) or _saves(key)
+        code += pushes
         if fptr is not None:
             code += _MOVQ_rr[CALL_REG, R[fptr]]
-        # the arguments into the ABI's registers (the allocator put most there already)
-        moves = [(INT_ARGS[i], R[x]) for i, x in enumerate(ints) if x is not lir.OUT_SLOT]
-        self.moves(moves, self.movq, TMP)
-        for i, x in enumerate(ints):
-            if x is lir.OUT_SLOT:
-                code += _MOVQ_rr[INT_ARGS[i], A.RSP]
-        if floats:
-            self.moves([(i, R[x]) for i, x in enumerate(floats)], self.movapd, FTMP)
+        self.moves(int_moves, self.movq, TMP)
+        for reg in out_slots:
+            code += _MOVQ_rr[reg, A.RSP]
+        if float_moves:
+            self.moves(float_moves, self.movapd, FTMP)
         code += call
         if symbol is not None:
-            self.relocs.append(Reloc(len(code) - 4, "patch_x86_64_32rx", symbol, -4))
+            self.relocs.append(_reloc((len(code) - 4, "patch_x86_64_32rx", symbol, -4)))
         if dst is not None:
             self.mov_rr(R[dst], A.RAX)
         if out is not None:
             code += _MOVQ_rm[R[out], A.RSP, 0]
-        code += _POP_PAD * pads
-        for reg in reversed(saved):
-            code += _POPQ_r[reg]
+        code += pops
 
     @staticmethod
     def moves(moves: list[tuple[int, int]], mov, tmp: int) -> None:
@@ -560,6 +566,23 @@ class _Sel:
         address = operands[0]
         self.code += _JMPQ_r[self.regs[address]]
 
+
+def _saves(key: tuple[tuple[int, ...], bool]) -> tuple[bytes, bytes]:
+    """The pushes before a call and the pops after it, for ``key`` = (the caller-saved registers
+    live across it, in order; whether it has an out-parameter slot). RSP = 8 (mod 16) in a
+    stencil, so an odd number of pushes realigns it for the callee, and the last pushed word is
+    the out-parameter slot when there is one. Memoised in _SAVES (a pure function of the key)."""
+    saved, has_out = key
+    pads = 0 if len(saved) % 2 else 1
+    if has_out and not pads:
+        pads = 2
+    pushes = b"".join(_PUSHQ_r[reg] for reg in saved) + _PUSH_PAD * pads
+    pops = _POP_PAD * pads + b"".join(_POPQ_r[reg] for reg in reversed(saved))
+    got = _SAVES[key] = (pushes, pops)
+    return got
+
+
+_SAVES: dict[tuple[tuple[int, ...], bool], tuple[bytes, bytes]] = {}
 
 # LIR op name -> its _Sel method, looked up once instead of by name for every op; a method
 # takes the op's operands as one tuple (in lir.SIGNATURES order)
@@ -634,7 +657,7 @@ def _relax(sel: _Sel, code: Code) -> Code:
         relocs = []
         for r in code.relocs:
             moved = shrunk[bisect_right(ends, r.offset)]
-            relocs.append(Reloc(r.offset - moved, r.kind, r.symbol, r.addend) if moved else r)
+            relocs.append(_reloc((r.offset - moved, r.kind, r.symbol, r.addend)) if moved else r)
     return Code(b"".join(parts), relocs, code.data, code.data_labels)
 
 
