@@ -734,13 +734,13 @@ class _Parser:
         opts = ln.options(_UOP_OPTIONS)
         if "oparg" in opts:
             u.oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF)
-        const = _spec(spec, "const_oparg")
+        const = spec.const_oparg
         if const is not None:
             if "oparg" in opts and u.oparg != const:
                 raise ln.error(f"{u.name} is the replica for oparg={const}, found oparg={u.oparg}",
                                opts["oparg"][1])
             u.oparg = const
-        elif _spec(spec, "uses_oparg") and "oparg" not in opts:
+        elif spec.uses_oparg and "oparg" not in opts:
             raise ln.error(f"{u.name} uses its oparg: expected oparg=N", nt)
         # The format: FORMAT_JUMP carries jump_target/error_target, FORMAT_TARGET a target.
         has_jump = "jump_target" in opts or "error_target" in opts
@@ -772,7 +772,7 @@ class _Parser:
             if key in opts:
                 hi = (1 << 32) - 1 if key == "target" else 0xFFFF
                 setattr(u, key, ln.int_value(*opts[key], key, 0, hi))
-        if "target" not in opts and _spec(spec, "uses_target"):
+        if "target" not in opts and spec.uses_target:
             raise ln.error(f"{u.name} uses its target: expected target=N", nt)
         for key in ("operand0", "operand1"):
             if key in opts:
@@ -855,13 +855,9 @@ class _Parser:
         return self.t
 
 
-def _spec(spec, attr: str):
-    return getattr(spec, attr)
-
-
 def _needs_operand0(spec, name: str) -> bool:
     """The uop's text must give operand0 (only _START_EXECUTOR's &executor goes without saying)."""
-    return bool(_spec(spec, "uses_operand0")) or OPERAND0_KIND.get(name, "executor") != "executor"
+    return bool(spec.uses_operand0) or OPERAND0_KIND.get(name, "executor") != "executor"
 
 
 def _can_jump(spec, name: str) -> bool:
@@ -925,7 +921,7 @@ def _eval_size(expr: str, oparg: int) -> int:
 def stack_effect(profile, name: str, oparg: int) -> tuple[int, int]:
     """(slots popped, slots pushed) for a uop with this oparg; passthrough items count on both."""
     spec = profile.uops[name]
-    return _stack_effect(_spec(spec, "stack_inputs"), _spec(spec, "stack_outputs"), oparg)
+    return _stack_effect(spec.stack_inputs, spec.stack_outputs, oparg)
 
 
 @functools.lru_cache(maxsize=1 << 14)

@@ -560,3 +560,27 @@ def test_restores_rewrite_the_dirty_pages_and_everything_after_untracked_writes(
     proc.mem.mark_all_dirty()
     proc.restore(s1)
     assert raw() == after
+
+
+def test_struct_buffer_packs_members_as_views_store_them(proc):
+    # Offsets from FACTS (layout of _PyExecutorObject): trace @0x18, vm_data.valid = bit 0 of
+    # byte 0x22, vm_data.warm (_Bool) @0x23, vm_data.index (int) @0x24, exit_count (uint32_t) @0x60.
+    from refjit.runtime.views import StructBuffer
+
+    b = StructBuffer(proc.profile, "_PyExecutorObject", bytearray(b"\xaa" * 144))
+    b["trace"] = 0x1122334455667788
+    b["vm_data.valid"] = 1
+    b["vm_data.warm"] = 1
+    b["vm_data.index"] = -1
+    assert b.data[0x18:0x20] == bytes.fromhex("8877665544332211")
+    assert b.data[0x22] == 0xAB and b.data[0x23] == 1  # the byte's other bitfields kept
+    assert b.data[0x24:0x28] == b"\xff\xff\xff\xff"
+    b["exit_count"] = -1                      # an unsigned member takes a negative's bits
+    assert b.data[0x60:0x64] == b"\xff\xff\xff\xff"
+    assert b.data[0x64:] == b"\xaa" * (144 - 0x64)  # nothing else written
+    with pytest.raises(RuntimeModelError, match=r"_PyExecutorObject.exit_count"):
+        b["exit_count"] = 1 << 32
+    with pytest.raises(RuntimeModelError, match=r"1-bit field _PyExecutorObject.vm_data.valid"):
+        b["vm_data.valid"] = 2
+    with pytest.raises(RuntimeModelError, match="not a scalar"):
+        b["vm_data"] = 0

@@ -27,6 +27,7 @@ so x86-64 GOT calls are not relaxed; ``LayoutConfig(jit_near_stubs=True)`` puts 
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,7 +45,9 @@ from refjit.runtime.memory import (
     page_align_up,
 )
 from refjit.runtime.objects import STACKREF_NULL, Objects, object_offsets
-from refjit.runtime.views import View
+from refjit.runtime.views import StructBuffer, View
+
+_U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 
 GiB = 1 << 30
 STUB_SPACING = 16
@@ -421,25 +424,28 @@ class Process(Objects):
         if op + size > self.regions["code"].end:
             raise RuntimeModelError("the code region is full (enlarge LayoutConfig.code_size)")
         self._code_top += size
-        self.mem.fill(op, size, 0)
-        self.mem.set_u64(op, 1)
-        self.mem.set_u64(op + self.o.type, self._type_addr["code"])
-        v = self.view("PyCodeObject", op)
-        v.ob_size = len(bytecode) // 2
-        v.co_consts = self.new_tuple(list(consts))
-        v.co_names = self.new_tuple(list(names))
-        v.co_flags = flags
-        v.co_argcount = argcount
-        v.co_stacksize = stacksize
-        v.co_firstlineno = firstlineno
-        v.co_nlocalsplus = nlocals
-        v.co_nlocals = nlocals
-        v.co_framesize = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
-        v.co_name = self.new_str(name, immortal=True)
-        v.co_qualname = v.co_name
-        v.co_filename = self.new_str("<refjit>", immortal=True)
-        v.co_localsplusnames = self.new_tuple([self.new_str(n, immortal=True) for n in varnames], steal=True)
-        self.mem.write(op + base, bytecode)
+        # The whole object (zeroed, then its members and bytecode) is built in a buffer and
+        # written once; its members' objects are allocated in the heap in the same order.
+        v = StructBuffer(self.profile, "PyCodeObject", bytearray(size))
+        _U64.pack_into(v.data, 0, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
+        _U64.pack_into(v.data, self.o.type, self._type_addr["code"])
+        v["ob_size"] = len(bytecode) // 2
+        v["co_consts"] = self.new_tuple(list(consts))
+        v["co_names"] = self.new_tuple(list(names))
+        v["co_flags"] = flags
+        v["co_argcount"] = argcount
+        v["co_stacksize"] = stacksize
+        v["co_firstlineno"] = firstlineno
+        v["co_nlocalsplus"] = nlocals
+        v["co_nlocals"] = nlocals
+        v["co_framesize"] = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
+        co_name = self.new_str(name, immortal=True)
+        v["co_name"] = co_name
+        v["co_qualname"] = co_name
+        v["co_filename"] = self.new_str("<refjit>", immortal=True)
+        v["co_localsplusnames"] = self.new_tuple([self.new_str(n, immortal=True) for n in varnames], steal=True)
+        v.data[base:base + len(bytecode)] = bytecode
+        self.mem.write(op, v.data)
         return op
 
     def bytecode_address(self, code: int, index: int = 0) -> int:
@@ -463,20 +469,24 @@ class Process(Objects):
         words = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
         if frame + 8 * words > t.datastack_limit:
             raise RuntimeModelError("the data stack is full (enlarge LayoutConfig.datastack_size)")
-        self.mem.fill(frame, 8 * words, 0)
-        f = self.view("_PyInterpreterFrame", frame)
-        f.f_executable = self.stackref_new(code)
-        f.previous = previous
-        f.f_funcobj = STACKREF_NULL
-        f.instr_ptr = self.bytecode_address(code, instr_index)
-        lp = f.addr_of("localsplus")
-        for i in range(nlocals):
-            self.mem.set_u64(lp + 8 * i, locals[i] if i < len(locals) else STACKREF_NULL)
-        for j, bits in enumerate(stack):
-            self.mem.set_u64(lp + 8 * (nlocals + j), bits)
-        f.stackpointer = lp + 8 * (nlocals + len(stack))
-        f.return_offset = 0
-        f.owner = self.consts.FRAME_OWNED_BY_THREAD
+        # The frame (zeroed, then its members and slots) is built in a buffer and written once.
+        f = StructBuffer(self.profile, "_PyInterpreterFrame", bytearray(8 * words))
+        f["f_executable"] = self.stackref_new(code)
+        f["previous"] = previous
+        f["f_funcobj"] = STACKREF_NULL
+        f["instr_ptr"] = self.bytecode_address(code, instr_index)
+        lp = self.profile.offset("_PyInterpreterFrame", "localsplus")
+        slots = [locals[i] if i < len(locals) else STACKREF_NULL for i in range(nlocals)] + list(stack)
+        try:
+            struct.pack_into(f"<{len(slots)}Q", f.data, lp, *slots)
+        except struct.error:  # a slot that does not fit: the typed writes say which, and where
+            for i, bits in enumerate(slots):
+                self.mem.set_u64(frame + lp + 8 * i, bits)
+            raise
+        f["stackpointer"] = frame + lp + 8 * len(slots)
+        f["return_offset"] = 0
+        f["owner"] = self.consts.FRAME_OWNED_BY_THREAD
+        self.mem.write(frame, f.data)
         t.datastack_top = frame + 8 * words
         t.current_frame = frame
         return frame
@@ -507,33 +517,33 @@ class Process(Objects):
         var = len(exit_targets) * exit_size + trace_length * uop_size
         base = self.profile.offset("_PyExecutorObject", "exits")
         op = self._object_malloc("uop_executor", base + var)
+        # The object as _object_malloc left its header, the rest zeroed, built in a buffer with
+        # its members and exits and written once.
         head = self.o.ob_size
-        self.mem.fill(op + head, base - head + var, 0)
-        e = self.view("_PyExecutorObject", op)
-        e.ob_size = var
-        e.trace = op + base + len(exit_targets) * exit_size
-        e.code_size = trace_length
-        e.exit_count = len(exit_targets)
+        e = StructBuffer(self.profile, "_PyExecutorObject",
+                         bytearray(self.mem.read(op, head)) + bytes(base - head + var))
+        e["ob_size"] = var
+        e["trace"] = op + base + len(exit_targets) * exit_size
+        e["code_size"] = trace_length
+        e["exit_count"] = len(exit_targets)
         e["vm_data.valid"] = 1
         e["vm_data.warm"] = 1
         e["vm_data.index"] = -1
         e["vm_data.code"] = code
         temperature = (self.consts.SIDE_EXIT_INITIAL_VALUE << self.consts.BACKOFF_BITS) | self.consts.SIDE_EXIT_INITIAL_BACKOFF
         off = self.profile.offset
-        at_target, at_temperature, at_executor = (off("_PyExitData", "target"),
-                                                  off("_PyExitData", "temperature.value_and_backoff"),
-                                                  off("_PyExitData", "executor"))
+        at_target, at_temperature = off("_PyExitData", "target"), off("_PyExitData", "temperature.value_and_backoff")
         for i, target in enumerate(exit_targets):
             if not 0 <= target < 1 << 32:       # the view's store says what does not fit
-                e.exits[i].target = target
-            x = op + base + i * exit_size     # exits[i]: target, temperature, executor
-            self.mem.set_u32(x + at_target, target & 0xFFFF_FFFF)
-            self.mem.set_u16(x + at_temperature, temperature)
-            self.mem.set_u64(x + at_executor, 0)
-        e.jit_code = jit_code
-        e.jit_size = jit_size or 0
+                self.view("_PyExecutorObject", op).exits[i].target = target
+            x = base + i * exit_size          # exits[i]: target, temperature (executor stays 0)
+            _U32.pack_into(e.data, x + at_target, target & 0xFFFF_FFFF)
+            _U16.pack_into(e.data, x + at_temperature, temperature)
+        e["jit_code"] = jit_code
+        e["jit_size"] = jit_size or 0
         shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
-        e.jit_side_entry = jit_code + shim if jit_code else 0
+        e["jit_side_entry"] = jit_code + shim if jit_code else 0
+        self.mem.write(op, e.data)
         if immortal:
             self.make_immortal(op)
         self.executors.append(op)

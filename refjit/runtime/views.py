@@ -228,21 +228,28 @@ class View:
     __setitem__ = set
 
 
-def _what(view: View | None, name: str | int) -> str:
+def _what(view: View | StructBuffer | None, name: str | int) -> str:
     """The member a store is to, for its error message: ``view``'s field ``name``, or (no view)
     array element ``name``."""
     return f"array element {name}" if view is None else f"{view._struct.name}.{view._path(name)}"
+
+
+def _fit(fmt: _struct.Struct, value: Any, view: View | StructBuffer | None, name: str | int) -> Any:
+    """``value`` as ``fmt`` stores it: a negative int in an unsigned member is its two's
+    complement, if it fits the signed range of the member's size."""
+    if fmt.format[-1] in "BHIQ" and isinstance(value, int) and value < 0:
+        bits = fmt.size * 8
+        if value < -(1 << (bits - 1)):
+            raise RuntimeModelError(f"{value} does not fit {_what(view, name)} ({fmt.size} bytes)")
+        value &= (1 << bits) - 1
+    return value
 
 
 def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, view: View | None,
            name: str | int) -> None:
     """Store ``value`` as ``fmt`` at ``addr``; ``view`` and ``name`` name the member only if it
     does not fit (see _what), so a store formats no text."""
-    if fmt.format[-1] in "BHIQ" and isinstance(value, int) and value < 0:
-        bits = fmt.size * 8
-        if value < -(1 << (bits - 1)):
-            raise RuntimeModelError(f"{value} does not fit {_what(view, name)} ({fmt.size} bytes)")
-        value &= (1 << bits) - 1
+    value = _fit(fmt, value, view, name)
     r = mem._last  # Memory.region_at's own first test, inline: this is a hot path
     if r is None or not (r.base <= addr and addr + fmt.size <= r.end):
         r = mem.region_at(addr, fmt.size)
@@ -254,6 +261,48 @@ def _store(mem: Memory, fmt: _struct.Struct, addr: int, value: Any, view: View |
     if d is not None:
         d.add(addr >> PAGE_SHIFT)
         d.add((addr + fmt.size - 1) >> PAGE_SHIFT)
+
+
+class StructBuffer:
+    """A struct's bytes built in a bytearray, to be written to memory at once: members are set by
+    name (``b["co_stacksize"] = 5``) with the conversions and checks of View.set, for scalars and
+    bitfields. ``data`` holds the struct from offset 0 (and may run past it, e.g. a code object's
+    bytecode)."""
+
+    __slots__ = ("data", "_struct", "_codecs")
+
+    def __init__(self, profile: Profile, struct_name: str, data: bytearray):
+        self.data = data
+        self._struct = profile.struct(struct_name)
+        self._codecs = _codecs(profile)
+
+    def _path(self, name: str) -> str:  # for _what: members are named from the top
+        return name
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        codec = self._codecs.cache.get((self._struct.name, name))
+        if codec is None:
+            try:
+                codec = self._codecs.get(self._struct, name)
+            except SpecError as err:
+                raise RuntimeModelError(err.why, f"{self._struct.name} being built") from None
+        kind, at = codec[0], codec[1]
+        if kind == _SCALAR:
+            fmt = codec[2]
+            value = _fit(fmt, value, self, name)
+            try:
+                fmt.pack_into(self.data, at, value)
+            except _struct.error:
+                raise RuntimeModelError(f"{value!r} does not fit {_what(self, name)} ({fmt.size} bytes)") from None
+        elif kind == _BITS:
+            _, _, nbytes, bit, width = codec
+            if not 0 <= int(value) < 1 << width:
+                raise RuntimeModelError(f"{value!r} does not fit the {width}-bit field {_what(self, name)}")
+            word = int.from_bytes(self.data[at:at + nbytes], "little")
+            mask = ((1 << width) - 1) << bit
+            self.data[at:at + nbytes] = ((word & ~mask) | (int(value) << bit)).to_bytes(nbytes, "little")
+        else:
+            raise RuntimeModelError(f"{_what(self, name)} is not a scalar; assign its members")
 
 
 class ArrayView:
