@@ -165,9 +165,9 @@ class _Sel:
     def __init__(self, fn: Function):
         self.fn = fn
         self.where = f"aarch64 lowering of {fn.name}"
-        self.a = Assembler()        # for operands the Encoded tables do not take
-        self.code = self.a.buf      # (the same buffer) everything else is appended here
-        self.relocs = self.a.relocs
+        self.code = bytearray()     # instructions are appended here
+        self.relocs: list[Reloc] = []
+        self._asm: Assembler | None = None     # see the a property
         # vreg -> register number: the allocation (a new dict) with the pinned ones added
         self.regs: dict[V, int] = lir.allocate(fn, SCRATCH, SAVED, FREGS, self.where, _ARG_REGS, _ARG_REGS, 0)
         self.regs.update(_PINNED_REGS)
@@ -179,6 +179,16 @@ class _Sel:
         self.bias: dict[V, int] = {}
         self.frame_at = _frame_position(fn, len(self.crossing)) if self.crossing else None
         self.in_frame = False
+
+    @property
+    def a(self) -> Assembler:
+        """An Assembler writing into the same buffer and relocations, for operands the Encoded
+        tables do not take; made when first asked for (most uops never need one)."""
+        asm = self._asm
+        if asm is None:
+            asm = self._asm = Assembler()
+            asm.buf, asm.relocs = self.code, self.relocs
+        return asm
 
     def reach(self, kind: str, lbl: Lbl) -> None:
         """The branch just emitted, its ``kind`` offset field (imm26, imm19 or imm14) zero, goes
