@@ -35,6 +35,9 @@ NOP = {"x86_64": b"\x90", "aarch64": b"\x1f\x20\x03\xd5"}
 # Relocations that reach their symbol through a GOT slot when CPython's build sees them:
 # R_X86_64_(REX_)GOTPCRELX on x86-64; R_AARCH64_ADR_GOT_PAGE + LD64_GOT_LO12_NC on aarch64.
 _GOT_FUNCS = {"x86_64": {"patch_x86_64_32rx"}, "aarch64": {"patch_aarch64_21r", "patch_aarch64_12"}}
+# arch -> {patch function: (its width, whether it goes through a GOT slot)}, one look-up per reloc
+_RELOC_KINDS = {arch: {kind: (width, kind in _GOT_FUNCS[arch]) for kind, width in PATCH_WIDTHS[arch].items()}
+                for arch in _GOT_FUNCS}
 _DATA, _CONTINUE = HoleValue.DATA, HoleValue.CONTINUE  # module constants: an Enum member look-up is slow
 _NO_LABELS: Mapping[str, int] = {}  # never written to
 
@@ -86,12 +89,13 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     On x86-64 a ``patch_x86_64_32rx`` reloc, and on aarch64 a ``patch_aarch64_21r``/``_12`` reloc
     whose symbol is not a data label, goes through a GOT slot, as LLVM's output does.
     """
-    widths = PATCH_WIDTHS.get(arch)
-    if widths is None:
+    kinds = _RELOC_KINDS.get(arch)
+    if kinds is None:
         raise StencilError(f"unknown architecture {arch!r}", where=name)
-    got_funcs = _GOT_FUNCS[arch]
+    widths = PATCH_WIDTHS[arch]
     labels = data_labels or _NO_LABELS
     code, data = bytes(code), bytes(data)
+    code_size = len(code)
     got_base = len(data) + (-len(data) % 8)  # Stencil.pad(8); the GOT follows the padded data
     got: dict[str, int] = {}  # symbol -> offset of its slot from got_base
 
@@ -101,13 +105,15 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     code_sorted = True
     last, top = 0, -1  # the first hole at the highest offset: Stencil.remove_jump()'s candidate
     for offset, kind, symbol, addend in relocs:
-        width = widths.get(kind)
-        if width is None or not 0 <= offset <= len(code) - width:
-            _bad_reloc(name, arch, kind, symbol, offset, len(code), "code")
+        width_got = kinds.get(kind)
+        if width_got is None or not 0 <= offset <= code_size - width_got[0]:
+            _bad_reloc(name, arch, kind, symbol, offset, code_size, "code")
         if symbol in labels:
             hole = _data_hole(offset, kind, addend + labels[symbol])
-        elif kind in got_funcs:
-            slot = got.setdefault(symbol, 8 * len(got))
+        elif width_got[1]:
+            slot = got.get(symbol)
+            if slot is None:
+                slot = got[symbol] = 8 * len(got)
             hole = _data_hole(offset, kind, addend + got_base + slot)
         else:
             hole = _symbol_hole(offset, kind, symbol, addend)
