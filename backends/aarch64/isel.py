@@ -96,6 +96,9 @@ _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see 
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
 _WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
 _reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
+# (branch field kind, byte offset) -> the field's bits, a memo of asm.pcrel_field: for imm26,
+# imm19 and imm14 (the only kinds fill is given) the field depends on the offset alone
+_BRANCH_FIELD: dict[tuple[str, int], int] = {}
 
 
 def _load_slot(a: Assembler, rd) -> None:
@@ -203,7 +206,10 @@ class _Sel:
     def fill(self, at: int, kind: str, pos: int, name: str) -> None:
         """OR the offset from ``at`` to ``pos`` (label ``name``) into the ``kind`` field there."""
         code = self.code
-        _WORD.pack_into(code, at, _WORD.unpack_from(code, at)[0] | A.pcrel_field(kind, pos, at, name))
+        field = _BRANCH_FIELD.get((kind, pos - at))
+        if field is None:       # (an offset out of range raises here, and is never memoised)
+            field = _BRANCH_FIELD[kind, pos - at] = A.pcrel_field(kind, pos, at, name)
+        _WORD.pack_into(code, at, _WORD.unpack_from(code, at)[0] | field)
 
     # -- helpers
     def mov_imm(self, rd, value: int) -> None:
