@@ -96,6 +96,18 @@ _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see 
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
 _WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
 _reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
+
+
+def _page_relocs(at: int, symbol: str) -> tuple[Reloc, Reloc]:
+    """The relocations of an ``adrp`` at ``at`` and the ``ldr``/``add`` after it, reaching
+    ``symbol`` (its GOT slot, or a data label); memoised in _PAGE_RELOCS (Relocs are immutable,
+    so groups can share them)."""
+    got = _PAGE_RELOCS[at, symbol] = (_reloc((at, "patch_aarch64_21r", symbol, 0)),
+                                      _reloc((at + 4, "patch_aarch64_12", symbol, 0)))
+    return got
+
+
+_PAGE_RELOCS: dict[tuple[int, str], tuple[Reloc, Reloc]] = {}
 # (branch field kind, byte offset) -> the field's bits, a memo of asm.pcrel_field: for imm26,
 # imm19 and imm14 (the only kinds fill is given) the field depends on the offset alone
 _BRANCH_FIELD: dict[tuple[str, int], int] = {}
@@ -309,8 +321,7 @@ class _Sel:
         """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
         code = self.code
         at = len(code)
-        self.relocs += (_reloc((at, "patch_aarch64_21r", symbol, 0)),
-                        _reloc((at + 4, "patch_aarch64_12", symbol, 0)))
+        self.relocs += _PAGE_RELOCS.get((at, symbol)) or _page_relocs(at, symbol)
         code += _LOAD_SLOT[rd]
 
     def add_imm(self, rd, rn, value: int) -> None:
@@ -419,8 +430,7 @@ class _Sel:
         rd = X[self.regs[dst]]
         code = self.code
         at = len(code)      # load_slot inline
-        self.relocs += (_reloc((at, "patch_aarch64_21r", symbol, 0)),
-                        _reloc((at + 4, "patch_aarch64_12", symbol, 0)))
+        self.relocs += _PAGE_RELOCS.get((at, symbol)) or _page_relocs(at, symbol)
         code += _LOAD_SLOT[rd]
         if addend:
             if _only_memory_base(self.fn, dst, self.pos):
@@ -433,8 +443,7 @@ class _Sel:
         code = self.code
         rd = X[self.regs[dst]]
         at = len(code)
-        self.relocs += (_reloc((at, "patch_aarch64_21r", label, 0)),
-                        _reloc((at + 4, "patch_aarch64_12", label, 0)))
+        self.relocs += _PAGE_RELOCS.get((at, label)) or _page_relocs(at, label)
         code += _ADDRESS[rd]
 
     def op_mov(self, operands):
