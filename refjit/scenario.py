@@ -227,9 +227,11 @@ def _create(p: Process, o: ObjectDecl, ref_address) -> int:
         op = p.new_range_iter(*o.value)
     elif o.kind in ("list_iterator", "tuple_iterator"):
         seq = ref_address(o.value)
-        op = p.new_list_iter(seq) if o.kind == "list_iterator" else p.new_tuple_iter(seq)
-        p.mem.set_i64(op + p.profile.offset(f"_Py{o.kind.split('_')[0].title()}IterObject",
-                                            "it_index"), o.index)
+        if o.kind == "list_iterator":
+            op, it_index = p.new_list_iter(seq), p.o.li_index    # _PyListIterObject.it_index
+        else:
+            op, it_index = p.new_tuple_iter(seq), p.o.ti_index   # _PyTupleIterObject.it_index
+        p.mem.set_i64(op + it_index, o.index)
     elif o.kind == "executor":
         op = p.new_executor([])
         p.view("_PyExecutorObject", op)["vm_data.valid"] = int(o.valid)

@@ -224,6 +224,17 @@ class Objects:
         self.mem.set_u64(op + self.o.type, self._type_addr[tp_name])
         return op
 
+    def _write_words(self, addr: int, words: Sequence[int]) -> None:
+        """``words`` as consecutive u64s from ``addr``, in one write (a value that does not fit is
+        reported by the typed writes, as set_u64 words it)."""
+        try:
+            data = struct.pack(f"<{len(words)}Q", *words)
+        except struct.error:
+            for i, w in enumerate(words):
+                self.mem.set_u64(addr + 8 * i, w)
+            raise
+        self.mem.write(addr, data)
+
     def _freelist_pop(self, name: str) -> int | None:
         """_Py_FREELIST_POP: LIFO; a popped object gets refcount 1 (_Py_NewReference)."""
         fl = self.freelists.get(name)
@@ -410,10 +421,10 @@ class Objects:
             op = self._object_malloc("tuple", self.o.tuple_items + 8 * n)
             self.mem.set_i64(op + self.o.ob_size, n)
         self.mem.set_i64(op + self.o.tuple_hash, -1)  # _PyTuple_RESET_HASH_CACHE
-        for i, it in enumerate(items):
-            if not steal:
+        if not steal:
+            for it in items:
                 self.incref(it)
-            self.mem.set_u64(op + self.o.tuple_items + 8 * i, it)
+        self._write_words(op + self.o.tuple_items, items)
         if immortal:
             self.make_immortal(op)
         return op
@@ -444,10 +455,11 @@ class Objects:
         self.mem.set_i64(op + self.o.ob_size, n)
         self.mem.set_u64(op + self.o.list_items, arr)
         self.mem.set_i64(op + self.o.list_allocated, cap)
-        for i, it in enumerate(items):
-            if not steal:
+        if not steal:
+            for it in items:
                 self.incref(it)
-            self.mem.set_u64(arr + 8 * i, it)
+        if n:
+            self._write_words(arr, items)
         if immortal:
             self.make_immortal(op)
         return op
