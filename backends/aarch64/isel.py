@@ -108,6 +108,8 @@ def _page_relocs(at: int, symbol: str) -> tuple[Reloc, Reloc]:
 
 
 _PAGE_RELOCS: dict[tuple[int, str], tuple[Reloc, Reloc]] = {}
+# (offset, symbol) -> the relocation of a ``b`` at that offset leaving the uop (see exit_branch)
+_EXIT_RELOCS: dict[tuple[int, str], Reloc] = {}
 # (branch field kind, byte offset) -> the field's bits, a memo of asm.pcrel_field: for imm26,
 # imm19 and imm14 (the only kinds fill is given) the field depends on the offset alone
 _BRANCH_FIELD: dict[tuple[str, int], int] = {}
@@ -277,7 +279,11 @@ class _Sel:
         code = self.code
         if self.in_frame:
             code += _LDR_X30_POST
-        self.relocs.append(_reloc((len(code), "patch_aarch64_26r", ex.symbol, 0)))
+        at, symbol = len(code), ex.symbol
+        reloc = _EXIT_RELOCS.get((at, symbol))
+        if reloc is None:
+            reloc = _EXIT_RELOCS[at, symbol] = _reloc((at, "patch_aarch64_26r", symbol, 0))
+        self.relocs.append(reloc)
         code += _B_HOLE
 
     def past_exit(self) -> int:

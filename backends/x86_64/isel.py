@@ -38,6 +38,10 @@ INT_ARGS = (A.RDI, A.RSI, A.RDX, A.RCX, A.R8, A.R9)
 FLOAT_ARGS = tuple(range(8))        # xmm0-xmm7
 PINNED = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
 _reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
+# Relocations memoised (Relocs are immutable, so groups can share them): an exit's jump by
+# (offset, symbol), a hole's imm64 by (offset, symbol, addend)
+_EXIT_RELOCS: dict[tuple[int, str], Reloc] = {}
+_HOLE_RELOCS: dict[tuple[int, str, int], Reloc] = {}
 
 # LIR condition -> x86 condition code after ``cmp a, b``
 CC = {"eq": "e", "ne": "ne", "lt": "l", "le": "le", "gt": "g", "ge": "ge",
@@ -170,7 +174,11 @@ class _Sel:
     def exit_jump(self, cc: str | None, ex: Exit) -> None:
         code = self.code
         code += _BR32_0[cc]
-        self.relocs.append(_reloc((len(code) - 4, "patch_32r", ex.symbol, -4)))
+        at, symbol = len(code) - 4, ex.symbol
+        reloc = _EXIT_RELOCS.get((at, symbol))
+        if reloc is None:
+            reloc = _EXIT_RELOCS[at, symbol] = _reloc((at, "patch_32r", symbol, -4))
+        self.relocs.append(reloc)
 
     def branch(self, cc: str | None, target) -> None:
         if isinstance(target, Exit):
@@ -301,7 +309,11 @@ class _Sel:
         dst, symbol, addend = operands
         code = self.code
         code += _MOVABSQ_ri64[self.regs[dst], 0]
-        self.relocs.append(_reloc((len(code) - 8, "patch_64", symbol, addend)))   # the imm64
+        key = (len(code) - 8, symbol, addend)     # the imm64
+        reloc = _HOLE_RELOCS.get(key)
+        if reloc is None:
+            reloc = _HOLE_RELOCS[key] = _reloc((key[0], "patch_64", symbol, addend))
+        self.relocs.append(reloc)
 
     def op_data(self, operands):
         dst, label = operands
