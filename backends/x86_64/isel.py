@@ -39,9 +39,18 @@ FLOAT_ARGS = tuple(range(8))        # xmm0-xmm7
 PINNED = {lir.FRAME: FRAME_REG, lir.SP: SP_REG, lir.TSTATE: TSTATE_REG}
 _reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
 # Relocations memoised (Relocs are immutable, so groups can share them): an exit's jump by
-# (offset, symbol), a hole's imm64 by (offset, symbol, addend)
+# (offset, symbol), a hole's imm64 by (offset, symbol, addend), a call's GOT slot by (offset,
+# symbol), one that _relax moves by (the reloc, bytes moved back)
 _EXIT_RELOCS: dict[tuple[int, str], Reloc] = {}
 _HOLE_RELOCS: dict[tuple[int, str, int], Reloc] = {}
+_CALL_RELOCS: dict[tuple[int, str], Reloc] = {}
+_MOVED_RELOCS: dict[tuple[Reloc, int], Reloc] = {}
+
+
+def _moved(r: Reloc, moved: int) -> Reloc:
+    """``r`` at ``moved`` bytes before its offset (memoised in _MOVED_RELOCS)."""
+    got = _MOVED_RELOCS[r, moved] = _reloc((r.offset - moved, r.kind, r.symbol, r.addend))
+    return got
 
 # LIR condition -> x86 condition code after ``cmp a, b``
 CC = {"eq": "e", "ne": "ne", "lt": "l", "le": "le", "gt": "g", "ge": "ge",
@@ -539,7 +548,11 @@ class _Sel:
             self.moves(float_moves, self.movapd, FTMP)
         code += call
         if symbol is not None:
-            self.relocs.append(_reloc((len(code) - 4, "patch_x86_64_32rx", symbol, -4)))
+            at = len(code) - 4
+            reloc = _CALL_RELOCS.get((at, symbol))
+            if reloc is None:
+                reloc = _CALL_RELOCS[at, symbol] = _reloc((at, "patch_x86_64_32rx", symbol, -4))
+            self.relocs.append(reloc)
         if dst is not None:
             self.mov_rr(R[dst], A.RAX)
         if out is not None:
@@ -669,7 +682,9 @@ def _relax(sel: _Sel, code: Code) -> Code:
         relocs = []
         for r in code.relocs:
             moved = shrunk[bisect_right(ends, r.offset)]
-            relocs.append(_reloc((r.offset - moved, r.kind, r.symbol, r.addend)) if moved else r)
+            if moved:
+                r = _MOVED_RELOCS.get((r, moved)) or _moved(r, moved)
+            relocs.append(r)
     return Code(b"".join(parts), relocs, code.data, code.data_labels)
 
 
