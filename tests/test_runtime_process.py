@@ -584,3 +584,16 @@ def test_struct_buffer_packs_members_as_views_store_them(proc):
         b["vm_data.valid"] = 2
     with pytest.raises(RuntimeModelError, match="not a scalar"):
         b["vm_data"] = 0
+
+
+def test_memory_fill_small_and_large():
+    m = Memory()
+    r = m.add(Region("a", 0x10000, 0x3000, PROT_RW))
+    m.fill(0x10001, 5, 0xCB)                  # a short run (copied from a run of the byte)
+    m.fill(0x10010, 0x2000, 0xDD)             # longer than a page (ctypes.memset)
+    m.fill(0x10008, 0, 0x11)                  # nothing
+    data = ctypes.string_at(r.address_of_buffer, 0x3000)
+    assert data[:0x10] == b"\0" + b"\xcb" * 5 + b"\0" * 10
+    assert data[0x10:0x2010] == b"\xdd" * 0x2000 and data[0x2010:] == bytes(0x3000 - 0x2010)
+    with pytest.raises(RuntimeModelError, match="runs past the end"):
+        m.fill(0x12FF0, 0x20, 0)

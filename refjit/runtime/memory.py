@@ -32,6 +32,8 @@ _U64 = struct.Struct("<Q")
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
+# byte -> PAGE_SIZE copies of it, for Memory.fill (a slice copy costs less than a ctypes call)
+_RUNS: dict[int, bytes] = {}
 
 
 def page_align_up(n: int) -> int:
@@ -202,7 +204,14 @@ class Memory:
         if n <= 0:
             return
         r = self.region_at(addr, n)
-        ctypes.memset(r.address_of_buffer + (addr - r.base), byte, n)
+        o = addr - r.base
+        run = _RUNS.get(byte) if byte.__class__ is int else None
+        if run is None and byte.__class__ is int and 0 <= byte <= 0xFF:
+            run = _RUNS[byte] = bytes((byte,)) * PAGE_SIZE
+        if run is not None and n <= PAGE_SIZE:
+            r.view[o:o + n] = run[:n]  # a small fill (most are: every allocation) as a copy
+        else:
+            ctypes.memset(r.address_of_buffer + o, byte, n)
         self._touch(addr, n)
 
     def read_cstring(self, addr: int, limit: int = 4096) -> str:
