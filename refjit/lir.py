@@ -906,17 +906,6 @@ _USES_AND_DEFS = {
 }
 
 
-def use_def_lists(fn: Function) -> list[tuple[list[V], list[V]]]:
-    """``uses_and_defs`` of every op, computed once per function."""
-    cached = fn.__dict__.get("_use_def")
-    if cached is None:
-        cached = fn.__dict__["_use_def"] = []
-        for op in fn.ops:   # uses_and_defs(op), without the call in between
-            get = _USES_AND_DEFS.get(op.op)
-            cached.append(get(op.args) if get is not None else ([], []))
-    return cached
-
-
 # The same facts as positions, for the walks that must be fast (:func:`_liveness`): op name ->
 # (where the registers it reads are among its operands, where those it writes are). A store's
 # value and the second operand of bin/ovf/setcc/select/br may be an int instead; calls are
