@@ -224,20 +224,10 @@ class Memory:
         raise RuntimeModelError(f"C string at {addr:#x} is not terminated within {limit} bytes")
 
     # -- typed scalars -----------------------------------------------------------------------------
-    # These are the hottest calls of refjit (a scenario, the semantics and an Outcome make millions
-    # of them), so each one is made by _getter/_setter below with the last region hit checked
-    # inline and the struct's methods bound: one Python call per access instead of three.
-    def _get(self, s: struct.Struct, addr: int):
-        r = self.region_at(addr, s.size)
-        return s.unpack_from(r.view, addr - r.base)[0]
-
-    def _set(self, s: struct.Struct, addr: int, value) -> None:
-        r = self.region_at(addr, s.size)
-        try:
-            s.pack_into(r.view, addr - r.base, value)
-        except struct.error:
-            raise RuntimeModelError(f"value {value!r} does not fit a {s.format} at {addr:#x}") from None
-        self._touch(addr, s.size)
+    # u8 ... f64 and set_u8 ... set_f64 are made by _getter/_setter at the end of this module:
+    # they are the hottest calls of refjit (a scenario, the semantics and an Outcome make millions
+    # of them), so each checks the last region hit inline and binds the struct's methods: one
+    # Python call per access instead of three.
 
     # -- whole-memory snapshots --------------------------------------------------------------------
     def _page(self, page: int) -> tuple[Region, int]:
