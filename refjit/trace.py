@@ -272,97 +272,102 @@ class Trace:
 
 
 # ---------------------------------------------------------------------------------------------
-# Lexing: one line at a time, every token with its column
+# Lexing: one line at a time into tokens (a token's column is found when an error needs it)
 
 
-# A token is punctuation or a word; any other character that is not white space (a '#' left
-# inside a line) is an error.
-_TOKEN = re.compile(r"[=\[\],]|[^\s=\[\],#]+|(?P<bad>\S)")
-
-
-@dataclass(slots=True)
-class _Tok:
-    text: str
-    col: int  # 1-based
+# A token is punctuation or a word. The only other character that is not white space is '#'
+# (a comment left inside a line), which is an error.
+_TOKEN = re.compile(r"[=\[\],]|[^\s=\[\],#]+")
 
 
 class _Line:
-    """The tokens of one line and a cursor, with errors that point at a column."""
+    """The tokens of one line and a cursor, with errors that point at a column.
+
+    ``toks`` holds the tokens' texts, and a token is named by its index there. Columns are only
+    needed for an error message, so they are found then, by matching the line again."""
+
+    __slots__ = ("text", "lineno", "filename", "toks", "i")
 
     def __init__(self, text: str, lineno: int, filename: str):
-        self.lineno, self.filename = lineno, filename
-        self.end_col = len(text.rstrip()) + 1
-        if "#" in text:  # the one character that is neither white space nor in a token
-            for m in _TOKEN.finditer(text):
-                if m.lastgroup == "bad":
-                    raise TraceError(f"unexpected character {m.group()!r}",
-                                     self._where(m.start() + 1))
-        self.toks = [_Tok(m[0], m.start() + 1) for m in _TOKEN.finditer(text)]
+        if "#" in text:
+            raise TraceError("unexpected character '#'",
+                             f"{filename}:{lineno}:{text.index('#') + 1}")
+        self.text, self.lineno, self.filename = text, lineno, filename
+        self.toks: list[str] = _TOKEN.findall(text)
         self.i = 0
 
-    def _where(self, col: int) -> str:
-        return f"{self.filename}:{self.lineno}:{col}"
+    def col(self, k: int) -> int:
+        """The 1-based column of token k; past the last token, just after the line's text."""
+        if k < len(self.toks):
+            for j, m in enumerate(_TOKEN.finditer(self.text)):
+                if j == k:
+                    return m.start() + 1
+        return len(self.text.rstrip()) + 1
 
-    def error(self, why: str, tok: _Tok | None = None) -> TraceError:
-        col = tok.col if tok is not None else (self.peek().col if self.peek() else self.end_col)
-        return TraceError(why, self._where(col))
+    def error(self, why: str, tok: int | None = None) -> TraceError:
+        """An error at token ``tok``, or by default at the next one (or the end of the line)."""
+        col = self.col(self.i if tok is None else tok)
+        return TraceError(why, f"{self.filename}:{self.lineno}:{col}")
 
-    def peek(self) -> _Tok | None:
+    def peek(self) -> str | None:
+        """The next token's text, None at the end of the line."""
         return self.toks[self.i] if self.i < len(self.toks) else None
 
-    def next(self, expected: str) -> _Tok:
-        t = self.peek()
-        if t is None:
+    def next(self, expected: str) -> int:
+        i = self.i
+        if i >= len(self.toks):
             raise self.error(f"expected {expected}, found end of line")
-        self.i += 1
-        return t
+        self.i = i + 1
+        return i
 
-    def expect(self, text: str) -> _Tok:
+    def expect(self, text: str) -> int:
         t = self.next(repr(text))
-        if t.text != text:
-            raise self.error(f"expected {text!r}, found {t.text!r}", t)
+        if self.toks[t] != text:
+            raise self.error(f"expected {text!r}, found {self.toks[t]!r}", t)
         return t
 
-    def word(self, expected: str) -> _Tok:
+    def word(self, expected: str) -> int:
         t = self.next(expected)
-        if t.text in "=[],":
-            raise self.error(f"expected {expected}, found {t.text!r}", t)
+        if self.toks[t] in "=[],":
+            raise self.error(f"expected {expected}, found {self.toks[t]!r}", t)
         return t
 
     def at_end(self) -> bool:
         return self.i >= len(self.toks)
 
-    def options(self, allowed: dict[str, str]) -> dict[str, tuple[str | bool, _Tok]]:
-        """The rest of the line as ``key=value`` pairs and bare flags (allowed: name -> 'value'|'flag')."""
-        out: dict[str, tuple[str | bool, _Tok]] = {}
+    def options(self, allowed: dict[str, str]) -> dict[str, tuple[str | bool, int]]:
+        """The rest of the line as ``key=value`` pairs and bare flags (allowed: name ->
+        'value'|'flag'), each with the token errors about it point at (the value, or the flag)."""
+        out: dict[str, tuple[str | bool, int]] = {}
         toks = self.toks
         n = len(toks)
         while self.i < n:
-            key = self.word("key=value")
-            kind = allowed.get(key.text)
+            k = self.word("key=value")
+            key = toks[k]
+            kind = allowed.get(key)
             if kind is None:
-                raise self.error(f"unexpected {key.text!r}; expected one of: "
-                                 + ", ".join(sorted(allowed)), key)
-            if key.text in out:
-                raise self.error(f"{key.text!r} given twice", key)
+                raise self.error(f"unexpected {key!r}; expected one of: "
+                                 + ", ".join(sorted(allowed)), k)
+            if key in out:
+                raise self.error(f"{key!r} given twice", k)
             if kind == "flag":
-                out[key.text] = (True, key)
+                out[key] = (True, k)
                 continue
             i = self.i
-            if i + 1 < n and toks[i].text == "=" and toks[i + 1].text not in "=[],":
-                vt = toks[i + 1]           # the usual key=value, read without the checks below
+            if i + 1 < n and toks[i] == "=" and toks[i + 1] not in "=[],":
+                vt = i + 1                 # the usual key=value, read without the checks below
                 self.i = i + 2
             else:
                 self.expect("=")
-                vt = self.word(f"a value for {key.text}")
-            value = vt.text
-            while self.i < n and toks[self.i].text == ",":  # a,b,c
-                self.next(",")
-                value += "," + self.word(f"a value for {key.text} after ','").text
-            out[key.text] = (value, vt)  # errors about the value point at it
+                vt = self.word(f"a value for {key}")
+            value = toks[vt]
+            while self.i < n and toks[self.i] == ",":  # a,b,c
+                self.i += 1
+                value += "," + toks[self.word(f"a value for {key} after ','")]
+            out[key] = (value, vt)  # errors about the value point at it
         return out
 
-    def int_value(self, text: str, tok: _Tok, what: str, lo: int | None = None,
+    def int_value(self, text: str, tok: int, what: str, lo: int | None = None,
                   hi: int | None = None) -> int:
         try:
             v = int(text, 0)
@@ -401,19 +406,18 @@ class _Parser:
         self.seen_code = self.seen_frame = self.seen_executor = False
         self.lines_of: dict[str, int] = {}
         self.cur = self.t.main_section()  # the executor that uop and exit lines belong to
-        self.exit_refs: list[tuple[str, _Line, _Tok]] = []
+        self.exit_refs: list[tuple[str, _Line, int]] = []  # (name, line, its token)
 
     # -- references and literals ----------------------------------------------------------------
     def ref(self, ln: _Line, what: str):
         """A name or literal where an object is expected (slot, container item)."""
-        t = ln.peek()
-        if t is not None and t.text == "[":
+        if ln.peek() == "[":
             return ObjectDecl(None, "list", self.items(ln), line=ln.lineno)
         t = ln.word(what)
         return self.literal_or_name(ln, t)
 
-    def literal_or_name(self, ln: _Line, t: _Tok):
-        s = t.text
+    def literal_or_name(self, ln: _Line, t: int):
+        s = ln.toks[t]
         if s in BUILTIN_NAMES:
             return s
         if _INT_LITERAL.match(s):
@@ -431,23 +435,23 @@ class _Parser:
     def items(self, ln: _Line) -> list:
         ln.expect("[")
         out = []
-        if ln.peek() is not None and ln.peek().text == "]":
+        if ln.peek() == "]":
             ln.next("]")
             return out
         while True:
             out.append(self.ref(ln, "a list item"))
             t = ln.next("',' or ']'")
-            if t.text == "]":
+            if ln.toks[t] == "]":
                 return out
-            if t.text != ",":
-                raise ln.error(f"expected ',' or ']', found {t.text!r}", t)
+            if ln.toks[t] != ",":
+                raise ln.error(f"expected ',' or ']', found {ln.toks[t]!r}", t)
 
     # -- line kinds ---------------------------------------------------------------------------
     def header(self, ln: _Line) -> None:
         ln.expect(HEADER)
         v = ln.word("the format version")
-        if v.text != str(FORMAT_VERSION):
-            raise ln.error(f"unsupported format version {v.text!r}; this refjit reads version "
+        if ln.toks[v] != str(FORMAT_VERSION):
+            raise ln.error(f"unsupported format version {ln.toks[v]!r}; this refjit reads version "
                            f"{FORMAT_VERSION}", v)
         if not ln.at_end():
             raise ln.error("expected end of line after the version")
@@ -458,7 +462,7 @@ class _Parser:
             raise ln.error("a second 'code' line (one code object per trace)", kw)
         self.seen_code = True
         self.t.code_line = ln.lineno
-        self.t.code_name = ln.word("the code object's name").text
+        self.t.code_name = ln.toks[ln.word("the code object's name")]
         opts = ln.options({"units": "value", "varnames": "value", "bytecode": "value"})
         if "units" not in opts:
             raise ln.error("expected units=N (the length of co_code_adaptive in code units)", kw)
@@ -478,9 +482,9 @@ class _Parser:
 
     def executor(self, ln: _Line) -> None:
         kw = ln.next("executor")
-        nt = ln.peek()
-        named = nt is not None and nt.text not in ("invalid", "chain_depth", "extra") \
-            and (len(ln.toks) <= ln.i + 1 or ln.toks[ln.i + 1].text != "=")
+        name = ln.peek()
+        named = name is not None and name not in ("invalid", "chain_depth", "extra") \
+            and (len(ln.toks) <= ln.i + 1 or ln.toks[ln.i + 1] != "=")
         if not named:
             if self.seen_executor or self.t.side_executors or self.t.uops:
                 raise ln.error("the running executor's 'executor' line comes once, before its "
@@ -492,8 +496,7 @@ class _Parser:
                 self.t.chain_depth = ln.int_value(*opts["chain_depth"], "chain_depth", 0, 255)
             self.cur = self.t.main_section()
             return
-        ln.next("name")
-        name = nt.text
+        nt = ln.next("name")
         if not _NAME.match(name) or name in self.names or name == MAIN \
                 or any(x.name == name for x in self.t.side_executors):
             raise ln.error(f"{name!r} cannot name another executor (already used, or reserved)",
@@ -512,7 +515,7 @@ class _Parser:
 
     def state_fields(self, ln: _Line) -> None:
         kw = ln.next("tstate or interp")
-        if kw.text == "tstate":
+        if ln.toks[kw] == "tstate":
             opts = ln.options({"eval_breaker": "value"})
             if "eval_breaker" in opts:
                 self.t.eval_breaker = ln.int_value(*opts["eval_breaker"], "eval_breaker", 0,
@@ -526,7 +529,7 @@ class _Parser:
     def object(self, ln: _Line) -> None:
         ln.next("object")
         nt = ln.word("the object's name")
-        name = nt.text
+        name = ln.toks[nt]
         if not _NAME.match(name) or name in BUILTIN_NAMES or name in ("NULL", "executor",
                                                                        "bytecode") \
                 or re.fullmatch(r"exit\d+", name) or _INT_LITERAL.match(name) \
@@ -536,24 +539,24 @@ class _Parser:
             raise ln.error(f"object {name!r} already declared on line {self.lines_of[name]}", nt)
         ln.expect("=")
         kt = ln.word("an object kind (" + ", ".join(OBJECT_KINDS) + ")")
-        kind = kt.text
+        kind = ln.toks[kt]
         decl = ObjectDecl(name, kind, None, line=ln.lineno)
         if kind == "int":
             vt = ln.word("an integer")
-            decl.value = ln.int_value(vt.text, vt, "int")
+            decl.value = ln.int_value(ln.toks[vt], vt, "int")
         elif kind == "float":
             vt = ln.word("a float")
             try:
-                decl.value = _parse_float(vt.text)
+                decl.value = _parse_float(ln.toks[vt])
             except ValueError:
-                raise ln.error(f"expected a float, found {vt.text!r}", vt) from None
+                raise ln.error(f"expected a float, found {ln.toks[vt]!r}", vt) from None
         elif kind in ("tuple", "list"):
             decl.value = self.items(ln)
         elif kind == "range_iterator":
             vals = []
             for what in ("start", "stop", "step"):
                 vt = ln.word(f"the range's {what}")
-                vals.append(ln.int_value(vt.text, vt, what, -(1 << 63), (1 << 63) - 1))
+                vals.append(ln.int_value(ln.toks[vt], vt, what, -(1 << 63), (1 << 63) - 1))
             if vals[2] == 0:
                 raise ln.error("range step must not be zero", vt)
             decl.value = tuple(vals)
@@ -610,25 +613,25 @@ class _Parser:
     def slot(self, ln: _Line) -> None:
         kw = ln.next("local or stack")
         if not self.seen_frame:
-            raise ln.error(f"'{kw.text}' before the 'frame' line", kw)
+            raise ln.error(f"'{ln.toks[kw]}' before the 'frame' line", kw)
         it = ln.word("the slot number")
-        i = ln.int_value(it.text, it, "slot number", 0, 4095)
+        i = ln.int_value(ln.toks[it], it, "slot number", 0, 4095)
         ln.expect("=")
-        t = ln.peek()
-        if t is not None and t.text == "NULL":
+        if ln.peek() == "NULL":
             ln.next("NULL")
             s = Slot(None, "null", line=ln.lineno)
         else:
             ref = self.ref(ln, "an object name, a literal or NULL")
             ot = ln.word("the ownership (" + " / ".join(OWNERSHIPS) + ")")
-            if ot.text not in OWNERSHIPS:
-                raise ln.error(f"expected ownership {' / '.join(OWNERSHIPS)}, found {ot.text!r}",
+            ownership = ln.toks[ot]
+            if ownership not in OWNERSHIPS:
+                raise ln.error(f"expected ownership {' / '.join(OWNERSHIPS)}, found {ownership!r}",
                                ot)
-            s = Slot(ref, ot.text, line=ln.lineno)
+            s = Slot(ref, ownership, line=ln.lineno)
             self.check_ownership(ln, s, ot)
         if not ln.at_end():
             raise ln.error("expected end of line after the ownership")
-        if kw.text == "local":
+        if ln.toks[kw] == "local":
             if i >= self.t.nlocals:
                 raise ln.error(f"local {i} out of range: the frame has locals={self.t.nlocals}",
                                it)
@@ -649,7 +652,7 @@ class _Parser:
             ref = self.names[ref]
         return statically_immortal(ref)
 
-    def check_ownership(self, ln: _Line, s: Slot, tok: _Tok) -> None:
+    def check_ownership(self, ln: _Line, s: Slot, tok: int) -> None:
         imm = self.is_immortal(s.ref)
         if s.ownership == "owned" and imm:
             raise ln.error("an immortal object is never owned by a stack ref in CPython (bit 0 is "
@@ -660,7 +663,7 @@ class _Parser:
     def exit(self, ln: _Line) -> None:
         ln.next("exit")
         it = ln.word("the exit number")
-        k = ln.int_value(it.text, it, "exit number", 0, 4095)
+        k = ln.int_value(ln.toks[it], it, "exit number", 0, 4095)
         if any(e.index == k for e in self.cur.exit_decls):
             raise ln.error(f"exit {k} declared twice", it)
         opts = ln.options({"target": "value", "temperature": "value", "executor": "value"})
@@ -685,19 +688,20 @@ class _Parser:
         if not self.seen_code:
             raise ln.error("'enter_executor' before the 'code' line")
         ut = ln.word("a bytecode unit")
-        unit = ln.int_value(ut.text, ut, "bytecode unit", 0, self.t.code_units - 1)
+        unit = ln.int_value(ln.toks[ut], ut, "bytecode unit", 0, self.t.code_units - 1)
         if any(u == unit for u, _ in self.t.enter_executors):
             raise ln.error(f"unit {unit} already holds an ENTER_EXECUTOR", ut)
         nt = ln.word("an executor name")
-        if nt.text in self.names and self.names[nt.text].kind != "executor":
+        name = ln.toks[nt]
+        if name in self.names and self.names[name].kind != "executor":
             raise ln.error(f"expected the name of an executor, found the "
-                           f"{self.names[nt.text].kind} {nt.text!r}", nt)
-        self.exit_refs.append((nt.text, ln, nt))
+                           f"{self.names[name].kind} {name!r}", nt)
+        self.exit_refs.append((name, ln, nt))
         if len(self.t.enter_executors) >= 255:
             raise ln.error("more than 255 ENTER_EXECUTOR instructions (the oparg is one byte)", ut)
-        self.t.enter_executors.append((unit, nt.text))
+        self.t.enter_executors.append((unit, name))
 
-    def operand(self, ln: _Line, text: str, tok: _Tok) -> Operand:
+    def operand(self, ln: _Line, text: str, tok: int) -> Operand:
         if not text.startswith("&"):
             return Operand("int", ln.int_value(text, tok, "operand", 0, (1 << 64) - 1))
         m = re.fullmatch(r"&([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(0[xX][0-9a-fA-F]+|\d+))?", text)
@@ -720,17 +724,18 @@ class _Parser:
 
     def uop(self, ln: _Line) -> None:
         it = ln.word("a uop index")
-        index = ln.int_value(it.text, it, "uop index", 0, 0xFFFF)
+        index = ln.int_value(ln.toks[it], it, "uop index", 0, 0xFFFF)
         uops = self.cur.uops
         if index != len(uops):
             raise ln.error(f"expected uop index {len(uops)} (uops are numbered in order "
                            f"from 0 in each executor)", it)
         nt = ln.word("a uop name")
-        spec = self.profile.uops.get(nt.text)
+        name = ln.toks[nt]
+        spec = self.profile.uops.get(name)
         if spec is None:
-            raise ln.error(f"unknown uop {nt.text!r} (not a tier-2 uop of CPython "
+            raise ln.error(f"unknown uop {name!r} (not a tier-2 uop of CPython "
                            f"{self.profile.version})", nt)
-        u = UOp(index, nt.text, line=ln.lineno)
+        u = UOp(index, name, line=ln.lineno)
         opts = ln.options(_UOP_OPTIONS)
         if "oparg" in opts:
             u.oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF)
@@ -799,17 +804,16 @@ class _Parser:
         for lineno, raw in enumerate(text.splitlines(), 1):
             body = raw.split("#", 1)[0]
             ln = _Line(body, lineno, self.filename)
-            first = ln.peek()
-            if first is None:
+            kw = ln.peek()
+            if kw is None:
                 continue
             if not seen_header:
-                if first.text != HEADER:
+                if kw != HEADER:
                     raise ln.error(f"expected the format line '{HEADER} {FORMAT_VERSION}' first",
-                                   first)
+                                   0)
                 self.header(ln)
                 seen_header = True
                 continue
-            kw = first.text
             if kw[0].isdigit():
                 self.uop(ln)
             elif kw == "code":
@@ -831,7 +835,7 @@ class _Parser:
             else:
                 raise ln.error(f"unexpected {kw!r}; expected a uop line (INDEX NAME ...) or one of: "
                                "code, executor, tstate, interp, object, frame, local, stack, exit, enter_executor",
-                               first)
+                               0)
             if not ln.at_end():
                 raise ln.error("expected end of line")
         end = f"{self.filename}:{len(text.splitlines()) + 1}:1"

@@ -131,6 +131,27 @@ def test_validation_errors(profile, old, new, line, why):
     assert why in err.why, str(err)
 
 
+@pytest.mark.parametrize("old,new,bad", [
+    # tabs and runs of spaces before the token the error is about (columns count characters)
+    ("frame locals=2 stacksize=4", "frame\tlocals=2 \t  stacksize=four", "four"),
+    ("local 1 = y owned", "local\t\t1  =\ty   kept", "kept"),
+    ("object y = float 2.5 extra=1", "object y\t= float\t2.5 extra  =  0x", "0x"),
+    ("   6 _POP_TOP         target=3", "\t6\t_POP_TOP target=3 \t oparg=1 fmt=TARGET  \tstray",
+     "stray"),
+    # a '#' ends the line's text: the error about what is missing points just past the text
+    ("local 1 = y owned", "local 1 = y  \t # owned", None),
+])
+def test_error_columns_on_irregular_lines(profile, old, new, bad):
+    """The column of the token an error is about, counted in the line's own characters; with
+    nothing left on the line, the column just past its last token."""
+    assert old in BASE
+    text = BASE.replace(old, new, 1)
+    lineno = text.splitlines().index(new) + 1
+    err = _error(profile, text)
+    col = new.index(bad) + 1 if bad else len(new.split("#")[0].rstrip()) + 1
+    assert err.where == f"t.trace:{lineno}:{col}", str(err)
+
+
 def test_underflow_names_the_uop(profile):
     text = BASE.replace("   3 _LOAD_FAST_1     oparg=1 target=2", "   3 _NOP target=2")
     err = _error(profile, text)
