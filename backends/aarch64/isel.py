@@ -15,7 +15,9 @@ patch_aarch64_12; the group builder adds the slot, filled by patch_64), local re
 
 Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
 by the assembler the first time those operands occur), appended to a bytearray; the Assembler
-itself is called only for operands that are not what the tables take. A branch to one of the
+itself is called only for operands that are not what the tables take. The most frequent ops
+(load, store, bin, lea) look their whole sequence up at once, keyed by register numbers and int
+operands (_LOAD_CODE, _STORE_CODE, _BIN_IMM_CODE, _BIN_REG_CODE, _LEA_CODE). A branch to one of the
 function's labels is emitted with a zero offset field, filled in (asm.pcrel_field) at once if
 the label is bound, else when it is.
 """
@@ -55,11 +57,8 @@ _STORE = {64: "str", 32: "str", 16: "strh", 8: "strb"}
 # the branch (the fixed skip over an exit, see past_exit).
 _LDST = {mn: Encoded(mn) for mn in {*_LOAD.values(), *_STORE.values()}}
 _LDR, _STR = _LDST["ldr"], _LDST["str"]
-# a load by (width, signed): (mnemonic, its table, the registers it loads); a store by width:
-# (mnemonic, its table)
-_LOADS = {(width, signed): (mn, _LDST[mn], X if width == 64 or signed else W)
-          for (width, signed), mn in _LOAD.items()}
-_STORES = {width: (mn, _LDST[mn]) for width, mn in _STORE.items()}
+# a load by (width, signed): (mnemonic, the registers it loads), for what _LOAD_CODE does not take
+_LOADS = {(width, signed): (mn, X if width == 64 or signed else W) for (width, signed), mn in _LOAD.items()}
 _STR_PRE, _LDR_PRE = Encoded("ldst_pre", "str"), Encoded("ldst_pre", "ldr")
 _STR_POST, _LDR_POST = Encoded("ldst_post", "str"), Encoded("ldst_post", "ldr")
 _MOV, _FMOV = Encoded("mov"), Encoded("fmov")
@@ -82,6 +81,31 @@ def _mov_imm64(a: Assembler, rd, value: int) -> None:
 
 
 _MOV_IMM64 = Encoded(_mov_imm64)
+
+
+# X and W registers by number, 31 being the zero register (as in an instruction's register field)
+_ZR = 31
+_XZ, _WZ = (*X, A.XZR), (*W, A.WZR)
+
+
+def _ldst(a: Assembler, mnemonic: str, regs, scale: int, t: int, b: int, disp: int) -> None:
+    """``mnemonic regs[t], [x<b> + disp]`` (an access of ``scale`` bytes): an immediate offset
+    when ldst can encode it, else X17 holding the displacement (a register offset)."""
+    if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
+        a.ldst(mnemonic, regs[t], X[b], disp)
+    else:
+        _mov_imm64(a, X[TMP], disp & ((1 << 64) - 1))
+        a.ldst_reg(mnemonic, regs[t], X[b], X[TMP])
+
+
+# The bytes of a load or store with an int displacement (and no hole addend to fold in), keyed by
+# register numbers and displacement: (value register, base register, disp). Loads by width, as
+# (unsigned, signed); stores by width, the value register 31 meaning zero.
+_LOAD_CODE = {width: (Encoded(_ldst, _LOAD[width, False], W, width >> 3),
+                     Encoded(_ldst, _LOAD[width, True], X, width >> 3)) for width in (8, 16, 32)}
+_LOAD_CODE[64] = (Encoded(_ldst, "ldr", X, 8),) * 2
+_STORE_CODE = {width: Encoded(_ldst, _STORE[width], _XZ if width == 64 else _WZ, width >> 3)
+               for width in (8, 16, 32, 64)}
 _ADD_IMM, _SUB_IMM, _ADD_REG = Encoded("add_imm"), Encoded("sub_imm"), Encoded("add_reg")
 _CMP_IMM, _CMN_IMM, _CMP_REG = Encoded("cmp_imm"), Encoded("cmn_imm"), Encoded("cmp_reg")
 _CSET, _CSEL = Encoded("cset"), Encoded("csel")
@@ -192,10 +216,11 @@ class _Sel:
         # label name -> (offset, field kind) of each branch waiting for it to be bound
         self.forward: dict[str, list[tuple[int, str]]] = {}
         self.crossing = lir.crossing(fn)    # its keys are the positions of the calls
-        self.pos = 0
         self.bias: dict[V, int] = {}
         self.frame_at = _frame_position(fn, len(self.crossing)) if self.crossing else None
         self.in_frame = False
+        self.ops = fn.ops
+        self.last = len(fn.ops) - 1
 
     @property
     def a(self) -> Assembler:
@@ -350,22 +375,16 @@ class _Sel:
     def run(self) -> Code:
         ops = self.fn.ops
         frame_at = -1 if self.frame_at is None else self.frame_at    # (an int compares faster)
-        last = len(ops) - 1
         handlers = _HANDLERS
         numbered = enumerate(ops)
         for i, op in numbered:
-            self.pos = i
             if i == frame_at:
                 # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
                 # from here on restores it.
                 self.code += _STR_X30_PRE
                 self.in_frame = True
-            k = op.op
-            if k in _WRITEBACK_FIRST and i < last and ops[i + 1].op == "bin" \
-                    and i + 1 != frame_at and self.writeback(op, ops[i + 1]):
-                next(numbered)    # the bin is done
-                continue
-            handlers[k](self, op.args)
+            if handlers[op.op](self, op.args, i):
+                next(numbered)    # a push or pop took the add after it (see push)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = bytearray()
@@ -378,45 +397,51 @@ class _Sel:
             raise AsmError(f"unbound label(s) referenced: {names}")
         return Code(bytes(self.code), self.relocs, bytes(data), labels)
 
-    def writeback(self, op, nxt) -> bool:
-        """A push (``str v, [b]`` then ``b += n``) or a pop (``ldr v, [b, #-n]`` then
-        ``b -= n``) as one post-/pre-indexed access, as clang emits them for stack_pointer."""
-        if nxt.op != "bin" or nxt.args[0] != "add" or nxt.args[3].__class__ is V:
+    # A push (``store v, [b]`` then ``b += n``) or a pop (``v = load [b - n]`` then ``b -= n``)
+    # is one post-/pre-indexed access, as clang emits them for stack_pointer: op_store and op_load
+    # call push or pop when a 64-bit access is followed by a bin writing its base (``nxt``), and
+    # the op loop skips that bin when they return True. Not when X30's save goes between them.
+
+    def push(self, operands, nxt, at: int) -> bool:
+        if nxt.args[0] != "add" or nxt.args[3].__class__ is V or at + 1 == self.frame_at:
             return False
         _, dst, a, step = nxt.args
+        value, base = operands[0], operands[1]
+        if not (dst is base is a) or base in self.bias or not -256 <= _signed64(step) < 256:
+            return False
         r = self.regs
-        if op.op == "store" and op.args[3] == 64 and op.args[2] == 0:
-            value, base = op.args[0], op.args[1]
-            if not (dst is base is a) or base in self.bias or not -256 <= _signed64(step) < 256:
+        if value.__class__ is V:
+            if r[value] == r[base]:
                 return False
-            if value.__class__ is V:
-                if r[value] == r[base]:
-                    return False
-                rt = X[r[value]]
-            elif value == 0:
-                rt = A.XZR
-            else:
-                self.mov_imm(X[CALL_REG], value)
-                rt = X[CALL_REG]
-            step = _signed64(step)
-            if step.__class__ is int:
-                self.code += _STR_POST[rt, X[r[base]], step]
-            else:       # (an int subclass: the Assembler explains it)
-                self.a.ldst_post("str", rt, X[r[base]], step)
-            return True
-        if op.op == "load" and op.args[3] == 64:
-            value, base, disp = op.args[0], op.args[1], op.args[2]
-            if not (dst is base is a) or base in self.bias or _signed64(step) != disp \
-                    or not -256 <= disp < 256 or r[value] == r[base]:
-                return False
-            if disp.__class__ is int:
-                self.code += _LDR_PRE[X[r[value]], X[r[base]], disp]
-            else:       # (not an int proper: the Assembler explains it)
-                self.a.ldst_pre("ldr", X[r[value]], X[r[base]], disp)
-            return True
-        return False
+            rt = X[r[value]]
+        elif value == 0:
+            rt = A.XZR
+        else:
+            self.mov_imm(X[CALL_REG], value)
+            rt = X[CALL_REG]
+        step = _signed64(step)
+        if step.__class__ is int:
+            self.code += _STR_POST[rt, X[r[base]], step]
+        else:       # (an int subclass: the Assembler explains it)
+            self.a.ldst_post("str", rt, X[r[base]], step)
+        return True
 
-    def op_label(self, operands):
+    def pop(self, operands, nxt, at: int) -> bool:
+        if nxt.args[0] != "add" or nxt.args[3].__class__ is V or at + 1 == self.frame_at:
+            return False
+        _, dst, a, step = nxt.args
+        value, base, disp = operands[0], operands[1], operands[2]
+        r = self.regs
+        if not (dst is base is a) or base in self.bias or _signed64(step) != disp \
+                or not -256 <= disp < 256 or r[value] == r[base]:
+            return False
+        if disp.__class__ is int:
+            self.code += _LDR_PRE[X[r[value]], X[r[base]], disp]
+        else:       # (not an int proper: the Assembler explains it)
+            self.a.ldst_pre("ldr", X[r[value]], X[r[base]], disp)
+        return True
+
+    def op_label(self, operands, at):
         name = operands[0].name
         bound = self.bound
         if name in bound:
@@ -424,74 +449,76 @@ class _Sel:
         pos = bound[name] = len(self.code)
         waiting = self.forward.pop(name, None)
         if waiting is not None:
-            for at, kind in waiting:
-                self.fill(at, kind, pos, name)
+            for branch, kind in waiting:
+                self.fill(branch, kind, pos, name)
 
-    def op_const(self, operands):
+    def op_const(self, operands, at):
         dst, value = operands
         self.mov_imm(X[self.regs[dst]], value)
 
-    def op_hole(self, operands):
+    def op_hole(self, operands, at):
         dst, symbol, addend = operands
         rd = X[self.regs[dst]]
         code = self.code
-        at = len(code)      # load_slot inline
-        self.relocs += _PAGE_RELOCS.get((at, symbol)) or _page_relocs(at, symbol)
+        here = len(code)      # load_slot inline
+        self.relocs += _PAGE_RELOCS.get((here, symbol)) or _page_relocs(here, symbol)
         code += _LOAD_SLOT[rd]
         if addend:
-            if _only_memory_base(self.fn, dst, self.pos):
+            if _only_memory_base(self.fn, dst, at):
                 self.bias[dst] = addend    # folded into the displacement of every use
             else:
                 self.add_imm(rd, rd, addend)
 
-    def op_data(self, operands):
+    def op_data(self, operands, at):
         dst, label = operands
         code = self.code
         rd = X[self.regs[dst]]
-        at = len(code)
-        self.relocs += _PAGE_RELOCS.get((at, label)) or _page_relocs(at, label)
+        here = len(code)
+        self.relocs += _PAGE_RELOCS.get((here, label)) or _page_relocs(here, label)
         code += _ADDRESS[rd]
 
-    def op_mov(self, operands):
+    def op_mov(self, operands, at):
         dst, src = operands
         d, s = self.regs[dst], self.regs[src]
         if d != s:
             self.code += _FMOV[D[d], D[s]] if dst.kind == lir.F64 else _MOV[X[d], X[s]]
 
-    def op_load(self, operands):
+    def op_load(self, operands, at):
         dst, base, disp, width, signed = operands
-        d = self.regs[dst]
-        mnemonic, table, regs = _LOADS[(width, signed and width != 64)]
-        scale = width >> 3
-        # mem's common case inline: no hole addend to fold, an immediate offset ldr can encode
-        if not self.bias and disp.__class__ is int \
-                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
-            self.code += table[regs[d], X[self.regs[base]], disp]
+        if width == 64 and at < self.last:
+            nxt = self.ops[at + 1]
+            if nxt.op == "bin" and nxt.args[1] is base and self.pop(operands, nxt, at):
+                return True
+        if disp.__class__ is int and not self.bias:     # (see _LOAD_CODE)
+            r = self.regs
+            tables = _LOAD_CODE[width]
+            self.code += (tables[1] if signed else tables[0])[r[dst], r[base], disp]
         else:
-            self.mem(mnemonic, regs[d], base, disp, scale)
+            mnemonic, regs = _LOADS[(width, signed and width != 64)]
+            self.mem(mnemonic, regs[self.regs[dst]], base, disp, width >> 3)
 
-    def op_store(self, operands):
+    def op_store(self, operands, at):
         value, base, disp, width = operands
+        if width == 64 and disp == 0 and at < self.last:
+            nxt = self.ops[at + 1]
+            if nxt.op == "bin" and nxt.args[1] is base and self.push(operands, nxt, at):
+                return True
         if value.__class__ is V:
-            rt = (X if width == 64 else W)[self.regs[value]]
+            t = self.regs[value]
         elif value == 0:
-            rt = A.XZR if width == 64 else A.WZR
+            t = _ZR
         else:
             # the displacement's register (if it needs one) is set before the value's
             rb, off = self.address(base, disp, width >> 3)
             self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
             self.access(_STORE[width], X[CALL_REG] if width == 64 else W[CALL_REG], rb, off)
             return
-        mnemonic, table = _STORES[width]
-        scale = width >> 3
-        # mem's common case inline (see op_load)
-        if not self.bias and disp.__class__ is int \
-                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
-            self.code += table[rt, X[self.regs[base]], disp]
+        if disp.__class__ is int and not self.bias:     # (see _STORE_CODE)
+            self.code += _STORE_CODE[width][t, self.regs[base], disp]
         else:
-            self.mem(mnemonic, rt, base, disp, scale)
+            self.mem(_STORE[width], (_XZ if width == 64 else _WZ)[t], base, disp, width >> 3)
 
-    def op_rmw(self, operands):
+    def op_rmw(self, operands, at):
         base, disp, width, delta, cond, target = operands
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
@@ -532,17 +559,28 @@ class _Sel:
             self.code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
             self.reach("imm19", target)
 
-    def op_fload(self, operands):
+    def op_fload(self, operands, at):
         dst, base, disp = operands
         self.mem("ldr", D[self.regs[dst]], base, disp, 8)
 
-    def op_fstore(self, operands):
+    def op_fstore(self, operands, at):
         value, base, disp = operands
         self.mem("str", D[self.regs[value]], base, disp, 8)
 
-    def op_bin(self, operands):
+    def op_bin(self, operands, at):
         op, dst, x, y = operands
         r = self.regs
+        if y.__class__ is int:
+            table = _BIN_IMM_CODE.get(op)
+            if table is not None:
+                self.code += table[r[dst], r[x], y]
+                return
+        elif y.__class__ is V:
+            table = _BIN_REG_CODE.get(op)
+            if table is not None:
+                self.code += table[r[dst], r[x], r[y]]
+                return
+        # the rest (an operation or operand no instruction takes): the Assembler explains it
         rd, rx = X[r[dst]], X[r[x]]
         shift = _SHIFT_IMM.get(op)
         if shift is not None:
@@ -579,9 +617,12 @@ class _Sel:
             ry = self.imm_reg(y)
         self.code += _BIN_REG[op][rd, rx, ry]
 
-    def op_lea(self, operands):
+    def op_lea(self, operands, at):
         dst, base, index, shift, disp = operands
         r = self.regs
+        if shift.__class__ is int and disp.__class__ is int:
+            self.code += _LEA_CODE[r[dst], r[base], r[index], shift, disp]
+            return
         rd = X[r[dst]]
         if shift.__class__ is int:
             self.code += _ADD_REG[rd, X[r[base]], X[r[index]], "lsl", shift]
@@ -590,7 +631,7 @@ class _Sel:
         if disp != 0 or disp.__class__ is not int:      # (add_imm of 0 to rd itself emits nothing)
             self.add_imm(rd, rd, disp)
 
-    def op_ovf(self, operands):
+    def op_ovf(self, operands, at):
         op, dst, x, y, target = operands
         code = self.code
         r = self.regs
@@ -605,48 +646,49 @@ class _Sel:
             code += (_ADDS_REG if op == "add" else _SUBS_REG)[rd, rx, ry]
             self.branch("vs", target)
 
-    def same_flags(self, kind: str, operands: tuple) -> bool:
-        """The previous op set the flags from the same comparison (cset/csel leave them): it is
-        a ``kind`` op whose operands after its condition and destination are these ones'."""
-        if self.pos == 0:
+    def same_flags(self, kind: str, operands: tuple, at: int) -> bool:
+        """The previous op (the op at ``at`` has ``operands``) set the flags from the same
+        comparison (cset/csel leave them): it is a ``kind`` op whose operands after its condition
+        and destination are these ones'."""
+        if at == 0:
             return False
-        prev = self.fn.ops[self.pos - 1]
+        prev = self.fn.ops[at - 1]
         return prev.op == kind and prev.args[2:] == operands[2:]
 
-    def op_setcc(self, operands):
+    def op_setcc(self, operands, at):
         cond, dst, x, y, width = operands
-        if not self.same_flags("setcc", operands):
+        if not self.same_flags("setcc", operands, at):
             self.compare(x, y, width)
         self.code += _CSET[X[self.regs[dst]], CC[cond]]
 
-    def op_select(self, operands):
+    def op_select(self, operands, at):
         cond, dst, x, y, t, f, width = operands
         self.compare(x, y, width)
         r = self.regs
         self.code += _CSEL[X[r[dst]], X[r[t]], X[r[f]], CC[cond]]
 
-    def op_fbin(self, operands):
+    def op_fbin(self, operands, at):
         op, dst, x, y = operands
         r = self.regs
         self.code += _FBIN[op][D[r[dst]], D[r[x]], D[r[y]]]
 
-    def op_fsetcc(self, operands):
+    def op_fsetcc(self, operands, at):
         cond, dst, x, y = operands
         # After fcmp an unordered result sets C and V: gt/ge/mi/ls are all false for NaN.
         r = self.regs
-        if not self.same_flags("fsetcc", operands):
+        if not self.same_flags("fsetcc", operands, at):
             self.code += _FCMP[D[r[x]], D[r[y]]]
         self.code += _CSET[X[r[dst]], _FCC[cond]]
 
-    def op_i2f(self, operands):
+    def op_i2f(self, operands, at):
         dst, src = operands
         self.code += _SCVTF[D[self.regs[dst]], X[self.regs[src]]]
 
-    def op_f2i(self, operands):
+    def op_f2i(self, operands, at):
         dst, src = operands
         self.code += _FCVTZS[X[self.regs[dst]], D[self.regs[src]]]
 
-    def op_br(self, operands):
+    def op_br(self, operands, at):
         cond, x, y, target, width = operands
         if y.__class__ is not V and y == 0:
             if cond in ("eq", "ne") and target.__class__ is not Exit:
@@ -656,11 +698,11 @@ class _Sel:
                 return
             if cond in ("lt", "ge"):
                 # the sign bit: tbnz/tbz
-                return self.op_brbit((x, width - 1, cond == "lt", target))
+                return self.op_brbit((x, width - 1, cond == "lt", target), at)
         self.compare(x, y, width)
         self.branch(CC[cond], target)
 
-    def op_brbit(self, operands):
+    def op_brbit(self, operands, at):
         x, bit, is_set, target = operands
         rx = X[self.regs[x]]
         if target.__class__ is Exit:
@@ -676,11 +718,11 @@ class _Sel:
                 (self.a.tbnz if is_set else self.a.tbz)(rx, bit, None)
             self.reach("imm14", target)
 
-    def op_jump(self, operands):
+    def op_jump(self, operands, at):
         target = operands[0]
         self.branch(None, target)
 
-    def op_call(self, operands):
+    def op_call(self, operands, at):
         """A call of ``callee``: a symbol (its address loaded from a slot) or a register
         holding the function pointer (call_ptr, whose out-slot is None)."""
         dst, callee, args, out = operands
@@ -703,7 +745,7 @@ class _Sel:
             raise LowerError("too many call arguments", where=self.where)
         # Values live across the call in caller-saved registers are saved on the stack.
         live = set()
-        for v in self.crossing[self.pos]:
+        for v in self.crossing[at]:
             if v.kind != lir.INT:
                 raise LowerError("an f64 value lives across a call", where=self.where)
             live.add(r[v])
@@ -733,14 +775,14 @@ class _Sel:
 
     op_call_ptr = op_call
 
-    def op_ret(self, operands):
+    def op_ret(self, operands, at):
         value = operands[0]
         if self.regs[value] != 0:
             self.code += _MOV[X[0], X[self.regs[value]]]
         self.epilogue()
         self.code += _RET
 
-    def op_tail_jump(self, operands):
+    def op_tail_jump(self, operands, at):
         address = operands[0]
         self.epilogue()
         self.code += _BR[X[self.regs[address]]]
@@ -751,6 +793,65 @@ _SHIFT_IMM = {"shl": Encoded("lsl_imm"), "shr": Encoded("lsr_imm"), "sar": Encod
 _LOGIC_IMM = {"and": Encoded("and_imm"), "or": Encoded("orr_imm"), "xor": Encoded("eor_imm")}
 _BIN_REG = {"add": _ADD_REG, "sub": Encoded("sub_reg"), "and": Encoded("and_reg"),
             "or": Encoded("orr_reg"), "xor": Encoded("eor_reg"), "mul": Encoded("mul")}
+
+
+def _add_imm(a: Assembler, rd, rn, value: int) -> None:
+    """``rd = rn + value`` for any int ``value`` (modulo 2**64): nothing, a mov, an add or sub
+    of a 12-bit immediate, or the value moved into X17 and added."""
+    value = _signed64(value)
+    if value == 0:
+        if rd.n != rn.n:
+            a.mov(rd, rn)
+    elif 0 < value < 4096:
+        a.add_imm(rd, rn, value)
+    elif -4096 < value < 0:
+        a.sub_imm(rd, rn, -value)
+    else:
+        _mov_imm64(a, X[TMP], value & ((1 << 64) - 1))
+        a.add_reg(rd, rn, X[TMP])
+
+
+def _bin_imm(a: Assembler, op: str, d: int, x: int, y: int) -> None:
+    """``x<d> = x<x> op y`` for an int ``y``: a shift, add/sub or logical immediate when the
+    instruction takes it, else y moved into X17 and the register form."""
+    rd, rx = X[d], X[x]
+    shift = _SHIFT_IMM.get(op)
+    if shift is not None:
+        if y == 0:
+            if d != x:
+                a.mov(rd, rx)
+        else:
+            shift.method(a, rd, rx, y)
+    elif op == "add" or op == "sub":
+        if 0 < y < 4096:
+            (a.add_imm if op == "add" else a.sub_imm)(rd, rx, y)
+        else:
+            _add_imm(a, rd, rx, y if op == "add" else -_signed64(y))
+    elif op in _LOGIC_IMM and A.encode_bitmask(y & ((1 << 64) - 1), 1) is not None:
+        _LOGIC_IMM[op].method(a, rd, rx, y & ((1 << 64) - 1))
+    else:
+        _mov_imm64(a, X[TMP], y & ((1 << 64) - 1))
+        _BIN_REG[op].method(a, rd, rx, X[TMP])
+
+
+def _bin_reg(a: Assembler, method, d: int, x: int, y: int) -> None:
+    """``method x<d>, x<x>, x<y>``."""
+    method(a, X[d], X[x], X[y])
+
+
+def _lea(a: Assembler, d: int, b: int, i: int, shift: int, disp: int) -> None:
+    """``x<d> = x<b> + (x<i> << shift) + disp``."""
+    rd = X[d]
+    a.add_reg(rd, X[b], X[i], "lsl", shift)
+    if disp != 0:
+        _add_imm(a, rd, rd, disp)
+
+
+# The bytes of the common bin and lea ops, keyed by register numbers and int operands: bin by
+# operation, (dst, x, y register) or (dst, x, int y); lea (dst, base, index, shift, disp).
+_BIN_IMM_CODE = {op: Encoded(_bin_imm, op) for op in (*_SHIFT_IMM, *_BIN_REG)}
+_BIN_REG_CODE = {op: Encoded(_bin_reg, table.method) for op, table in _BIN_REG.items()}
+_LEA_CODE = Encoded(_lea)
 _FBIN = {op: Encoded("f" + op) for op in ("add", "sub", "mul", "div")}
 # f64 conditions after fcmp (see op_fsetcc)
 _FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
@@ -785,7 +886,6 @@ def _only_memory_base(fn: Function, h: V, defined_at: int) -> bool:
 
 
 _CALL_OPS = frozenset(("call", "call_ptr"))
-_WRITEBACK_FIRST = frozenset(("store", "load"))    # the first op of a push or pop (see writeback)
 _EXIT_OPS = frozenset(("ret", "tail_jump"))
 # where each branching op has its target (a Lbl or an Exit; rmw's may be None), lir.SIGNATURES
 _TARGET_POSITION = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
