@@ -119,7 +119,8 @@ _BR32 = {None: _opcode("JMP_d32", 4), **{cc: _opcode(f"J{cc.upper()}_d32", 4) fo
 # ... and the whole branch with a zero displacement, as selection emits it
 _BR8_0 = {cc: op + bytes(1) for cc, op in _BR8.items()}
 _BR32_0 = {cc: op + bytes(4) for cc, op in _BR32.items()}
-_BYTE = [bytes((b,)) for b in range(256)]      # a rel8 displacement's byte
+# x86 condition -> the whole rel8 branch, by its displacement's byte (17 x 256 short strings)
+_BR8_TO = {cc: [op + bytes((b,)) for b in range(256)] for cc, op in _BR8.items()}
 _PUSH_PAD, _POP_PAD = _PUSHQ_r[A.RAX], _POPQ_r[TMP]     # stack alignment around a call
 _SCRATCH_SET = frozenset(SCRATCH)
 
@@ -151,7 +152,8 @@ class _Sel:
         self.intervals = lir.live_intervals(fn)
         self.code = bytearray()
         self.relocs: list[Reloc] = []
-        self.labels: dict[str, int] = {}      # label name -> offset where it is bound
+        # label name -> (offset where it is bound, how many label branches come before it)
+        self.labels: dict[str, tuple[int, int]] = {}
         # Every branch to a label, in order: (start, end, condition or None, label name). Its
         # displacement is left zero: ``_relax`` sizes and fills them all.
         self.label_branches: list[tuple[int, int, str | None, str]] = []
@@ -197,12 +199,13 @@ class _Sel:
         # a forward one is rel32 until _relax knows how far its label is.
         code = self.code
         start = len(code)
-        bound = self.labels.get(target.name)
-        if bound is not None and bound - (start + 2) >= -128:
+        name = target.name
+        bound = self.labels.get(name)
+        if bound is not None and bound[0] - (start + 2) >= -128:
             code += _BR8_0[cc]
         else:
             code += _BR32_0[cc]
-        self.label_branches.append((start, len(code), cc, target.name))
+        self.label_branches.append((start, len(code), cc, name))
 
     def compare(self, a: V, b, width: int) -> None:
         ra = self.regs[a]
@@ -305,10 +308,10 @@ class _Sel:
         return True
 
     def op_label(self, operands):
-        lbl = operands[0]
-        if lbl.name in self.labels:
-            raise AsmError(f"label {lbl.name!r} bound twice")
-        self.labels[lbl.name] = len(self.code)
+        name, labels = operands[0].name, self.labels
+        if name in labels:
+            raise AsmError(f"label {name!r} bound twice")
+        labels[name] = (len(self.code), len(self.label_branches))
 
     def op_const(self, operands):
         dst, value = operands
@@ -635,45 +638,48 @@ def _relax(sel: _Sel, code: Code) -> Code:
     distance fits, as an assembler decides for a bound label. The code between branches is
     copied as it is: it holds no position-dependent bytes (exits and calls are holes, patched at
     link time), so only the hole offsets move. Then every branch gets its displacement.
+
+    A label, branch or relocation that comes after the first k branches moves back by
+    ``shrunk[k]``, the bytes those k branches saved.
     """
     branches = sel.label_branches
     if not branches:
         return code
-    first = sel.labels                  # label -> offset in the code selection emitted
-    # Sizes, in order. A label's final offset is its first one less the bytes saved by the
-    # branches that end at or before it: for a backward branch those are all sized already.
-    sizes: list[int] = []               # final size of each branch
-    ends: list[int] = []                # first-pass end of each branch
+    labels = sel.labels                 # label -> (offset in the first pass, branches before it)
+    # Sizes, in order: a backward branch's label lies before it, so the branches that move that
+    # label are sized already. A rel8 backward branch stays so (distances only shrink).
     shrunk = [0]                        # shrunk[k]: bytes saved by the first k branches
+    ends = []                           # first-pass end of each branch
     saved = 0
     for start, end, cc, name in branches:
-        pos = first.get(name)
-        if pos is None:
-            unbound = dict.fromkeys(name for *_, name in branches if name not in first)
+        bound = labels.get(name)
+        if bound is None:
+            unbound = dict.fromkeys(b[3] for b in branches if b[3] not in labels)
             raise AsmError(f"unbound label(s): {', '.join(unbound)}")
-        size = end - start              # a rel8 backward branch stays so: distances only shrink
+        pos, before = bound
         if pos > start:
             if pos - end <= 127:
-                size = 2
-        elif size > 2 and pos - shrunk[bisect_right(ends, pos)] - (start - saved + 2) >= -128:
-            size = 2
-        saved += end - start - size
-        sizes.append(size)
-        ends.append(end)
+                saved += end - start - 2
+        elif end - start > 2 and pos - shrunk[before] - (start - saved + 2) >= -128:
+            saved += end - start - 2
         shrunk.append(saved)
+        ends.append(end)
     # The code, each branch with its final size and displacement.
     old = code.code
     parts = []
     copied = 0
-    for (start, end, cc, name), size, after in zip(branches, sizes, shrunk[1:]):
+    k = 0
+    for start, end, cc, name in branches:
         parts.append(old[copied:start])
         copied = end
-        pos = first[name]
-        disp = pos - shrunk[bisect_right(ends, pos)] - (end - after)
-        if size == 2:
+        pos, before = labels[name]
+        k += 1
+        after = shrunk[k]               # saved by the branches up to this one
+        disp = pos - shrunk[before] - (end - after)
+        if after != shrunk[k - 1] or end - start == 2:
             if not -128 <= disp <= 127:
                 raise AsmError(f"short branch to label {name!r} out of range ({disp})")
-            parts.append(_BR8[cc] + _BYTE[disp & 0xFF])
+            parts.append(_BR8_TO[cc][disp & 0xFF])
         else:
             parts.append(_BR32[cc] + (disp & 0xFFFFFFFF).to_bytes(4, "little"))
     parts.append(old[copied:])
