@@ -33,19 +33,58 @@ def lowering(fn):
     return fn
 
 
+class _Layout:
+    """The offsets, widths and constants that the shared helpers of :class:`Uop` use at nearly
+    every uop, read from one profile once (a table of that profile, like its own field table)."""
+
+    __slots__ = ("ob_refcnt", "ob_refcnt_bits", "ob_type", "ob_flags", "ob_flags_bits",
+                 "stackpointer", "f_executable", "localsplus", "co_code_adaptive",
+                 "current_executor", "immortal_initial_refcnt", "tracer_func", "tracer_data")
+
+    def __init__(self, profile):
+        def field(struct: str, path: str) -> tuple[int, int]:
+            f = profile.field(struct, path)
+            return f.offset, 8 * f.element_size
+        self.ob_refcnt, self.ob_refcnt_bits = field("PyObject", "ob_refcnt")
+        self.ob_flags, self.ob_flags_bits = field("PyObject", "ob_flags")
+        self.ob_type = profile.offset("PyObject", "ob_type")
+        self.stackpointer = profile.offset("_PyInterpreterFrame", "stackpointer")
+        self.f_executable = profile.offset("_PyInterpreterFrame", "f_executable")
+        self.localsplus = profile.offset("_PyInterpreterFrame", "localsplus")
+        self.co_code_adaptive = profile.offset("PyCodeObject", "co_code_adaptive")
+        self.current_executor = profile.offset("PyThreadState", "current_executor")
+        self.immortal_initial_refcnt = profile.const("_Py_IMMORTAL_INITIAL_REFCNT")
+        self.tracer_func = profile.const("ref_tracer.tracer_func")
+        self.tracer_data = profile.const("ref_tracer.tracer_data")
+
+
+# profile -> (its _Layout, {uop name: (its lowering, the replica's folded oparg or None)}), both
+# filled once per profile (the second per uop name, when first lowered)
+_PER_PROFILE: dict = {}
+
+
+def _per_profile(profile) -> tuple:
+    got = _PER_PROFILE[profile] = (_Layout(profile), {})
+    return got
+
+
 class Uop:
     """What a lowering sees: the builder, the profile, the oparg (a constant for replicas)."""
 
-    def __init__(self, name: str, profile, const_oparg: int | None):
+    def __init__(self, name: str, profile, const_oparg: int | None, layout: _Layout | None = None):
         self.name = name
         self.b = Builder(name)
         self.profile = profile
         self.const_oparg = const_oparg
         self._oparg: V | None = None
         # Facts from the profile, by name: ``u.off(struct, path)`` is a field's offset and
-        # ``u.const(name)`` a constant (the profile's own methods, without a call in between).
+        # ``u.const(name)`` a constant (the profile's own methods, without a call in between);
+        # the helpers below read the ones they use at every uop from ``layout``.
         self.off = profile.offset
         self.const = profile.const
+        if layout is None:
+            layout = (_PER_PROFILE.get(profile) or _per_profile(profile))[0]
+        self.layout = layout
 
     # -- facts from the profile
     def bits(self, struct: str, path: str) -> int:
@@ -64,7 +103,7 @@ class Uop:
 
     def local(self) -> tuple[V, int]:
         """The address of GETLOCAL(oparg) as (base, disp)."""
-        lp = self.off("_PyInterpreterFrame", "localsplus")
+        lp = self.layout.localsplus
         if self.const_oparg is not None:
             return FRAME, lp + 8 * self.const_oparg
         b = self.b
@@ -72,10 +111,10 @@ class Uop:
 
     # -- the frame and the stack pointer
     def _PyFrame_SetStackPointer(self) -> None:
-        self.b.store(SP, FRAME, self.off("_PyInterpreterFrame", "stackpointer"))
+        self.b.store(SP, FRAME, self.layout.stackpointer)
 
     def _PyFrame_GetStackPointer(self) -> None:
-        self.b.load(FRAME, self.off("_PyInterpreterFrame", "stackpointer"), dst=SP)
+        self.b.load(FRAME, self.layout.stackpointer, 64, False, SP)
 
     def sp_add(self, slots: int) -> None:
         if slots:
@@ -89,21 +128,23 @@ class Uop:
         self.b.store(value, SP, 8 * i)
 
     def _PyFrame_GetCode(self) -> V:
-        return self.b.and_(self.b.load(FRAME, self.off("_PyInterpreterFrame", "f_executable")), ~1)
+        b = self.b
+        return b.and_(b.load(FRAME, self.layout.f_executable), ~1)
 
     def _PyFrame_GetBytecode(self, code: V | None = None) -> V:
         code = code if code is not None else self._PyFrame_GetCode()
-        return self.b.add(code, self.off("PyCodeObject", "co_code_adaptive"))
+        return self.b.add(code, self.layout.co_code_adaptive)
 
     def GOTO_TIER_ONE(self, target: V) -> None:
         b = self.b
-        b.store(0, TSTATE, self.off("PyThreadState", "current_executor"))
-        self._PyFrame_SetStackPointer()
+        layout = self.layout
+        b.store(0, TSTATE, layout.current_executor)
+        b.store(SP, FRAME, layout.stackpointer)     # _PyFrame_SetStackPointer
         b.ret(target)
 
     # -- objects and stack refs
     def Py_TYPE(self, o: V) -> V:
-        return self.b.load(o, self.off("PyObject", "ob_type"))
+        return self.b.load(o, self.layout.ob_type)
 
     def guard_type(self, o: V, type_symbol: str, target=JUMP_TARGET) -> None:
         """``if (Py_TYPE(o) != &type_symbol) JUMP_TO_JUMP_TARGET();``"""
@@ -120,17 +161,19 @@ class Uop:
         b = self.b
         done = b.label("dup")
         b.brbit(ref, 0, True, done)
-        b.rmw(ref, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt"), 1)
+        layout = self.layout
+        b.rmw(ref, layout.ob_refcnt, layout.ob_refcnt_bits, 1)
         b.bind(done)
 
     def Py_INCREF(self, o: V) -> None:
         """Py_INCREF on 64-bit: nothing when the 32-bit count is at least the immortal value."""
         b = self.b
         done = b.label("incref")
-        rc_off = self.off("PyObject", "ob_refcnt")
-        rc = b.load(o, rc_off, self.bits("PyObject", "ob_refcnt"))
-        b.br("uge", rc, self.const("_Py_IMMORTAL_INITIAL_REFCNT"), done, width=32)
-        b.store(b.add(rc, 1), o, rc_off, self.bits("PyObject", "ob_refcnt"))
+        layout = self.layout
+        rc_off, rc_bits = layout.ob_refcnt, layout.ob_refcnt_bits
+        rc = b.load(o, rc_off, rc_bits)
+        b.br("uge", rc, layout.immortal_initial_refcnt, done, 32)
+        b.store(b.add(rc, 1), o, rc_off, rc_bits)
         b.bind(done)
 
     def DECREF_MORTAL(self, o: V, destruct: str | None = None) -> None:
@@ -138,7 +181,8 @@ class Uop:
         (the reference tracer, if installed, is told first; then ``destruct(o)``)."""
         b = self.b
         done = b.label("decref")
-        b.rmw(o, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt"), -1, "ne", done)
+        layout = self.layout
+        b.rmw(o, layout.ob_refcnt, layout.ob_refcnt_bits, -1, "ne", done)
         if destruct is None:
             b.call("_Py_Dealloc", o, result=False)
         else:
@@ -151,9 +195,9 @@ class Uop:
         b = self.b
         none = b.label("notracer")
         runtime = b.hole("_PyRuntime")
-        tracer = b.load(runtime, self.const("ref_tracer.tracer_func"))
+        tracer = b.load(runtime, self.layout.tracer_func)
         b.br("eq", tracer, 0, none)
-        data = b.load(runtime, self.const("ref_tracer.tracer_data"))
+        data = b.load(runtime, self.layout.tracer_data)
         b.call_ptr(tracer, o, b.const(1), data, result=False)   # PyRefTracer_DESTROY
         b.bind(none)
 
@@ -161,8 +205,8 @@ class Uop:
         """Py_DECREF: nothing for an immortal object (negative 32-bit count)."""
         b = self.b
         done = b.label("immortal")
-        b.br("lt", b.load(o, self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt")),
-             0, done, width=32)
+        layout = self.layout
+        b.br("lt", b.load(o, layout.ob_refcnt, layout.ob_refcnt_bits), 0, done, 32)
         self.DECREF_MORTAL(o)
         b.bind(done)
 
@@ -179,8 +223,9 @@ class Uop:
         register ``o`` becomes the stack ref (it is tagged in place)."""
         b = self.b
         immortal, done = b.label("immortal"), b.label("new")
-        rc_off, rc_bits = self.off("PyObject", "ob_refcnt"), self.bits("PyObject", "ob_refcnt")
-        b.br("lt", b.load(o, rc_off, rc_bits), 0, immortal, width=rc_bits)
+        layout = self.layout
+        rc_off, rc_bits = layout.ob_refcnt, layout.ob_refcnt_bits
+        b.br("lt", b.load(o, rc_off, rc_bits), 0, immortal, rc_bits)
         b.rmw(o, rc_off, rc_bits, 1)
         b.jump(done)
         b.bind(immortal)
@@ -191,7 +236,8 @@ class Uop:
     def FromPyObjectSteal(self, o: V) -> V:
         """PyStackRef_FromPyObjectSteal: tag with bit 0 of ob_flags (the immortal flag)."""
         b = self.b
-        flags = b.load(o, self.off("PyObject", "ob_flags"), self.bits("PyObject", "ob_flags"))
+        layout = self.layout
+        flags = b.load(o, layout.ob_flags, layout.ob_flags_bits)
         return b.or_(b.and_(flags, 1), o)
 
     def stackref_const(self, symbol: str) -> V:
@@ -201,6 +247,18 @@ class Uop:
 
 def lower(name: str, profile) -> Function:
     """The LIR of uop ``name`` (a replica lowers its base uop with the oparg folded)."""
+    layout, lowerings = _PER_PROFILE.get(profile) or _per_profile(profile)
+    found = lowerings.get(name)
+    if found is None:
+        found = lowerings[name] = _find_lowering(name, profile)
+    fn, const_oparg = found
+    u = Uop(name, profile, const_oparg, layout)
+    fn(u)
+    return u.b.finish()
+
+
+def _find_lowering(name: str, profile) -> tuple:
+    """(the lowering of uop ``name``, the oparg its replica folds or None)."""
     spec = profile.uops.get(name)
     if spec is None:
         raise LowerError(f"unknown uop {name!r}")
@@ -209,9 +267,7 @@ def lower(name: str, profile) -> Function:
     fn = LOWERINGS.get(base)
     if fn is None:
         raise LowerError(f"{name} has no lowering", where=f"uop {name}")
-    u = Uop(name, profile, const_oparg)
-    fn(u)
-    return u.b.finish()
+    return fn, const_oparg
 
 
 def supported(name: str, profile) -> bool:

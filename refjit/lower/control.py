@@ -103,31 +103,53 @@ def _FATAL_ERROR(u):
            result=False)
 
 
-def _initial_temperature(u) -> int:
-    return (u.const("SIDE_EXIT_INITIAL_VALUE") << u.const("BACKOFF_BITS")) | u.const("SIDE_EXIT_INITIAL_BACKOFF")
+class _ExitLayout:
+    """What _EXIT_TRACE reads from the profile, found once per profile (it is the largest
+    lowering, and a trace has one per side exit)."""
+
+    def __init__(self, profile):
+        def bits(struct: str, path: str) -> int:
+            return 8 * profile.field(struct, path).element_size
+        self.target = profile.offset("_PyExitData", "target")
+        self.target_bits = bits("_PyExitData", "target")
+        self.temperature = profile.offset("_PyExitData", "temperature")
+        self.temperature_bits = bits("_PyExitData", "temperature")
+        self.executor = profile.offset("_PyExitData", "executor")
+        self.valid = profile.field("_PyExecutorObject", "vm_data.valid")
+        self.chain_depth = profile.field("_PyExecutorObject", "vm_data.chain_depth")
+        self.jit_side_entry = profile.offset("_PyExecutorObject", "jit_side_entry")
+        self.co_executors = profile.offset("PyCodeObject", "co_executors")
+        self.executors = profile.offset("_PyExecutorArray", "executors")
+        self.backoff_bits = bits = profile.const("BACKOFF_BITS")
+        # initial_temperature_backoff_counter (pycore_backoff.h)
+        self.initial_temperature = (profile.const("SIDE_EXIT_INITIAL_VALUE") << bits) \
+            | profile.const("SIDE_EXIT_INITIAL_BACKOFF")
+        self.restarted_counters = _restarted_counters(bits)
+
+
+_EXIT_LAYOUTS: dict = {}     # profile -> its _ExitLayout
 
 
 @lowering
 def _EXIT_TRACE(u):
     b = u.b
-    x_target = u.off("_PyExitData", "target")
-    x_temp = u.off("_PyExitData", "temperature")
-    x_exec = u.off("_PyExitData", "executor")
-    valid = u.profile.field("_PyExecutorObject", "vm_data.valid")
-    bits = u.const("BACKOFF_BITS")
-    temp_w = u.bits("_PyExitData", "temperature")
+    x = _EXIT_LAYOUTS.get(u.profile)
+    if x is None:
+        x = _EXIT_LAYOUTS[u.profile] = _ExitLayout(u.profile)
+    x_target, x_temp, x_exec, temp_w = x.target, x.temperature, x.executor, x.temperature_bits
+    valid = x.valid
 
     exit_ = b.hole("OPERAND0")
     code = u._PyFrame_GetCode()
     bytecode = u._PyFrame_GetBytecode(code)
-    target = b.lea(bytecode, b.load(exit_, x_target, u.bits("_PyExitData", "target")), 1)
+    target = b.lea(bytecode, b.load(exit_, x_target, x.target_bits), 1)
     executor = b.load(exit_, x_exec)
 
     # A linked executor that was invalidated is dropped (Py_CLEAR) and the exit cools down.
     check_null = b.label("linked")
     b.br("eq", executor, 0, check_null)
     b.brbit(b.load(executor, valid.offset, 8 * valid.size), valid.bit, True, check_null)
-    b.store(_initial_temperature(u), exit_, x_temp, temp_w)
+    b.store(x.initial_temperature, exit_, x_temp, temp_w)
     u._PyFrame_SetStackPointer()
     b.store(0, exit_, x_exec)
     u.Py_DECREF(executor)
@@ -139,22 +161,22 @@ def _EXIT_TRACE(u):
     temperature = b.load(exit_, x_temp, temp_w)
     hot = b.label("hot")
     b.br("ult", temperature, UNREACHABLE_BACKOFF, hot)       # backoff_counter_triggers
-    b.store(b.sub(temperature, 1 << bits), exit_, x_temp, temp_w)   # advance_backoff_counter
+    b.store(b.sub(temperature, 1 << x.backoff_bits), exit_, x_temp, temp_w)   # advance_backoff_counter
     u.GOTO_TIER_ONE(target)
 
     b.bind(hot)
     new = b.new("executor")
     optimize, store = b.label("optimize"), b.label("store")
     b.br("ne", b.load(target, 0, 8), ENTER_EXECUTOR, optimize)   # target->op.code (uint8_t)
-    executors = b.load(code, u.off("PyCodeObject", "co_executors"))
+    executors = b.load(code, x.co_executors)
     index = b.load(target, 1, 8)                              # target->op.arg
     slot = b.lea(executors, index, 3)
-    b.load(slot, u.off("_PyExecutorArray", "executors"), dst=new)
+    b.load(slot, x.executors, dst=new)
     u.Py_INCREF(new)
     b.jump(store)
 
     b.bind(optimize)
-    depth_f = u.profile.field("_PyExecutorObject", "vm_data.chain_depth")
+    depth_f = x.chain_depth
     depth = b.load(b.hole("EXECUTOR"), depth_f.offset, 8 * depth_f.size)
     if depth_f.bit:
         depth = b.shr(depth, depth_f.bit)
@@ -164,14 +186,14 @@ def _EXIT_TRACE(u):
     u._PyFrame_GetStackPointer()
     success = b.label("optimized")
     b.br("gt", optimized, 0, success, width=32)
-    b.store(_restart_backoff_counter(u, temperature), exit_, x_temp, temp_w)
+    b.store(_restart_backoff_counter(u, x, temperature), exit_, x_temp, temp_w)
     failed = b.label("failed")
     b.br("lt", optimized, 0, failed, width=32)
     u.GOTO_TIER_ONE(target)
     b.bind(failed)
     u.GOTO_TIER_ONE(b.const(0))
     b.bind(success)
-    b.store(_initial_temperature(u), exit_, x_temp, temp_w)
+    b.store(x.initial_temperature, exit_, x_temp, temp_w)
     b.mov(new, out)
 
     b.bind(store)
@@ -179,19 +201,17 @@ def _EXIT_TRACE(u):
     b.bind(go)
     # GOTO_TIER_TWO(exit->executor): current_executor, then a tail jump to its side entry.
     chosen = b.load(exit_, x_exec)
-    b.store(chosen, TSTATE, u.off("PyThreadState", "current_executor"))
-    b.tail_jump(b.load(chosen, u.off("_PyExecutorObject", "jit_side_entry")))
+    b.store(chosen, TSTATE, u.layout.current_executor)
+    b.tail_jump(b.load(chosen, x.jit_side_entry))
 
 
-def _restart_backoff_counter(u, counter):
+def _restart_backoff_counter(u, x: _ExitLayout, counter):
     """restart_backoff_counter (pycore_backoff.h): backoff+1 (at most MAX_BACKOFF) with a value of
     2**(backoff+1) - 1. Only the 4 backoff bits matter, so the 16 results are a table in the
     uop's read-only data, indexed by them."""
     b = u.b
-    bits = u.const("BACKOFF_BITS")
-    index = b.and_(counter, (1 << bits) - 1)
-    return b.load(b.lea(b.rodata(_restarted_counters(bits)), index, 1), 0,
-                  u.bits("_PyExitData", "temperature"))
+    index = b.and_(counter, (1 << x.backoff_bits) - 1)
+    return b.load(b.lea(b.rodata(x.restarted_counters), index, 1), 0, x.temperature_bits)
 
 
 @lru_cache(maxsize=None)
