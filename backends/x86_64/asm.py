@@ -947,7 +947,9 @@ class Encoded(dict):
 
     A key is the method's operand tuple (a lone operand needs no tuple), except that with
     ``mem=i`` the memory operand at index i is written as two entries, its base register and
-    displacement, so that no :class:`Mem` is built for a lookup. A bad operand raises the method's
+    displacement, so that no :class:`Mem` is built for a lookup. Instead of a method's name, a
+    function ``(assembler, *operands)`` that picks among methods can be given (a table for a
+    family of forms, keyed by the operands that pick one). A bad operand raises the method's
     AsmError and is not stored. The table empties itself when it reaches ``MAX`` entries, so it
     stays small whatever code is generated.
     """
@@ -955,9 +957,9 @@ class Encoded(dict):
     MAX = 4096
     __slots__ = ("method", "mem")
 
-    def __init__(self, name: str, mem: int | None = None):
+    def __init__(self, form: str | Callable, mem: int | None = None):
         super().__init__()
-        self.method = getattr(Assembler, name)
+        self.method = getattr(Assembler, form) if isinstance(form, str) else form
         self.mem = mem
 
     def __missing__(self, key) -> bytes:

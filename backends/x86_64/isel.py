@@ -21,6 +21,7 @@ their sizes and fills them in once every label's position is known.
 from __future__ import annotations
 
 from bisect import bisect_right
+from operator import attrgetter
 
 from refjit import lir
 from refjit.backends.x86_64 import asm as A
@@ -61,6 +62,9 @@ _ALU = {"add": "ADDQ", "sub": "SUBQ", "and": "ANDQ", "or": "ORQ", "xor": "XORQ"}
 _COMMUTES = {"add", "and", "or", "xor", "mul"}
 _SHIFTS = ("shl", "shr", "sar")
 _INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+# An int constant v, as a 64-bit pattern, fits a sign-extended imm32 when (v + _H32) & _M64 is
+# below 1 << 32; that minus _H32 is then its value as a signed 64-bit number.
+_H32, _M64 = 1 << 31, (1 << 64) - 1
 
 # The bytes of every instruction selection emits, per operands (see asm.Encoded). A memory
 # operand is given as its base register and displacement.
@@ -77,11 +81,18 @@ _CMP_rm = {32: Encoded("CMPL_rm", mem=1), 64: Encoded("CMPQ_rm", mem=1)}
 _CMP_mi8 = {32: Encoded("CMPL_mi8", mem=0), 64: Encoded("CMPQ_mi8", mem=0)}
 _CMP_mi32 = {32: Encoded("CMPL_mi32", mem=0), 64: Encoded("CMPQ_mi32", mem=0)}
 # load: (width, signed) -> the move that zero- or sign-extends into the whole register
+_LOAD_FORMS = {(64, False): Assembler.MOVQ_rm, (64, True): Assembler.MOVQ_rm,
+               (32, False): Assembler.MOVL_rm, (32, True): Assembler.MOVSLQ_rm,
+               (16, False): Assembler.MOVZWL_rm, (16, True): Assembler.MOVSWQ_rm,
+               (8, False): Assembler.MOVZBL_rm, (8, True): Assembler.MOVSBQ_rm}
+
+
+def _load(a: Assembler, dst: int, m: Mem, width: int, signed: bool) -> None:
+    _LOAD_FORMS[width, signed](a, dst, m)
+
+
 _MOVQ_rm = Encoded("MOVQ_rm", mem=1)
-_LOAD = {(64, False): _MOVQ_rm, (64, True): _MOVQ_rm,
-         (32, False): Encoded("MOVL_rm", mem=1), (32, True): Encoded("MOVSLQ_rm", mem=1),
-         (16, False): Encoded("MOVZWL_rm", mem=1), (16, True): Encoded("MOVSWQ_rm", mem=1),
-         (8, False): Encoded("MOVZBL_rm", mem=1), (8, True): Encoded("MOVSBQ_rm", mem=1)}
+_LOAD = Encoded(_load, mem=1)       # keyed (dst, base, disp, width, signed)
 _STORE_r = {64: Encoded("MOVQ_mr", mem=0), 32: Encoded("MOVL_mr", mem=0),
             16: Encoded("MOVW_mr", mem=0), 8: Encoded("MOVB_mr", mem=0)}
 _STORE_i = {64: Encoded("MOVQ_mi32", mem=0), 32: Encoded("MOVL_mi32", mem=0),
@@ -96,7 +107,13 @@ _SHIFT_ri8 = {op: Encoded(f"{op.upper()}Q_ri8") for op in _SHIFTS}
 _ALU_ri = {op: Encoded(name + "_ri") for op, name in _ALU.items()}
 _ALU_rr = {op: Encoded(name + "_rr") for op, name in _ALU.items()}
 _IMULQ_rri8, _IMULQ_rri32, _IMULQ_rr = Encoded("IMULQ_rri8"), Encoded("IMULQ_rri32"), Encoded("IMULQ_rr")
-_LEAQ_rm = Encoded("LEAQ_rm")      # keyed by (reg, Mem): it has an index register
+
+
+def _lea(a: Assembler, dst: int, base: int, disp: int, index: int, shift: int) -> None:
+    a.LEAQ_rm(dst, Mem(base, disp, index, 1 << shift))
+
+
+_LEA = Encoded(_lea)                # keyed (dst, base, disp, index, shift), as the LIR op has it
 _SET_r = {cc: Encoded(f"SET{cc.upper()}_r") for cc in A.CC}
 _CMOVQ_rr = {cc: Encoded(f"CMOV{cc.upper()}Q_rr") for cc in A.CC}
 _FBIN_xx = {op: Encoded(f"{op.upper()}SD_xx") for op in ("add", "sub", "mul", "div")}
@@ -105,6 +122,7 @@ _UCOMISD_xx, _CVTSI2SDQ_xr, _CVTTSD2SIQ_rx = (Encoded(n) for n in ("UCOMISD_xx",
 _PUSHQ_r, _POPQ_r, _JMPQ_r = Encoded("PUSHQ_r"), Encoded("POPQ_r"), Encoded("JMPQ_r")
 _CALL_GOT = Encoded("CALLQ_m")[Mem(A.RIP, 0)]       # call *slot(%rip), slot a hole
 _CALL_REG = Encoded("CALLQ_r")[CALL_REG]
+_MOVABSQ_0 = [_MOVABSQ_ri64[reg, 0] for reg in range(16)]    # a hole's movabs, by register
 _RETQ = Encoded("RETQ")[()]
 
 
@@ -123,6 +141,8 @@ _BR32_0 = {cc: op + bytes(4) for cc, op in _BR32.items()}
 _BR8_TO = {cc: [op + bytes((b,)) for b in range(256)] for cc, op in _BR8.items()}
 _PUSH_PAD, _POP_PAD = _PUSHQ_r[A.RAX], _POPQ_r[TMP]     # stack alignment around a call
 _SCRATCH_SET = frozenset(SCRATCH)
+_SHIFT_OPS = frozenset(_SHIFTS)
+_KIND = attrgetter("kind")
 
 
 class Code:
@@ -130,15 +150,6 @@ class Code:
 
     def __init__(self, code: bytes, relocs, data: bytes, data_labels: dict[str, int]):
         self.code, self.relocs, self.data, self.data_labels = code, relocs, data, data_labels
-
-
-def _fits32(v: int) -> bool:
-    return -(1 << 31) <= v < (1 << 31)
-
-
-def _signed64(v: int) -> int:
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >> 63 else v
 
 
 class _Sel:
@@ -170,34 +181,31 @@ class _Sel:
 
     # -- helpers
     def mov_imm(self, reg: int, value: int) -> None:
-        value = _signed64(value)
+        value &= _M64
         if value == 0:
             self.code += _XORL_rr[reg, reg]
-        elif 0 <= value < (1 << 32):
+        elif value < (1 << 32):
             self.code += _MOVL_ri32[reg, value]
         else:
-            self.code += _MOVQ_ri[reg, value]
+            self.code += _MOVQ_ri[reg, value - (1 << 64) if value >> 63 else value]
 
     def mov_rr(self, dst: int, src: int) -> None:
         if dst != src:
             self.code += _MOVQ_rr[dst, src]
 
-    def exit_jump(self, cc: str | None, ex: Exit) -> None:
-        code = self.code
-        code += _BR32_0[cc]
-        at, symbol = len(code) - 4, ex.symbol
-        reloc = _EXIT_RELOCS.get((at, symbol))
-        if reloc is None:
-            reloc = _EXIT_RELOCS[at, symbol] = _reloc((at, "patch_32r", symbol, -4))
-        self.relocs.append(reloc)
-
     def branch(self, cc: str | None, target) -> None:
-        if isinstance(target, Exit):
-            self.exit_jump(cc, target)
+        """A jump (``cc`` None) or a conditional branch to an exit or a label."""
+        code = self.code
+        if isinstance(target, Exit):        # a rel32 hole
+            code += _BR32_0[cc]
+            at, symbol = len(code) - 4, target.symbol
+            reloc = _EXIT_RELOCS.get((at, symbol))
+            if reloc is None:
+                reloc = _EXIT_RELOCS[at, symbol] = _reloc((at, "patch_32r", symbol, -4))
+            self.relocs.append(reloc)
             return
         # A backward branch is rel8 when it reaches, as an assembler decides for a bound label;
         # a forward one is rel32 until _relax knows how far its label is.
-        code = self.code
         start = len(code)
         name = target.name
         bound = self.labels.get(name)
@@ -218,11 +226,11 @@ class _Sel:
             v = b & 0xFFFFFFFF
             self.code += _CMP_ri[32][ra, v - (1 << 32) if v >> 31 else v]
         else:
-            value = _signed64(b)
-            if _fits32(value):
-                self.code += _CMP_ri[64][ra, value]
+            imm = ((b + _H32) & _M64) - _H32
+            if imm < _H32:
+                self.code += _CMP_ri[64][ra, imm]
             else:
-                self.mov_imm(TMP, value)
+                self.mov_imm(TMP, b)
                 self.code += _CMP_rr[64][ra, TMP]
 
     # -- the ops
@@ -230,20 +238,21 @@ class _Sel:
         """The group's code, holes and data; branches to labels still need :func:`_relax`."""
         ops = self.fn.ops
         last = len(ops) - 1
+        handlers, folds = _HANDLERS, _FOLDS
         numbered = enumerate(ops)
         for i, op in numbered:
             self.pos = i
             kind = op.op
             # a load or an and whose value only feeds the next op's branch may fold into it
-            if kind in _FOLDS and i < last and ops[i + 1].op in _FOLD_INTO \
-                    and _FOLDS[kind](self, op, ops[i + 1]):
+            if kind in folds and i < last and ops[i + 1].op in _FOLD_INTO \
+                    and folds[kind](self, op, ops[i + 1]):
                 next(numbered)
                 continue
-            _HANDLERS[kind](self, op.args)
+            handlers[kind](self, op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
-            self.exit_jump(None, lir.CONTINUE)
+            self.branch(None, lir.CONTINUE)
         data = bytearray()
         labels = {}
         for name, blob in self.fn.rodata.items():
@@ -255,7 +264,9 @@ class _Sel:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
         (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
         v, base, disp, width, signed = load.args
-        if not self.only_for_next(v) or width not in (8, 16, 32, 64):
+        live = self.intervals.get(v)        # only_for_next(v), inline
+        if live is None or live[0] != self.pos or live[1] != self.pos + 1 \
+                or width not in (8, 16, 32, 64):
             return False
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
@@ -274,11 +285,13 @@ class _Sel:
             if isinstance(y, V):
                 self.code += _CMP_mr[width][rb, disp, self.regs[y]]
             else:
-                value = (y & 0xFFFFFFFF) if width == 32 else _signed64(y)
                 if width == 32:
+                    value = y & 0xFFFFFFFF
                     value = value - (1 << 32) if value >> 31 else value
-                if not _fits32(value):
-                    return False
+                else:
+                    value = ((y + _H32) & _M64) - _H32
+                    if value >= _H32:
+                        return False
                 self.code += (_CMP_mi8 if -128 <= value < 128 else _CMP_mi32)[width][rb, disp, value]
         elif y is v and isinstance(x, V) and x is not v:
             self.code += _CMP_rm[width][self.regs[x], rb, disp]
@@ -320,7 +333,7 @@ class _Sel:
     def op_hole(self, operands):
         dst, symbol, addend = operands
         code = self.code
-        code += _MOVABSQ_ri64[self.regs[dst], 0]
+        code += _MOVABSQ_0[self.regs[dst]]
         key = (len(code) - 8, symbol, addend)     # the imm64
         reloc = _HOLE_RELOCS.get(key)
         if reloc is None:
@@ -341,7 +354,8 @@ class _Sel:
         dst, base, disp, width, signed = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
-        self.code += _LOAD[width, signed][self.regs[dst], self.regs[base], disp]
+        R = self.regs
+        self.code += _LOAD[R[dst], R[base], disp, width, signed]
 
     def op_store(self, operands):
         value, base, disp, width = operands
@@ -351,7 +365,7 @@ class _Sel:
         if isinstance(value, V):
             self.code += _STORE_r[width][rb, disp, self.regs[value]]
             return
-        if width == 64 and not _fits32(_signed64(value)):
+        if width == 64 and (value + _H32) & _M64 >= (1 << 32):      # not an imm32
             self.mov_imm(TMP, value)
             self.code += _STORE_r[64][rb, disp, TMP]
             return
@@ -388,7 +402,7 @@ class _Sel:
         op, dst, x, y = operands
         code, R = self.code, self.regs
         d, rx = R[dst], R[x]
-        if op in _SHIFTS:
+        if op in _SHIFT_OPS:
             if d != rx:
                 code += _MOVQ_rr[d, rx]
             if y:
@@ -403,9 +417,9 @@ class _Sel:
                     code += _MOVQ_rr[TMP, ry]
                     ry = TMP
         else:
-            imm = _signed64(y)
-            if not _fits32(imm):        # into the scratch register first
-                self.mov_imm(TMP, imm)
+            imm = ((y + _H32) & _M64) - _H32
+            if imm >= _H32:             # not an imm32: into the scratch register first
+                self.mov_imm(TMP, y)
                 ry = TMP
             elif op == "mul":
                 if d != rx:
@@ -424,7 +438,7 @@ class _Sel:
     def op_lea(self, operands):
         dst, base, index, shift, disp = operands
         R = self.regs
-        self.code += _LEAQ_rm[R[dst], Mem(R[base], disp, R[index], 1 << shift)]
+        self.code += _LEA[R[dst], R[base], disp, R[index], shift]
 
     def op_ovf(self, operands):
         op, dst, x, y, target = operands
@@ -510,72 +524,22 @@ class _Sel:
 
     def _call(self, dst, args, call: bytes, out=None, fptr=None, symbol=None):
         """Emit ``call`` (a call instruction's bytes) with the C ABI around it; ``symbol`` names
-        the function whose GOT slot the call reads (the call's disp32 is then a hole)."""
-        code, R = self.code, self.regs
-        # one pass over the arguments: the int ones' moves into the ABI's registers (the
-        # allocator put most there already; OUT_SLOT's register gets the slot's address), the
-        # f64 ones' moves into xmm0-xmm7
-        int_moves, out_slots, float_moves = [], [], []
-        n_int = n_float = 0
-        for x in args:
-            if x.kind == lir.INT:
-                if n_int == len(INT_ARGS):
-                    raise LowerError("too many call arguments", where=self.where)
-                if x is lir.OUT_SLOT:
-                    out_slots.append(INT_ARGS[n_int])
-                else:
-                    int_moves.append((INT_ARGS[n_int], R[x]))
-                n_int += 1
-            else:
-                if n_float == 8:
-                    raise LowerError("too many call arguments", where=self.where)
-                float_moves.append((n_float, R[x]))
-                n_float += 1
-        # Values live across the call in caller-saved registers are pushed (see _SAVES).
-        saved = set()
-        for v in self.crossing[self.pos]:
-            if v.kind == lir.F64:
-                raise LowerError("an f64 value lives across a call", where=self.where)
-            reg = R[v]
-            if reg in _SCRATCH_SET:
-                saved.add(reg)
-        key = (tuple(sorted(saved)), out is not None)
-        pushes, pops = _SAVES.get(key) or _saves(key)
-        code += pushes
-        if fptr is not None:
-            code += _MOVQ_rr[CALL_REG, R[fptr]]
-        self.moves(int_moves, self.movq, TMP)
-        for reg in out_slots:
-            code += _MOVQ_rr[reg, A.RSP]
-        if float_moves:
-            self.moves(float_moves, self.movapd, FTMP)
-        code += call
+        the function whose GOT slot the call reads (the call's disp32 is then a hole). The
+        sequence depends only on the registers and kinds of its operands and of the values live
+        across it: see _call_sequence."""
+        code, get = self.code, self.regs.get     # (OUT_SLOT, and a missing dst/out/fptr: None)
+        live = self.crossing[self.pos]
+        key = (call, get(fptr), get(dst), get(out), tuple(map(get, args)), tuple(map(_KIND, args)),
+               tuple(map(get, live)), tuple(map(_KIND, live)))
+        before, after = _CALLS.get(key) or _call_sequence(key, self.where)
+        code += before
         if symbol is not None:
             at = len(code) - 4
             reloc = _CALL_RELOCS.get((at, symbol))
             if reloc is None:
                 reloc = _CALL_RELOCS[at, symbol] = _reloc((at, "patch_x86_64_32rx", symbol, -4))
             self.relocs.append(reloc)
-        if dst is not None:
-            self.mov_rr(R[dst], A.RAX)
-        if out is not None:
-            code += _MOVQ_rm[R[out], A.RSP, 0]
-        code += pops
-
-    @staticmethod
-    def moves(moves: list[tuple[int, int]], mov, tmp: int) -> None:
-        """lir.parallel_move, without its work when at most one register has to move."""
-        pending = [m for m in moves if m[0] != m[1]]
-        if len(pending) > 1:
-            lir.parallel_move(pending, mov, tmp)
-        elif pending:
-            mov(*pending[0])
-
-    def movq(self, dst: int, src: int) -> None:
-        self.code += _MOVQ_rr[dst, src]
-
-    def movapd(self, dst: int, src: int) -> None:
-        self.code += _MOVAPD_xx[dst, src]
+        code += after
 
     def op_call(self, operands):
         dst, symbol, args, out = operands
@@ -586,8 +550,9 @@ class _Sel:
         self._call(dst, args, _CALL_REG, out, fptr)
 
     def op_ret(self, operands):
-        value = operands[0]
-        self.mov_rr(A.RAX, self.regs[value])
+        reg = self.regs[operands[0]]
+        if reg != A.RAX:
+            self.code += _MOVQ_rr[A.RAX, reg]
         self.code += _RETQ
 
     def op_tail_jump(self, operands):
@@ -595,22 +560,81 @@ class _Sel:
         self.code += _JMPQ_r[self.regs[address]]
 
 
-def _saves(key: tuple[tuple[int, ...], bool]) -> tuple[bytes, bytes]:
-    """The pushes before a call and the pops after it, for ``key`` = (the caller-saved registers
-    live across it, in order; whether it has an out-parameter slot). RSP = 8 (mod 16) in a
-    stencil, so an odd number of pushes realigns it for the callee, and the last pushed word is
-    the out-parameter slot when there is one. Memoised in _SAVES (a pure function of the key)."""
-    saved, has_out = key
+def _call_sequence(key: tuple, where: str) -> tuple[bytes, bytes]:
+    """A call with the C ABI around it: its bytes up to the end of the call instruction, and
+    after it. ``key`` = (the call instruction's bytes; the registers of the function pointer, the
+    result and the out-parameter, None when there is none; the registers and kinds of the
+    arguments, None for OUT_SLOT; the registers and kinds of the values live across the call).
+    A pure function of the key, memoised in _CALLS; ``where`` names the uop in an error."""
+    call, fptr, dst, out, arg_regs, arg_kinds, live_regs, live_kinds = key
+    # the int arguments' moves into the ABI's registers (the allocator put most there already;
+    # OUT_SLOT's register gets the slot's address), the f64 ones' moves into xmm0-xmm7
+    int_moves, out_slots, float_moves = [], [], []
+    n_int = n_float = 0
+    for reg, kind in zip(arg_regs, arg_kinds):
+        if kind == lir.INT:
+            if n_int == len(INT_ARGS):
+                raise LowerError("too many call arguments", where=where)
+            if reg is None:
+                out_slots.append(INT_ARGS[n_int])
+            else:
+                int_moves.append((INT_ARGS[n_int], reg))
+            n_int += 1
+        else:
+            if n_float == 8:
+                raise LowerError("too many call arguments", where=where)
+            float_moves.append((n_float, reg))
+            n_float += 1
+    # Values live across the call in caller-saved registers are pushed (see _saves).
+    if lir.F64 in live_kinds:
+        raise LowerError("an f64 value lives across a call", where=where)
+    pushes, pops = _saves(sorted({reg for reg in live_regs if reg in _SCRATCH_SET}), out is not None)
+    before = bytearray(pushes)
+    if fptr is not None:
+        before += _MOVQ_rr[CALL_REG, fptr]
+    _moves(int_moves, lambda d, s: before.extend(_MOVQ_rr[d, s]), TMP)
+    for reg in out_slots:
+        before += _MOVQ_rr[reg, A.RSP]
+    if float_moves:
+        _moves(float_moves, lambda d, s: before.extend(_MOVAPD_xx[d, s]), FTMP)
+    before += call
+    after = bytearray()
+    if dst is not None and dst != A.RAX:
+        after += _MOVQ_rr[dst, A.RAX]
+    if out is not None:
+        after += _MOVQ_rm[out, A.RSP, 0]
+    after += pops
+    if len(_CALLS) >= _CALLS_MAX:
+        _CALLS.clear()
+    got = _CALLS[key] = (bytes(before), bytes(after))
+    return got
+
+
+_CALLS: dict[tuple, tuple[bytes, bytes]] = {}
+_CALLS_MAX = 4096
+
+
+def _moves(moves: list[tuple[int, int]], mov, tmp: int) -> None:
+    """lir.parallel_move, without its work when at most one register has to move."""
+    pending = [m for m in moves if m[0] != m[1]]
+    if len(pending) > 1:
+        lir.parallel_move(pending, mov, tmp)
+    elif pending:
+        mov(*pending[0])
+
+
+def _saves(saved: list[int], has_out: bool) -> tuple[bytes, bytes]:
+    """The pushes before a call and the pops after it: ``saved`` are the caller-saved registers
+    live across it, in order; ``has_out`` whether it has an out-parameter slot. RSP = 8 (mod 16)
+    in a stencil, so an odd number of pushes realigns it for the callee, and the last pushed word
+    is the out-parameter slot when there is one."""
     pads = 0 if len(saved) % 2 else 1
     if has_out and not pads:
         pads = 2
     pushes = b"".join(_PUSHQ_r[reg] for reg in saved) + _PUSH_PAD * pads
     pops = _POP_PAD * pads + b"".join(_POPQ_r[reg] for reg in reversed(saved))
-    got = _SAVES[key] = (pushes, pops)
-    return got
+    return pushes, pops
 
-
-_SAVES: dict[tuple[tuple[int, ...], bool], tuple[bytes, bytes]] = {}
 
 # LIR op name -> its _Sel method, looked up once instead of by name for every op; a method
 # takes the op's operands as one tuple (in lir.SIGNATURES order)
