@@ -350,11 +350,24 @@ class Builder:
 
     # -- values
     def const(self, value: int, dst: V | None = None) -> V:
-        fresh = dst is None
-        dst = self.new() if fresh else self._reg(dst)
-        value = self._operand(value) & _MAX64
         ops = self._ops
-        self._write(dst, len(ops), fresh)
+        p = len(ops)
+        if dst is None:
+            fn = self.fn    # self.new(), without the call
+            n = fn.nregs = fn.nregs + 1
+            dst = V(n, INT, "")
+            fresh = True
+        else:
+            self._reg(dst)
+            fresh = False
+        if value.__class__ is int and _MIN64 <= value <= _MAX64:
+            value &= _MAX64
+        else:
+            value = self._operand(value) & _MAX64
+        if fresh:
+            self._iv[dst] = [p, p]
+        else:
+            self._mention(dst, p)
         ops.append(Op("const", (dst, value)))
         return dst
 
@@ -376,7 +389,9 @@ class Builder:
                 self._mention(self._reg(dst), p)
         else:
             if dst is None:
-                dst = self.new()
+                fn = self.fn    # self.new(), without the call
+                n = fn.nregs = fn.nregs + 1
+                dst = V(n, INT, "")
                 self._iv[dst] = [p, p]
             else:
                 self._mention(self._reg(dst), p)
@@ -605,7 +620,12 @@ class Builder:
         if disp.__class__ is not int:
             self._int("lea displacement", disp)
         fresh = dst is None
-        dst = self.new() if fresh else self._reg(dst)
+        if fresh:
+            fn = self.fn    # self.new(), without the call
+            n = fn.nregs = fn.nregs + 1
+            dst = V(n, INT, "")
+        else:
+            self._reg(dst)
         if base.__class__ is not V or base.kind != INT:
             self._reg(base)
         if index.__class__ is not V or index.kind != INT:
@@ -805,22 +825,33 @@ class Builder:
 
     def _call(self, op, what, args, result, out):
         for a in args:
+            if a.__class__ is V and a.id >= 0:
+                continue
             if not isinstance(a, V) or (a.id < 0 and a not in PINNED and a is not OUT_SLOT):
                 raise self._err(f"call arguments are registers, got {a!r}")
         if (OUT_SLOT in args) != out:
             raise self._err("OUT_SLOT is passed exactly when out=True")
         ops = self._ops
         p = len(ops)
+        iv = self._iv
         for a in args:       # (OUT_SLOT and the pinned registers have no interval)
-            self._mention(a, p)
-        self._mention(what, p)   # (a symbol for ``call``: ignored)
+            r = iv.get(a)
+            if r is not None:
+                r[1] = p
+            elif a.id >= 0:
+                self._mention(a, p)
+        if what.__class__ is not str:     # (call_ptr's function pointer)
+            self._mention(what, p)
         dst = slot = None
+        fn = self.fn    # self.new("res"), self.new("out"), without the calls
         if result:
-            dst = self.new("res")
-            self._iv[dst] = [p, p]
+            n = fn.nregs = fn.nregs + 1
+            dst = V(n, INT, f"res_{n}")
+            iv[dst] = [p, p]
         if out:
-            slot = self.new("out")
-            self._iv[slot] = [p, p]
+            n = fn.nregs = fn.nregs + 1
+            slot = V(n, INT, f"out_{n}")
+            iv[slot] = [p, p]
         self._calls.append(p)
         self._abi.append(p)
         ops.append(Op(op, (dst, what, tuple(args), slot)))
@@ -842,7 +873,8 @@ class Builder:
 
     def tail_jump(self, address: V) -> None:
         """Jump to the code at ``address`` with the pinned registers in place (``GOTO_TIER_TWO``)."""
-        self._reg(address)
+        if address.__class__ is not V or address.kind != INT:
+            self._reg(address)
         ops = self._ops
         self._mention(address, len(ops))
         ops.append(Op("tail_jump", (address,)))

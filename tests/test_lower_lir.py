@@ -505,3 +505,23 @@ def test_builder_records_the_liveness_the_walk_finds():
     assert recorded.in_order is walked.in_order is False
     fn.ops.append(lir.Op("ret", (early,)))      # changed after finish: walked again
     assert lir.live_intervals(fn)[early] == [0, len(fn.ops) - 1]
+
+
+def test_call_refuses_arguments_that_are_not_registers():
+    """A call's arguments are registers (pinned ones and OUT_SLOT included), OUT_SLOT exactly
+    when ``out=True``; a bad one is a LowerError naming the uop, and nothing is emitted."""
+    b = Builder("_BAD_CALL")
+    r = b.const(1)
+    n_ops = len(b.fn.ops)
+    for args, out in [((r, 3), False), ((r, "x"), False), ((lir.V(-7),), False),
+                      ((r, lir.OUT_SLOT), False), ((r,), True)]:
+        with pytest.raises(LowerError, match="_BAD_CALL"):
+            b.call("f", *args, out=out)
+    assert len(b.fn.ops) == n_ops
+    res, slot = b.call("f", lir.FRAME, r, lir.OUT_SLOT, out=True)
+    got = b.call_ptr(res, slot, lir.SP)
+    b.ret(got)
+    fn = b.finish()
+    assert str(fn).splitlines()[2:] == ["    res_2, out_3 = call f(FRAME, v1, OUT_SLOT)",
+                                        "    res_4 = call *res_2(out_3, SP)", "    return res_4"]
+    assert lir.live_intervals(fn) == {r: [0, 1], res: [1, 2], slot: [1, 2], got: [2, 3]}
