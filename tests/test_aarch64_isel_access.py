@@ -50,3 +50,32 @@ def test_loads_and_stores_at_the_limits_of_the_immediate_forms(disp):
         assert got[k] == PATTERN & ((1 << width) - 1), (disp, width)
         k += 1
     assert got[k] == M & ~0xFFFF, disp
+
+
+@pytest.mark.parametrize("disp", DISPS)
+def test_rmw_at_the_limits_of_the_immediate_forms(disp):
+    """rmw (isel's _RMW_CODE: ldr, add/sub, str through X16, the displacement in X17 when no
+    immediate form takes it) and its branch on the new value being zero."""
+    deltas = [(64, 5), (64, -4095), (32, 4095), (32, -7)]
+
+    def build(b, store):
+        base = b.add(FRAME, LOCALSPLUS + 8 * 40 - disp)
+        for k, (width, delta) in enumerate(deltas):
+            b.store(b.const(PATTERN), base, disp)
+            b.rmw(base, disp, width, delta)
+            store(b.load(base, disp), k)
+        b.store(b.const(3), base, disp)
+        hits = b.const(0)
+        for _ in range(4):          # 3 -> 2 -> 1 -> 0 -> -1: the branch taken at 0 only
+            skip = b.label()
+            b.rmw(base, disp, 64, -1, "ne", skip)
+            b.add(hits, 1, dst=hits)
+            b.bind(skip)
+        store(hits, len(deltas))
+        store(b.load(base, disp), len(deltas) + 1)
+    got = run_lir("aarch64", build)
+    for k, (width, delta) in enumerate(deltas):
+        mask = (1 << width) - 1
+        want = (PATTERN & ~mask) | ((PATTERN + delta) & mask)
+        assert got[k] == want & M, (disp, width, delta)
+    assert got[len(deltas)] == 1 and got[len(deltas) + 1] == M, disp

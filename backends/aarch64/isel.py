@@ -25,13 +25,14 @@ the label is bound, else when it is.
 from __future__ import annotations
 
 import struct
+from itertools import islice
 
 from refjit import lir
 from refjit.backends.aarch64 import asm as A
 from refjit.backends.aarch64.asm import Assembler, Encoded
 from refjit.codebuf import Reloc
 from refjit.errors import AsmError, LowerError
-from refjit.lir import OUT_SLOT, Exit, Function, Lbl, V
+from refjit.lir import INT, OUT_SLOT, Exit, Function, Lbl, V
 
 X, W, D = A.X, A.W, A.D
 FRAME_REG, SP_REG, TSTATE_REG = 20, 21, 22
@@ -113,7 +114,11 @@ _ADDS_REG, _SUBS_REG, _SMULH = Encoded("adds_reg"), Encoded("subs_reg"), Encoded
 _FCMP, _SCVTF, _FCVTZS = Encoded("fcmp"), Encoded("scvtf"), Encoded("fcvtzs")
 _B_COND, _CBZ, _CBNZ, _TBZ, _TBNZ = (Encoded(n) for n in ("b_cond", "cbz", "cbnz", "tbz", "tbnz"))
 _B_HOLE = Encoded("b")[None]     # b with a zero offset: patch_aarch64_26r or reach() fills it
-_BLR_CALL = Encoded("blr")[X[CALL_REG]]
+# b.cond with a zero offset (reach() fills it), by condition; b.cond past an exit (the inverse
+# condition, see past_exit) by condition and whether X30 is saved
+_B_TO_LABEL = {cond: _B_COND[cond, None] for cond in INVERT}
+_B_OVER_EXIT = {(cond, in_frame): _B_COND[INVERT[cond], 12 if in_frame else 8]
+                for cond in INVERT for in_frame in (False, True)}
 _RET = Encoded("ret")[()]
 _BR = Encoded("br")
 _LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
@@ -177,19 +182,56 @@ def _float_args(a: Assembler, *moves: tuple[int, int]) -> None:
     lir.parallel_move(list(moves), lambda d, s: a.fmov(D[d], D[s]), FTMP)
 
 
-def _rmw(a: Assembler, rt, rb, disp: int, delta: int) -> None:
-    """``rt = [rb + disp]; rt += delta; [rb + disp] = rt`` (delta within +-4095)."""
-    a.ldst("ldr", rt, rb, disp)
+def _rmw(a: Assembler, rt, scale: int, b: int, disp: int, delta: int) -> None:
+    """``rt = [x<b> + disp]; rt += delta; [x<b> + disp] = rt`` (delta within +-4095; ``scale``
+    the access size in bytes): an immediate offset when ldst can encode it, else X17 holding
+    the displacement (a register offset)."""
+    rb = X[b]
+    immediate = -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)
+    if immediate:
+        a.ldst("ldr", rt, rb, disp)
+    else:
+        _mov_imm64(a, X[TMP], disp & ((1 << 64) - 1))
+        a.ldst_reg("ldr", rt, rb, X[TMP])
     if delta >= 0:
         a.add_imm(rt, rt, delta)
     else:
         a.sub_imm(rt, rt, -delta)
-    a.ldst("str", rt, rb, disp)
+    if immediate:
+        a.ldst("str", rt, rb, disp)
+    else:
+        a.ldst_reg("str", rt, rb, X[TMP])
 
 
-_LOAD_SLOT, _ADDRESS, _RMW = Encoded(_load_slot), Encoded(_address), Encoded(_rmw)
+def _call_rest(a: Assembler, in_frame: int, int_moves: tuple, out_slots: tuple, float_moves: tuple,
+               dst: int | None, out: int | None, saved: tuple) -> None:
+    """A call once X16 holds the callee: X30 (the shim's return address) saved in a 16-byte slot
+    unless the uop saved it once (``in_frame``), the int and f64 arguments moved into place (and
+    the out-slot's address, the upper half of the last 16-byte slot, into its argument registers),
+    ``blr``, the result into ``dst`` and the out-slot's value into ``out`` (register numbers or
+    None), X30 restored, then the caller-saved registers ``saved`` around the call."""
+    if not in_frame:
+        a.ldst_pre("str", X[30], A.SP, -16)
+    _int_args(a, *int_moves)
+    for i in out_slots:
+        a.add_imm(X[i], A.SP, 8)
+    if float_moves:
+        _float_args(a, *float_moves)
+    a.blr(X[CALL_REG])
+    if dst is not None and dst != 0:
+        a.mov(X[dst], X[0])
+    if out is not None:
+        a.ldr(X[out], A.SP, 8)
+    if not in_frame:
+        a.ldst_post("ldr", X[30], A.SP, 16)
+    _restore(a, *saved)
+
+
+_LOAD_SLOT, _ADDRESS = Encoded(_load_slot), Encoded(_address)
+# an rmw's bytes by width, keyed by (base register number, disp, delta): its value is in X16/W16
+_RMW_CODE = {width: Encoded(_rmw, (X if width == 64 else W)[CALL_REG], width >> 3) for width in (8, 16, 32, 64)}
 # a call's sequences, keyed by the register numbers (tuples of them) they depend on
-_SAVE, _RESTORE, _INT_ARGS, _FLOAT_ARGS = (Encoded(f) for f in (_save, _restore, _int_args, _float_args))
+_SAVE, _CALL_REST = Encoded(_save), Encoded(_call_rest)
 
 
 class Code:
@@ -321,16 +363,24 @@ class _Sel:
         """``b.cond`` (or ``b``) to a label or an exit."""
         if target.__class__ is Exit:
             if cond is not None:
-                self.code += _B_COND[INVERT[cond], 12 if self.in_frame else 8]    # (past_exit)
+                self.code += _B_OVER_EXIT[cond, self.in_frame]
             self.exit_branch(target)
         elif cond is None:
             self.code += _B_HOLE
             self.reach("imm26", target)
         else:
-            self.code += _B_COND[cond, None]
+            self.code += _B_TO_LABEL[cond]
             self.reach("imm19", target)
 
     def compare(self, x: V, y, width: int) -> None:
+        r = self.regs
+        if y.__class__ is int:
+            self.code += _COMPARE_IMM_CODE[width == 64][r[x], y]
+            return
+        if y.__class__ is V:
+            self.code += _COMPARE_REG_CODE[width == 64][r[x], r[y]]
+            return
+        # (an int subclass: the Assembler explains it)
         sf = 1 if width == 64 else 0
         rx = (X if sf else W)[self.regs[x]]
         if y.__class__ is V:
@@ -523,40 +573,35 @@ class _Sel:
         # X16 (the call register) holds the value: no call is in flight here; X17 may hold
         # the address of a large displacement.
         code = self.code
-        scale = width >> 3
         rt = (X if width == 64 else W)[CALL_REG]
-        if not self.bias and disp.__class__ is int and delta.__class__ is int and -4096 < delta < 4096 \
-                and (-256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096)):
-            # the common case (an immediate offset and delta): ldr, add/sub, str in one entry
-            code += _RMW[rt, X[self.regs[base]], disp, delta]
-            self.rmw_branch(rt, cond, target)
-            return
-        rb, off = self.address(base, disp, scale)
-        self.access("ldr", rt, rb, off)
-        if delta >= 4096 or delta <= -4096:
-            rm = self.imm_reg(delta, 1 if width == 64 else 0)
-            code += _ADD_REG[rt, rt, rm]
-        elif delta.__class__ is not int:     # (not an int proper: the Assembler explains it)
-            if delta >= 0:
-                self.a.add_imm(rt, rt, delta)
-            else:
-                self.a.sub_imm(rt, rt, -delta)
-        elif delta >= 0:
-            code += _ADD_IMM[rt, rt, delta]
+        table = _RMW_CODE.get(width)
+        if table is not None and disp.__class__ is int and delta.__class__ is int \
+                and -4096 < delta < 4096 and not self.bias:
+            code += table[self.regs[base], disp, delta]    # the common case: one entry
         else:
-            code += _SUB_IMM[rt, rt, -delta]
-        self.access("str", rt, rb, off)
-        self.rmw_branch(rt, cond, target)
-
-    def rmw_branch(self, rt, cond, target) -> None:
-        """rmw's branch on its new value (in ``rt``) being zero (eq) or not (ne), if it has one."""
+            rb, off = self.address(base, disp, width >> 3)
+            self.access("ldr", rt, rb, off)
+            if delta >= 4096 or delta <= -4096:
+                rm = self.imm_reg(delta, 1 if width == 64 else 0)
+                code += _ADD_REG[rt, rt, rm]
+            elif delta.__class__ is not int:     # (not an int proper: the Assembler explains it)
+                if delta >= 0:
+                    self.a.add_imm(rt, rt, delta)
+                else:
+                    self.a.sub_imm(rt, rt, -delta)
+            elif delta >= 0:
+                code += _ADD_IMM[rt, rt, delta]
+            else:
+                code += _SUB_IMM[rt, rt, -delta]
+            self.access("str", rt, rb, off)
+        # the branch on the new value (in rt) being zero (eq) or not (ne), if there is one
         if cond is None:
             return
         if target.__class__ is Exit:
-            self.code += (_CBNZ if cond == "eq" else _CBZ)[rt, self.past_exit()]
+            code += (_CBNZ if cond == "eq" else _CBZ)[rt, 12 if self.in_frame else 8]    # (past_exit)
             self.exit_branch(target)
         else:
-            self.code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
+            code += (_CBZ if cond == "eq" else _CBNZ)[rt, None]
             self.reach("imm19", target)
 
     def op_fload(self, operands, at):
@@ -733,7 +778,7 @@ class _Sel:
         int_moves, out_slots, float_regs = [], [], []
         n = 0
         for v in args:
-            if v.kind == lir.INT:
+            if v.kind == INT:
                 if v is OUT_SLOT:
                     out_slots.append(n)
                 elif r[v] != n:
@@ -746,7 +791,7 @@ class _Sel:
         # Values live across the call in caller-saved registers are saved on the stack.
         live = set()
         for v in self.crossing[at]:
-            if v.kind != lir.INT:
+            if v.kind != INT:
                 raise LowerError("an f64 value lives across a call", where=self.where)
             live.add(r[v])
         saved = tuple(sorted(live & _SCRATCH_SET)) if live else ()
@@ -755,23 +800,9 @@ class _Sel:
             code += _MOV[X[CALL_REG], X[r[callee]]]
         else:
             self.load_slot(X[CALL_REG], callee)
-        # X30 (the shim's return address) is saved in a 16-byte slot, here or once for the
-        # whole uop; the upper half of the last 16-byte slot is the out-parameter slot.
-        if not self.in_frame:
-            code += _STR_X30_PRE
-        code += _INT_ARGS[tuple(int_moves)]
-        for i in out_slots:
-            code += _ADD_IMM[X[i], A.SP, 8]
-        if float_regs:
-            code += _FLOAT_ARGS[tuple(enumerate(float_regs))]
-        code += _BLR_CALL
-        if dst is not None and r[dst] != 0:
-            code += _MOV[X[r[dst]], X[0]]
-        if out is not None:
-            code += _LDR[X[r[out]], A.SP, 8]
-        if not self.in_frame:
-            code += _LDR_X30_POST
-        code += _RESTORE[saved]
+        code += _CALL_REST[1 if self.in_frame else 0, tuple(int_moves), tuple(out_slots),
+                           tuple(enumerate(float_regs)), None if dst is None else r[dst],
+                           None if out is None else r[out], saved]
 
     op_call_ptr = op_call
 
@@ -852,6 +883,31 @@ def _lea(a: Assembler, d: int, b: int, i: int, shift: int, disp: int) -> None:
 _BIN_IMM_CODE = {op: Encoded(_bin_imm, op) for op in (*_SHIFT_IMM, *_BIN_REG)}
 _BIN_REG_CODE = {op: Encoded(_bin_reg, table.method) for op, table in _BIN_REG.items()}
 _LEA_CODE = Encoded(_lea)
+
+
+def _compare_imm(a: Assembler, sf: int, x: int, y: int) -> None:
+    """``cmp x<x>, #y`` (w<x> when not sf) for any int ``y``, taken modulo 2**64 (2**32): cmp
+    or cmn of a 12-bit immediate, else y moved into X17 and compared with it."""
+    regs = X if sf else W
+    v = _signed64(y) if sf else (((y & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
+    if 0 <= v < 4096:
+        a.cmp_imm(regs[x], v)
+    elif -4096 < v < 0:
+        a.cmn_imm(regs[x], -v)
+    else:
+        _mov_imm64(a, X[TMP], v & ((1 << 64) - 1) if sf else v & 0xFFFFFFFF)
+        a.cmp_reg(regs[x], regs[TMP])
+
+
+def _compare_reg(a: Assembler, regs, x: int, y: int) -> None:
+    """``cmp regs[x], regs[y]``."""
+    a.cmp_reg(regs[x], regs[y])
+
+
+# The bytes of a comparison, indexed by whether it is 64-bit, keyed by register numbers and an
+# int operand: (x, int y) or (x, y register)
+_COMPARE_IMM_CODE = (Encoded(_compare_imm, 0), Encoded(_compare_imm, 1))
+_COMPARE_REG_CODE = (Encoded(_compare_reg, W), Encoded(_compare_reg, X))
 _FBIN = {op: Encoded("f" + op) for op in ("add", "sub", "mul", "div")}
 # f64 conditions after fcmp (see op_fsetcc)
 _FCC = {"gt": "gt", "ge": "ge", "lt": "mi", "le": "ls"}
@@ -886,9 +942,12 @@ def _only_memory_base(fn: Function, h: V, defined_at: int) -> bool:
 
 
 _CALL_OPS = frozenset(("call", "call_ptr"))
-_EXIT_OPS = frozenset(("ret", "tail_jump"))
 # where each branching op has its target (a Lbl or an Exit; rmw's may be None), lir.SIGNATURES
 _TARGET_POSITION = {"jump": 0, "br": 3, "brbit": 3, "ovf": 4, "rmw": 5}
+# for _frame_position: the ops that start the frame (-1) or do when their target (at that
+# position) is a label; the ops that leave the uop (-1) or do when their target is an Exit
+_FRAME_START = {"call": -1, "call_ptr": -1, "label": -1, **_TARGET_POSITION}
+_EXIT_AT = {"ret": -1, "tail_jump": -1, **_TARGET_POSITION}
 
 
 def _frame_position(fn: Function, calls: int) -> int | None:
@@ -898,7 +957,8 @@ def _frame_position(fn: Function, calls: int) -> int | None:
     straight-line (its branches leave the uop), so every path past that point has the frame.
     It pays when the calls it covers (8 bytes each otherwise) outnumber the exits that must
     restore X30 (4 bytes each): 8 * calls > 4 + 4 * exits, i.e. exits < 2 * calls - 1. Counting
-    stops as soon as it cannot pay (with one call, any exit at all).
+    stops as soon as it cannot pay (with one call, any exit at all); it goes from the last op
+    back, since a uop's exits (error and deopt paths, returns) gather at its end.
     """
     ops = fn.ops
     if not calls or not ops:
@@ -909,25 +969,18 @@ def _frame_position(fn: Function, calls: int) -> int | None:
         return None
     start = None
     for i, op in enumerate(ops):
-        k = op.op
-        at = _TARGET_POSITION.get(k)
-        if k in _CALL_OPS or k == "label" or (at is not None and op.args[at].__class__ is Lbl):
+        at = _FRAME_START.get(op.op)
+        if at is not None and (at < 0 or op.args[at].__class__ is Lbl):
             start = i
             break
     if start is None:
         return None
-    for i in range(start, len(ops)):
-        op = ops[i]
-        k = op.op
-        if k in _EXIT_OPS:
+    for op in islice(reversed(ops), len(ops) - start):     # the ops from start on
+        at = _EXIT_AT.get(op.op)
+        if at is not None and (at < 0 or op.args[at].__class__ is Exit):
             exits += 1
-        else:
-            at = _TARGET_POSITION.get(k)
-            if at is None or op.args[at].__class__ is not Exit:
-                continue
-            exits += 1
-        if exits >= limit:
-            return None
+            if exits >= limit:
+                return None
     return start
 
 
