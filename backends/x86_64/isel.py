@@ -174,11 +174,6 @@ class _Sel:
         """A memory operand's displacement that does not fit (callers check the range inline)."""
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
-    def only_for_next(self, v: V) -> bool:
-        """``v`` is set by the current op and last used by the next one."""
-        live = self.intervals.get(v)
-        return live is not None and live[0] == self.pos and live[1] == self.pos + 1
-
     # -- helpers
     def mov_imm(self, reg: int, value: int) -> None:
         value &= _M64
@@ -251,11 +246,14 @@ class _Sel:
             handlers[kind](self, op.args)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
-        if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
+        if not ops or ops[-1].op not in _ENDS:
             self.branch(None, lir.CONTINUE)
+        rodata = self.fn.rodata
+        if not rodata:
+            return Code(bytes(self.code), self.relocs, b"", {})
         data = bytearray()
         labels = {}
-        for name, blob in self.fn.rodata.items():
+        for name, blob in rodata.items():
             labels[name] = len(data)
             data += blob
         return Code(bytes(self.code), self.relocs, bytes(data), labels)
@@ -264,7 +262,7 @@ class _Sel:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
         (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
         v, base, disp, width, signed = load.args
-        live = self.intervals.get(v)        # only_for_next(v), inline
+        live = self.intervals.get(v)        # set here and last used by the next op?
         if live is None or live[0] != self.pos or live[1] != self.pos + 1 \
                 or width not in (8, 16, 32, 64):
             return False
@@ -303,7 +301,10 @@ class _Sel:
     def fold_test(self, op, nxt) -> bool:
         """``v = x & mask`` only to branch on v being zero: ``test $mask, x``."""
         kind, v, x, mask = op.args
-        if kind != "and" or isinstance(mask, V) or not self.only_for_next(v):
+        if kind != "and" or isinstance(mask, V):
+            return False
+        live = self.intervals.get(v)        # set here and last used by the next op?
+        if live is None or live[0] != self.pos or live[1] != self.pos + 1:
             return False
         if nxt.op != "br" or nxt.args[1] is not v or nxt.args[2] != 0 or nxt.args[0] not in ("eq", "ne"):
             return False
@@ -642,6 +643,7 @@ _HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.sta
 # ops that may fold into the branch right after them
 _FOLDS = {"load": _Sel.fold_load, "bin": _Sel.fold_test}
 _FOLD_INTO = frozenset(("br", "brbit"))
+_ENDS = frozenset(("jump", "ret", "tail_jump"))      # ops after which nothing falls through
 
 
 def select(fn: Function) -> Code:
