@@ -342,8 +342,11 @@ class _Line:
         toks = self.toks
         n = len(toks)
         while self.i < n:
-            k = self.word("key=value")
+            k = self.i  # word("key=value"), read without the call (there is a token)
             key = toks[k]
+            if key in "=[],":
+                raise self.error(f"expected key=value, found {key!r}", k)
+            self.i = k + 1
             kind = allowed.get(key)
             if kind is None:
                 raise self.error(f"unexpected {key!r}; expected one of: "
@@ -387,6 +390,8 @@ def _parse_float(text: str) -> float:
 
 _INT_LITERAL = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+|[0-9][0-9_]*)$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_OPERAND = re.compile(r"&([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(0[xX][0-9a-fA-F]+|\d+))?")  # fullmatch
+_EXIT_NAME = re.compile(r"exit(\d+)")  # fullmatch: &exitK, and a name objects cannot have
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,7 +537,7 @@ class _Parser:
         name = ln.toks[nt]
         if not _NAME.match(name) or name in BUILTIN_NAMES or name in ("NULL", "executor",
                                                                        "bytecode") \
-                or re.fullmatch(r"exit\d+", name) or _INT_LITERAL.match(name) \
+                or _EXIT_NAME.fullmatch(name) or _INT_LITERAL.match(name) \
                 or name.lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise ln.error(f"{name!r} cannot name an object", nt)
         if name in self.names:
@@ -704,7 +709,7 @@ class _Parser:
     def operand(self, ln: _Line, text: str, tok: int) -> Operand:
         if not text.startswith("&"):
             return Operand("int", ln.int_value(text, tok, "operand", 0, (1 << 64) - 1))
-        m = re.fullmatch(r"&([A-Za-z_][A-Za-z0-9_]*)(?:([+-])(0[xX][0-9a-fA-F]+|\d+))?", text)
+        m = _OPERAND.fullmatch(text)
         if m is None:
             raise ln.error(f"expected an operand like 42, &name, &name+0x8, &exit3, &executor or "
                            f"&bytecode+0x22, found {text!r}", tok)
@@ -714,7 +719,7 @@ class _Parser:
             return Operand("executor", addend=addend)
         if base == "bytecode":
             return Operand("bytecode", addend=addend)
-        em = re.fullmatch(r"exit(\d+)", base)
+        em = _EXIT_NAME.fullmatch(base)
         if em:
             return Operand("exit", value=int(em.group(1)), addend=addend)
         if base in BUILTIN_NAMES or base in self.names:
@@ -723,87 +728,95 @@ class _Parser:
                        tok)
 
     def uop(self, ln: _Line) -> None:
+        toks = ln.toks
         it = ln.word("a uop index")
-        index = ln.int_value(ln.toks[it], it, "uop index", 0, 0xFFFF)
+        index = ln.int_value(toks[it], it, "uop index", 0, 0xFFFF)
         uops = self.cur.uops
         if index != len(uops):
             raise ln.error(f"expected uop index {len(uops)} (uops are numbered in order "
                            f"from 0 in each executor)", it)
         nt = ln.word("a uop name")
-        name = ln.toks[nt]
+        name = toks[nt]
         spec = self.profile.uops.get(name)
         if spec is None:
             raise ln.error(f"unknown uop {name!r} (not a tier-2 uop of CPython "
                            f"{self.profile.version})", nt)
-        u = UOp(index, name, line=ln.lineno)
         opts = ln.options(_UOP_OPTIONS)
-        if "oparg" in opts:
-            u.oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF)
+        # The fields are read and checked in this order (the first error found is the one
+        # reported); the UOp is made once they all are.
+        oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF) if "oparg" in opts else 0
         const = spec.const_oparg
         if const is not None:
-            if "oparg" in opts and u.oparg != const:
-                raise ln.error(f"{u.name} is the replica for oparg={const}, found oparg={u.oparg}",
+            if "oparg" in opts and oparg != const:
+                raise ln.error(f"{name} is the replica for oparg={const}, found oparg={oparg}",
                                opts["oparg"][1])
-            u.oparg = const
+            oparg = const
         elif spec.uses_oparg and "oparg" not in opts:
-            raise ln.error(f"{u.name} uses its oparg: expected oparg=N", nt)
+            raise ln.error(f"{name} uses its oparg: expected oparg=N", nt)
         # The format: FORMAT_JUMP carries jump_target/error_target, FORMAT_TARGET a target.
         has_jump = "jump_target" in opts or "error_target" in opts
         if has_jump and "target" in opts:
             raise ln.error("target= and jump_target=/error_target= are exclusive (one union in "
                            "_PyUOpInstruction)", opts["target"][1])
-        u.format = "jump" if has_jump else "target"
+        format = "jump" if has_jump else "target"
         if "fmt" in opts:
             fmt, ftok = opts["fmt"]
             if fmt.upper() not in ("TARGET", "JUMP"):
                 raise ln.error(f"expected fmt=TARGET or fmt=JUMP, found {fmt!r}", ftok)
-            if fmt.lower() != u.format:
+            if fmt.lower() != format:
                 raise ln.error(f"fmt={fmt} disagrees with the target fields given", ftok)
-        can_jump, can_error = _can_jump(spec, u.name), _can_error(spec)
+        can_jump, can_error = _can_jump(spec, name), _can_error(spec)
         if can_jump or can_error:
-            if u.format != "jump":
+            if not has_jump:
                 need = " and ".join(x for x, c in (("jump_target=", can_jump),
                                                    ("error_target=", can_error)) if c)
-                raise ln.error(f"{u.name} can {'exit' if can_jump else 'fail'}: expected {need}",
+                raise ln.error(f"{name} can {'exit' if can_jump else 'fail'}: expected {need}",
                                opts["target"][1] if "target" in opts else None)
-            for key, needed in (("jump_target", can_jump), ("error_target", can_error)):
-                if needed and key not in opts:
-                    raise ln.error(f"{u.name} needs {key}=N", nt)
-        elif u.format == "jump":
+            if can_jump and "jump_target" not in opts:
+                raise ln.error(f"{name} needs jump_target=N", nt)
+            if can_error and "error_target" not in opts:
+                raise ln.error(f"{name} needs error_target=N", nt)
+        elif has_jump:
             key = "jump_target" if "jump_target" in opts else "error_target"
-            raise ln.error(f"{u.name} neither exits nor fails: expected target= instead",
+            raise ln.error(f"{name} neither exits nor fails: expected target= instead",
                            opts[key][1])
-        for key in ("target", "jump_target", "error_target"):
-            if key in opts:
-                hi = (1 << 32) - 1 if key == "target" else 0xFFFF
-                setattr(u, key, ln.int_value(*opts[key], key, 0, hi))
+        target = jump_target = error_target = 0
+        if "target" in opts:
+            target = ln.int_value(*opts["target"], "target", 0, (1 << 32) - 1)
+        if "jump_target" in opts:
+            jump_target = ln.int_value(*opts["jump_target"], "jump_target", 0, 0xFFFF)
+        if "error_target" in opts:
+            error_target = ln.int_value(*opts["error_target"], "error_target", 0, 0xFFFF)
         if "target" not in opts and spec.uses_target:
-            raise ln.error(f"{u.name} uses its target: expected target=N", nt)
-        for key in ("operand0", "operand1"):
-            if key in opts:
-                setattr(u, key, self.operand(ln, *opts[key]))
-        kind = OPERAND0_KIND.get(u.name)
+            raise ln.error(f"{name} uses its target: expected target=N", nt)
+        kind = OPERAND0_KIND.get(name)
+        if "operand0" in opts:
+            operand0 = self.operand(ln, *opts["operand0"])
+        elif kind == "executor":
+            operand0 = Operand("executor")
+        else:
+            operand0 = Operand("int")
+        operand1 = self.operand(ln, *opts["operand1"]) if "operand1" in opts else Operand("int")
         if "operand0" not in opts:
-            if _needs_operand0(spec, u.name):
-                raise ln.error(f"{u.name} needs operand0=" + {
+            if _needs_operand0(spec, name):
+                raise ln.error(f"{name} needs operand0=" + {
                     "bytecode": "&bytecode+N", "exit": "&exitK", "int": "N (a tier-1 index)",
                     "object": "&NAME"}.get(kind, "VALUE"), nt)
-            if kind == "executor":
-                u.operand0 = Operand("executor")
-        elif kind is not None and u.operand0.kind != kind:
+        elif kind is not None and operand0.kind != kind:
             want = {"executor": "&executor", "bytecode": "&bytecode+N", "exit": "&exitK",
                     "int": "an integer (a tier-1 index)", "object": "&NAME (an object)"}[kind]
-            raise ln.error(f"{u.name}'s operand0 must be {want}, found {opts['operand0'][0]!r}",
+            raise ln.error(f"{name}'s operand0 must be {want}, found {opts['operand0'][0]!r}",
                            opts["operand0"][1])
         # operand1 may be anything: CPython leaves it uninitialised for most uops (FACTS §a.4).
-        uops.append(u)
+        uops.append(UOp(index, name, oparg, format, target, jump_target, error_target, operand0,
+                        operand1, ln.lineno))
 
     # -- whole file -----------------------------------------------------------------------------
     def parse(self, text: str) -> Trace:
         seen_header = False
-        for lineno, raw in enumerate(text.splitlines(), 1):
-            body = raw.split("#", 1)[0]
-            ln = _Line(body, lineno, self.filename)
+        lines = text.splitlines()
+        for lineno, raw in enumerate(lines, 1):
+            ln = _Line(raw.split("#", 1)[0] if "#" in raw else raw, lineno, self.filename)
             kw = ln.peek()
             if kw is None:
                 continue
@@ -838,7 +851,7 @@ class _Parser:
                                0)
             if not ln.at_end():
                 raise ln.error("expected end of line")
-        end = f"{self.filename}:{len(text.splitlines()) + 1}:1"
+        end = f"{self.filename}:{len(lines) + 1}:1"
         if not seen_header:
             raise TraceError(f"empty trace: expected '{HEADER} {FORMAT_VERSION}'", end)
         if not self.seen_code:
@@ -957,29 +970,30 @@ def validate(trace: Trace, profile) -> None:
                                            f"the bytecode at unit {unit} is opcode {op} oparg {arg}, "
                                            f"not ENTER_EXECUTOR ({ENTER_EXECUTOR}) {k}")
     sections = trace.sections()
-    for sec in sections:
-        _validate_targets(trace, sec, profile, err)
+    exits_of = [sec.exits() for sec in sections]  # merged once, read by the checks below
+    for sec, exits in zip(sections, exits_of):
+        _validate_targets(trace, sec, exits, profile, err)
+        uop_specs = profile.uops
         for u in sec.uops:
-            u.operand0_required = _needs_operand0(profile.uops[u.name], u.name)
+            u.operand0_required = _needs_operand0(uop_specs[u.name], u.name)
     # Every executor section needs an owner: an exit that links to it, or extra=N.
     for sec in trace.side_executors:
-        links = sum(1 for other in sections for e in other.exits().values()
-                    if e.executor == sec.name)
+        links = sum(1 for exits in exits_of for e in exits.values() if e.executor == sec.name)
         if sec.extra + links == 0:
             raise err(sec.line, f"executor {sec.name} has no owner: no exit links to it "
                                 f"('exit K executor={sec.name}') and no extra=N")
 
     # Stack depth, executor by executor: the running one starts with the frame's stack, an
     # executor that exits chain into starts with the depth of the stack at those exits.
-    by_name = {sec.name: sec for sec in sections}
+    by_name = {sec.name: (sec, exits) for sec, exits in zip(sections, exits_of)}
     entry: dict[str, int] = {MAIN: len(trace.stack)}
     work = [MAIN]
     max_depth = len(trace.stack)
     while work:
-        sec = by_name[work.pop()]
+        sec, exits = by_name[work.pop()]
         exit_depths, deepest = _validate_depths(sec, entry[sec.name], profile, err)
         max_depth = max(max_depth, deepest)
-        for k, e in sec.exits().items():
+        for k, e in exits.items():
             if e.executor in by_name and k in exit_depths:
                 d = exit_depths[k]
                 if e.executor in entry and entry[e.executor] != d:
@@ -1010,63 +1024,77 @@ def validate(trace: Trace, profile) -> None:
             raise err(o.line, "an anonymous literal with no owner (it would be freed at once)")
 
 
-def _validate_targets(trace: Trace, sec: ExecutorDecl, profile, err) -> None:
-    """Trace indices inside the executor's uops, tier-1 indices inside the bytecode."""
-    n = len(sec.uops)
+def _validate_targets(trace: Trace, sec: ExecutorDecl, exits: dict[int, ExitDecl], profile,
+                      err) -> None:
+    """Trace indices inside the executor's uops, tier-1 indices inside the bytecode.
+    ``exits``: ``sec.exits()``."""
+    uops = sec.uops
+    n = len(uops)
+    units = trace.code_units
     prefix = "" if sec.name == MAIN else f"executor {sec.name}, "
-    for u in sec.uops:
-        spec = profile.uops[u.name]
-        where = f"{prefix}uop {u.index} {u.name}"
+
+    def where(u: UOp) -> str:  # the start of an error message about uop u
+        return f"{prefix}uop {u.index} {u.name}"
+
+    for u in uops:
+        name = u.name
+        spec = profile.uops[name]
         if u.format == "jump":
-            for key, used in (("jump_target", _can_jump(spec, u.name)),
-                              ("error_target", _can_error(spec))):
-                tgt = getattr(u, key)
-                if not used:
-                    continue
+            can_jump, can_error = _can_jump(spec, name), _can_error(spec)
+            if can_jump:
+                tgt = u.jump_target
                 if tgt >= n:
-                    raise err(u.line, f"{where}: {key}={tgt} is outside the trace (uops 0..{n - 1})")
-                kind = sec.uops[tgt].name
-                if key == "error_target" and kind != "_ERROR_POP_N":
-                    raise err(u.line, f"{where}: error_target={tgt} is {kind}, expected an "
+                    raise err(u.line, f"{where(u)}: jump_target={tgt} is outside the trace "
+                                      f"(uops 0..{n - 1})")
+                kind = uops[tgt].name
+                if name != "_JUMP_TO_TOP" and kind not in ("_DEOPT", "_EXIT_TRACE"):
+                    raise err(u.line, f"{where(u)}: jump_target={tgt} is {kind}, expected a "
+                                      f"_DEOPT or _EXIT_TRACE stub")
+            if can_error:
+                tgt = u.error_target
+                if tgt >= n:
+                    raise err(u.line, f"{where(u)}: error_target={tgt} is outside the trace "
+                                      f"(uops 0..{n - 1})")
+                kind = uops[tgt].name
+                if kind != "_ERROR_POP_N":
+                    raise err(u.line, f"{where(u)}: error_target={tgt} is {kind}, expected an "
                                       f"_ERROR_POP_N stub")
-                if key == "jump_target" and u.name != "_JUMP_TO_TOP" \
-                        and kind not in ("_DEOPT", "_EXIT_TRACE"):
-                    raise err(u.line, f"{where}: jump_target={tgt} is {kind}, expected a _DEOPT "
-                                      f"or _EXIT_TRACE stub")
-        elif u.target >= trace.code_units:
-            raise err(u.line, f"{where}: target={u.target} is outside the bytecode "
-                              f"(units={trace.code_units})")
+        elif u.target >= units:
+            raise err(u.line, f"{where(u)}: target={u.target} is outside the bytecode "
+                              f"(units={units})")
         op0 = u.operand0
         if op0.kind == "bytecode":
-            if op0.addend < 0 or op0.addend >= 2 * trace.code_units or op0.addend % 2:
-                raise err(u.line, f"{where}: &bytecode{op0.addend:+#x} is not a code unit of the "
-                                  f"bytecode ({trace.code_units} units)")
-        if u.name == "_ERROR_POP_N" and op0.kind == "int" and op0.value >= trace.code_units:
-            raise err(u.line, f"{where}: operand0={op0.value} is outside the bytecode "
-                              f"(units={trace.code_units})")
-        if u.name == "_ERROR_POP_N" and u.oparg != 0:
-            raise err(u.line, f"{where}: oparg must be 0 (CPython asserts it)")
-        if u.name == "_EXIT_TRACE" and op0.kind == "exit" and op0.addend:
-            raise err(u.line, f"{where}: operand0 must be &exitK itself")
+            if op0.addend < 0 or op0.addend >= 2 * units or op0.addend % 2:
+                raise err(u.line, f"{where(u)}: &bytecode{op0.addend:+#x} is not a code unit of "
+                                  f"the bytecode ({units} units)")
+        if name == "_ERROR_POP_N":
+            if op0.kind == "int" and op0.value >= units:
+                raise err(u.line, f"{where(u)}: operand0={op0.value} is outside the bytecode "
+                                  f"(units={units})")
+            if u.oparg != 0:
+                raise err(u.line, f"{where(u)}: oparg must be 0 (CPython asserts it)")
+        if name == "_EXIT_TRACE" and op0.kind == "exit" and op0.addend:
+            raise err(u.line, f"{where(u)}: operand0 must be &exitK itself")
     for e in sec.exit_decls:
-        stub_targets = {u.target for u in sec.uops
+        stub_targets = {u.target for u in uops
                         if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit"
                         and u.operand0.value == e.index}
         if e.target is not None and stub_targets and stub_targets != {e.target}:
             raise err(e.line, f"{prefix}exit {e.index}: target={e.target} disagrees with its "
                               f"_EXIT_TRACE stub (target {sorted(stub_targets)[0]})")
-    for k, e in sec.exits().items():
+    for k, e in exits.items():
         if e.target is None:
             raise err(e.line, f"{prefix}exit {k}: no target (no _EXIT_TRACE refers to &exit{k}; "
                               f"give target=N)")
-        if e.target >= trace.code_units:
+        if e.target >= units:
             raise err(e.line, f"{prefix}exit {k}: target={e.target} is outside the bytecode")
 
 
 def _validate_depths(sec: ExecutorDecl, start_depth: int, profile, err):
     """Walk the executor's control flow: underflow at a pop, the same depth every time a uop is
     reached (a loop must not grow the stack). Returns ({exit k: depth at its stub}, max depth)."""
-    n = len(sec.uops)
+    uops = sec.uops
+    n = len(uops)
     prefix = "" if sec.name == MAIN else f"executor {sec.name}, "
     depth_at: dict[int, int] = {0: start_depth}
     stub_depth: dict[int, int] = {}
@@ -1076,44 +1104,49 @@ def _validate_depths(sec: ExecutorDecl, start_depth: int, profile, err):
         i = work.pop()
         if i >= n:
             continue  # falls into the _FATAL_ERROR CPython appends
-        u = sec.uops[i]
-        spec = profile.uops[u.name]
+        u = uops[i]
+        name = u.name
+        spec = profile.uops[name]
         d = depth_at[i]
         try:
-            pops, pushes = stack_effect(profile, u.name, u.oparg)
+            pops, pushes = _stack_effect(spec.stack_inputs, spec.stack_outputs, u.oparg)
         except TraceError as e:
-            raise err(u.line, f"{prefix}uop {i} {u.name}: {e.why}") from None
+            raise err(u.line, f"{prefix}uop {i} {name}: {e.why}") from None
         if pops < 0 or pushes < 0:
-            raise err(u.line, f"{prefix}uop {i} {u.name}: oparg={u.oparg} gives a negative stack "
+            raise err(u.line, f"{prefix}uop {i} {name}: oparg={u.oparg} gives a negative stack "
                               f"effect")
         if d < pops:
-            raise err(u.line, f"{prefix}uop {i} {u.name}: stack underflow: needs {pops} item(s), "
+            raise err(u.line, f"{prefix}uop {i} {name}: stack underflow: needs {pops} item(s), "
                               f"the stack has {d}")
         nd = d - pops + pushes
-        max_depth = max(max_depth, nd)
-        if u.name == "_EXIT_TRACE" and u.operand0.kind == "exit":
+        if nd > max_depth:
+            max_depth = nd
+        if name == "_EXIT_TRACE" and u.operand0.kind == "exit":
             stub_depth.setdefault(u.operand0.value, d)
-        succ = []
-        if u.name not in ENDS_RUN:
-            succ.append((i + 1, nd))
-        if u.name == "_JUMP_TO_TOP":
-            succ.append((u.jump_target, nd))
-        elif _can_jump(spec, u.name):
+        # The uop run continues at: the next one, the loop's top, or nowhere (a stub, the end).
+        if name not in ENDS_RUN:
+            succ = i + 1
+        elif name == "_JUMP_TO_TOP":
+            succ = u.jump_target
+        else:
+            succ = None
+        if name != "_JUMP_TO_TOP" and _can_jump(spec, name):
             # a guard leaves before touching the stack, except the ones that pop first
-            jd = d - 1 if u.name in POPS_BEFORE_JUMP else d
-            tgt = sec.uops[u.jump_target]
+            jd = d - 1 if name in POPS_BEFORE_JUMP else d
+            tgt = uops[u.jump_target]
             if tgt.name == "_EXIT_TRACE" and tgt.operand0.kind == "exit":
                 stub_depth.setdefault(tgt.operand0.value, jd)
             if u.jump_target not in depth_at:  # a stub: it only records the depth
                 depth_at[u.jump_target] = jd
                 work.append(u.jump_target)
-        for s_, sd in succ:
-            if s_ in depth_at and depth_at[s_] != sd:
-                raise err(u.line, f"{prefix}uop {i} {u.name}: reaches uop {s_} with stack depth "
-                                  f"{sd}, but it is also reached with depth {depth_at[s_]}")
-            if s_ not in depth_at:
-                depth_at[s_] = sd
-                work.append(s_)
+        if succ is not None:
+            reached = depth_at.get(succ)
+            if reached is None:
+                depth_at[succ] = nd
+                work.append(succ)
+            elif reached != nd:
+                raise err(u.line, f"{prefix}uop {i} {name}: reaches uop {succ} with stack depth "
+                                  f"{nd}, but it is also reached with depth {reached}")
     return stub_depth, max_depth
 
 
@@ -1123,12 +1156,15 @@ def statically_immortal(o: ObjectDecl) -> bool:
         or (o.kind == "tuple" and not o.value)
 
 
-def _children(o: ObjectDecl) -> list:
-    if o.kind in ("list", "tuple"):
-        return list(o.value)
-    if o.kind in ("list_iterator", "tuple_iterator"):
-        return [o.value]
-    return []
+def _children(o: ObjectDecl):
+    """What an object holds references to: its items, or an iterator's sequence (names as
+    strings, anonymous literals as ObjectDecls)."""
+    kind = o.kind
+    if kind == "list" or kind == "tuple":
+        return o.value
+    if kind == "list_iterator" or kind == "tuple_iterator":
+        return (o.value,)
+    return ()
 
 
 def all_objects(trace: Trace) -> list[ObjectDecl]:
@@ -1136,17 +1172,20 @@ def all_objects(trace: Trace) -> list[ObjectDecl]:
     out: list[ObjectDecl] = []
     seen: set[int] = set()
 
-    def visit(ref) -> None:
-        if isinstance(ref, ObjectDecl) and id(ref) not in seen:
-            for c in _children(ref):
+    def visit(o: ObjectDecl) -> None:
+        for c in _children(o):
+            if isinstance(c, ObjectDecl) and id(c) not in seen:
                 visit(c)
-            seen.add(id(ref))
-            out.append(ref)
+        seen.add(id(o))
+        out.append(o)
 
     for o in trace.objects:
-        visit(o)
-    for s in trace.locals + trace.stack:
-        visit(s.ref)
+        if id(o) not in seen:
+            visit(o)
+    for slots in (trace.locals, trace.stack):
+        for s in slots:
+            if isinstance(s.ref, ObjectDecl) and id(s.ref) not in seen:
+                visit(s.ref)
     return out
 
 
@@ -1157,24 +1196,23 @@ def reference_counts(trace: Trace, objects: list[ObjectDecl] | None = None) -> d
     if objects is None:
         objects = all_objects(trace)
     counts = {id(o): o.extra for o in objects}
-
-    def resolve(ref):
-        if isinstance(ref, str):
-            return by_name.get(ref)  # None for the builtin singletons
-        return ref
-
     for o in objects:
         for c in _children(o):
-            r = resolve(c)
+            r = by_name.get(c) if isinstance(c, str) else c  # None: a builtin singleton
             if r is not None:
                 counts[id(r)] += 1
-    for s in trace.locals + trace.stack:
-        if s.ownership == "owned":
-            counts[id(resolve(s.ref))] += 1
-    for sec in trace.sections():
-        for e in sec.exits().values():
-            if e.executor in by_name:  # an executor object (sections are counted by scenario)
-                counts[id(by_name[e.executor])] += 1
+    for slots in (trace.locals, trace.stack):
+        for s in slots:
+            if s.ownership == "owned":
+                r = s.ref
+                counts[id(by_name.get(r) if isinstance(r, str) else r)] += 1
+    # An exit holds an executor object when its 'exit' line links one (the last line for that
+    # exit number wins, as in exits(); a stub's exit links nowhere). Sections are counted by
+    # scenario.
+    for exit_decls in [trace.exit_decls] + [sec.exit_decls for sec in trace.side_executors]:
+        for executor in {e.index: e.executor for e in exit_decls}.values():
+            if executor in by_name:
+                counts[id(by_name[executor])] += 1
     return counts
 
 
