@@ -13,9 +13,13 @@ rel32 (patch_32r, addend -4). Stencils are entered with RSP = 8 (mod 16), so eac
 wrapped in ``push %rax`` / ``pop %r11`` to give the callee a 16-byte aligned stack.
 
 Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
-by the assembler the first time those operands occur), appended to a bytearray. Branches to the
-function's own labels are emitted with a zero displacement and recorded; :func:`_relax` picks
-their sizes and fills them in once every label's position is known.
+by the assembler the first time those operands occur), appended to a bytearray. Where an op's
+choice of instructions depends on its operands (a constant that is or is not an imm32, a
+destination that is also a source, a call's argument moves and saves), the whole sequence is
+looked up in the same way by the register numbers and constants that decide it (_Sequences,
+_call_sequence). Branches to the function's own labels are emitted with a zero displacement and
+recorded; :func:`_relax` picks their sizes and fills them in once every label's position is
+known.
 """
 
 from __future__ import annotations
@@ -145,6 +149,92 @@ _SHIFT_OPS = frozenset(_SHIFTS)
 _KIND = attrgetter("kind")
 
 
+class _Sequences(dict):
+    """The bytes of a short instruction sequence, by the operands that decide it (register
+    numbers, int constants, widths): ``make(*key)`` the first time, looked up after that. The
+    bytes are a pure function of the key, so this is only a memo; like asm.Encoded it empties
+    itself when it reaches ``Encoded.MAX`` entries. An error in ``make`` is not stored."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key: tuple) -> bytes:
+        code = self.make(*key)
+        if len(self) >= Encoded.MAX:
+            self.clear()
+        self[key] = code
+        return code
+
+
+def _mov_const(reg: int, value: int) -> bytes:
+    """``reg = value`` (an int, as a 64-bit pattern) as llvm-mc would pick it: xorl, movl (which
+    zero-extends) or movq (imm32 sign-extended, or movabs)."""
+    value &= _M64
+    if value == 0:
+        return _XORL_rr[reg, reg]
+    if value < (1 << 32):
+        return _MOVL_ri32[reg, value]
+    return _MOVQ_ri[reg, value - (1 << 64) if value >> 63 else value]
+
+
+def _cmp_const(ra: int, b: int, width: int) -> bytes:
+    """The flags of a ``width``-bit compare of register ``ra`` with the constant ``b``."""
+    if b & ((1 << width) - 1) == 0:
+        # test sets ZF/SF like a compare with 0 and clears CF/OF, so every condition holds
+        return (_TESTL_rr if width == 32 else _TESTQ_rr)[ra, ra]
+    if width == 32:
+        v = b & 0xFFFFFFFF
+        return _CMP_ri[32][ra, v - (1 << 32) if v >> 31 else v]
+    imm = ((b + _H32) & _M64) - _H32
+    if imm < _H32:
+        return _CMP_ri[64][ra, imm]
+    return _mov_const(TMP, b) + _CMP_rr[64][ra, TMP]     # not an imm32: in the scratch register
+
+
+def _store_const(base: int, disp: int, value: int, width: int) -> bytes:
+    """``*(intN *)(base + disp) = value``: an immediate form, or for a 64-bit value that is not
+    an imm32, the value in the scratch register first."""
+    if width == 64 and (value + _H32) & _M64 >= (1 << 32):
+        return _mov_const(TMP, value) + _STORE_r[64][base, disp, TMP]
+    return _STORE_i[width][base, disp, value - (1 << width) if value >> (width - 1) else value]
+
+
+def _bin_regs(op: str, d: int, rx: int, ry: int) -> bytes:
+    """``d = rx op ry`` (add sub mul and or xor) in two-operand form."""
+    code = b""
+    if ry == d and d != rx:         # d is written before ry is read
+        if op in _COMMUTES:
+            rx, ry = ry, rx
+        else:
+            code = _MOVQ_rr[TMP, ry]
+            ry = TMP
+    if d != rx:
+        code += _MOVQ_rr[d, rx]
+    return code + (_IMULQ_rr if op == "mul" else _ALU_rr[op])[d, ry]
+
+
+def _bin_const(op: str, d: int, rx: int, y: int) -> bytes:
+    """``d = rx op y`` for an int constant ``y``: an imm8/imm32 form, or y in the scratch
+    register first when it is not an imm32."""
+    imm = ((y + _H32) & _M64) - _H32
+    if imm >= _H32:
+        return _mov_const(TMP, y) + _bin_regs(op, d, rx, TMP)
+    code = _MOVQ_rr[d, rx] if d != rx else b""
+    if op == "mul":
+        return code + (_IMULQ_rri8 if -128 <= imm < 128 else _IMULQ_rri32)[d, d, imm]
+    return code + _ALU_ri[op][d, imm]
+
+
+_MOV_CONST = _Sequences(_mov_const)         # keyed (reg, value)
+_CMP_CONST = _Sequences(_cmp_const)         # keyed (reg, constant, width)
+_STORE_CONST = _Sequences(_store_const)     # keyed (base, disp, value, width)
+_BIN_REGS = _Sequences(_bin_regs)           # keyed (op, d, x, y)
+_BIN_CONST = _Sequences(_bin_const)         # keyed (op, d, x, constant)
+
+
 class Code:
     """What instruction selection produces for one group."""
 
@@ -168,22 +258,13 @@ class _Sel:
         # Every branch to a label, in order: (start, end, condition or None, label name). Its
         # displacement is left zero: ``_relax`` sizes and fills them all.
         self.label_branches: list[tuple[int, int, str | None, str]] = []
-        self.pos = 0
+        self.ops, self.last = fn.ops, len(fn.ops) - 1
 
     def disp_error(self, disp: int) -> LowerError:
         """A memory operand's displacement that does not fit (callers check the range inline)."""
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
     # -- helpers
-    def mov_imm(self, reg: int, value: int) -> None:
-        value &= _M64
-        if value == 0:
-            self.code += _XORL_rr[reg, reg]
-        elif value < (1 << 32):
-            self.code += _MOVL_ri32[reg, value]
-        else:
-            self.code += _MOVQ_ri[reg, value - (1 << 64) if value >> 63 else value]
-
     def mov_rr(self, dst: int, src: int) -> None:
         if dst != src:
             self.code += _MOVQ_rr[dst, src]
@@ -193,10 +274,10 @@ class _Sel:
         code = self.code
         if isinstance(target, Exit):        # a rel32 hole
             code += _BR32_0[cc]
-            at, symbol = len(code) - 4, target.symbol
-            reloc = _EXIT_RELOCS.get((at, symbol))
+            field, symbol = len(code) - 4, target.symbol
+            reloc = _EXIT_RELOCS.get((field, symbol))
             if reloc is None:
-                reloc = _EXIT_RELOCS[at, symbol] = _reloc((at, "patch_32r", symbol, -4))
+                reloc = _EXIT_RELOCS[field, symbol] = _reloc((field, "patch_32r", symbol, -4))
             self.relocs.append(reloc)
             return
         # A backward branch is rel8 when it reaches, as an assembler decides for a bound label;
@@ -211,39 +292,22 @@ class _Sel:
         self.label_branches.append((start, len(code), cc, name))
 
     def compare(self, a: V, b, width: int) -> None:
-        ra = self.regs[a]
+        R = self.regs
+        ra = R[a]
         if isinstance(b, V):
-            self.code += _CMP_rr[32 if width == 32 else 64][ra, self.regs[b]]
-        elif b & ((1 << width) - 1) == 0:
-            # test sets ZF/SF like a compare with 0 and clears CF/OF, so every condition holds
-            self.code += (_TESTL_rr if width == 32 else _TESTQ_rr)[ra, ra]
-        elif width == 32:
-            v = b & 0xFFFFFFFF
-            self.code += _CMP_ri[32][ra, v - (1 << 32) if v >> 31 else v]
+            self.code += _CMP_rr[32 if width == 32 else 64][ra, R[b]]
         else:
-            imm = ((b + _H32) & _M64) - _H32
-            if imm < _H32:
-                self.code += _CMP_ri[64][ra, imm]
-            else:
-                self.mov_imm(TMP, b)
-                self.code += _CMP_rr[64][ra, TMP]
+            self.code += _CMP_CONST[ra, b, width]
 
     # -- the ops
     def run(self) -> Code:
         """The group's code, holes and data; branches to labels still need :func:`_relax`."""
-        ops = self.fn.ops
-        last = len(ops) - 1
-        handlers, folds = _HANDLERS, _FOLDS
+        ops = self.ops
+        handlers = _HANDLERS
         numbered = enumerate(ops)
         for i, op in numbered:
-            self.pos = i
-            kind = op.op
-            # a load or an and whose value only feeds the next op's branch may fold into it
-            if kind in folds and i < last and ops[i + 1].op in _FOLD_INTO \
-                    and folds[kind](self, op, ops[i + 1]):
-                next(numbered)
-                continue
-            handlers[kind](self, op.args)
+            if handlers[op.op](self, op.args, i):
+                next(numbered)      # folded into this op (see fold_load, fold_test)
         # Falling off the end continues with the next uop: a jump that the group builder
         # removes, exactly as CPython's build removes the trailing jump to _JIT_CONTINUE.
         if not ops or ops[-1].op not in _ENDS:
@@ -258,12 +322,12 @@ class _Sel:
             data += blob
         return Code(bytes(self.code), self.relocs, bytes(data), labels)
 
-    def fold_load(self, load, nxt) -> bool:
+    def fold_load(self, load, nxt, at: int) -> bool:
         """A value loaded only to be tested or compared by the next op: test/cmp it in memory
         (``testb $1, 0x22(%rax)``, ``cmpq %rcx, 8(%rax)``), as clang does."""
-        v, base, disp, width, signed = load.args
+        v, base, disp, width, signed = load
         live = self.intervals.get(v)        # set here and last used by the next op?
-        if live is None or live[0] != self.pos or live[1] != self.pos + 1 \
+        if live is None or live[0] != at or live[1] != at + 1 \
                 or width not in (8, 16, 32, 64):
             return False
         if not _INT32_MIN <= disp <= _INT32_MAX:
@@ -298,13 +362,13 @@ class _Sel:
         self.branch(CC[cond], target)
         return True
 
-    def fold_test(self, op, nxt) -> bool:
+    def fold_test(self, op, nxt, at: int) -> bool:
         """``v = x & mask`` only to branch on v being zero: ``test $mask, x``."""
-        kind, v, x, mask = op.args
+        kind, v, x, mask = op
         if kind != "and" or isinstance(mask, V):
             return False
         live = self.intervals.get(v)        # set here and last used by the next op?
-        if live is None or live[0] != self.pos or live[1] != self.pos + 1:
+        if live is None or live[0] != at or live[1] != at + 1:
             return False
         if nxt.op != "br" or nxt.args[1] is not v or nxt.args[2] != 0 or nxt.args[0] not in ("eq", "ne"):
             return False
@@ -321,17 +385,17 @@ class _Sel:
         self.branch(CC[nxt.args[0]], nxt.args[3])
         return True
 
-    def op_label(self, operands):
+    def op_label(self, operands, at):
         name, labels = operands[0].name, self.labels
         if name in labels:
             raise AsmError(f"label {name!r} bound twice")
         labels[name] = (len(self.code), len(self.label_branches))
 
-    def op_const(self, operands):
+    def op_const(self, operands, at):
         dst, value = operands
-        self.mov_imm(self.regs[dst], value)
+        self.code += _MOV_CONST[self.regs[dst], value]
 
-    def op_hole(self, operands):
+    def op_hole(self, operands, at):
         dst, symbol, addend = operands
         code = self.code
         code += _MOVABSQ_0[self.regs[dst]]
@@ -341,39 +405,39 @@ class _Sel:
             reloc = _HOLE_RELOCS[key] = _reloc((key[0], "patch_64", symbol, addend))
         self.relocs.append(reloc)
 
-    def op_data(self, operands):
+    def op_data(self, operands, at):
         dst, label = operands
-        self.op_hole((dst, label, 0))
+        self.op_hole((dst, label, 0), at)
 
-    def op_mov(self, operands):
+    def op_mov(self, operands, at):
         dst, src = operands
         d, s = self.regs[dst], self.regs[src]
         if d != s:
             self.code += (_MOVAPD_xx if dst.kind == lir.F64 else _MOVQ_rr)[d, s]
 
-    def op_load(self, operands):
+    def op_load(self, operands, at):
+        # a value loaded only for the branch after it may be tested in memory there
+        if at < self.last:
+            nxt = self.ops[at + 1]
+            if nxt.op in _FOLD_INTO and self.fold_load(operands, nxt, at):
+                return True
         dst, base, disp, width, signed = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         R = self.regs
         self.code += _LOAD[R[dst], R[base], disp, width, signed]
 
-    def op_store(self, operands):
+    def op_store(self, operands, at):
         value, base, disp, width = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         rb = self.regs[base]
         if isinstance(value, V):
             self.code += _STORE_r[width][rb, disp, self.regs[value]]
-            return
-        if width == 64 and (value + _H32) & _M64 >= (1 << 32):      # not an imm32
-            self.mov_imm(TMP, value)
-            self.code += _STORE_r[64][rb, disp, TMP]
-            return
-        signed = value - (1 << width) if value >> (width - 1) else value
-        self.code += _STORE_i[width][rb, disp, signed]
+        else:
+            self.code += _STORE_CONST[rb, disp, value, width]
 
-    def op_rmw(self, operands):
+    def op_rmw(self, operands, at):
         base, disp, width, delta, cond, target = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
@@ -387,19 +451,27 @@ class _Sel:
         if cond is not None:
             self.branch(CC[cond], target)
 
-    def op_fload(self, operands):
+    def op_fload(self, operands, at):
         dst, base, disp = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         self.code += _MOVSD_xm[self.regs[dst], self.regs[base], disp]
 
-    def op_fstore(self, operands):
+    def op_fstore(self, operands, at):
         value, base, disp = operands
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         self.code += _MOVSD_mx[self.regs[base], disp, self.regs[value]]
 
-    def op_bin(self, operands):
+    def op_bin(self, operands, at):
+        # an and whose value only feeds the branch after it may become a test there
+        if at < self.last:
+            nxt = self.ops[at + 1]
+            if nxt.op in _FOLD_INTO and self.fold_test(operands, nxt, at):
+                return True
+        self.bin(operands)
+
+    def bin(self, operands):
         op, dst, x, y = operands
         code, R = self.code, self.regs
         d, rx = R[dst], R[x]
@@ -410,45 +482,23 @@ class _Sel:
                 code += _SHIFT_ri8[op][d, y]
             return
         if isinstance(y, V):
-            ry = R[y]
-            if ry == d and d != rx:
-                if op in _COMMUTES:
-                    rx, ry = ry, rx
-                else:
-                    code += _MOVQ_rr[TMP, ry]
-                    ry = TMP
+            code += _BIN_REGS[op, d, rx, R[y]]
         else:
-            imm = ((y + _H32) & _M64) - _H32
-            if imm >= _H32:             # not an imm32: into the scratch register first
-                self.mov_imm(TMP, y)
-                ry = TMP
-            elif op == "mul":
-                if d != rx:
-                    code += _MOVQ_rr[d, rx]
-                code += (_IMULQ_rri8 if -128 <= imm < 128 else _IMULQ_rri32)[d, d, imm]
-                return
-            else:
-                if d != rx:
-                    code += _MOVQ_rr[d, rx]
-                code += _ALU_ri[op][d, imm]
-                return
-        if d != rx:
-            code += _MOVQ_rr[d, rx]
-        code += (_IMULQ_rr if op == "mul" else _ALU_rr[op])[d, ry]
+            code += _BIN_CONST[op, d, rx, y]
 
-    def op_lea(self, operands):
+    def op_lea(self, operands, at):
         dst, base, index, shift, disp = operands
         R = self.regs
         self.code += _LEA[R[dst], R[base], disp, R[index], shift]
 
-    def op_ovf(self, operands):
+    def op_ovf(self, operands, at):
         op, dst, x, y, target = operands
-        self.op_bin(operands[:4])
+        self.bin(operands[:4])
         self.branch("o", target)
 
-    def op_setcc(self, operands):
+    def op_setcc(self, operands, at):
         cond, dst, x, y, width = operands
-        prev = self.fn.ops[self.pos - 1] if self.pos else None
+        prev = self.ops[at - 1] if at else None
         # setcc and movzbl leave the flags of an identical comparison just before
         if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)):
             self.compare(x, y, width)
@@ -456,7 +506,7 @@ class _Sel:
         self.code += _SET_r[CC[cond]][d]
         self.code += _MOVZBL_rr[d, d]
 
-    def op_select(self, operands):
+    def op_select(self, operands, at):
         cond, dst, x, y, t, f, width = operands
         self.compare(x, y, width)
         d, rt, rf = self.regs[dst], self.regs[t], self.regs[f]
@@ -467,7 +517,7 @@ class _Sel:
             self.code += _MOVQ_rr[d, rf]   # mov leaves the flags alone
         self.code += _CMOVQ_rr[cc][d, rt]
 
-    def op_fbin(self, operands):
+    def op_fbin(self, operands, at):
         op, dst, x, y = operands
         d, rx, ry = self.regs[dst], self.regs[x], self.regs[y]
         if ry == d and d != rx:
@@ -480,7 +530,7 @@ class _Sel:
             self.code += _MOVAPD_xx[d, rx]
         self.code += _FBIN_xx[op][d, ry]
 
-    def op_fsetcc(self, operands):
+    def op_fsetcc(self, operands, at):
         cond, dst, x, y = operands
         # ucomisd sets CF/ZF as an unsigned compare and all of ZF, PF, CF on unordered, so
         # "above" and "above or equal" are false for NaN: compare with the operands in the order
@@ -493,20 +543,25 @@ class _Sel:
         self.code += _SET_r["a" if cond in ("gt", "lt") else "ae"][d]
         self.code += _MOVZBL_rr[d, d]
 
-    def op_i2f(self, operands):
+    def op_i2f(self, operands, at):
         dst, src = operands
         self.code += _CVTSI2SDQ_xr[self.regs[dst], self.regs[src]]
 
-    def op_f2i(self, operands):
+    def op_f2i(self, operands, at):
         dst, src = operands
         self.code += _CVTTSD2SIQ_rx[self.regs[dst], self.regs[src]]
 
-    def op_br(self, operands):
+    def op_br(self, operands, at):
         cond, x, y, target, width = operands
-        self.compare(x, y, width)
+        R = self.regs        # self.compare(x, y, width), inline
+        rx = R[x]
+        if isinstance(y, V):
+            self.code += _CMP_rr[32 if width == 32 else 64][rx, R[y]]
+        else:
+            self.code += _CMP_CONST[rx, y, width]
         self.branch(CC[cond], target)
 
-    def op_brbit(self, operands):
+    def op_brbit(self, operands, at):
         x, bit, is_set, target = operands
         rx = self.regs[x]
         if bit < 8:
@@ -519,44 +574,44 @@ class _Sel:
             self.code += _BTQ_ri8[rx, bit]
             self.branch("b" if is_set else "ae", target)
 
-    def op_jump(self, operands):
+    def op_jump(self, operands, at):
         target = operands[0]
         self.branch(None, target)
 
-    def _call(self, dst, args, call: bytes, out=None, fptr=None, symbol=None):
+    def _call(self, at: int, dst, args, call: bytes, out=None, fptr=None, symbol=None):
         """Emit ``call`` (a call instruction's bytes) with the C ABI around it; ``symbol`` names
         the function whose GOT slot the call reads (the call's disp32 is then a hole). The
         sequence depends only on the registers and kinds of its operands and of the values live
         across it: see _call_sequence."""
         code, get = self.code, self.regs.get     # (OUT_SLOT, and a missing dst/out/fptr: None)
-        live = self.crossing[self.pos]
+        live = self.crossing[at]
         key = (call, get(fptr), get(dst), get(out), tuple(map(get, args)), tuple(map(_KIND, args)),
                tuple(map(get, live)), tuple(map(_KIND, live)))
         before, after = _CALLS.get(key) or _call_sequence(key, self.where)
         code += before
         if symbol is not None:
-            at = len(code) - 4
-            reloc = _CALL_RELOCS.get((at, symbol))
+            disp = len(code) - 4
+            reloc = _CALL_RELOCS.get((disp, symbol))
             if reloc is None:
-                reloc = _CALL_RELOCS[at, symbol] = _reloc((at, "patch_x86_64_32rx", symbol, -4))
+                reloc = _CALL_RELOCS[disp, symbol] = _reloc((disp, "patch_x86_64_32rx", symbol, -4))
             self.relocs.append(reloc)
         code += after
 
-    def op_call(self, operands):
+    def op_call(self, operands, at):
         dst, symbol, args, out = operands
-        self._call(dst, args, _CALL_GOT, out, symbol=symbol)
+        self._call(at, dst, args, _CALL_GOT, out, symbol=symbol)
 
-    def op_call_ptr(self, operands):
+    def op_call_ptr(self, operands, at):
         dst, fptr, args, out = operands
-        self._call(dst, args, _CALL_REG, out, fptr)
+        self._call(at, dst, args, _CALL_REG, out, fptr)
 
-    def op_ret(self, operands):
+    def op_ret(self, operands, at):
         reg = self.regs[operands[0]]
         if reg != A.RAX:
             self.code += _MOVQ_rr[A.RAX, reg]
         self.code += _RETQ
 
-    def op_tail_jump(self, operands):
+    def op_tail_jump(self, operands, at):
         address = operands[0]
         self.code += _JMPQ_r[self.regs[address]]
 
@@ -638,11 +693,10 @@ def _saves(saved: list[int], has_out: bool) -> tuple[bytes, bytes]:
 
 
 # LIR op name -> its _Sel method, looked up once instead of by name for every op; a method
-# takes the op's operands as one tuple (in lir.SIGNATURES order)
+# takes the op's operands as one tuple (in lir.SIGNATURES order) and its position, and returns
+# True when it has done the next op too (a load or an and folded into the branch after it)
 _HANDLERS = {name[3:]: method for name, method in vars(_Sel).items() if name.startswith("op_")}
-# ops that may fold into the branch right after them
-_FOLDS = {"load": _Sel.fold_load, "bin": _Sel.fold_test}
-_FOLD_INTO = frozenset(("br", "brbit"))
+_FOLD_INTO = frozenset(("br", "brbit"))     # the ops a load or an and may fold into
 _ENDS = frozenset(("jump", "ret", "tail_jump"))      # ops after which nothing falls through
 
 
