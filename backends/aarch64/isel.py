@@ -57,7 +57,6 @@ _STORE = {64: "str", 32: "str", 16: "strh", 8: "strb"}
 # through the Assembler method, which explains it. An integer branch target is the distance from
 # the branch (the fixed skip over an exit, see past_exit).
 _LDST = {mn: Encoded(mn) for mn in {*_LOAD.values(), *_STORE.values()}}
-_LDR, _STR = _LDST["ldr"], _LDST["str"]
 # a load by (width, signed): (mnemonic, the registers it loads), for what _LOAD_CODE does not take
 _LOADS = {(width, signed): (mn, X if width == 64 or signed else W) for (width, signed), mn in _LOAD.items()}
 _STR_PRE, _LDR_PRE = Encoded("ldst_pre", "str"), Encoded("ldst_pre", "ldr")
@@ -235,6 +234,11 @@ _SAVE, _CALL_REST = Encoded(_save), Encoded(_call_rest)
 
 
 class Code:
+    """What selection made of a Function: its code bytes, relocations, read-only data and the
+    offsets of the data's labels (build_group's inputs)."""
+
+    __slots__ = ("code", "relocs", "data", "data_labels")
+
     def __init__(self, code: bytes, relocs, data: bytes, data_labels: dict[str, int]):
         self.code, self.relocs, self.data, self.data_labels = code, relocs, data, data_labels
 
@@ -437,15 +441,18 @@ class _Sel:
                 next(numbered)    # a push or pop took the add after it (see push)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
-        data = bytearray()
+        data = b""
         labels = {}
-        for name, blob in self.fn.rodata.items():
-            labels[name] = len(data)
-            data += blob
+        if self.fn.rodata:      # (most uops have none)
+            blobs = bytearray()
+            for name, blob in self.fn.rodata.items():
+                labels[name] = len(blobs)
+                blobs += blob
+            data = bytes(blobs)
         if self.forward:    # (a Function from the Builder has none: it checks its labels)
             names = ", ".join(repr(name) for name in self.forward)
             raise AsmError(f"unbound label(s) referenced: {names}")
-        return Code(bytes(self.code), self.relocs, bytes(data), labels)
+        return Code(bytes(self.code), self.relocs, data, labels)
 
     # A push (``store v, [b]`` then ``b += n``) or a pop (``v = load [b - n]`` then ``b -= n``)
     # is one post-/pre-indexed access, as clang emits them for stack_pointer: op_store and op_load
@@ -499,8 +506,12 @@ class _Sel:
         pos = bound[name] = len(self.code)
         waiting = self.forward.pop(name, None)
         if waiting is not None:
-            for branch, kind in waiting:
-                self.fill(branch, kind, pos, name)
+            code = self.code
+            for branch, kind in waiting:     # (fill, inline)
+                field = _BRANCH_FIELD.get((kind, pos - branch))
+                if field is None:       # (an offset out of range raises here, and is never memoised)
+                    field = _BRANCH_FIELD[kind, pos - branch] = A.pcrel_field(kind, pos, branch, name)
+                _WORD.pack_into(code, branch, _WORD.unpack_from(code, branch)[0] | field)
 
     def op_const(self, operands, at):
         dst, value = operands
@@ -744,8 +755,20 @@ class _Sel:
             if cond in ("lt", "ge"):
                 # the sign bit: tbnz/tbz
                 return self.op_brbit((x, width - 1, cond == "lt", target), at)
-        self.compare(x, y, width)
-        self.branch(CC[cond], target)
+        # compare and branch (what compare and branch do, inline for the frequent cases)
+        code = self.code
+        if y.__class__ is int:
+            code += _COMPARE_IMM_CODE[width == 64][self.regs[x], y]
+        elif y.__class__ is V:
+            code += _COMPARE_REG_CODE[width == 64][self.regs[x], self.regs[y]]
+        else:
+            self.compare(x, y, width)
+        if target.__class__ is Exit:
+            code += _B_OVER_EXIT[CC[cond], self.in_frame]
+            self.exit_branch(target)
+        else:
+            code += _B_TO_LABEL[CC[cond]]
+            self.reach("imm19", target)
 
     def op_brbit(self, operands, at):
         x, bit, is_set, target = operands
