@@ -79,3 +79,35 @@ def test_rmw_at_the_limits_of_the_immediate_forms(disp):
         want = (PATTERN & ~mask) | ((PATTERN + delta) & mask)
         assert got[k] == want & M, (disp, width, delta)
     assert got[len(deltas)] == 1 and got[len(deltas) + 1] == M, disp
+
+
+def _cond(c: str, x: int, y: int, width: int) -> bool:
+    mask = (1 << width) - 1
+    ux, uy = x & mask, y & mask
+    sx, sy = ux - ((ux >> (width - 1)) << width), uy - ((uy >> (width - 1)) << width)
+    return {"eq": ux == uy, "lt": sx < sy, "ult": ux < uy, "ge": sx >= sy}[c]
+
+
+@pytest.mark.parametrize("width", [64, 32])
+def test_compares_at_the_limits_of_cmp_and_cmn(width):
+    """A compare with a constant (isel's _COMPARE_IMM_CODE: cmp or cmn of a 12-bit immediate,
+    else the constant in X17, taken modulo 2**width) in br and setcc, against Python."""
+    ys = [4095, 4096, -4095, -4096, 0xFFFFF001, 0xFFFFF000, 1 << 32, (1 << 32) + 4095, M]
+    cases = [(c, y + d, y) for y in ys for d in (-1, 0, 1) for c in ("eq", "lt", "ult", "ge")]
+    for start in range(0, len(cases), 24):
+        chunk = cases[start:start + 24]
+
+        def build(b, store):
+            for k, (c, x, y) in enumerate(chunk):
+                rx = b.const(x & M)
+                store(b.setcc(c, rx, y, width), 2 * k)
+                r = b.const(0)
+                skip = b.label()
+                b.br(c, rx, y, skip, width)
+                b.const(1, dst=r)
+                b.bind(skip)
+                store(r, 2 * k + 1)
+        got = run_lir("aarch64", build)
+        for k, (c, x, y) in enumerate(chunk):
+            want = _cond(c, x, y, width)
+            assert got[2 * k] == int(want) and got[2 * k + 1] == int(not want), (c, hex(x), hex(y), width)

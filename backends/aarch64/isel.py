@@ -227,6 +227,7 @@ def _call_rest(a: Assembler, in_frame: int, int_moves: tuple, out_slots: tuple, 
 
 
 _LOAD_SLOT, _ADDRESS = Encoded(_load_slot), Encoded(_address)
+_LOAD_SLOT_X16 = _LOAD_SLOT[X[CALL_REG]]      # a call's callee from its slot
 # an rmw's bytes by width, keyed by (base register number, disp, delta): its value is in X16/W16
 _RMW_CODE = {width: Encoded(_rmw, (X if width == 64 else W)[CALL_REG], width >> 3) for width in (8, 16, 32, 64)}
 # a call's sequences, keyed by the register numbers (tuples of them) they depend on
@@ -402,13 +403,6 @@ class _Sel:
             rm = self.imm_reg(v, sf)
             self.code += _CMP_REG[rx, rm]
 
-    def load_slot(self, rd, symbol: str) -> None:
-        """``adrp rd, slot; ldr rd, [rd, :lo12:slot]``: a GOT-style slot the group builder adds."""
-        code = self.code
-        at = len(code)
-        self.relocs += _PAGE_RELOCS.get((at, symbol)) or _page_relocs(at, symbol)
-        code += _LOAD_SLOT[rd]
-
     def add_imm(self, rd, rn, value: int) -> None:
         value = _signed64(value)
         if value == 0:
@@ -521,7 +515,7 @@ class _Sel:
         dst, symbol, addend = operands
         rd = X[self.regs[dst]]
         code = self.code
-        here = len(code)      # load_slot inline
+        here = len(code)      # adrp + ldr of the hole's slot, with their relocations
         self.relocs += _PAGE_RELOCS.get((here, symbol)) or _page_relocs(here, symbol)
         code += _LOAD_SLOT[rd]
         if addend:
@@ -811,18 +805,26 @@ class _Sel:
                 float_regs.append(r[v])
         if n > 8 or len(float_regs) > 8:
             raise LowerError("too many call arguments", where=self.where)
-        # Values live across the call in caller-saved registers are saved on the stack.
-        live = set()
+        # Values live across the call in caller-saved registers are saved on the stack (the
+        # allocator gives them callee-saved ones while there are any, so mostly there are none).
+        saved = ()
+        live = None
         for v in self.crossing[at]:
             if v.kind != INT:
                 raise LowerError("an f64 value lives across a call", where=self.where)
-            live.add(r[v])
-        saved = tuple(sorted(live & _SCRATCH_SET)) if live else ()
-        code += _SAVE[saved]
+            if r[v] in _SCRATCH_SET:
+                if live is None:
+                    live = set()
+                live.add(r[v])
+        if live is not None:
+            saved = tuple(sorted(live))
+            code += _SAVE[saved]
         if callee.__class__ is V:
             code += _MOV[X[CALL_REG], X[r[callee]]]
-        else:
-            self.load_slot(X[CALL_REG], callee)
+        else:       # adrp + ldr of the callee's slot, with their relocations
+            here = len(code)
+            self.relocs += _PAGE_RELOCS.get((here, callee)) or _page_relocs(here, callee)
+            code += _LOAD_SLOT_X16
         code += _CALL_REST[1 if self.in_frame else 0, tuple(int_moves), tuple(out_slots),
                            tuple(enumerate(float_regs)), None if dst is None else r[dst],
                            None if out is None else r[out], saved]
