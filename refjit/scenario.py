@@ -21,6 +21,7 @@ from refjit.runtime.process import LayoutConfig, Process
 from refjit.trace import BUILTIN_NAMES, MAIN, ObjectDecl, Trace, all_objects, reference_counts
 
 UOP_FORMAT_JUMP = 1
+MASK64 = (1 << 64) - 1
 ENTER_EXECUTOR = 255  # Include/opcode_ids.h
 
 
@@ -86,8 +87,8 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
                       name=trace.code_name)
     names = list(trace.varnames) + [f"_local{i}" for i in range(len(trace.varnames),
                                                                  trace.nlocals)]
-    p.view("PyCodeObject", code).co_localsplusnames = p.new_tuple(
-        [p.new_str(n, immortal=True) for n in names[:trace.nlocals]], steal=True)
+    p.mem.set_u64(code + profile.offset("PyCodeObject", "co_localsplusnames"), p.new_tuple(
+        [p.new_str(n, immortal=True) for n in names[:trace.nlocals]], steal=True))
 
     # Objects: children before their containers, in declaration order.
     addr: dict[int, int] = {}  # id(ObjectDecl) -> address
@@ -113,25 +114,27 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
     for sec in sections:
         exits = exits_of[sec.name]
         targets = [exits[k].target if k in exits else 0 for k in range(exit_count[sec.name])]
-        e = p.new_executor(targets, trace_length=len(sec.uops), code=code)
-        ev = p.view("_PyExecutorObject", e)
-        ev["vm_data.valid"] = int(sec.valid)
-        ev["vm_data.chain_depth"] = sec.chain_depth
-        addresses[sec.name] = e
+        addresses[sec.name] = p.new_executor(targets, trace_length=len(sec.uops), code=code,
+                                             valid=sec.valid, chain_depth=sec.chain_depth)
     executor = addresses[MAIN]
     incoming = {name: 0 for name in addresses}
+    at_temperature = profile.offset("_PyExitData", "temperature.value_and_backoff")
+    at_executor = profile.offset("_PyExitData", "executor")
     for sec in sections:
-        ev = p.view("_PyExecutorObject", addresses[sec.name])
+        this = addresses[sec.name]
         for k, e in exits_of[sec.name].items():
-            x = ev.exits[k]
+            x = p.exit_address(this, k)
             if e.temperature is not None:
-                x.temperature = e.temperature
+                if e.temperature.__class__ is int and 0 <= e.temperature <= 0xFFFF:
+                    p.mem.set_u16(x + at_temperature, e.temperature)
+                else:  # (not from parse_trace, which checks it): the view's store says why
+                    p.view("_PyExecutorObject", this).exits[k].temperature = e.temperature
             if e.executor is not None:
                 if e.executor in addresses:
-                    x.executor = addresses[e.executor]
+                    p.mem.set_u64(x + at_executor, addresses[e.executor])
                     incoming[e.executor] += 1
                 else:
-                    x.executor = addr[id(by_name[e.executor])]
+                    p.mem.set_u64(x + at_executor, addr[id(by_name[e.executor])])
 
     # ENTER_EXECUTOR instructions and the code object's executor array they index.
     if trace.enter_executors:
@@ -150,39 +153,41 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
     # Reference counts: exactly the references the state holds (computed from the trace). The
     # running executor: co_executors' reference and the one the interpreter took before entering.
     counts = reference_counts(trace, objects)
+    mem = p.mem
     for o in objects:
-        if not p.is_immortal(addr[id(o)]):
-            p.set_refcnt(addr[id(o)], counts[id(o)])
+        a = addr[id(o)]
+        if mem.i32(a) >= 0:  # not immortal (p.is_immortal): set_refcnt
+            mem.set_u32(a, counts[id(o)])
     for sec in sections:
         own = 2 if sec.name == MAIN else sec.extra
-        p.set_refcnt(addresses[sec.name], own + incoming[sec.name])
+        mem.set_u32(addresses[sec.name], own + incoming[sec.name])
 
     # Uops, with operands resolved (&executor and &exitK are the section's own).
     bytecode_base = p.bytecode_address(code, 0)
+
+    def address(op, u, this: int, exits: int) -> int:  # an operand that is not a plain int
+        if op.kind == "object":
+            return ref_address(op.name) + op.addend
+        if op.kind == "executor":
+            return this + op.addend
+        if op.kind == "exit":
+            if op.value >= exits:
+                raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has {exits} "
+                                 f"exits", f"{where}:{u.line}:1")
+            return p.exit_address(this, op.value) + op.addend
+        return bytecode_base + op.addend  # bytecode
+
     resolved_by: dict[int, list[ResolvedUOp]] = {}
     for sec in sections:
-        this = addresses[sec.name]
+        this, exits = addresses[sec.name], exit_count[sec.name]
         resolved = []
         for u in sec.uops:
-            ops = []
-            for op in (u.operand0, u.operand1):
-                if op.kind == "int":
-                    v = op.value
-                elif op.kind == "object":
-                    v = ref_address(op.name) + op.addend
-                elif op.kind == "executor":
-                    v = this + op.addend
-                elif op.kind == "exit":
-                    if op.value >= exit_count[sec.name]:
-                        raise TraceError(f"uop {u.index}: &exit{op.value} but the executor has "
-                                         f"{exit_count[sec.name]} exits", f"{where}:{u.line}:1")
-                    v = p.exit_address(this, op.value) + op.addend
-                else:  # bytecode
-                    v = bytecode_base + op.addend
-                ops.append(v & ((1 << 64) - 1))
-            fmt = UOP_FORMAT_JUMP if u.format == "jump" else 0
-            resolved.append(ResolvedUOp(u.index, u.name, u.oparg, fmt, u.target, u.jump_target,
-                                        u.error_target, ops[0], ops[1]))
+            a, b = u.operand0, u.operand1
+            v0 = a.value if a.kind == "int" else address(a, u, this, exits)
+            v1 = b.value if b.kind == "int" else address(b, u, this, exits)
+            resolved.append(ResolvedUOp(u.index, u.name, u.oparg,
+                                        UOP_FORMAT_JUMP if u.format == "jump" else 0, u.target,
+                                        u.jump_target, u.error_target, v0 & MASK64, v1 & MASK64))
         _write_trace(p, this, resolved)
         resolved_by[this] = resolved
 
@@ -199,13 +204,15 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
     stack_pointer = p.frame_stack_pointer(frame)
 
     # The thread state as GOTO_TIER_TWO leaves it.
-    t = p.view("PyThreadState", p.tstate)
-    t.current_executor = executor
+    p.mem.set_u64(p.tstate + profile.offset("PyThreadState", "current_executor"), executor)
     if trace.eval_breaker is not None:
-        t.eval_breaker = trace.eval_breaker
+        p.view("PyThreadState", p.tstate).eval_breaker = trace.eval_breaker
     counter = trace.trace_run_counter if trace.trace_run_counter is not None \
         else profile.const("JIT_CLEANUP_THRESHOLD")
-    p.view("PyInterpreterState", p.interp).trace_run_counter = counter
+    if counter.__class__ is int and 0 <= counter <= MASK64:
+        p.mem.set_u64(p.interp + profile.offset("PyInterpreterState", "trace_run_counter"), counter)
+    else:  # (not from parse_trace, which checks it): the view's store says why
+        p.view("PyInterpreterState", p.interp).trace_run_counter = counter
 
     return Scenario(p, trace, code, frame, stack_pointer, p.tstate, executor,
                     resolved_by[executor], {o.name: addr[id(o)] for o in trace.objects},
@@ -233,8 +240,7 @@ def _create(p: Process, o: ObjectDecl, ref_address) -> int:
             op, it_index = p.new_tuple_iter(seq), p.o.ti_index   # _PyTupleIterObject.it_index
         p.mem.set_i64(op + it_index, o.index)
     elif o.kind == "executor":
-        op = p.new_executor([])
-        p.view("_PyExecutorObject", op)["vm_data.valid"] = int(o.valid)
+        op = p.new_executor([], valid=o.valid)
     else:
         raise TraceError(f"object {o.name!r}: kind {o.kind!r} cannot be created")
     if o.immortal:
@@ -251,7 +257,7 @@ _UOP_JUMP = struct.Struct("<HHHHQQ")
 def _write_trace(p: Process, executor: int, uops: list[ResolvedUOp]) -> None:
     """Fill ``executor->trace`` with the _PyUOpInstruction array (FACTS §a.5), as CPython does."""
     prof = p.profile
-    base = p.view("_PyExecutorObject", executor).trace
+    base = p.mem.u64(executor + prof.offset("_PyExecutorObject", "trace"))
     size = prof.sizeof("_PyUOpInstruction")
     if size == _UOP_TARGET.size and uops:
         # The whole array in one write; a value that does not fit is written field by field

@@ -24,6 +24,8 @@ ALIGN = 16
 POISON_FREED = 0xDD
 FRESH = 0xCB
 
+_FRESH_RUN = bytes((FRESH,)) * 256  # the FRESH tail of a block given initial bytes (most are short)
+
 LIVE = "live"
 FREED = "freed"
 FREELIST = "freelist"
@@ -64,6 +66,7 @@ class Heap:
     def __init__(self, memory: Memory, region: Region):
         self.memory = memory
         self.region = region
+        self._end = region.end
         self._top = region.base
         self._serial = 0
         self._frees = 0
@@ -73,23 +76,38 @@ class Heap:
         self._by_address: dict[int, Block] = {}
 
     # -- allocation ----------------------------------------------------------------------------------
-    def malloc(self, size: int, type: str = "mem", *, header: int = 0) -> int:
-        """A block of ``header + size`` bytes; returns the address just after the header."""
+    def malloc(self, size: int, type: str = "mem", *, header: int = 0,
+               init: bytes | bytearray = b"") -> int:
+        """A block of ``header + size`` bytes; returns the address just after the header.
+
+        Its bytes are FRESH, except that it begins with ``init`` when given (from the block's
+        first byte, pre-header included, at most ``header + size`` bytes): a new object's bytes
+        written with its allocation, in one write."""
         if size < 0 or header < 0 or header % ALIGN:
             raise RuntimeModelError(f"bad allocation request: size {size}, header {header}")
-        total = max(ALIGN, (header + size + ALIGN - 1) & ~(ALIGN - 1))
+        if len(init) > header + size:
+            raise RuntimeModelError(f"bad allocation request: {len(init)} initial bytes for a block "
+                                    f"of {header} + {size}")
+        total = (header + size + ALIGN - 1) & ~(ALIGN - 1) or ALIGN  # (an empty request: ALIGN)
         start = self._top
-        if start + total <= self.region.end:
-            self._top += total
-            bisect.insort(self._starts, start)
+        if start + total <= self._end:
+            self._top = start + total
+            self._starts.append(start)  # every block lies below the bump pointer: still sorted
         else:
             start = self._reuse(total)
-        self._serial += 1
-        block = Block(start + header, start, total, type, LIVE, None, self._serial)
-        self._blocks[start] = block
-        self._by_address[block.address] = block
-        self.memory.fill(start, total, FRESH)
-        return block.address
+        self._serial = serial = self._serial + 1
+        address = start + header
+        self._blocks[start] = self._by_address[address] = \
+            Block(address, start, total, type, LIVE, None, serial)
+        rest = total - len(init)
+        if not init:
+            self.memory.fill(start, total, FRESH)
+        elif rest <= len(_FRESH_RUN):
+            self.memory.write(start, init + _FRESH_RUN[:rest] if rest else init)
+        else:
+            self.memory.write(start, init)
+            self.memory.fill(start + len(init), rest, FRESH)
+        return address
 
     def _reuse(self, total: int) -> int:
         q = self._reusable.get(total)

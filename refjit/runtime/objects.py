@@ -18,9 +18,13 @@ from types import SimpleNamespace
 from typing import Any, Sequence
 
 from refjit.errors import RuntimeModelError
+from refjit.runtime.heap import FRESH
 
 MASK64 = (1 << 64) - 1
 _U16, _U32, _I64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<q")
+_U64, _F64 = struct.Struct("<Q"), struct.Struct("<d")
+_FRESH_BYTE = bytes((FRESH,))
+_STR_BYTES_KEPT = 1024  # texts whose new str's bytes a process keeps (see new_str)
 
 
 def object_offsets(profile) -> SimpleNamespace:
@@ -224,6 +228,27 @@ class Objects:
         self.mem.set_u64(op + self.o.type, self._type_addr[tp_name])
         return op
 
+    def _object_bytes(self, tp_name: str, size: int, immortal: bool = False) -> tuple[int, bytearray]:
+        """A new object's block as _object_malloc (and make_immortal, if ``immortal``) leave it,
+        built in a buffer so that its members can be set before it is written: (the GC
+        pre-header's size ``gc``, the block's bytes from its first one: the pre-header zeroed,
+        ob_refcnt_full and ob_type set, the other ``size`` - 16 bytes FRESH). A member at offset
+        ``k`` goes at ``gc + k``; ``heap.malloc(size, tp_name, header=gc, init=data)`` then
+        allocates the object and writes it, one write instead of one per member."""
+        head = self._object_heads.get((tp_name, immortal))
+        if head is None:
+            o, c = self.o, self.consts
+            gc = o.gc_head if self._has_gc(tp_name) else 0
+            data = bytearray(gc + o.type + 8)
+            _U64.pack_into(data, gc, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
+            _U64.pack_into(data, gc + o.type, self._type_addr[tp_name])
+            if immortal:  # make_immortal of a new (mortal) object
+                _U32.pack_into(data, gc + o.refcnt, c._Py_IMMORTAL_INITIAL_REFCNT)
+                _U16.pack_into(data, gc + o.flags, c._Py_IMMORTAL_FLAGS)
+            head = self._object_heads[(tp_name, immortal)] = (gc, bytes(data))
+        gc, prefix = head
+        return gc, bytearray(prefix) + _FRESH_BYTE * (gc + size - len(prefix))
+
     def _write_words(self, addr: int, words: Sequence[int]) -> None:
         """``words`` as consecutive u64s from ``addr``, in one write (a value that does not fit is
         reported by the typed writes, as set_u64 words it)."""
@@ -308,20 +333,36 @@ class Objects:
         self.mem.write(op + self.o.digits, b"".join(d.to_bytes(4, "little") for d in padded))
         self._set_lv_tag(op, (v > 0) - (v < 0), len(digits))
 
-    def _long_from_medium(self, v: int) -> int:
-        """_PyLong_FromMedium: ints freelist, else a 32-byte PyLongObject."""
+    def _long_from_medium(self, v: int, immortal: bool = False) -> int:
+        """_PyLong_FromMedium: ints freelist, else a 32-byte PyLongObject (|v| < 2**30)."""
         op = self._freelist_pop("ints")
         if op is None:
-            op = self._object_malloc("int", self.o.long_size)
+            o = self.o
+            gc, data = self._object_bytes("int", o.long_size, immortal)
+            _U64.pack_into(data, gc + o.lv_tag, (0 if v > 0 else 2) | (1 << 3))  # as _set_lv_tag
+            _U32.pack_into(data, gc + o.digits, abs(v))
+            return self.heap.malloc(o.long_size, "int", header=gc, init=data)
         self._set_lv_tag(op, 1 if v > 0 else -1, 1)
         self.mem.set_u32(op + self.o.digits, abs(v))
+        if immortal:
+            self.make_immortal(op)
         return op
 
-    def _long_from_large(self, v: int) -> int:
-        ndigits = max(2, (abs(v).bit_length() + 29) // 30)
-        op = self._long_alloc(ndigits)
-        self._write_long_value(op, v, ndigits)
-        return op
+    def _long_from_large(self, v: int, immortal: bool = False) -> int:
+        """An int of two or more 30-bit digits (|v| >= 2**30): long_alloc, then its value (what
+        _write_long_value stores), built in the object's buffer."""
+        a = -v if v < 0 else v
+        digits = []
+        while a:
+            digits.append(a & 0x3FFF_FFFF)
+            a >>= 30
+        ndigits = max(2, len(digits))
+        o = self.o
+        size = o.digits + 4 * ndigits
+        gc, data = self._object_bytes("int", size, immortal)
+        _U64.pack_into(data, gc + o.lv_tag, (1 - ((v > 0) - (v < 0))) | (len(digits) << 3))  # _set_lv_tag
+        struct.pack_into(f"<{ndigits}I", data, gc + o.digits, *digits, *[0] * (ndigits - len(digits)))
+        return self.heap.malloc(size, "int", header=gc, init=data)
 
     def new_int(self, v: int, *, immortal: bool = False) -> int:
         """PyLong_FromLong (for any Python int): small ints are the static ones; |v| < 2**30 is a
@@ -329,12 +370,8 @@ class Objects:
         if -5 <= v <= 256:
             return self.small_int(v)
         if -0x3FFF_FFFF <= v <= 0x3FFF_FFFF:
-            op = self._long_from_medium(v)
-        else:
-            op = self._long_from_large(v)
-        if immortal:
-            self.make_immortal(op)
-        return op
+            return self._long_from_medium(v, immortal)
+        return self._long_from_large(v, immortal)
 
     def int_value(self, op: int) -> int:
         tag = self.mem.u64(op + self.o.lv_tag)
@@ -370,7 +407,10 @@ class Objects:
         """PyFloat_FromDouble: the float freelist first, else a 24-byte object."""
         op = self._freelist_pop("floats")
         if op is None:
-            op = self._object_malloc("float", self.o.float_size)
+            o = self.o
+            gc, data = self._object_bytes("float", o.float_size, immortal)
+            _F64.pack_into(data, gc + o.fval, float(x))
+            return self.heap.malloc(o.float_size, "float", header=gc, init=data)
         self.mem.set_f64(op + self.o.fval, float(x))
         if immortal:
             self.make_immortal(op)
@@ -382,11 +422,23 @@ class Objects:
     # -- str (ASCII, compact) ---------------------------------------------------------------------
     def new_str(self, s: str, *, immortal: bool = False) -> int:
         """A compact ASCII str: PyASCIIObject followed by the characters and a NUL."""
-        if not s.isascii():
-            raise RuntimeModelError(f"only ASCII strings are modelled, not {s!r}")
-        op = self._object_malloc("str", self.o.str_data + len(s) + 1)
-        self._init_ascii(op, s, immortal=immortal)
-        return op
+        # A new str's bytes do not depend on its address: they are made once per text (the
+        # same few names come back in every scenario), up to _STR_BYTES_KEPT texts.
+        made = self._str_bytes.get((s, immortal))
+        if made is None:
+            if not s.isascii():
+                raise RuntimeModelError(f"only ASCII strings are modelled, not {s!r}")
+            o = self.o
+            gc, data = self._object_bytes("str", o.str_data + len(s) + 1, immortal)
+            _I64.pack_into(data, gc + o.str_length, len(s))  # what _init_ascii writes
+            _I64.pack_into(data, gc + o.str_hash, -1)
+            _U32.pack_into(data, gc + o.str_state, o.str_state_ascii)
+            data[gc + o.str_data:] = s.encode("ascii") + b"\0"
+            made = (gc, bytes(data))
+            if len(self._str_bytes) < _STR_BYTES_KEPT:
+                self._str_bytes[(s, immortal)] = made
+        gc, data = made
+        return self.heap.malloc(len(data) - gc, "str", header=gc, init=data)
 
     def _init_ascii(self, op: int, s: str, *, immortal: bool = False) -> None:
         """Fill in the PyASCIIObject at ``op`` (its refcount and type already written) and its
@@ -418,7 +470,22 @@ class Objects:
             return self.empty_tuple
         op = self._freelist_pop(f"tuples[{n - 1}]") if n <= 20 else None
         if op is None:
-            op = self._object_malloc("tuple", self.o.tuple_items + 8 * n)
+            o = self.o
+            size = o.tuple_items + 8 * n
+            gc, data = self._object_bytes("tuple", size, immortal)
+            try:
+                struct.pack_into(f"<{n}Q", data, gc + o.tuple_items, *items)
+            except struct.error:  # an item that does not fit: the typed writes below say where
+                pass
+            else:
+                _I64.pack_into(data, gc + o.ob_size, n)
+                _I64.pack_into(data, gc + o.tuple_hash, -1)
+                op = self.heap.malloc(size, "tuple", header=gc, init=data)
+                if not steal:
+                    for it in items:
+                        self.incref(it)
+                return op
+            op = self._object_malloc("tuple", size)
             self.mem.set_i64(op + self.o.ob_size, n)
         self.mem.set_i64(op + self.o.tuple_hash, -1)  # _PyTuple_RESET_HASH_CACHE
         if not steal:
@@ -446,6 +513,26 @@ class Objects:
         if cap < n:
             raise RuntimeModelError(f"new_list: allocated {cap} < {n} items")
         op = self._freelist_pop("lists")
+        if op is None and 8 * cap <= self.heap.region.size:  # (a larger array cannot be allocated)
+            # A new list and its item array (PyMem_Calloc, items in place), each in one write.
+            words = bytearray(8 * cap)
+            try:
+                struct.pack_into(f"<{n}Q", words, 0, *items)
+            except struct.error:  # an item that does not fit: the typed writes below say where
+                pass
+            else:
+                o = self.o
+                gc, data = self._object_bytes("list", o.list_size, immortal)
+                _I64.pack_into(data, gc + o.ob_size, n)
+                _U64.pack_into(data, gc + o.list_items, 0)
+                _I64.pack_into(data, gc + o.list_allocated, cap)
+                op = self.heap.malloc(o.list_size, "list", header=gc, init=data)
+                if cap:
+                    self.mem.set_u64(op + o.list_items, self.heap.malloc(8 * cap, "mem", init=words))
+                if not steal:
+                    for it in items:
+                        self.incref(it)
+                return op
         if op is None:
             op = self._object_malloc("list", self.o.list_size)
         arr = 0
@@ -502,7 +589,12 @@ class Objects:
             raise RuntimeModelError("range iterator bounds do not fit a C long (a longrangeiter is not modelled)")
         op = self._freelist_pop("range_iters")
         if op is None:
-            op = self._object_malloc("range_iterator", self.o.range_size)
+            o = self.o
+            gc, data = self._object_bytes("range_iterator", o.range_size, immortal)
+            _I64.pack_into(data, gc + o.range_start, start)
+            _I64.pack_into(data, gc + o.range_step, step)
+            _I64.pack_into(data, gc + o.range_len, n)
+            return self.heap.malloc(o.range_size, "range_iterator", header=gc, init=data)
         self.mem.set_i64(op + self.o.range_start, start)
         self.mem.set_i64(op + self.o.range_step, step)
         self.mem.set_i64(op + self.o.range_len, n)
@@ -520,6 +612,13 @@ class Objects:
     def _seq_iter(self, tp_name: str, freelist: str, seq: int, immortal: bool, size: int, o_index: int,
                   o_seq: int) -> int:
         op = self._freelist_pop(freelist)
+        if op is None and 0 <= seq <= MASK64:
+            gc, data = self._object_bytes(tp_name, size, immortal)
+            _I64.pack_into(data, gc + o_index, 0)
+            _U64.pack_into(data, gc + o_seq, seq)
+            op = self.heap.malloc(size, tp_name, header=gc, init=data)
+            self.incref(seq)
+            return op
         if op is None:
             op = self._object_malloc(tp_name, size)
         self.mem.set_i64(op + o_index, 0)

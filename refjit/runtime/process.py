@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass
 from typing import Sequence
 
-from refjit.errors import RuntimeModelError
+from refjit.errors import RuntimeModelError, SpecError
 from refjit.profile import Profile
 from refjit.runtime import cfuncs
 from refjit.runtime.heap import Heap, HeapSnapshot
@@ -48,6 +48,7 @@ from refjit.runtime.objects import STACKREF_NULL, Objects, object_offsets
 from refjit.runtime.views import StructBuffer, View
 
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+_SIGNED = {1: struct.Struct("<b"), 2: struct.Struct("<h"), 4: struct.Struct("<i"), 8: struct.Struct("<q")}
 
 GiB = 1 << 30
 STUB_SPACING = 16
@@ -85,6 +86,36 @@ class LayoutConfig:
         return self.stubs_base + self.jit_near_offset if self.jit_near_stubs else self.jit_base
 
 
+class _Members:
+    """Integer members of one struct, set in a StructBuffer all at once by position.
+
+    Each is packed at its offset with the signed format of its size: for every value in that
+    range these are the bytes StructBuffer stores (a negative value in an unsigned member is its
+    two's complement there too), without a look-up and checks per member. If a value is out of
+    that range or not an int, the members are set through the StructBuffer instead, which
+    converts what fits and names the member that does not."""
+
+    def __init__(self, profile: Profile, struct_name: str, names: Sequence[str]):
+        self.names = tuple(names)
+        self._stores = []
+        for name in self.names:
+            f = profile.field(struct_name, name)
+            ctype = f.ctype.replace("const ", "").strip()
+            if f.width is not None or f.array_length is not None or f.size not in _SIGNED \
+                    or ctype in profile.structs or ctype in ("float", "double"):
+                raise SpecError(f"{struct_name}.{name} is not an integer or pointer member")
+            self._stores.append((_SIGNED[f.size].pack_into, f.offset))
+
+    def store(self, buffer: StructBuffer, *values: int) -> None:
+        data = buffer.data
+        try:
+            for (pack_into, offset), value in zip(self._stores, values):
+                pack_into(data, offset, value)
+        except struct.error:
+            for name, value in zip(self.names, values):
+                buffer[name] = value
+
+
 def _copy_freelists(freelists: dict[str, list[int]]) -> dict[str, list[int]]:
     # What copy.deepcopy gives for lists of addresses, without its generic machinery.
     return {name: list(entries) for name, entries in freelists.items()}
@@ -110,6 +141,8 @@ class Process(Objects):
         self.layout = layout
         self.consts = profile.consts
         self.o = object_offsets(profile)
+        self._object_heads: dict[tuple[str, bool], tuple[int, bytes]] = {}  # see _object_bytes
+        self._str_bytes: dict[tuple[str, bool], tuple[int, bytes]] = {}  # see new_str
         self.mem = Memory()
         self.symbols: dict[str, int] = {}
         self.freelists: dict[str, list[int]] = {}
@@ -123,6 +156,34 @@ class Process(Objects):
         self._type_basicsize: dict[str, int] = {}
         self._o_current_exception = profile.offset("PyThreadState", "current_exception")
         self._o_ref_tracer = profile.offset("_PyRuntimeState", "ref_tracer.tracer_func")
+        # What new_code, new_frame and new_executor set, read and link, looked up once.
+        off = profile.offset
+        self._o_datastack_top = off("PyThreadState", "datastack_top")
+        self._o_datastack_limit = off("PyThreadState", "datastack_limit")
+        self._o_current_frame = off("PyThreadState", "current_frame")
+        self._o_executor_list_head = off("PyInterpreterState", "executor_list_head")
+        self._o_co_stacksize = off("PyCodeObject", "co_stacksize")
+        self._o_co_code_adaptive = off("PyCodeObject", "co_code_adaptive")
+        self._o_localsplus = off("_PyInterpreterFrame", "localsplus")
+        self._o_stackpointer = off("_PyInterpreterFrame", "stackpointer")
+        self._o_executor_exits = off("_PyExecutorObject", "exits")
+        self._o_links_previous = off("_PyExecutorObject", "vm_data.links.previous")
+        self._exit_size = profile.sizeof("_PyExitData")
+        self._uop_size = profile.sizeof("_PyUOpInstruction")
+        self._o_exit_target = off("_PyExitData", "target")
+        self._o_exit_temperature = off("_PyExitData", "temperature.value_and_backoff")
+        self._code_ints = _Members(profile, "PyCodeObject", (
+            "ob_size", "co_flags", "co_argcount", "co_stacksize", "co_firstlineno", "co_nlocalsplus",
+            "co_nlocals", "co_framesize"))
+        self._code_objects = _Members(profile, "PyCodeObject", (
+            "co_consts", "co_names", "co_name", "co_qualname", "co_filename", "co_localsplusnames"))
+        self._frame_members = _Members(profile, "_PyInterpreterFrame", (
+            "f_executable.bits", "previous", "f_funcobj.bits", "instr_ptr", "stackpointer",
+            "return_offset", "owner"))
+        self._executor_members = _Members(profile, "_PyExecutorObject", (
+            "ob_size", "trace", "code_size", "exit_count", "vm_data.warm", "vm_data.index",
+            "vm_data.code", "vm_data.links.previous", "vm_data.links.next", "jit_code", "jit_size",
+            "jit_side_entry"))
 
         L = layout
         n_stubs = len(profile.symbols) + 128  # plus the stubs data tables point at (binary ops, ...)
@@ -429,28 +490,21 @@ class Process(Objects):
         v = StructBuffer(self.profile, "PyCodeObject", bytearray(size))
         _U64.pack_into(v.data, 0, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
         _U64.pack_into(v.data, self.o.type, self._type_addr["code"])
-        v["ob_size"] = len(bytecode) // 2
-        v["co_consts"] = self.new_tuple(list(consts))
-        v["co_names"] = self.new_tuple(list(names))
-        v["co_flags"] = flags
-        v["co_argcount"] = argcount
-        v["co_stacksize"] = stacksize
-        v["co_firstlineno"] = firstlineno
-        v["co_nlocalsplus"] = nlocals
-        v["co_nlocals"] = nlocals
-        v["co_framesize"] = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
+        co_consts = self.new_tuple(list(consts))
+        co_names = self.new_tuple(list(names))
+        self._code_ints.store(v, len(bytecode) // 2, flags, argcount, stacksize, firstlineno, nlocals,
+                              nlocals, nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE)
         co_name = self.new_str(name, immortal=True)
-        v["co_name"] = co_name
-        v["co_qualname"] = co_name
-        v["co_filename"] = self.new_str("<refjit>", immortal=True)
-        v["co_localsplusnames"] = self.new_tuple([self.new_str(n, immortal=True) for n in varnames], steal=True)
+        co_filename = self.new_str("<refjit>", immortal=True)
+        localsplusnames = self.new_tuple([self.new_str(n, immortal=True) for n in varnames], steal=True)
+        self._code_objects.store(v, co_consts, co_names, co_name, co_name, co_filename, localsplusnames)
         v.data[base:base + len(bytecode)] = bytecode
         self.mem.write(op, v.data)
         return op
 
     def bytecode_address(self, code: int, index: int = 0) -> int:
         """Address of code unit ``index`` of co_code_adaptive (what _PyFrame_GetBytecode + index gives)."""
-        return code + self.profile.offset("PyCodeObject", "co_code_adaptive") + 2 * index
+        return code + self._o_co_code_adaptive + 2 * index
 
     def new_frame(self, code: int, nlocals: int, locals: Sequence[int] = (), stack: Sequence[int] = (),
                   *, instr_index: int = 0, previous: int = 0) -> int:
@@ -460,48 +514,45 @@ class Process(Objects):
         the stack pointer is ``frame_stack_pointer(frame)``."""
         if len(locals) > nlocals:
             raise RuntimeModelError(f"{len(locals)} locals given for a frame with {nlocals}")
-        cv = self.view("PyCodeObject", code)
-        stacksize = cv.co_stacksize
+        stacksize = self.mem.i32(code + self._o_co_stacksize)
         if len(stack) > stacksize:
             raise RuntimeModelError(f"{len(stack)} stack items for a code object with co_stacksize {stacksize}")
-        t = self.view("PyThreadState", self.tstate)
-        frame = t.datastack_top
+        tstate, mem = self.tstate, self.mem
+        frame = mem.u64(tstate + self._o_datastack_top)
         words = nlocals + stacksize + self.consts.FRAME_SPECIALS_SIZE
-        if frame + 8 * words > t.datastack_limit:
+        if frame + 8 * words > mem.u64(tstate + self._o_datastack_limit):
             raise RuntimeModelError("the data stack is full (enlarge LayoutConfig.datastack_size)")
         # The frame (zeroed, then its members and slots) is built in a buffer and written once.
         f = StructBuffer(self.profile, "_PyInterpreterFrame", bytearray(8 * words))
-        f["f_executable"] = self.stackref_new(code)
-        f["previous"] = previous
-        f["f_funcobj"] = STACKREF_NULL
-        f["instr_ptr"] = self.bytecode_address(code, instr_index)
-        lp = self.profile.offset("_PyInterpreterFrame", "localsplus")
+        lp = self._o_localsplus
         slots = [locals[i] if i < len(locals) else STACKREF_NULL for i in range(nlocals)] + list(stack)
+        # f_executable, previous, f_funcobj, instr_ptr, stackpointer, return_offset, owner
+        self._frame_members.store(f, self.stackref_new(code), previous, STACKREF_NULL,
+                                  self.bytecode_address(code, instr_index), frame + lp + 8 * len(slots),
+                                  0, self.consts.FRAME_OWNED_BY_THREAD)
         try:
             struct.pack_into(f"<{len(slots)}Q", f.data, lp, *slots)
         except struct.error:  # a slot that does not fit: the typed writes say which, and where
             for i, bits in enumerate(slots):
-                self.mem.set_u64(frame + lp + 8 * i, bits)
+                mem.set_u64(frame + lp + 8 * i, bits)
             raise
-        f["stackpointer"] = frame + lp + 8 * len(slots)
-        f["return_offset"] = 0
-        f["owner"] = self.consts.FRAME_OWNED_BY_THREAD
-        self.mem.write(frame, f.data)
-        t.datastack_top = frame + 8 * words
-        t.current_frame = frame
+        mem.write(frame, f.data)
+        mem.set_u64(tstate + self._o_datastack_top, frame + 8 * words)
+        mem.set_u64(tstate + self._o_current_frame, frame)
         return frame
 
     def frame_stack_pointer(self, frame: int) -> int:
-        return self.view("_PyInterpreterFrame", frame).stackpointer
+        return self.mem.u64(frame + self._o_stackpointer)
 
     def frame_local_address(self, frame: int, i: int) -> int:
         return frame + self.profile.offset("_PyInterpreterFrame", "localsplus") + 8 * i
 
     def new_executor(self, exit_targets: Sequence[int] = (), *, trace_length: int = 0, code: int = 0,
                      jit_code: int | None = None, jit_size: int | None = None, shim_size: int | None = None,
-                     immortal: bool = False) -> int:
-        """A _PyExecutorObject as make_executor_from_uops leaves it: valid, warm, exits with
-        their tier-1 targets, cold temperature and no executor; room for ``trace_length`` uops.
+                     immortal: bool = False, valid: bool = True, chain_depth: int = 0) -> int:
+        """A _PyExecutorObject as make_executor_from_uops leaves it: valid (unless ``valid`` is
+        false), warm, at ``chain_depth``, exits with their tier-1 targets, cold temperature and
+        no executor; room for ``trace_length`` uops; linked on the interpreter's executor list.
         Without ``jit_code`` the executor gets its own unmapped code address
         (LayoutConfig.foreign_jit_base + k * 64 KiB); set jit_code/jit_side_entry to the linked
         region for the executor that actually runs. jit_side_entry = jit_code + the shim's size."""
@@ -512,55 +563,44 @@ class Process(Objects):
                 raise RuntimeModelError(f"LayoutConfig.foreign_jit_base puts executor code at mapped {jit_code:#x}")
             if jit_size is None:
                 jit_size = 0x1000
-        exit_size = self.profile.sizeof("_PyExitData")
-        uop_size = self.profile.sizeof("_PyUOpInstruction")
-        var = len(exit_targets) * exit_size + trace_length * uop_size
-        base = self.profile.offset("_PyExecutorObject", "exits")
+        exit_size, base = self._exit_size, self._o_executor_exits
+        var = len(exit_targets) * exit_size + trace_length * self._uop_size
         op = self._object_malloc("uop_executor", base + var)
         # The object as _object_malloc left its header, the rest zeroed, built in a buffer with
-        # its members and exits and written once.
+        # its members and exits and written once. link_executor (_Py_ExecutorInit) pushes it on
+        # interp->executor_list_head: its own links are set here, the old head's and the list's
+        # after the write.
         head = self.o.ob_size
         e = StructBuffer(self.profile, "_PyExecutorObject",
                          bytearray(self.mem.read(op, head)) + bytes(base - head + var))
-        e["ob_size"] = var
-        e["trace"] = op + base + len(exit_targets) * exit_size
-        e["code_size"] = trace_length
-        e["exit_count"] = len(exit_targets)
-        e["vm_data.valid"] = 1
-        e["vm_data.warm"] = 1
-        e["vm_data.index"] = -1
-        e["vm_data.code"] = code
+        list_head = self.interp + self._o_executor_list_head
+        old_head = self.mem.u64(list_head)
+        shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
+        # ob_size, trace, code_size, exit_count, warm, index, code, links.previous, links.next,
+        # jit_code, jit_size, jit_side_entry
+        self._executor_members.store(e, var, op + base + len(exit_targets) * exit_size, trace_length,
+                                     len(exit_targets), 1, -1, code, 0, old_head, jit_code, jit_size or 0,
+                                     jit_code + shim if jit_code else 0)
+        e["vm_data.valid"] = 1 if valid else 0
+        e["vm_data.linked"] = 1
+        if chain_depth:
+            e["vm_data.chain_depth"] = chain_depth
         temperature = (self.consts.SIDE_EXIT_INITIAL_VALUE << self.consts.BACKOFF_BITS) | self.consts.SIDE_EXIT_INITIAL_BACKOFF
-        off = self.profile.offset
-        at_target, at_temperature = off("_PyExitData", "target"), off("_PyExitData", "temperature.value_and_backoff")
+        at_target, at_temperature = self._o_exit_target, self._o_exit_temperature
         for i, target in enumerate(exit_targets):
             if not 0 <= target < 1 << 32:       # the view's store says what does not fit
                 self.view("_PyExecutorObject", op).exits[i].target = target
             x = base + i * exit_size          # exits[i]: target, temperature (executor stays 0)
             _U32.pack_into(e.data, x + at_target, target & 0xFFFF_FFFF)
             _U16.pack_into(e.data, x + at_temperature, temperature)
-        e["jit_code"] = jit_code
-        e["jit_size"] = jit_size or 0
-        shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
-        e["jit_side_entry"] = jit_code + shim if jit_code else 0
         self.mem.write(op, e.data)
         if immortal:
             self.make_immortal(op)
         self.executors.append(op)
-        self._link_executor(op)  # _Py_ExecutorInit
+        if old_head:
+            self.mem.set_u64(old_head + self._o_links_previous, op)
+        self.mem.set_u64(list_head, op)
         return op
-
-    def _link_executor(self, op: int) -> None:
-        """link_executor: push on interp->executor_list_head (doubly linked through vm_data.links)."""
-        iv = self.view("PyInterpreterState", self.interp)
-        e = self.view("_PyExecutorObject", op)
-        head = iv.executor_list_head
-        e["vm_data.links.previous"] = 0
-        e["vm_data.links.next"] = head
-        if head:
-            self.view("_PyExecutorObject", head)["vm_data.links.previous"] = op
-        iv.executor_list_head = op
-        e["vm_data.linked"] = 1
 
     def _unlink_executor(self, op: int) -> None:
         e = self.view("_PyExecutorObject", op)
@@ -663,7 +703,7 @@ class Process(Objects):
 
     def exit_address(self, executor: int, k: int) -> int:
         """&executor->exits[k] (what an _EXIT_TRACE's operand0 holds)."""
-        return executor + self.profile.offset("_PyExecutorObject", "exits") + k * self.profile.sizeof("_PyExitData")
+        return executor + self._o_executor_exits + k * self._exit_size
 
     def _dealloc_uop_executor(self, op: int) -> None:
         """uop_dealloc: invalidate, then park on the interpreter's pending-deletion list; with no
