@@ -16,9 +16,11 @@ patch_aarch64_12; the group builder adds the slot, filled by patch_64), local re
 Emitting: each instruction's bytes come from an :class:`asm.Encoded` table of its form (encoded
 by the assembler the first time those operands occur), appended to a bytearray; the Assembler
 itself is called only for operands that are not what the tables take. The most frequent ops
-(load, store, bin, lea) look their whole sequence up at once, keyed by register numbers and int
-operands (_LOAD_CODE, _STORE_CODE, _BIN_IMM_CODE, _BIN_REG_CODE, _LEA_CODE). A branch to one of the
-function's labels is emitted with a zero offset field, filled in (asm.pcrel_field) at once if
+look their whole sequence up at once, keyed by register numbers and int operands: loads and
+stores, bin, lea, compares, rmw, and a call once its callee is in X16 (_LOAD_CODE, _STORE_CODE,
+_BIN_IMM_CODE, _BIN_REG_CODE, _LEA_CODE, _COMPARE_IMM_CODE, _COMPARE_REG_CODE, _RMW_CODE,
+_CALL_REST); what an operand needs beyond one instruction (X17 for a large constant or
+displacement) is decided once per key. A branch to one of the function's labels is emitted with a zero offset field, filled in (asm.pcrel_field) at once if
 the label is bound, else when it is.
 """
 
@@ -422,17 +424,22 @@ class _Sel:
     # -- the ops
     def run(self) -> Code:
         ops = self.fn.ops
-        frame_at = -1 if self.frame_at is None else self.frame_at    # (an int compares faster)
+        frame_at = self.frame_at
         handlers = _HANDLERS
         numbered = enumerate(ops)
-        for i, op in numbered:
-            if i == frame_at:
-                # X30 saved once for all the calls below (16 bytes keep SP aligned); every exit
-                # from here on restores it.
-                self.code += _STR_X30_PRE
-                self.in_frame = True
-            if handlers[op.op](self, op.args, i):
-                next(numbered)    # a push or pop took the add after it (see push)
+        if frame_at is None:        # (most uops: no test per op)
+            for i, op in numbered:
+                if handlers[op.op](self, op.args, i):
+                    next(numbered)    # a push or pop took the add after it (see push)
+        else:
+            for i, op in numbered:
+                if i == frame_at:
+                    # X30 saved once for all the calls below (16 bytes keep SP aligned); every
+                    # exit from here on restores it.
+                    self.code += _STR_X30_PRE
+                    self.in_frame = True
+                if handlers[op.op](self, op.args, i):
+                    next(numbered)
         if not ops or ops[-1].op not in ("jump", "ret", "tail_jump"):
             self.exit_branch(lir.CONTINUE)
         data = b""
