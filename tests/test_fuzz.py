@@ -47,6 +47,20 @@ def round_trips(text: str) -> None:
         assert again == trace
 
 
+def test_random_choices_draw_what_randint_draws():
+    """RandomChoices.integer skips randint's argument checks: the same draws, one for one, as
+    random.Random.randint from the same seed (ranges of the generator's sizes, negative and
+    wider than 64 bits), and randint's error for an empty range."""
+    ranges = [(0, 0), (0, 1), (0, 6), (1, 10), (-5, 256), (0, 0xFFFF), (-(2**31), 2**31),
+              (-(2**70), 2**70), (-(10**6), 10**6), (3, 3)]
+    choices, oracle = RandomChoices(random.Random(99)), random.Random(99)
+    for k in range(3000):
+        lo, hi = ranges[k % len(ranges)]
+        assert choices.integer(lo, hi) == oracle.randint(lo, hi)
+    with pytest.raises(ValueError, match="empty range"):
+        choices.integer(1, 0)
+
+
 @pytest.mark.parametrize("block", range(6))
 def test_generated_traces_are_accepted_and_round_trip(block):
     for seed in range(block * 100, block * 100 + 100):
