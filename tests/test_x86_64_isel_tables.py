@@ -66,3 +66,81 @@ def test_a_bad_operand_is_the_forms_error_and_not_stored():
         with pytest.raises(AsmError):
             table[key]
         assert key not in table
+
+
+# --- the sequences selection looks up whole (isel._Sequences) -----------------------------------
+
+M64 = (1 << 64) - 1
+CONSTS = (0, 1, 5, 0x7F, 0x80, -1, -0x80, -0x81, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 32,
+          -(1 << 31), -(1 << 31) - 1, 0xFFFFFFFF80000000, 1 << 63, M64, 0x123456789ABCDEF0)
+ALU = ("add", "sub", "and", "or", "xor", "mul")
+SUFFIX = {8: "b", 16: "w", 32: "l", 64: "q"}
+
+
+def _signed(v: int, bits: int) -> int:
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _imm32(v: int) -> bool:
+    return -(1 << 31) <= _signed(v, 64) < (1 << 31)
+
+
+def _mov_text(reg: int, v: int) -> list[str]:
+    """How a constant gets into a register: the shortest of xorl, movl (zero-extends),
+    movq $imm32 (sign-extends), movabsq."""
+    u = v & M64
+    if u == 0:
+        return [f"xorl %{x86.GPR32[reg]}, %{x86.GPR32[reg]}"]
+    if u < (1 << 32):
+        return [f"movl ${u:#x}, %{x86.GPR32[reg]}"]
+    if _imm32(u):
+        return [f"movq ${_signed(u, 64)}, %{x86.GPR64[reg]}"]
+    return [f"movabsq ${u:#x}, %{x86.GPR64[reg]}"]
+
+
+def _sequence_cases(rng: random.Random, n: int):
+    """(table, key, AT&T lines) for constant moves, compares, stores and two-operand bins."""
+    r11, out = x86.R11, []
+    regs = [r for r in range(16) if r not in (x86.RSP, x86.R11)]
+    for _ in range(n):
+        a, b = rng.choice(regs), rng.choice(regs)
+        v = rng.choice(CONSTS) if rng.random() < 0.7 else rng.randint(-(1 << 63), M64)
+        out.append((isel._MOV_CONST, (a, v), _mov_text(a, v)))
+        width = rng.choice((32, 64))
+        if v & ((1 << width) - 1) == 0:
+            want = [f"test{SUFFIX[width]} %{x86.GPR64[a] if width == 64 else x86.GPR32[a]}, "
+                    f"%{x86.GPR64[a] if width == 64 else x86.GPR32[a]}"]
+        elif width == 32:
+            want = [f"cmpl ${_signed(v, 32)}, %{x86.GPR32[a]}"]
+        elif _imm32(v):
+            want = [f"cmpq ${_signed(v, 64)}, %{x86.GPR64[a]}"]
+        else:
+            want = _mov_text(r11, v) + [f"cmpq %r11, %{x86.GPR64[a]}"]
+        out.append((isel._CMP_CONST, (a, v, width), want))
+        op = rng.choice(ALU)
+        move = [f"movq %{x86.GPR64[b]}, %{x86.GPR64[a]}"] if a != b else []
+        if _imm32(v):
+            s = _signed(v, 64)
+            want = move + [f"imulq ${s}, %{x86.GPR64[a]}, %{x86.GPR64[a]}" if op == "mul"
+                           else f"{op}q ${s}, %{x86.GPR64[a]}"]
+        else:
+            want = _mov_text(r11, v) + move + [f"{'imul' if op == 'mul' else op}q %r11, "
+                                                f"%{x86.GPR64[a]}"]
+        out.append((isel._BIN_CONST, (op, a, b, v), want))
+        width, disp = rng.choice((8, 16, 32, 64)), rng.choice(DISPS)
+        value = v & ((1 << width) - 1)          # as the LIR Builder leaves a store's constant
+        if width == 64 and not _imm32(value):
+            want = _mov_text(r11, value) + [f"movq %r11, {_mem(b, disp)}"]
+        else:
+            want = [f"mov{SUFFIX[width]} ${_signed(value, min(width, 64))}, {_mem(b, disp)}"]
+        out.append((isel._STORE_CONST, (b, disp, value, width), want))
+    return out
+
+
+def test_constant_sequences_match_llvm_mc():
+    cases = _sequence_cases(random.Random(7), 150)
+    want = assemble_each("llvm", "x86_64", ["\n\t".join(lines) for _, _, lines in cases])
+    bad = [f"{'; '.join(lines)}: {table[key].hex()} != {expected.hex()}"
+           for (table, key, lines), expected in zip(cases, want) if table[key] != expected]
+    assert not bad, "\n".join(bad[:20])
