@@ -41,6 +41,17 @@ class _Codecs:
     def __init__(self, profile: Profile):
         self.profile = profile
         self.cache: dict[tuple[str, str], tuple] = {}
+        # (struct, prefix) -> _Members: what views of that struct (or of its sub-struct at
+        # ``prefix``) have asked for, with offsets from the view's own address.
+        self.members: dict[tuple[str, str], _Members] = {}
+
+    def members_of(self, struct_name: str, prefix: str) -> "_Members":
+        table = self.members.get((struct_name, prefix))
+        if table is None:
+            st = self.profile.struct(struct_name)
+            base = st.field(prefix).offset if prefix else 0
+            table = self.members[struct_name, prefix] = _Members(st, prefix, base)
+        return table
 
     def scalar_format(self, ctype: str, size: int) -> _struct.Struct | None:
         t = ctype.replace("const ", "").replace("volatile ", "").strip()
@@ -120,18 +131,48 @@ def _codecs(profile: Profile) -> _Codecs:
     return c
 
 
+class _Members(dict):
+    """Member name -> codec, as the views of one struct (``prefix`` "": the whole struct) or of
+    one of its sub-structs see them: a codec's offset counts from the view's address, which is
+    ``base`` bytes into the outermost struct. Filled as members are asked for (``codec``)."""
+
+    __slots__ = ("struct", "prefix", "base")
+
+    def __init__(self, st: Struct, prefix: str, base: int):
+        super().__init__()
+        self.struct = st
+        self.prefix = prefix
+        self.base = base
+
+    def codec(self, codecs: _Codecs, name: str) -> tuple:
+        """The codec of member ``name`` (a path under ``prefix``), made and kept on first use."""
+        codec = codecs.get(self.struct, f"{self.prefix}.{name}" if self.prefix else name)
+        if self.base:
+            codec = (codec[0], codec[1] - self.base) + codec[2:]
+        self[name] = codec
+        return codec
+
+
 class View:
     """A struct of type ``struct_name`` at ``address``. Attribute or item access by field path."""
 
-    __slots__ = ("_memory", "_profile", "_struct", "_prefix", "address", "_codecs")
+    __slots__ = ("_memory", "_profile", "_members", "address")
 
     def __init__(self, memory: Memory, profile: Profile, struct_name: str, address: int, _prefix: str = ""):
+        # ``address`` is where this view's struct starts: for a sub-struct view (``_prefix``,
+        # made by get()), the sub-struct's own address.
         object.__setattr__(self, "_memory", memory)
         object.__setattr__(self, "_profile", profile)
-        object.__setattr__(self, "_struct", profile.struct(struct_name))
-        object.__setattr__(self, "_prefix", _prefix)
+        object.__setattr__(self, "_members", _codecs(profile).members_of(struct_name, _prefix))
         object.__setattr__(self, "address", address)
-        object.__setattr__(self, "_codecs", _codecs(profile))
+
+    @property
+    def _struct(self) -> Struct:
+        return self._members.struct
+
+    @property
+    def _prefix(self) -> str:
+        return self._members.prefix
 
     @property
     def struct_name(self) -> str:
@@ -144,14 +185,10 @@ class View:
     def _path(self, name: str) -> str:
         return f"{self._prefix}.{name}" if self._prefix else name
 
-    def _base(self) -> int:
-        # A sub-struct view keeps the outer struct's address and offsets; see get().
-        return self.address
-
     def _codec(self, name: str) -> tuple:
-        prefix = self._prefix
+        # get and set look in self._members first: this makes a member's codec on first use.
         try:
-            return self._codecs.get(self._struct, f"{prefix}.{name}" if prefix else name)
+            return self._members.codec(_codecs(self._profile), name)
         except SpecError as err:
             raise RuntimeModelError(err.why, f"{self._struct.name} at {self.address:#x}") from None
 
@@ -163,20 +200,12 @@ class View:
         return self._outer_address() + self.offset_of(name)
 
     def _outer_address(self) -> int:
-        if not self._prefix:
-            return self.address
-        return self.address - self._struct.field(self._prefix).offset
-
-    def _known_codec(self, name: str) -> tuple:
-        # _codec with its cache lookup first, inline: views are read and written a lot.
-        prefix = self._prefix
-        codec = self._codecs.cache.get((self._struct.name, f"{prefix}.{name}" if prefix else name))
-        return codec if codec is not None else self._codec(name)
+        return self.address - self._members.base
 
     def get(self, name: str) -> Any:
-        codec = self._known_codec(name)
+        codec = self._members.get(name) or self._codec(name)
         kind = codec[0]
-        addr = (self._outer_address() if self._prefix else self.address) + codec[1]
+        addr = self.address + codec[1]
         mem = self._memory
         if kind == _SCALAR:
             fmt = codec[2]
@@ -196,9 +225,9 @@ class View:
         return View(mem, self._profile, self._struct.name, addr, target)
 
     def set(self, name: str, value: Any) -> None:
-        codec = self._known_codec(name)
+        codec = self._members.get(name) or self._codec(name)
         kind = codec[0]
-        addr = (self._outer_address() if self._prefix else self.address) + codec[1]
+        addr = self.address + codec[1]
         mem = self._memory
         if kind == _SCALAR:
             _store(mem, codec[2], addr, value, self, name)
@@ -269,21 +298,22 @@ class StructBuffer:
     bitfields. ``data`` holds the struct from offset 0 (and may run past it, e.g. a code object's
     bytecode)."""
 
-    __slots__ = ("data", "_struct", "_codecs")
+    __slots__ = ("data", "_struct", "_codecs", "_members")
 
     def __init__(self, profile: Profile, struct_name: str, data: bytearray):
         self.data = data
-        self._struct = profile.struct(struct_name)
         self._codecs = _codecs(profile)
+        self._members = self._codecs.members_of(struct_name, "")
+        self._struct = self._members.struct
 
     def _path(self, name: str) -> str:  # for _what: members are named from the top
         return name
 
     def __setitem__(self, name: str, value: Any) -> None:
-        codec = self._codecs.cache.get((self._struct.name, name))
+        codec = self._members.get(name)
         if codec is None:
             try:
-                codec = self._codecs.get(self._struct, name)
+                codec = self._members.codec(self._codecs, name)
             except SpecError as err:
                 raise RuntimeModelError(err.why, f"{self._struct.name} being built") from None
         kind, at = codec[0], codec[1]

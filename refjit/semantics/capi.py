@@ -18,6 +18,17 @@ from refjit.errors import SemanticsError
 
 MASK64 = (1 << 64) - 1
 
+# (class, profile) -> class.layout(profile): what a context reads from the profile, read once.
+# Profiles are few and live as long as the process (load_profile keeps them).
+_LAYOUTS: dict[tuple[type, object], dict[str, object]] = {}
+
+
+def _layout(cls, prof) -> dict[str, object]:
+    layout = _LAYOUTS.get((cls, prof))
+    if layout is None:
+        layout = _LAYOUTS[cls, prof] = cls.layout(prof)
+    return layout
+
 
 class CLevel:
     """Memory, symbols and the C helpers of one process. The uop context derives from it."""
@@ -26,27 +37,9 @@ class CLevel:
         self.process = process
         self.profile = prof = process.profile
         self.mem = process.mem
-        off = prof.offset
         self.symbols = process.symbols
-        # Struct offsets the uops use (layout facts, FACTS §f; read once).
-        self.OB_REFCNT = off("PyObject", "ob_refcnt")
-        self.OB_FLAGS = off("PyObject", "ob_flags")
-        self.OB_TYPE = off("PyObject", "ob_type")
-        self.OB_SIZE = off("PyVarObject", "ob_size")
-        self.LV_TAG = off("PyLongObject", "long_value.lv_tag")
-        self.OB_DIGIT = off("PyLongObject", "long_value.ob_digit")
-        self.OB_FVAL = off("PyFloatObject", "ob_fval")
-        self.TUPLE_ITEMS = off("PyTupleObject", "ob_item")
-        self.LIST_ITEMS = off("PyListObject", "ob_item")
-        self.LIST_ALLOCATED = off("PyListObject", "allocated")
-        self.RANGE_START = off("_PyRangeIterObject", "start")
-        self.RANGE_STEP = off("_PyRangeIterObject", "step")
-        self.RANGE_LEN = off("_PyRangeIterObject", "len")
-        self.LISTITER_INDEX = off("_PyListIterObject", "it_index")
-        self.LISTITER_SEQ = off("_PyListIterObject", "it_seq")
-        self.TUPLEITER_INDEX = off("_PyTupleIterObject", "it_index")
-        self.TUPLEITER_SEQ = off("_PyTupleIterObject", "it_seq")
-        self.IMMORTAL_INITIAL = prof.const("_Py_IMMORTAL_INITIAL_REFCNT")
+        # The struct offsets and constants of ``layout``, as attributes (read once per profile).
+        self.__dict__.update(_layout(type(self), prof))
         self.REF_TRACER = self.symbols["_PyRuntime"] + prof.const("ref_tracer.tracer_func")
         # The static objects the uops compare with or push.
         self.Py_None = self.symbols["_Py_NoneStruct"]
@@ -54,8 +47,34 @@ class CLevel:
         self.Py_False = self.symbols["_Py_FalseStruct"]
         self.small_ints = self.symbols["_PyRuntime"] + prof.const(
             "static_objects.singletons.small_ints")
-        self.small_int_size = prof.const("small_int_size")
         self._models: dict[str, object] = {}
+
+    @staticmethod
+    def layout(prof) -> dict[str, object]:
+        """The struct offsets the C helpers use (layout facts, FACTS §f) and the constants, by
+        the attribute name they get."""
+        off = prof.offset
+        return {
+            "OB_REFCNT": off("PyObject", "ob_refcnt"),
+            "OB_FLAGS": off("PyObject", "ob_flags"),
+            "OB_TYPE": off("PyObject", "ob_type"),
+            "OB_SIZE": off("PyVarObject", "ob_size"),
+            "LV_TAG": off("PyLongObject", "long_value.lv_tag"),
+            "OB_DIGIT": off("PyLongObject", "long_value.ob_digit"),
+            "OB_FVAL": off("PyFloatObject", "ob_fval"),
+            "TUPLE_ITEMS": off("PyTupleObject", "ob_item"),
+            "LIST_ITEMS": off("PyListObject", "ob_item"),
+            "LIST_ALLOCATED": off("PyListObject", "allocated"),
+            "RANGE_START": off("_PyRangeIterObject", "start"),
+            "RANGE_STEP": off("_PyRangeIterObject", "step"),
+            "RANGE_LEN": off("_PyRangeIterObject", "len"),
+            "LISTITER_INDEX": off("_PyListIterObject", "it_index"),
+            "LISTITER_SEQ": off("_PyListIterObject", "it_seq"),
+            "TUPLEITER_INDEX": off("_PyTupleIterObject", "it_index"),
+            "TUPLEITER_SEQ": off("_PyTupleIterObject", "it_seq"),
+            "IMMORTAL_INITIAL": prof.const("_Py_IMMORTAL_INITIAL_REFCNT"),
+            "small_int_size": prof.const("small_int_size"),
+        }
 
     # -- calls into C ----------------------------------------------------------------------------
     def call(self, name: str, *args):

@@ -54,7 +54,6 @@ class _Stack:
 class UopContext(CLevel):
     def __init__(self, process, *, frame: int, stack_pointer: int, tstate: int, executor: int):
         super().__init__(process)
-        off = self.profile.offset
         self.frame = frame
         self.stack_pointer = stack_pointer
         self.tstate = tstate
@@ -62,26 +61,34 @@ class UopContext(CLevel):
         self.stack = _Stack(self)
         self.inst = None  # the running uop's ResolvedUOp (refjit.scenario)
         self.oparg = 0
-        self.F_EXECUTABLE = off("_PyInterpreterFrame", "f_executable")
-        self.F_INSTR_PTR = off("_PyInterpreterFrame", "instr_ptr")
-        self.F_STACKPOINTER = off("_PyInterpreterFrame", "stackpointer")
-        self.F_LOCALSPLUS = off("_PyInterpreterFrame", "localsplus")
-        self.CO_CODE_ADAPTIVE = off("PyCodeObject", "co_code_adaptive")
-        self.CO_EXECUTORS = off("PyCodeObject", "co_executors")
-        self.TS_INTERP = off("PyThreadState", "interp")
-        self.TS_EVAL_BREAKER = off("PyThreadState", "eval_breaker")
-        self.TS_CURRENT_EXECUTOR = off("PyThreadState", "current_executor")
-        self.INTERP_TRACE_RUN_COUNTER = off("PyInterpreterState", "trace_run_counter")
-        self.VM_VALID = self.profile.field("_PyExecutorObject", "vm_data.valid")
-        self.VM_CHAIN_DEPTH = self.profile.field("_PyExecutorObject", "vm_data.chain_depth")
-        self.VM_WARM = off("_PyExecutorObject", "vm_data.warm")
-        self.EXITS = off("_PyExecutorObject", "exits")
-        self.EXIT_SIZE = self.profile.sizeof("_PyExitData")
-        self.EXIT_TARGET = off("_PyExitData", "target")
-        self.EXIT_TEMPERATURE = off("_PyExitData", "temperature")
-        self.EXIT_EXECUTOR = off("_PyExitData", "executor")
-        self.EXECUTORS_ITEMS = off("_PyExecutorArray", "executors")
-        self.EVENTS_MASK = self.profile.const("_PY_EVAL_EVENTS_MASK")
+
+    @staticmethod
+    def layout(prof) -> dict[str, object]:
+        """CLevel's, and the frame, code, thread-state and executor members the uops use."""
+        off = prof.offset
+        return {
+            **CLevel.layout(prof),
+            "F_EXECUTABLE": off("_PyInterpreterFrame", "f_executable"),
+            "F_INSTR_PTR": off("_PyInterpreterFrame", "instr_ptr"),
+            "F_STACKPOINTER": off("_PyInterpreterFrame", "stackpointer"),
+            "F_LOCALSPLUS": off("_PyInterpreterFrame", "localsplus"),
+            "CO_CODE_ADAPTIVE": off("PyCodeObject", "co_code_adaptive"),
+            "CO_EXECUTORS": off("PyCodeObject", "co_executors"),
+            "TS_INTERP": off("PyThreadState", "interp"),
+            "TS_EVAL_BREAKER": off("PyThreadState", "eval_breaker"),
+            "TS_CURRENT_EXECUTOR": off("PyThreadState", "current_executor"),
+            "INTERP_TRACE_RUN_COUNTER": off("PyInterpreterState", "trace_run_counter"),
+            "VM_VALID": prof.field("_PyExecutorObject", "vm_data.valid"),
+            "VM_CHAIN_DEPTH": prof.field("_PyExecutorObject", "vm_data.chain_depth"),
+            "VM_WARM": off("_PyExecutorObject", "vm_data.warm"),
+            "EXITS": off("_PyExecutorObject", "exits"),
+            "EXIT_SIZE": prof.sizeof("_PyExitData"),
+            "EXIT_TARGET": off("_PyExitData", "target"),
+            "EXIT_TEMPERATURE": off("_PyExitData", "temperature"),
+            "EXIT_EXECUTOR": off("_PyExitData", "executor"),
+            "EXECUTORS_ITEMS": off("_PyExecutorArray", "executors"),
+            "EVENTS_MASK": prof.const("_PY_EVAL_EVENTS_MASK"),
+        }
 
     def cstring(self, text: str) -> int:
         """A NUL-terminated copy of ``text`` in scratch C-stack memory, for a C call's argument

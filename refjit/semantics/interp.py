@@ -31,13 +31,23 @@ LOOP_SLICE = frozenset(UOPS) | {f"{base}_{i}" for base, n in (("_LOAD_FAST", 8),
                                  for i in range(n)}
 
 
-def _function_for(profile, name: str):
-    """The uop's function and, for a replica, the oparg folded into its stencil."""
-    spec = profile.uops[name]
-    if spec.const_oparg is not None:
-        base = name.rsplit("_", 1)[0]
-        return UOPS.get(base), spec.const_oparg
-    return UOPS.get(name), None
+def _functions(profile) -> dict[str, tuple[object, int | None]]:
+    """Uop name -> (its function, the oparg a replica folds into its stencil or None), for every
+    uop of ``profile`` the semantics implements; built once per profile."""
+    functions = _FUNCTIONS.get(profile)
+    if functions is None:
+        functions = {}
+        for name, spec in profile.uops.items():
+            const = spec.const_oparg
+            fn = UOPS.get(name.rsplit("_", 1)[0] if const is not None else name)
+            if fn is not None:
+                functions[name] = (fn, const)
+        _FUNCTIONS[profile] = functions
+    return functions
+
+
+# Profiles are few and live as long as the process (load_profile keeps them).
+_FUNCTIONS: dict[object, dict[str, tuple[object, int | None]]] = {}
 
 
 class Interpreter:
@@ -55,13 +65,15 @@ class Interpreter:
     @staticmethod
     def _table(profile, uops, executor_name):
         table = []
-        prefix = "" if executor_name in (None, "executor") else f"executor {executor_name}: "
+        functions = _functions(profile)
         for u in uops:
-            fn, const = _function_for(profile, u.name)
-            if fn is None:
+            entry = functions.get(u.name)
+            if entry is None:
+                prefix = "" if executor_name in (None, "executor") else f"executor {executor_name}: "
                 raise SemanticsError(f"{prefix}uop {u.index} {u.name} is not in the loop slice "
                                      f"the reference semantics implements")
-            table.append((fn, const if const is not None else u.oparg, u))
+            fn, const = entry
+            table.append((fn, u.oparg if const is None else const, u))
         # Past the last stub: the _FATAL_ERROR stencil CPython appends to every trace.
         n = len(uops)
         table.append((UOPS["_FATAL_ERROR"], 0, ResolvedUOp(n, "_FATAL_ERROR", 0, 0, 0, 0, 0, 0, 0)))
