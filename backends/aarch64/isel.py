@@ -285,11 +285,16 @@ class _Sel:
         """The branch just emitted, its ``kind`` offset field (imm26, imm19 or imm14) zero, goes
         to ``lbl``: the field is filled in now if the label is bound, else by :meth:`op_label`."""
         at = len(self.code) - 4
-        pos = self.bound.get(lbl.name)
-        if pos is None:
-            self.forward.setdefault(lbl.name, []).append((at, kind))
+        name = lbl.name
+        pos = self.bound.get(name)
+        if pos is not None:
+            self.fill(at, kind, pos, name)
+            return
+        waiting = self.forward.get(name)
+        if waiting is None:     # (mostly: a label has one branch to it)
+            self.forward[name] = [(at, kind)]
         else:
-            self.fill(at, kind, pos, lbl.name)
+            waiting.append((at, kind))
 
     def fill(self, at: int, kind: str, pos: int, name: str) -> None:
         """OR the offset from ``at`` to ``pos`` (label ``name``) into the ``kind`` field there."""
