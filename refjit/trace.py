@@ -275,16 +275,19 @@ class Trace:
 # Lexing: one line at a time into tokens (a token's column is found when an error needs it)
 
 
-# A token is punctuation or a word. The only other character that is not white space is '#'
-# (a comment left inside a line), which is an error.
-_TOKEN = re.compile(r"[=\[\],]|[^\s=\[\],#]+")
+def _tokens(text: str) -> list[str]:
+    """A line's tokens: each of ``= [ ] ,`` alone, and the runs of other characters between them
+    and white space (padding the punctuation with spaces lets one split() find both). '#' is
+    not in a token: it starts a comment, which the caller has removed."""
+    return text.replace("=", " = ").replace("[", " [ ").replace("]", " ] ") \
+        .replace(",", " , ").split()
 
 
 class _Line:
     """The tokens of one line and a cursor, with errors that point at a column.
 
     ``toks`` holds the tokens' texts, and a token is named by its index there. Columns are only
-    needed for an error message, so they are found then, by matching the line again."""
+    needed for an error message, so they are found then."""
 
     __slots__ = ("text", "lineno", "filename", "toks", "i")
 
@@ -293,15 +296,19 @@ class _Line:
             raise TraceError("unexpected character '#'",
                              f"{filename}:{lineno}:{text.index('#') + 1}")
         self.text, self.lineno, self.filename = text, lineno, filename
-        self.toks: list[str] = _TOKEN.findall(text)
+        self.toks: list[str] = _tokens(text)
         self.i = 0
 
     def col(self, k: int) -> int:
         """The 1-based column of token k; past the last token, just after the line's text."""
-        if k < len(self.toks):
-            for j, m in enumerate(_TOKEN.finditer(self.text)):
-                if j == k:
-                    return m.start() + 1
+        # Only white space lies between two tokens, so each is the first match of its text
+        # after the one before.
+        pos = 0
+        for j, tok in enumerate(self.toks):
+            pos = self.text.find(tok, pos)
+            if j == k:
+                return pos + 1
+            pos += len(tok)
         return len(self.text.rstrip()) + 1
 
     def error(self, why: str, tok: int | None = None) -> TraceError:
@@ -400,6 +407,23 @@ _EXIT_NAME = re.compile(r"exit(\d+)")  # fullmatch: &exitK, and a name objects c
 
 _UOP_OPTIONS = {"oparg": "value", "fmt": "value", "target": "value", "jump_target": "value",
                 "error_target": "value", "operand0": "value", "operand1": "value"}
+
+
+def _object_options(kind: str) -> dict[str, str]:
+    """The options of an object line after its value."""
+    if kind == "executor":
+        return {"invalid": "flag", "extra": "value"}
+    allowed = {"immortal": "flag", "extra": "value"}
+    if kind == "list":
+        allowed["allocated"] = "value"
+    if kind in ("list_iterator", "tuple_iterator"):
+        allowed["index"] = "value"
+    return allowed
+
+
+_OBJECT_OPTIONS = {kind: _object_options(kind) for kind in OBJECT_KINDS}
+_EXPECTED_KIND = "an object kind (" + ", ".join(OBJECT_KINDS) + ")"
+_EXPECTED_OWNERSHIP = "the ownership (" + " / ".join(OWNERSHIPS) + ")"
 
 
 class _Parser:
@@ -543,7 +567,7 @@ class _Parser:
         if name in self.names:
             raise ln.error(f"object {name!r} already declared on line {self.lines_of[name]}", nt)
         ln.expect("=")
-        kt = ln.word("an object kind (" + ", ".join(OBJECT_KINDS) + ")")
+        kt = ln.word(_EXPECTED_KIND)
         kind = ln.toks[kt]
         decl = ObjectDecl(name, kind, None, line=ln.lineno)
         if kind == "int":
@@ -580,14 +604,7 @@ class _Parser:
         else:
             raise ln.error(f"unknown object kind {kind!r}; expected one of: "
                            + ", ".join(OBJECT_KINDS), kt)
-        allowed = {"immortal": "flag", "extra": "value"}
-        if kind == "list":
-            allowed["allocated"] = "value"
-        if kind in ("list_iterator", "tuple_iterator"):
-            allowed["index"] = "value"
-        if kind == "executor":
-            allowed = {"invalid": "flag", "extra": "value"}
-        opts = ln.options(allowed)
+        opts = ln.options(_OBJECT_OPTIONS[kind])
         decl.immortal = "immortal" in opts
         if "extra" in opts:
             decl.extra = ln.int_value(*opts["extra"], "extra", 0, 1 << 30)
@@ -627,7 +644,7 @@ class _Parser:
             s = Slot(None, "null", line=ln.lineno)
         else:
             ref = self.ref(ln, "an object name, a literal or NULL")
-            ot = ln.word("the ownership (" + " / ".join(OWNERSHIPS) + ")")
+            ot = ln.word(_EXPECTED_OWNERSHIP)
             ownership = ln.toks[ot]
             if ownership not in OWNERSHIPS:
                 raise ln.error(f"expected ownership {' / '.join(OWNERSHIPS)}, found {ownership!r}",

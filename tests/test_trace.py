@@ -10,6 +10,7 @@ import json
 import math
 import pathlib
 import re
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -150,6 +151,25 @@ def test_error_columns_on_irregular_lines(profile, old, new, bad):
     err = _error(profile, text)
     col = new.index(bad) + 1 if bad else len(new.split("#")[0].rstrip()) + 1
     assert err.where == f"t.trace:{lineno}:{col}", str(err)
+
+
+def test_lexer_agrees_with_the_token_grammar():
+    """Tokens and their columns against the token grammar written as a regular expression
+    (punctuation ``= [ ] ,``, or a run of characters that are neither white space nor
+    punctuation), on lines mixing every white-space code point with punctuation and words."""
+    from refjit.trace import _Line
+
+    grammar = re.compile(r"[=\[\],]|[^\s=\[\],#]+")
+    every_char = "".join(map(chr, range(sys.maxunicode + 1)))
+    spaces = sorted(set(re.findall(r"\s", every_char)) | {c for c in every_char if c.isspace()})
+    assert len(spaces) > 20
+    for sp in spaces:
+        for text in (f"a{sp}=b,{sp}[c]{sp}{sp}d", f"{sp}x{sp}y=[1,{sp}2]{sp}", f"k=v{sp}é{sp}"):
+            ln = _Line(text, 1, "f")
+            matches = list(grammar.finditer(text))
+            assert ln.toks == [m[0] for m in matches], repr(text)
+            assert [ln.col(k) for k in range(len(matches))] == [m.start() + 1 for m in matches]
+            assert ln.col(len(matches)) == len(text.rstrip()) + 1
 
 
 def test_underflow_names_the_uop(profile):
