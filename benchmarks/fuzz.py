@@ -1,13 +1,15 @@
 """Differential fuzzing throughput: cases per second, and where the time goes.
 
-    python benchmarks/fuzz.py [--seconds 10] [--stencils DIR] [--profile]
+    python benchmarks/fuzz.py [--seconds 10] [--stencils DIR] [--profile] [--cpu N]
 
 A case is one random trace from refjit.fuzz.generate, checked by refjit.check.check_trace: the
 reference semantics and refjit's code on x86-64 and on AArch64 (plus CPython's stencils when
 --stencils names the directory of the real headers). Three figures: generating alone, a case
 with the plain random driver, and a case under hypothesis (what `refjit fuzz` runs, with its
 bookkeeping for shrinking). With --profile, cProfile's view of the plain-driver cases: time
-per module and the functions with the most time of their own.
+per module and the functions with the most time of their own. With --cpu N, the CPU time of a
+plain-driver case over N fixed seeds (best of 3): on a shared machine, the figure to compare
+between two trees, run alternately (PYTHONPATH=OTHER_TREE for the other one).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="per figure")
     ap.add_argument("--stencils", help="directory holding jit_stencils-<triple>.h of both ISAs")
     ap.add_argument("--profile", action="store_true", help="where the time goes")
+    ap.add_argument("--cpu", type=int, default=0, metavar="N",
+                    help="CPU time per case over N fixed seeds, best of 3")
     args = ap.parse_args()
     stencils = {}
     if args.stencils:
@@ -81,6 +85,17 @@ def main() -> None:
     c, n = rate(args.seconds, case)
     print(f"differential cases, random driver:   {c:8.1f} cases/s ({ways}; "
           f"{1000 / c:.1f} ms per case, {n} cases, {discarded['n']} discarded)")
+
+    if args.cpu:
+        seeds = range(3 * 10**6, 3 * 10**6 + args.cpu)
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            for seed in seeds:
+                case(seed)
+            best = min(best, time.process_time() - start)
+        print(f"differential cases, fixed seeds:     {1000 * best / args.cpu:8.2f} ms CPU per case "
+              f"({args.cpu} seeds from {seeds[0]}, best of 3)")
 
     report = run_campaign(args.seconds, seed=0, stencils=stencils)
     print(f"refjit fuzz (hypothesis drives it):  {report.rate:8.1f} cases/s "
