@@ -38,7 +38,8 @@ def test_loads_and_stores_at_the_limits_of_the_immediate_forms(disp):
                 k += 1
             store(b.load(base, disp), k)                   # the rest of the word still zero
             k += 1
-        b.store(-1, base, disp, 64)                        # a constant (through X16)
+        b.store(-1, base, disp, 64)                        # constants (through X16)
+        b.store(0x12345678, base, disp, 32)
         b.store(0, base, disp, 16)                         # the zero register, 16-bit
         store(b.load(base, disp), k)
     got = run_lir("aarch64", build)
@@ -49,7 +50,7 @@ def test_loads_and_stores_at_the_limits_of_the_immediate_forms(disp):
             k += 1
         assert got[k] == PATTERN & ((1 << width) - 1), (disp, width)
         k += 1
-    assert got[k] == M & ~0xFFFF, disp
+    assert got[k] == 0xFFFFFFFF12340000, disp
 
 
 @pytest.mark.parametrize("disp", DISPS)

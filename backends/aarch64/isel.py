@@ -108,6 +108,23 @@ _LOAD_CODE = {width: (Encoded(_ldst, _LOAD[width, False], W, width >> 3),
 _LOAD_CODE[64] = (Encoded(_ldst, "ldr", X, 8),) * 2
 _STORE_CODE = {width: Encoded(_ldst, _STORE[width], _XZ if width == 64 else _WZ, width >> 3)
                for width in (8, 16, 32, 64)}
+
+
+def _store_const(a: Assembler, mnemonic: str, rt, scale: int, value: int, b: int, disp: int) -> None:
+    """``[x<b> + disp] = value`` through X16 (``rt``, X16 or W16: no call is in flight), the
+    displacement in X17 first when no immediate form takes it."""
+    if -256 <= disp < 256 or (disp >= 0 and disp % scale == 0 and disp // scale < 4096):
+        _mov_imm64(a, X[CALL_REG], value & ((1 << 64) - 1))
+        a.ldst(mnemonic, rt, X[b], disp)
+    else:
+        _mov_imm64(a, X[TMP], disp & ((1 << 64) - 1))
+        _mov_imm64(a, X[CALL_REG], value & ((1 << 64) - 1))
+        a.ldst_reg(mnemonic, rt, X[b], X[TMP])
+
+
+# the bytes of a store of an int constant by width, keyed by (value, base register, disp)
+_STORE_CONST_CODE = {width: Encoded(_store_const, _STORE[width], (X if width == 64 else W)[CALL_REG], width >> 3)
+                     for width in (8, 16, 32, 64)}
 _ADD_IMM, _SUB_IMM, _ADD_REG = Encoded("add_imm"), Encoded("sub_imm"), Encoded("add_reg")
 _CMP_IMM, _CMN_IMM, _CMP_REG = Encoded("cmp_imm"), Encoded("cmn_imm"), Encoded("cmp_reg")
 _CSET, _CSEL = Encoded("cset"), Encoded("csel")
@@ -574,6 +591,9 @@ class _Sel:
             t = self.regs[value]
         elif value == 0:
             t = _ZR
+        elif value.__class__ is int and disp.__class__ is int and not self.bias:
+            self.code += _STORE_CONST_CODE[width][value, self.regs[base], disp]    # (see there)
+            return
         else:
             # the displacement's register (if it needs one) is set before the value's
             rb, off = self.address(base, disp, width >> 3)
