@@ -5,6 +5,7 @@ facts quote (tag bits, immortal refcount pattern) and from the host Python (30-b
 IEEE doubles), never from the code under test."""
 
 import ctypes
+import random
 import struct
 import sys
 
@@ -597,3 +598,50 @@ def test_memory_fill_small_and_large():
     assert data[0x10:0x2010] == b"\xdd" * 0x2000 and data[0x2010:] == bytes(0x3000 - 0x2010)
     with pytest.raises(RuntimeModelError, match="runs past the end"):
         m.fill(0x12FF0, 0x20, 0)
+
+
+def test_heap_snapshots_keep_their_books_while_the_heap_changes():
+    """Snapshots share Block objects with the heap (copied only when they change): a snapshot's
+    books, written down as plain tuples when it is taken, must still be what it holds and what
+    a restore gives back, however the heap changed since; and the blocks stay in allocation
+    order (the reference: sorted by serial) through mallocs, reuse, frees and freelists."""
+    from refjit.runtime.heap import Heap
+
+    def books(top, serial, frees, blocks):
+        return (top, serial, frees, [(b.address, b.start, b.size, b.type, b.state, b.freelist, b.serial,
+                                      b.freed_at) for b in blocks])
+
+    mem = Memory()
+    heap = Heap(mem, mem.add(Region("heap", 0x100000, 0x1000, PROT_RW)))
+    rng = random.Random(5)
+    snaps, live, parked = [], [], []
+    for step in range(3000):
+        r = rng.random()
+        if r < 0.35:
+            try:
+                live.append(heap.malloc(rng.choice((8, 24, 40)), "int", header=rng.choice((0, 16))))
+            except RuntimeModelError:  # full, and nothing of that size to reuse
+                pass
+        elif r < 0.55 and live:
+            heap.free(live.pop(rng.randrange(len(live))))
+        elif r < 0.65 and live:
+            a = live.pop(rng.randrange(len(live)))
+            heap.to_freelist(a, "ints")
+            parked.append(a)
+        elif r < 0.7 and parked:
+            a = parked.pop()
+            heap.from_freelist(a)
+            live.append(a)
+        elif r < 0.75:
+            snap = heap.snapshot()
+            snaps.append((snap, books(snap.top, snap.serial, snap.frees, snap.blocks), list(live), list(parked)))
+        elif r < 0.78 and snaps:
+            snap, taken, live, parked = snaps[-rng.randrange(1, min(len(snaps), 5) + 1)]
+            live, parked = list(live), list(parked)
+            heap.restore(snap)
+            assert books(heap._top, heap._serial, heap._frees, heap.in_order()) == taken
+        serials = [b.serial for b in heap.in_order()]
+        assert serials == sorted(serials)
+    assert len(snaps) > 50 and heap._frees > 100
+    for snap, taken, _live, _parked in snaps:  # nothing a snapshot holds has changed since
+        assert books(snap.top, snap.serial, snap.frees, snap.blocks) == taken

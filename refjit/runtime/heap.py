@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from refjit.errors import RuntimeModelError
 from refjit.runtime.memory import Memory, Region
@@ -41,14 +41,16 @@ class Block:
     freelist: str | None = None  # which freelist holds it, when state == FREELIST
     serial: int = 0  # allocation number (deterministic order)
     freed_at: int = 0  # free number, for reusing the oldest freed block first
+    # The heap's epoch when this object was made: one from an earlier epoch may be held by a
+    # HeapSnapshot too, so the heap changes a copy of it instead (Heap._own).
+    epoch: int = field(default=0, compare=False, repr=False)
 
     @property
     def end(self) -> int:
         return self.start + self.size
 
     def copy(self) -> Block:
-        # What dataclasses.replace(self) gives, without its per-field work: snapshots copy
-        # every block twice per differential case.
+        # What dataclasses.replace(self) gives, without its per-field work.
         c = object.__new__(Block)
         c.__dict__.update(self.__dict__)
         return c
@@ -63,6 +65,13 @@ class HeapSnapshot:
 
 
 class Heap:
+    """The allocator's books: every block by start and by address, in allocation order.
+
+    Snapshots share the Block objects instead of copying them: a snapshot or restore starts a
+    new epoch, and a block of an earlier epoch is copied the first time it changes (_own), so
+    what a snapshot holds never changes. ``_blocks`` keeps allocation (serial) order: a new
+    block is added last, a reused start is removed first, a copy takes its original's place."""
+
     def __init__(self, memory: Memory, region: Region):
         self.memory = memory
         self.region = region
@@ -74,6 +83,7 @@ class Heap:
         self._blocks: dict[int, Block] = {}  # by start
         self._starts: list[int] = []  # sorted block starts
         self._by_address: dict[int, Block] = {}
+        self._epoch = 0
 
     # -- allocation ----------------------------------------------------------------------------------
     def malloc(self, size: int, type: str = "mem", *, header: int = 0,
@@ -98,7 +108,7 @@ class Heap:
         self._serial = serial = self._serial + 1
         address = start + header
         self._blocks[start] = self._by_address[address] = \
-            Block(address, start, total, type, LIVE, None, serial)
+            Block(address, start, total, type, LIVE, None, serial, 0, self._epoch)
         rest = total - len(init)
         if not init:
             self.memory.fill(start, total, FRESH)
@@ -129,6 +139,7 @@ class Heap:
             raise RuntimeModelError(f"free of {address:#x}, which is not the start of an allocation{where}")
         if block.state == FREED:
             raise RuntimeModelError(f"double free of {block.type} at {address:#x}")
+        block = self._own(block)
         block.state = FREED
         block.freelist = None
         self._frees += 1
@@ -150,6 +161,7 @@ class Heap:
         block = self.block(address)
         if block.state != LIVE:
             raise RuntimeModelError(f"{block.type} at {address:#x} pushed to the {name} freelist while {block.state}")
+        block = self._own(block)
         block.state = FREELIST
         block.freelist = name
 
@@ -157,8 +169,18 @@ class Heap:
         block = self.block(address)
         if block.state != FREELIST:
             raise RuntimeModelError(f"{block.type} at {address:#x} popped from a freelist while {block.state}")
+        block = self._own(block)
         block.state = LIVE
         block.freelist = None
+
+    def _own(self, block: Block) -> Block:
+        """``block``, or (if a snapshot may hold it) its copy put in its place: one to change."""
+        if block.epoch == self._epoch:
+            return block
+        c = block.copy()
+        c.epoch = self._epoch
+        self._blocks[c.start] = self._by_address[c.address] = c
+        return c
 
     # -- queries -----------------------------------------------------------------------------------
     def block(self, address: int) -> Block:
@@ -179,11 +201,11 @@ class Heap:
         return self.region.contains(addr)
 
     def _in_order(self, state: str) -> list[Block]:
-        return sorted((b for b in self._blocks.values() if b.state == state), key=lambda b: b.serial)
+        return [b for b in self._blocks.values() if b.state == state]
 
     def in_order(self) -> list[Block]:
         """Every block, live, freelisted or freed, in allocation order."""
-        return sorted(self._blocks.values(), key=lambda b: b.serial)
+        return list(self._blocks.values())
 
     def live(self) -> list[Block]:
         """Blocks in use, in allocation order."""
@@ -213,13 +235,15 @@ class Heap:
 
     # -- snapshots ---------------------------------------------------------------------------------
     def snapshot(self) -> HeapSnapshot:
-        return HeapSnapshot(self._top, self._serial, self._frees, tuple(b.copy() for b in self._blocks.values()))
+        self._epoch += 1  # the snapshot shares every block: the next change to one copies it
+        return HeapSnapshot(self._top, self._serial, self._frees, tuple(self._blocks.values()))
 
     def restore(self, snap: HeapSnapshot) -> None:
+        self._epoch += 1  # the heap shares the snapshot's blocks: the next change to one copies it
         self._top = snap.top
         self._serial = snap.serial
         self._frees = snap.frees
-        self._blocks = {b.start: b.copy() for b in snap.blocks}
+        self._blocks = {b.start: b for b in snap.blocks}
         self._starts = sorted(self._blocks)
         self._by_address = {b.address: b for b in self._blocks.values()}
         self._reusable = {}

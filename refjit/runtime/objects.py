@@ -729,10 +729,12 @@ class Objects:
             view.value = self._value_of(name, op)
         elif name == "tuple":
             view.items = tuple(self.tuple_items(op))
-            view.value = self._try_value(name, op)
+            view.value = self._try_items_value(view.items)
         elif name == "list":
             view.items = tuple(self.list_items(op))
-            view.value = self._try_value(name, op)
+            view.value = self._try_items_value(view.items)
+            if view.value is not None:
+                view.value = list(view.value)
             view.extra["allocated"] = self.mem.i64(op + self.o.list_allocated)
         elif name == "range_iterator":
             view.value = (self.mem.i64(op + self.o.range_start), self.mem.i64(op + self.o.range_step),
@@ -746,9 +748,11 @@ class Objects:
             view.value = self.exception_info(op)
         return view
 
-    def _try_value(self, name: str, op: int) -> Any:
+    def _try_items_value(self, items: tuple[int, ...]) -> tuple | None:
+        """The Python values of a tuple's or list's items, read already (what _value_of gives
+        for the container, as a tuple), or None if one has none."""
         try:
-            return self._value_of(name, op)
+            return tuple([self.to_python(x, 1) for x in items])
         except RuntimeModelError:
             return None
 
