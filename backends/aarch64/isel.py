@@ -409,12 +409,9 @@ class _Sel:
         if y.__class__ is V:
             self.code += _COMPARE_REG_CODE[width == 64][r[x], r[y]]
             return
-        # (an int subclass: the Assembler explains it)
+        # anything else (an int subclass...): as _compare_imm, the Assembler explaining it
         sf = 1 if width == 64 else 0
         rx = (X if sf else W)[self.regs[x]]
-        if y.__class__ is V:
-            self.code += _CMP_REG[rx, (X if sf else W)[self.regs[y]]]
-            return
         v = _signed64(y) if sf else (((y & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000)
         if 0 <= v < 4096:
             if v.__class__ is int:
