@@ -265,10 +265,6 @@ class _Sel:
         return LowerError(f"displacement {disp:#x} does not fit in 32 bits", where=self.where)
 
     # -- helpers
-    def mov_rr(self, dst: int, src: int) -> None:
-        if dst != src:
-            self.code += _MOVQ_rr[dst, src]
-
     def branch(self, cc: str | None, target) -> None:
         """A jump (``cc`` None) or a conditional branch to an exit or a label."""
         code = self.code
