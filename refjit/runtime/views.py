@@ -50,7 +50,7 @@ class _Codecs:
         if table is None:
             st = self.profile.struct(struct_name)
             base = st.field(prefix).offset if prefix else 0
-            table = self.members[struct_name, prefix] = _Members(st, prefix, base)
+            table = self.members[struct_name, prefix] = _Members(self, st, prefix, base)
         return table
 
     def scalar_format(self, ctype: str, size: int) -> _struct.Struct | None:
@@ -131,22 +131,35 @@ def _codecs(profile: Profile) -> _Codecs:
     return c
 
 
+# (profile, struct, prefix) -> the _Members of _codecs(profile), found with one look-up per view.
+_member_tables: dict[tuple[Profile, str, str], _Members] = {}
+
+
+def _members(profile: Profile, struct_name: str, prefix: str) -> _Members:
+    table = _member_tables.get((profile, struct_name, prefix))
+    if table is None:
+        table = _member_tables[profile, struct_name, prefix] = \
+            _codecs(profile).members_of(struct_name, prefix)
+    return table
+
+
 class _Members(dict):
     """Member name -> codec, as the views of one struct (``prefix`` "": the whole struct) or of
     one of its sub-structs see them: a codec's offset counts from the view's address, which is
     ``base`` bytes into the outermost struct. Filled as members are asked for (``codec``)."""
 
-    __slots__ = ("struct", "prefix", "base")
+    __slots__ = ("codecs", "struct", "prefix", "base")
 
-    def __init__(self, st: Struct, prefix: str, base: int):
+    def __init__(self, codecs: _Codecs, st: Struct, prefix: str, base: int):
         super().__init__()
+        self.codecs = codecs
         self.struct = st
         self.prefix = prefix
         self.base = base
 
-    def codec(self, codecs: _Codecs, name: str) -> tuple:
+    def codec(self, name: str) -> tuple:
         """The codec of member ``name`` (a path under ``prefix``), made and kept on first use."""
-        codec = codecs.get(self.struct, f"{self.prefix}.{name}" if self.prefix else name)
+        codec = self.codecs.get(self.struct, f"{self.prefix}.{name}" if self.prefix else name)
         if self.base:
             codec = (codec[0], codec[1] - self.base) + codec[2:]
         self[name] = codec
@@ -156,15 +169,18 @@ class _Members(dict):
 class View:
     """A struct of type ``struct_name`` at ``address``. Attribute or item access by field path."""
 
-    __slots__ = ("_memory", "_profile", "_members", "address")
+    __slots__ = ("_memory", "_members", "address")
 
     def __init__(self, memory: Memory, profile: Profile, struct_name: str, address: int, _prefix: str = ""):
         # ``address`` is where this view's struct starts: for a sub-struct view (``_prefix``,
         # made by get()), the sub-struct's own address.
         object.__setattr__(self, "_memory", memory)
-        object.__setattr__(self, "_profile", profile)
-        object.__setattr__(self, "_members", _codecs(profile).members_of(struct_name, _prefix))
+        object.__setattr__(self, "_members", _members(profile, struct_name, _prefix))
         object.__setattr__(self, "address", address)
+
+    @property
+    def _profile(self) -> Profile:
+        return self._members.codecs.profile
 
     @property
     def _struct(self) -> Struct:
@@ -188,7 +204,7 @@ class View:
     def _codec(self, name: str) -> tuple:
         # get and set look in self._members first: this makes a member's codec on first use.
         try:
-            return self._members.codec(_codecs(self._profile), name)
+            return self._members.codec(name)
         except SpecError as err:
             raise RuntimeModelError(err.why, f"{self._struct.name} at {self.address:#x}") from None
 
@@ -266,7 +282,7 @@ def _what(view: View | StructBuffer | None, name: str | int) -> str:
 def _fit(fmt: _struct.Struct, value: Any, view: View | StructBuffer | None, name: str | int) -> Any:
     """``value`` as ``fmt`` stores it: a negative int in an unsigned member is its two's
     complement, if it fits the signed range of the member's size."""
-    if fmt.format[-1] in "BHIQ" and isinstance(value, int) and value < 0:
+    if isinstance(value, int) and value < 0 and fmt.format[-1] in "BHIQ":
         bits = fmt.size * 8
         if value < -(1 << (bits - 1)):
             raise RuntimeModelError(f"{value} does not fit {_what(view, name)} ({fmt.size} bytes)")
@@ -298,12 +314,11 @@ class StructBuffer:
     bitfields. ``data`` holds the struct from offset 0 (and may run past it, e.g. a code object's
     bytecode)."""
 
-    __slots__ = ("data", "_struct", "_codecs", "_members")
+    __slots__ = ("data", "_struct", "_members")
 
     def __init__(self, profile: Profile, struct_name: str, data: bytearray):
         self.data = data
-        self._codecs = _codecs(profile)
-        self._members = self._codecs.members_of(struct_name, "")
+        self._members = _members(profile, struct_name, "")
         self._struct = self._members.struct
 
     def _path(self, name: str) -> str:  # for _what: members are named from the top
@@ -313,7 +328,7 @@ class StructBuffer:
         codec = self._members.get(name)
         if codec is None:
             try:
-                codec = self._members.codec(self._codecs, name)
+                codec = self._members.codec(name)
             except SpecError as err:
                 raise RuntimeModelError(err.why, f"{self._struct.name} being built") from None
         kind, at = codec[0], codec[1]
