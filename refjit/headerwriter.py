@@ -171,7 +171,7 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
         data_holes.append(hole)
         data_listing.append(line)
     data_body = data + bytes(pad + 8 * len(got)) if pad or got else data
-    return StencilGroup(name, Stencil(body, code_holes, list(listing)),
+    return StencilGroup(name, Stencil(body, code_holes, listing),
                         Stencil(data_body, data_holes, data_listing))
 
 

@@ -14,6 +14,13 @@ take any uop from either (``dict(header.groups) | {"_LOAD_FAST": mine}``).
 Each group is emitted data first (copy, then patch), then code: the x86-64 relaxation reads the
 GOT slot the data patches filled. Hole values follow the emitter's C expressions, addend included
 (``refjit.stencils.hole_value``); the patch functions live with their backend.
+
+What linking needs from a group that does not depend on the trace (its sizes, whether they are
+aligned, each hole's patch function and whether its value is a plain sum) is worked out the first
+time the group is linked and kept with it (``_Plan``, in ``StencilGroup.derived``) for as long as
+the group holds the same bodies and holes: groups from CPython's header or from refjit.compile's
+cache are linked again and again, and for those a link is a copy of the bodies and a short loop
+of patches.
 """
 
 from __future__ import annotations
@@ -122,21 +129,27 @@ class LinkedExecutor:
     instruction_starts: list[int]  # absolute address of each trace entry's code
     jit_side_entry: int
     pc_map: list[PcRange]
-    # One (field address, index, name, part, hole, value, what the patch function returned)
-    # tuple per applied hole; ``sites`` makes them PatchedSites when first asked for (the
-    # emulator and the fuzzer never do).
-    site_records: list[tuple] = field(default_factory=list, repr=False)
+    # What ``sites`` is made from when first asked for (the emulator and the fuzzer never ask):
+    # the placed groups as (index, name, the _Plan linked) in pc_map's order, every value passed
+    # to a patch function in patching order, and the positions in that order of the relaxed sites.
+    site_records: tuple = field(default=((), (), frozenset()), repr=False)
 
     @cached_property
     def sites(self) -> list[PatchedSite]:
         """Every applied hole, in the order the emitters patch them."""
+        placed, values, relaxed_at = self.site_records
         sites = []
-        for address, index, name, part, hole, value, relaxed in self.site_records:
-            width = 8 if hole.func == "patch_64" else 4
-            if relaxed:  # the opcode bytes in front of the field changed too
-                sites.append(PatchedSite(address - 2, width + 2, index, name, part, hole, value, True))
-            else:
-                sites.append(PatchedSite(address, width, index, name, part, hole, value, False))
+        data_addr = self.base + self.code_size + self.trampolines_size
+        for (index, name, plan), code in zip(placed, self.pc_map):
+            for part, holes, start in (("data", plan.data_holes, data_addr), ("code", plan.code_holes, code.start)):
+                for *_, hole in holes:
+                    address, value = start + hole.offset, values[len(sites)]
+                    width = 8 if hole.func == "patch_64" else 4
+                    if len(sites) in relaxed_at:  # the opcode bytes in front of the field changed too
+                        sites.append(PatchedSite(address - 2, width + 2, index, name, part, hole, value, True))
+                    else:
+                        sites.append(PatchedSite(address, width, index, name, part, hole, value, False))
+            data_addr += plan.data_size
         return sites
 
     @property
@@ -167,6 +180,73 @@ def _resolver(resolve: Resolver) -> Callable[[str], int]:
     return resolve
 
 
+class _Plan(NamedTuple):
+    """What linking a group on one architecture needs from it, kept in ``StencilGroup.derived``:
+    the parts it was made from (a Stencil's body and holes are bytes and a tuple, so they cannot
+    change; the plan serves as long as the group still holds these very objects), the sizes,
+    whether they keep the architecture's alignment, and the holes as ``(offset, patch function,
+    base, symbol, addend, hole)`` in patching order. The patch function is None where the
+    emitter's sum is not a plain addition modulo 2**64 or the function is not the architecture's
+    plain one (a trampoline, a wrong name): ``_value`` and the dispatch in link() handle those."""
+
+    data_body: bytes
+    code_body: bytes
+    data_holes_of: tuple  # the data Stencil's holes, as made from
+    code_holes_of: tuple
+    data_size: int
+    code_size: int
+    aligned: bool
+    data_holes: tuple
+    code_holes: tuple
+
+
+_PLAN_KEYS = {arch: f"link {arch}" for arch in PATCH_FUNCS}  # StencilGroup.derived keys
+
+
+def _plan(group: StencilGroup, arch: str) -> _Plan:
+    """The group's plan for ``arch``: the one kept, if made from the parts the group holds now."""
+    code, data = group.code, group.data
+    key = _PLAN_KEYS[arch]
+    plan = group.derived.get(key)
+    if plan is not None and plan.code_body is code.body and plan.code_holes_of is code.holes \
+            and plan.data_body is data.body and plan.data_holes_of is data.holes:
+        return plan
+    ops = _HOLE_OPS[arch]
+    data_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in data.holes])
+    code_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in code.holes])
+    code_size, data_size = len(code.body), len(data.body)
+    plan = group.derived[key] = _Plan(
+        data.body, code.body, data.holes, code.holes, data_size, code_size,
+        not (code_size % CODE_ALIGNMENT[arch] or data_size % 8), data_holes, code_holes)
+    return plan
+
+
+# Each hole's entry in a plan, per architecture. Holes are immutable and shared between groups
+# (build_group takes them from its caches), so the entry is kept per Hole object, keyed by its
+# id: the entry holds the hole, so no other object can have that id while the entry lives.
+_HOLE_OPS: dict[str, dict[int, tuple]] = {arch: {} for arch in PATCH_FUNCS}
+_HOLE_OPS_MAX = 1 << 15  # a bound, as for the encoders' tables: past it the table starts again
+
+
+def _hole_op(hole: Hole, arch: str) -> tuple:
+    """``(offset, patch function or None, base, symbol, addend, hole)`` for ``_Plan``."""
+    v, addend = hole.value, hole.addend
+    func = PATCH_FUNCS[arch].get(hole.func)
+    # The emitter's sum is computed in uintptr_t (a 64-bit base, or a symbol) with a literal whose
+    # magnitude fits an int (it is written negated, so -0x80000000 is an unsigned int), or has no
+    # literal: plain addition modulo 2**64. hole_value models every other case: C's narrower
+    # types (OPARG, TARGET), wider literals; and a GOT base is an error there.
+    if v is HoleValue.GOT or (addend and not (-0x80000000 < addend < 0x80000000
+                                              and v is not _OPARG and v is not _TARGET)):
+        func = None
+    op = (hole.offset, func, v, hole.symbol, addend, hole)
+    ops = _HOLE_OPS[arch]
+    if len(ops) >= _HOLE_OPS_MAX:
+        ops.clear()
+    ops[id(hole)] = op
+    return op
+
+
 def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: StencilGroup, *, arch: str,
          executor: int, base: int, resolve: Resolver, page_size: int = 4096) -> LinkedExecutor:
     """Compile ``trace`` into memory at ``base`` as ``_PyJIT_Compile`` does.
@@ -193,27 +273,28 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                         where="uop 0")
 
     align = CODE_ALIGNMENT[arch]
-    if len(shim.code.body) % align or len(shim.data.body) % 8:
+    plan = _plan(shim, arch)
+    if not plan.aligned:
         raise LinkError(f"shim sizes {shim.code_size}/{shim.data_size} are not aligned", where="shim")
-    # First pass: each entry's group and sizes, instruction_starts (as offsets), the union of the
-    # trampoline masks. An entry is (index, name, group, instruction or None, code size, data size).
-    entries = [(-1, "shim", shim, None, len(shim.code.body), len(shim.data.body))]
-    code_size, data_size, mask = entries[0][4], entries[0][5], shim.trampoline_mask
+    # First pass: each entry's group and plan, instruction_starts (as offsets), the union of the
+    # trampoline masks. An entry is (index, name, group, instruction or None, plan).
+    entries = [(-1, "shim", shim, None, plan)]
+    code_size, data_size, mask = plan.code_size, plan.data_size, shim.trampoline_mask
     starts: list[int] = []
     for index, ins in enumerate([*instructions, None]):
         name = ins.name if ins is not None else FATAL_ERROR
         group = groups.get(name)
         if group is None:
             raise LinkError(f"no stencil for {name}", where=f"uop {index} {name}")
-        group_code_size, group_data_size = len(group.code.body), len(group.data.body)
-        if group_code_size % align or group_data_size % 8:
-            raise LinkError(f"code size {group_code_size} / data size {group_data_size} break the "
+        plan = _plan(group, arch)
+        if not plan.aligned:
+            raise LinkError(f"code size {plan.code_size} / data size {plan.data_size} break the "
                             f"{align}/8-byte alignment every {arch} stencil has", where=f"uop {index} {name}")
-        entries.append((index, name, group, ins, group_code_size, group_data_size))
+        entries.append((index, name, group, ins, plan))
         if ins is not None:
             starts.append(code_size)
-        code_size += group_code_size
-        data_size += group_data_size
+        code_size += plan.code_size
+        data_size += plan.data_size
         mask |= group.trampoline_mask
     trampolines_size = bin(mask).count("1") * TRAMPOLINE_SIZE[arch]
     total = code_size + trampolines_size + data_size
@@ -226,21 +307,22 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
     symbols_maps = {e[2].symbols_map for e in entries if e[2].trampoline_mask}
     if len(symbols_maps) > 1:
         raise LinkError("groups with trampolines come from headers with different symbols_map tables")
-    funcs = PATCH_FUNCS[arch]
 
-    sites: list[tuple] = []  # LinkedExecutor.site_records
+    values: list[int] = []  # every value passed to a patch function, for LinkedExecutor.sites
+    relaxed_at: set[int] = set()  # positions in values of the sites relaxed (x86-64)
     pc_map: list[PcRange] = []
     addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
-    for index, name, group, ins, group_code_size, group_data_size in entries:
+    for index, name, group, ins, plan in entries:
         code_addr, data_addr = base + code_off, base + data_off
+        group_code_size = plan.code_size
         continue_addr = code_addr + group_code_size
         pc_map.append(PcRange(code_addr, continue_addr, index, name))
-        for part, stencil, off in (("data", group.data, data_off), ("code", group.code, code_off)):
-            memory[off:off + len(stencil.body)] = stencil.body
-            for hole in stencil.holes:
+        for part, body, holes, off in (("data", plan.data_body, plan.data_holes, data_off),
+                                       ("code", plan.code_body, plan.code_holes, code_off)):
+            memory[off:off + len(body)] = body
+            for offset, func, v, symbol, addend, hole in holes:
                 # The hole's base: the common ones here, the rest (and every error) in _value.
-                v = hole.value
                 if v is _DATA:
                     b = data_addr
                 elif v is _ZERO:
@@ -262,20 +344,13 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                 else:
                     field_of = _INSTRUCTION_FIELDS.get(v)
                     b = field_of(ins) if field_of else None
-                func = funcs.get(hole.func)
-                addend = hole.addend
-                at = off + hole.offset
-                if b is not None and func is not None and (
-                        not addend or (-0x80000000 < addend < 0x80000000 and v is not _OPARG and v is not _TARGET)):
-                    # The emitter's sum is computed in uintptr_t (a 64-bit base, or a symbol) with
-                    # a literal whose magnitude fits an int (it is written negated, so -0x80000000
-                    # is an unsigned int), or has no literal: plain addition modulo 2**64.
-                    # hole_value models every other case: C's narrower types, wider literals.
-                    if hole.symbol:
-                        address = addresses.get(hole.symbol)
+                at = off + offset
+                if b is not None and func is not None:  # the plain sum (see _Plan)
+                    if symbol:
+                        address = addresses.get(symbol)
                         if address is None:
-                            address = addresses[hole.symbol] = _symbol(
-                                hole.symbol, lookup, partial(_where, index, name, part, hole))
+                            address = addresses[symbol] = _symbol(
+                                symbol, lookup, partial(_where, index, name, part, hole))
                         b += address
                     value = (b + addend) & _U64
                 else:
@@ -283,12 +358,15 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                                    lookup, partial(_where, index, name, part, hole))
                 try:
                     if func is not None:
-                        relaxed = func(memory, base, at, value)
+                        if func(memory, base, at, value):
+                            relaxed_at.add(len(values))
                     elif hole.func == TRAMPOLINE_FUNC:
                         if arch != "aarch64":
                             raise LinkError("trampolines exist only on aarch64")
                         a64.patch_aarch64_trampoline(memory, base, at, hole.addend, value, tramp)
-                        relaxed = False
+                    elif hole.func in PATCH_FUNCS[arch]:
+                        if PATCH_FUNCS[arch][hole.func](memory, base, at, value):
+                            relaxed_at.add(len(values))
                     else:
                         raise LinkError(f"{hole.func} is not a patch function for {arch}")
                 except LinkError as err:
@@ -296,13 +374,13 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                 except struct.error:  # the patch functions read and write the field in place
                     raise LinkError(f"the field lies outside the executor's memory ({len(memory)} bytes)",
                                     where=_where(index, name, part, hole)) from None
-                sites.append((base + at, index, name, part, hole, value, relaxed))
+                values.append(value)
         code_off += group_code_size
-        data_off += group_data_size
+        data_off += plan.data_size
     return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,
                           trampolines_size=trampolines_size, data_size=data_size, padding=padding,
                           instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
-                          pc_map=pc_map, site_records=sites)
+                          pc_map=pc_map, site_records=([(e[0], e[1], e[4]) for e in entries], values, relaxed_at))
 
 
 def _where(index: int, name: str, part: str, hole: Hole) -> str:

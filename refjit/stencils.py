@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from refjit.errors import StencilError
@@ -147,23 +148,47 @@ class Hole:
 
 @dataclass
 class Stencil:
-    """A code or data body (full size, zero padded) with its holes and its listing comments."""
+    """A code or data body (full size, zero padded) with its holes and its listing comments.
+
+    The parts are immutable (bytes and tuples; a list or bytearray given is copied into one).
+    """
 
     body: bytes = b""
-    holes: list[Hole] = field(default_factory=list)
-    listing: list[str] = field(default_factory=list)
+    holes: tuple[Hole, ...] = ()  # in offset order
+    listing: tuple[str, ...] = ()
+
+    def __init__(self, body: bytes = b"", holes: Iterable[Hole] = (), listing: Iterable[str] = ()):
+        self.body = body if body.__class__ is bytes else bytes(body)
+        self.holes = holes if holes.__class__ is tuple else tuple(holes)
+        self.listing = listing if listing.__class__ is tuple else tuple(listing)
 
 
 @dataclass
 class StencilGroup:
-    """One uop's (or the shim's) code and data, as in ``_stencils.py: StencilGroup``."""
+    """One uop's (or the shim's) code and data, as in ``_stencils.py: StencilGroup``.
+
+    ``derived`` keeps what other modules work out from the group (the linker's plan per
+    architecture), keyed by whoever derives it; whoever uses it checks that the parts it was
+    made from are still the group's. It takes no part in equality or repr.
+    """
 
     name: str
     code: Stencil = field(default_factory=Stencil)
     data: Stencil = field(default_factory=Stencil)
     trampoline_mask: int = 0  # bit i set: uses trampoline ordinal i
     symbols_map: tuple[str | None, ...] = ()  # ordinal -> symbol, shared by one header's groups
-    line: int = 0
+    line: int = 0  # header line of its emit_* function (0: built by refjit)
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def __init__(self, name: str, code: Stencil | None = None, data: Stencil | None = None, trampoline_mask: int = 0,
+                 symbols_map: tuple[str | None, ...] = (), line: int = 0):
+        self.name = name
+        self.code = code if code is not None else Stencil()
+        self.data = data if data is not None else Stencil()
+        self.trampoline_mask = trampoline_mask
+        self.symbols_map = symbols_map if symbols_map.__class__ is tuple else tuple(symbols_map)
+        self.line = line
+        self.derived = {}
 
     @property
     def code_size(self) -> int:
@@ -376,12 +401,12 @@ class _Reader:
 
     # -- one emit_* function ------------------------------------------------------------------
 
-    def emit_function(self, arch: str) -> tuple[StencilGroup, dict]:
+    def emit_function(self, arch: str) -> tuple[_Emitted, dict]:
         start = self.n
         m = _RE_EMIT.match(self.next("emit_<name>("))
         if not m:
             self.fail(f"expected 'emit_<name>(', found {self.lines[self.n - 1]!r}")
-        group = StencilGroup(m.group(1), line=start)
+        group = _Emitted(m.group(1), start)
         for exact in _EMIT_PARAMS:
             self.expect(exact)
         self.expect("{")
@@ -458,10 +483,10 @@ class _Reader:
             listing_split = len(comments)
             while listing_split and _RE_DATA_COMMENT.match(comments[listing_split - 1]):
                 listing_split -= 1
-        group.code.listing = comments[:listing_split]
-        group.data.listing = comments[listing_split:]
-        group.code.holes = holes["code"]
-        group.data.holes = holes["data"]
+        group.code_listing.extend(comments[:listing_split])
+        group.data_listing.extend(comments[listing_split:])
+        group.code_holes.extend(holes["code"])
+        group.data_holes.extend(holes["data"])
         return group, bodies
 
     def body_rows(self, part: str, size: int) -> tuple[int, bytes, int]:
@@ -497,23 +522,37 @@ class _Reader:
         return name, int(code_size), int(data_size), mask
 
 
-def _finish_group(r: _Reader, group: StencilGroup, bodies: dict, code_size: int, data_size: int,
-                  arch: str, table_line: int) -> None:
-    """Check the table's sizes against the bodies and holes, then fill in the full bodies."""
+@dataclass
+class _Emitted:
+    """What one emit_* function holds, before the table's sizes and mask complete the group."""
+
+    name: str
+    line: int
+    code_listing: list[str] = field(default_factory=list)
+    data_listing: list[str] = field(default_factory=list)
+    code_holes: list[Hole] = field(default_factory=list)
+    data_holes: list[Hole] = field(default_factory=list)
+
+
+def _finish_group(r: _Reader, group: _Emitted, bodies: dict, code_size: int, data_size: int,
+                  arch: str, table_line: int, mask: int, symbols_map: tuple) -> StencilGroup:
+    """Check the table's sizes against the bodies and holes, then make the group with its full
+    bodies, trampoline mask and symbols_map."""
     widths = PATCH_WIDTHS[arch]
+    stencils = {}
     for part, size in (("code", code_size), ("data", data_size)):
-        stencil = group.code if part == "code" else group.data
+        holes = group.code_holes if part == "code" else group.data_holes
         if part in bodies:
             declared, raw, line = bodies[part]
             if declared != size:
                 r.fail(f"emit_{group.name}: {part}_body[{declared}] (line {line}) but the table "
                        f"says {part}_size {size}", table_line)
-            stencil.body = raw + bytes(size - len(raw))
+            body = raw + bytes(size - len(raw))
         else:
             if part == "code" and size:
                 r.fail(f"emit_{group.name} has no code_body but the table says code_size {size}", table_line)
-            stencil.body = bytes(size)
-        for hole in stencil.holes:
+            body = bytes(size)
+        for hole in holes:
             if hole.func not in widths:
                 r.fail(f"patch function {hole.func} does not exist for {arch}", hole.line)
             end = hole.offset + widths[hole.func]
@@ -524,13 +563,16 @@ def _finish_group(r: _Reader, group: StencilGroup, bodies: dict, code_size: int,
                 r.fail("patch_x86_64_32rx needs the two opcode bytes before its field", hole.line)
             if hole.value is HoleValue.CONTINUE and "code" not in bodies:
                 r.fail("sizeof(code_body) used but code_body is not declared", hole.line)
-        offsets = [h.offset for h in stencil.holes]
+        offsets = [h.offset for h in holes]
         if offsets != sorted(offsets):
-            r.fail(f"emit_{group.name}: {part} holes are not in offset order", stencil.holes[0].line)
+            r.fail(f"emit_{group.name}: {part} holes are not in offset order", holes[0].line)
+        listing = group.code_listing if part == "code" else group.data_listing
+        stencils[part] = Stencil(body, holes, listing)
     if arch == "aarch64" and code_size % 4:
         r.fail(f"{group.name}: aarch64 code size {code_size} is not a whole number of instructions", table_line)
     if data_size % 8:
         r.fail(f"{group.name}: data size {data_size} is not a multiple of 8", table_line)
+    return StencilGroup(group.name, stencils["code"], stencils["data"], mask, symbols_map, group.line)
 
 
 def parse_header(text: str, path: str = "<header>", triple: str | None = None) -> StencilHeader:
@@ -563,7 +605,7 @@ def parse_header(text: str, path: str = "<header>", triple: str | None = None) -
     except StencilError as err:
         raise StencilError(err.why, r.where(1)) from None
 
-    functions: dict[str, tuple[StencilGroup, dict]] = {}
+    functions: dict[str, tuple[_Emitted, dict]] = {}
     order: list[str] = []
     while True:
         line = r.peek()
@@ -645,13 +687,11 @@ def parse_header(text: str, path: str = "<header>", triple: str | None = None) -
     if "shim" not in functions:
         r.fail("no emit_shim function", shim_entry[3])
     groups: dict[str, StencilGroup] = {}
+    shim = None
     for name, (cs, ds, mask, line) in [("shim", shim_entry), *table.items()]:
         if name not in functions:
             r.fail(f"the table names emit_{name}, which is not defined", line)
-        group, bodies = functions[name]
-        _finish_group(r, group, bodies, cs, ds, arch, line)
-        group.trampoline_mask = mask
-        group.symbols_map = symbols_map
+        group = _finish_group(r, *functions[name], cs, ds, arch, line, mask, symbols_map)
         for hole in group.code.holes:
             if hole.func == TRAMPOLINE_FUNC:
                 if hole.addend >= map_size or symbols_map[hole.addend] is None:
@@ -662,10 +702,12 @@ def parse_header(text: str, path: str = "<header>", triple: str | None = None) -
             r.fail(f"{name}'s trampoline mask is wider than SYMBOL_MASK_WORDS={mask_words}", line)
         if name != "shim":
             groups[name] = group
+        else:
+            shim = group
     unused = [n for n in functions if n != "shim" and n not in table]
     if unused:
         r.fail(f"emit_{unused[0]} is not in the stencil_groups table", functions[unused[0]][0].line)
-    return StencilHeader(triple=triple, arch=arch, shim=functions["shim"][0], groups=groups,
+    return StencilHeader(triple=triple, arch=arch, shim=shim, groups=groups,
                          symbols_map=symbols_map, symbol_mask_words=mask_words, digest=digest,
                          comments=comments, emit_order=order, path=path)
 

@@ -1,6 +1,6 @@
 """build_group's bookkeeping where the backends' usual output does not reach it: relocs out of
 offset order, several relocs at one offset, the trailing jump not last in the list, GOT slots
-shared by the references to one symbol, data relocs, and which holes are shared between groups.
+shared by the references to one symbol, data relocs, which holes are shared between groups, and that a group's parts cannot change.
 
 The expected groups are written out from what ``Tools/jit/_stencils.py`` does (holes kept in
 offset order, a stable sort; ``remove_jump`` looks at the hole with the highest offset; one GOT
@@ -8,9 +8,13 @@ slot per symbol, in the order the relocs first name it, after the 8-byte-padded 
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
 from refjit.codebuf import Reloc
 from refjit.headerwriter import build_group
-from refjit.stencils import Hole, HoleValue
+from refjit.stencils import Hole, HoleValue, Stencil
 
 JMP = b"\xe9\0\0\0\0"
 
@@ -36,8 +40,8 @@ def test_x86_relocs_out_of_order_and_the_jump_not_last():
     assert g.data.body == b"\x01\x02\x03" + bytes(5 + 16)
     assert _holes(g.data) == [(8, "patch_64", HoleValue.ZERO, "_Py_Dealloc", 0),
                               (16, "patch_64", HoleValue.ZERO, "PyFloat_Type", 0)]
-    assert g.data.listing == ["0: '\\x01\\x02\\x03'", "3: 00 00 00 00 00", "8: &_Py_Dealloc+0x0",
-                              "10: &PyFloat_Type+0x0"]
+    assert g.data.listing == ("0: '\\x01\\x02\\x03'", "3: 00 00 00 00 00", "8: &_Py_Dealloc+0x0",
+                              "10: &PyFloat_Type+0x0")
 
 
 def test_x86_a_jump_that_is_not_the_last_hole_stays():
@@ -69,12 +73,32 @@ def test_aarch64_got_pair_shares_a_slot_and_data_relocs_sort():
 def test_aarch64_code_padded_with_nops_after_the_jump_goes():
     code = (0xD65F03C0).to_bytes(4, "little") + (0x14000000).to_bytes(4, "little")  # ret; b
     g = build_group("_X", "aarch64", code, [Reloc(4, "patch_aarch64_26r", "_JIT_CONTINUE", 0)])
-    assert g.code.body == code[:4] + bytes.fromhex("1f2003d5") and g.code.holes == []
+    assert g.code.body == code[:4] + bytes.fromhex("1f2003d5") and g.code.holes == ()
 
 
 def test_groups_share_equal_holes_and_holes_stay_immutable():
     a = build_group("_A", "x86_64", b"\x48\xb8" + bytes(8), [Reloc(2, "patch_64", "_JIT_OPARG", 0)])
     b = build_group("_B", "x86_64", b"\x48\xb8" + bytes(8), [Reloc(2, "patch_64", "_JIT_OPARG", 0)])
-    assert a.code.holes == b.code.holes == [Hole(2, "patch_64", HoleValue.OPARG)]
-    a.code.holes.clear()  # each group has its own list
-    assert b.code.holes == [Hole(2, "patch_64", HoleValue.OPARG)]
+    assert a.code.holes == b.code.holes == (Hole(2, "patch_64", HoleValue.OPARG),)
+    assert a.code.holes[0] is b.code.holes[0]  # equal relocs share one (immutable) Hole
+
+
+def test_a_groups_parts_cannot_change():
+    # The linker keeps a plan per group (StencilGroup.derived) for as long as the group holds the
+    # same body and holes objects: those must not change in place.
+    g = build_group("_A", "aarch64", (0x90000008).to_bytes(4, "little") + (0xF9400108).to_bytes(4, "little"),
+                    [Reloc(0, "patch_aarch64_21r", "_Py_Dealloc", 0), Reloc(4, "patch_aarch64_12", "_Py_Dealloc", 0)])
+    for stencil in (g.code, g.data):
+        assert type(stencil.body) is bytes and type(stencil.holes) is tuple and type(stencil.listing) is tuple
+    with pytest.raises(AttributeError):
+        g.code.holes.append(g.code.holes[0])
+    with pytest.raises(TypeError):
+        g.code.body[0] = 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.code.holes[0].offset = 8
+    # lists and bytearrays given are copied: changing them afterwards changes nothing
+    holes, body = [Hole(0, "patch_64", HoleValue.OPARG)], bytearray(8)
+    s = Stencil(body, holes, ["x"])
+    holes.clear()
+    body[0] = 1
+    assert s.holes == (Hole(0, "patch_64", HoleValue.OPARG),) and s.body == bytes(8) and s.listing == ("x",)

@@ -130,6 +130,68 @@ def test_x86_near_symbols_are_relaxed():
     assert all(s.width == 6 and s.part == "code" for s in relaxed)
 
 
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_a_kept_plan_links_as_a_new_group_does(arch):
+    """link keeps what it works out per group in StencilGroup.derived (one plan per ISA). Linking
+    the same group objects again, at other addresses and with other symbols (near ones: x86-64
+    relaxes), must give exactly what freshly parsed copies give, sites included."""
+    h = header(arch)
+    near = {k: BASE + 0x100000 + 0x100 * i for i, k in enumerate(FAR_SYMBOLS)}
+    for base, symbols in ((BASE, FAR_SYMBOLS), (BASE + 0x3000, near), (BASE, near), (BASE + 0x7000, FAR_SYMBOLS)):
+        again = link(TRACE, h.groups, h.shim, arch=arch, executor=EXECUTOR, base=base, resolve=symbols)
+        fresh = header(arch)
+        assert not fresh.shim.derived and not fresh.groups["_TEST_OP"].derived
+        new = link(TRACE, fresh.groups, fresh.shim, arch=arch, executor=EXECUTOR, base=base, resolve=symbols)
+        assert again.memory == new.memory and again.pc_map == new.pc_map and again.sites == new.sites
+        assert sum(s.relaxed for s in again.sites) == (4 if arch == "x86_64" and symbols is near else 0)
+    assert list(h.groups["_TEST_OP"].derived) == [f"link {arch}"]
+
+
+def test_a_group_linked_on_both_isas_keeps_a_plan_for_each():
+    # patch_64 exists on both ISAs; the plan of one (its patch functions) must not serve the other
+    g = StencilGroup("_H", Stencil(bytes(16), [Hole(0, "patch_64", HoleValue.OPARG), Hole(8, "patch_64", HoleValue.CODE, None, 3)]))
+    groups = {"_START_EXECUTOR": StencilGroup("_START_EXECUTOR"), "_FATAL_ERROR": StencilGroup("_FATAL_ERROR"), "_H": g}
+    for arch in ("x86_64", "aarch64", "x86_64"):
+        ex = link([Instruction("_START_EXECUTOR"), Instruction("_H", 42)], groups, StencilGroup("shim"), arch=arch,
+                  executor=EXECUTOR, base=BASE, resolve={})
+        assert u64(ex.memory, BASE, BASE) == 42 and u64(ex.memory, BASE, BASE + 8) == BASE + 3
+    assert sorted(g.derived) == ["link aarch64", "link x86_64"]
+    with pytest.raises(LinkError, match="patch_aarch64_12 is not a patch function for x86_64"):
+        bad = StencilGroup("_H", Stencil(bytes(16), [Hole(0, "patch_aarch64_12", HoleValue.OPARG)]))
+        link([Instruction("_START_EXECUTOR"), Instruction("_H", 42)], {**groups, "_H": bad}, StencilGroup("shim"),
+             arch="x86_64", executor=EXECUTOR, base=BASE, resolve={})
+
+
+def test_a_group_given_new_parts_is_planned_again():
+    """The kept plan serves only while the group holds the very body and holes it was made from."""
+    h = header("x86_64")
+    groups = dict(h.groups)
+    g = groups["_TEST_TARGET"] = StencilGroup("_TEST_TARGET", h.groups["_TEST_TARGET"].code, h.groups["_TEST_TARGET"].data)
+    first = link(TRACE, groups, h.shim, arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+    start = first.instruction_starts[2]
+    assert [imm(i[3]) for i in decode("x86_64", first.memory, BASE, start, start + 20)] == [0xABCDEF, 0x1234]
+    # the holes swapped: OPERAND1's field now takes TARGET and the other way round
+    (a, b) = g.code.holes
+    g.code.holes = (Hole(a.offset, a.func, b.value), Hole(b.offset, b.func, a.value))
+    second = link(TRACE, groups, h.shim, arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+    assert [imm(i[3]) for i in decode("x86_64", second.memory, BASE, start, start + 20)] == [0x1234, 0xABCDEF]
+    # a new body (the second movabs made a mov to another register): bytes change, holes stay
+    body = bytearray(g.code.body)
+    body[11] += 1
+    g.code.body = bytes(body)
+    third = link(TRACE, groups, h.shim, arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+    assert third.memory[start - BASE + 11] == second.memory[start - BASE + 11] + 1
+    g.code = Stencil(b"")  # and a whole new Stencil
+    fourth = link(TRACE, groups, h.shim, arch="x86_64", executor=EXECUTOR, base=BASE, resolve=FAR_SYMBOLS)
+    assert fourth.code_size == first.code_size - 20
+    # each executor's sites are those of the parts it was linked with, whenever they are asked for
+    assert [(s.hole.value, s.value) for s in first.sites if s.index == 2] == [
+        (HoleValue.OPERAND1, 0xABCDEF), (HoleValue.TARGET, 0x1234)]
+    assert [(s.hole.value, s.value) for s in second.sites if s.index == 2] == [
+        (HoleValue.TARGET, 0x1234), (HoleValue.OPERAND1, 0xABCDEF)]
+    assert not [s for s in fourth.sites if s.index == 2]
+
+
 def test_page_rounding_adds_a_full_page_when_aligned():
     h = header("x86_64")
     for fill, padding in ((3832, 4096), (3824, 8)):  # 264 bytes without the filler

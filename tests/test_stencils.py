@@ -91,7 +91,7 @@ def test_build_group_follows_tools_jit():
     assert [(h.offset, h.symbol) for h in op.data.holes] == [(8, "_Py_Dealloc"), (16, "PyFloat_Type")]
     calls = [h for h in op.code.holes if h.func == "patch_x86_64_32rx"]
     assert [(h.value, h.addend) for h in calls] == [(HoleValue.DATA, 4), (HoleValue.DATA, 12), (HoleValue.DATA, 4)]
-    assert op.data.listing == ["0: 'hello\\x00'", "6: 00 00", "8: &_Py_Dealloc+0x0", "10: &PyFloat_Type+0x0"]
+    assert op.data.listing == ("0: 'hello\\x00'", "6: 00 00", "8: &_Py_Dealloc+0x0", "10: &PyFloat_Type+0x0")
     # aarch64: NOP padding to 8 bytes; holes reached through the GOT, local data through ADRP+ADD.
     shim, groups = F.groups("aarch64")
     assert groups["_DEOPT"].code.body == bytes.fromhex("c0035fd6") + bytes.fromhex("1f2003d5")
