@@ -220,33 +220,35 @@ class Objects:
     # -- allocation primitives -------------------------------------------------------------------
     def _object_malloc(self, tp_name: str, size: int) -> int:
         """PyObject_Malloc (+ GC header for HAVE_GC types), then _PyObject_Init: refcount 1."""
-        gc = self._has_gc(tp_name)
-        op = self.heap.malloc(size, tp_name, header=self.o.gc_head if gc else 0)
-        if gc:
-            self.mem.fill(op - self.o.gc_head, self.o.gc_head, 0)  # untracked, not in any GC list
-        self.mem.set_u64(op, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
-        self.mem.set_u64(op + self.o.type, self._type_addr[tp_name])
-        return op
+        gc, head = self._object_head(tp_name)
+        return self.heap.malloc(size, tp_name, header=gc, init=head)
 
-    def _object_bytes(self, tp_name: str, size: int, immortal: bool = False) -> tuple[int, bytearray]:
-        """A new object's block as _object_malloc (and make_immortal, if ``immortal``) leave it,
-        built in a buffer so that its members can be set before it is written: (the GC
-        pre-header's size ``gc``, the block's bytes from its first one: the pre-header zeroed,
-        ob_refcnt_full and ob_type set, the other ``size`` - 16 bytes FRESH). A member at offset
-        ``k`` goes at ``gc + k``; ``heap.malloc(size, tp_name, header=gc, init=data)`` then
-        allocates the object and writes it, one write instead of one per member."""
+    def _object_head(self, tp_name: str, immortal: bool = False) -> tuple[int, bytes]:
+        """(the GC pre-header's size ``gc``, the first bytes of a new object's block as
+        _object_malloc leaves them: the pre-header zeroed (untracked, in no GC list),
+        ob_refcnt_full 1 (refcount 1, overflow 0, flags 0) and ob_type; with ``immortal``, as
+        make_immortal then leaves them), made once per type."""
         head = self._object_heads.get((tp_name, immortal))
         if head is None:
             o, c = self.o, self.consts
             gc = o.gc_head if self._has_gc(tp_name) else 0
             data = bytearray(gc + o.type + 8)
-            _U64.pack_into(data, gc, 1)  # ob_refcnt_full = 1: refcount 1, overflow 0, flags 0
+            _U64.pack_into(data, gc, 1)
             _U64.pack_into(data, gc + o.type, self._type_addr[tp_name])
             if immortal:  # make_immortal of a new (mortal) object
                 _U32.pack_into(data, gc + o.refcnt, c._Py_IMMORTAL_INITIAL_REFCNT)
                 _U16.pack_into(data, gc + o.flags, c._Py_IMMORTAL_FLAGS)
             head = self._object_heads[(tp_name, immortal)] = (gc, bytes(data))
-        gc, prefix = head
+        return head
+
+    def _object_bytes(self, tp_name: str, size: int, immortal: bool = False) -> tuple[int, bytearray]:
+        """A new object's block as _object_malloc (and make_immortal, if ``immortal``) leave it,
+        built in a buffer so that its members can be set before it is written: (``gc``, the
+        block's bytes from its first one: _object_head's, then ``size`` - 16 FRESH bytes). A
+        member at offset ``k`` goes at ``gc + k``; ``heap.malloc(size, tp_name, header=gc,
+        init=data)`` then allocates the object and writes it, one write instead of one per
+        member."""
+        gc, prefix = self._object_head(tp_name, immortal)
         return gc, bytearray(prefix) + _FRESH_BYTE * (gc + size - len(prefix))
 
     def _write_words(self, addr: int, words: Sequence[int]) -> None:

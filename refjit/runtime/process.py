@@ -180,6 +180,17 @@ class Process(Objects):
         self._frame_members = _Members(profile, "_PyInterpreterFrame", (
             "f_executable.bits", "previous", "f_funcobj.bits", "instr_ptr", "stackpointer",
             "return_offset", "owner"))
+        # The byte of vm_data's valid, linked and chain_depth bitfields in a new executor (linked,
+        # chain depth 0): by validity, as StructBuffer sets it in a zeroed executor.
+        self._o_vm_flags = profile.field("_PyExecutorObject", "vm_data.valid").offset
+        if profile.field("_PyExecutorObject", "vm_data.linked").offset != self._o_vm_flags:
+            raise SpecError("_PyExecutorObject: vm_data.valid and vm_data.linked are not in one byte")
+        self._vm_flags = {}
+        for valid in (False, True):
+            b = StructBuffer(profile, "_PyExecutorObject", bytearray(profile.sizeof("_PyExecutorObject")))
+            b["vm_data.valid"] = int(valid)
+            b["vm_data.linked"] = 1
+            self._vm_flags[valid] = b.data[self._o_vm_flags]
         self._executor_members = _Members(profile, "_PyExecutorObject", (
             "ob_size", "trace", "code_size", "exit_count", "vm_data.warm", "vm_data.index",
             "vm_data.code", "vm_data.links.previous", "vm_data.links.next", "jit_code", "jit_size",
@@ -565,14 +576,14 @@ class Process(Objects):
                 jit_size = 0x1000
         exit_size, base = self._exit_size, self._o_executor_exits
         var = len(exit_targets) * exit_size + trace_length * self._uop_size
-        op = self._object_malloc("uop_executor", base + var)
+        gc, head = self._object_head("uop_executor")
+        op = self.heap.malloc(base + var, "uop_executor", header=gc, init=head)  # _object_malloc
         # The object as _object_malloc left its header, the rest zeroed, built in a buffer with
         # its members and exits and written once. link_executor (_Py_ExecutorInit) pushes it on
         # interp->executor_list_head: its own links are set here, the old head's and the list's
         # after the write.
-        head = self.o.ob_size
-        e = StructBuffer(self.profile, "_PyExecutorObject",
-                         bytearray(self.mem.read(op, head)) + bytes(base - head + var))
+        head = head[gc:]
+        e = StructBuffer(self.profile, "_PyExecutorObject", bytearray(head) + bytes(base - len(head) + var))
         list_head = self.interp + self._o_executor_list_head
         old_head = self.mem.u64(list_head)
         shim = self.profile.abi.shim_code_size if shim_size is None else shim_size
@@ -581,8 +592,7 @@ class Process(Objects):
         self._executor_members.store(e, var, op + base + len(exit_targets) * exit_size, trace_length,
                                      len(exit_targets), 1, -1, code, 0, old_head, jit_code, jit_size or 0,
                                      jit_code + shim if jit_code else 0)
-        e["vm_data.valid"] = 1 if valid else 0
-        e["vm_data.linked"] = 1
+        e.data[self._o_vm_flags] = self._vm_flags[bool(valid)]  # vm_data.valid, vm_data.linked = 1
         if chain_depth:
             e["vm_data.chain_depth"] = chain_depth
         temperature = (self.consts.SIDE_EXIT_INITIAL_VALUE << self.consts.BACKOFF_BITS) | self.consts.SIDE_EXIT_INITIAL_BACKOFF
