@@ -145,7 +145,7 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     from refjit.fuzz.campaign import campaign_lines, fuzz_command
 
     report = fuzz_command(args.seconds, seed=args.seed, stencil_paths=args.stencils or (),
-                          out=args.out, arches=args.arch.split(","))
+                          out=args.out, arches=args.arch.split(","), max_found=args.max_found)
     for line in campaign_lines(report):
         print(line)
     return 1 if report.found else 0
@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CPython jit_stencils-<triple>.h headers: also run CPython's stencils on their ISA")
     fz.add_argument("--out", default="fuzz-out", help="where to save reproducers (default fuzz-out)")
     fz.add_argument("--arch", default="x86_64,aarch64", help="ISAs to run (default x86_64,aarch64)")
+    fz.add_argument("--max-found", type=int, default=10, metavar="N",
+                    help="stop once N distinct disagreements are saved (default 10)")
     fz.set_defaults(func=_cmd_fuzz)
     return p
 

@@ -295,6 +295,7 @@ def test_refjit_fuzz_runs_a_campaign_and_prints_a_summary(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["--arch", "sparc"], "unknown ISA 'sparc'"),
     (["--seconds", "0"], "--seconds must be positive"),
+    (["--max-found", "0"], "--max-found must be at least 1"),
     (["--stencils", "/nonexistent/jit_stencils-x86_64-pc-linux-gnu.h"], "nonexistent"),
 ])
 def test_refjit_fuzz_refuses_bad_arguments_clearly(argv, message, capsys):
@@ -340,7 +341,8 @@ def test_refjit_fuzz_exits_1_and_names_the_file_when_it_finds_a_disagreement(mon
     from refjit.cli import main
 
     plant(monkeypatch, "_BINARY_OP_ADD_INT", "_BINARY_OP_SUBTRACT_INT")
-    assert main(["fuzz", "--seconds", "2", "--seed", "0", "--arch", "x86_64",
+    # it stops at the first disagreement, so a slow machine gets more time, not fewer cases
+    assert main(["fuzz", "--seconds", "120", "--max-found", "1", "--seed", "0", "--arch", "x86_64",
                  "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     saved = sorted(tmp_path.iterdir())

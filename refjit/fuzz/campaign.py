@@ -158,9 +158,10 @@ def crashed(err: Exception) -> CaseResult:
 def run_campaign(seconds: float, *, seed: int = 0, stencils=None, arches=ARCHES,
                  out: str | None = None, batch_size: int = 25, max_uops: int = 40,
                  max_found: int = 10) -> CampaignReport:
-    """Fuzz for about ``seconds``: the batch in progress finishes, and its shrinking may go on
-    for a grace period (a quarter of ``seconds``, at least 10 s); after that the smallest
-    disagreement seen so far is the one saved."""
+    """Fuzz for about ``seconds``, or until ``max_found`` distinct disagreements are saved: the
+    batch in progress finishes, and its shrinking may go on for a grace period (a quarter of
+    ``seconds``, at least 10 s); after that the smallest disagreement seen so far is the one
+    saved."""
     try:
         from hypothesis import HealthCheck, Phase, given, reject, settings
         from hypothesis import seed as hseed
@@ -237,7 +238,7 @@ def campaign_lines(report: CampaignReport) -> list[str]:
 
 
 def fuzz_command(seconds: float, *, seed: int = 0, stencil_paths=(), out: str | None = None,
-                 arches=ARCHES) -> CampaignReport:
+                 arches=ARCHES, max_found: int = 10) -> CampaignReport:
     """``refjit fuzz``: check the arguments, read the headers, run the campaign."""
     from refjit.stencils import read_header
 
@@ -247,6 +248,8 @@ def fuzz_command(seconds: float, *, seed: int = 0, stencil_paths=(), out: str | 
             raise RefjitError(f"unknown ISA {arch!r} (expected {' or '.join(ARCHES)})")
     if not seconds > 0:
         raise RefjitError(f"--seconds must be positive, not {seconds}")
+    if max_found < 1:
+        raise RefjitError(f"--max-found must be at least 1, not {max_found}")
     stencils = {}
     for path in stencil_paths:
         header = read_header(path)
@@ -255,4 +258,5 @@ def fuzz_command(seconds: float, *, seed: int = 0, stencil_paths=(), out: str | 
         if header.arch not in arches:
             raise RefjitError(f"{path} is for {header.arch}, which is not among --arch {','.join(arches)}")
         stencils[header.arch] = header
-    return run_campaign(seconds, seed=seed, stencils=stencils, arches=arches, out=out)
+    return run_campaign(seconds, seed=seed, stencils=stencils, arches=arches, out=out,
+                        max_found=max_found)
