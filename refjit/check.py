@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from refjit.errors import LinkError, RefjitError, SemanticsError
@@ -171,13 +172,26 @@ class _Linked:
 
     executors: list[tuple[int, Any]]            # (executor address, LinkedExecutor)
     entry: int
-    ranges: list[tuple[int, int, int, str]]     # the machine's uop map
-    starts: dict[int, tuple[int, int, str]]     # first instruction -> (executor, index, name)
-    sizes: dict[tuple[int, int], int]           # (executor, uop index) -> code size
+    ranges: list[tuple[int, int, int, str]]     # the machine's uop map (the linkers' PcRanges)
 
     def install(self, process) -> None:
         for executor, linked in self.executors:
             linked.install(process, executor)
+
+    # Only a divergence search or an exhausted budget needs these two: made when first asked.
+
+    @cached_property
+    def starts(self) -> dict[int, tuple[int, int, str]]:
+        """First instruction of every uop with code -> (executor, index, name)."""
+        return {r.start: (executor, r.index, r.name.split(" [")[0])
+                for executor, linked in self.executors for r in linked.pc_map
+                if r.index >= 0 and r.end > r.start}
+
+    @cached_property
+    def sizes(self) -> dict[tuple[int, int], int]:
+        """(executor, uop index) -> code size."""
+        return {(executor, r.index): r.end - r.start
+                for executor, linked in self.executors for r in linked.pc_map if r.index >= 0}
 
 
 def _parse_mix(mix: Mapping[Any, str] | None) -> tuple[str, dict[str, str], dict[int, str]]:
@@ -242,7 +256,7 @@ def _link_all(sc, arch: str, process, *, stencils=None, mix=None) -> _Linked:
 
     groups = {name: pools[source_of(name)][name] for name in names | {FATAL_ERROR}}
     base = process.regions["jit"].base
-    out = _Linked([], 0, [], {}, {})
+    out = _Linked([], 0, [])
     for executor, uops in executors.items():
         trace = []
         for u in uops:
@@ -258,12 +272,7 @@ def _link_all(sc, arch: str, process, *, stencils=None, mix=None) -> _Linked:
         out.executors.append((executor, linked))
         if executor == sc.executor:
             out.entry = base
-        for r in linked.pc_map:
-            out.ranges.append((r.start, r.end, r.index, r.name))
-            if r.index >= 0:
-                out.sizes[(executor, r.index)] = r.end - r.start
-                if r.end > r.start:
-                    out.starts[r.start] = (executor, r.index, r.name.split(" [")[0])
+        out.ranges += linked.pc_map
         base += linked.jit_size
     if base > process.regions["jit"].end:
         raise LinkError(f"the trace's executors need {base - process.regions['jit'].base} bytes, "

@@ -837,10 +837,13 @@ class Machine:
         """
         if side_entries is None:
             side_entries = _other_side_entries(self.process, executor)
-        if uop_map is not None and not isinstance(uop_map, UopMap):
-            uop_map = UopMap(uop_map)
-        if per_uop and uop_map is None:
-            raise EmulationError("per-uop accounting needs the linker's uop map (uop_map=)")
+        if per_uop:
+            if uop_map is None:
+                raise EmulationError("per-uop accounting needs the linker's uop map (uop_map=)")
+            if not isinstance(uop_map, UopMap):
+                uop_map = UopMap(uop_map)
+        # Otherwise a plain sequence stays one: _locate and listing make the UopMap when a
+        # fault asks where it was (most runs never look a pc up).
         ending = self.execute(entry, frame, stack_pointer, tstate, budget=budget,
                               side_entries=side_entries, executor=executor,
                               profile=uop_map if per_uop else None)

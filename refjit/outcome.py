@@ -28,14 +28,20 @@ static objects by symbol name, small ints as ``small_int[v]``.
 
 from __future__ import annotations
 
+import struct
 import weakref
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 
 from refjit.errors import RefjitError
 
 KINDS = ("tier1", "error", "side_exit", "fatal", "fault")
-MAX_LEAVES = 1 << 16         # bound on the memo of int/float/str ObjectStates (per process)
-_LEAF_TYPES = frozenset(("int", "float", "str"))
+MAX_KNOWN = 1 << 16          # bound on the memo of ObjectStates (per process): see known_state
+# Types whose state is read from their own block only, and those of them that have a value
+# (to_python) as a tuple's or list's item.
+_SELF_CONTAINED = frozenset(("int", "float", "str", "range_iterator", "list_iterator",
+                             "tuple_iterator"))
+_VALUE_TYPES = frozenset(("int", "float", "str"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,51 +322,194 @@ class _Namer:
         self._slots = None
         self._type_by_addr, self.o = process._type_by_addr, process.o
         prof = process.profile
+        off = prof.offset
+        # What build_outcome reads besides the objects: the frame, the thread state.
+        self.at = SimpleNamespace(
+            current_frame=off("PyThreadState", "current_frame"),
+            current_exception=off("PyThreadState", "current_exception"),
+            current_executor=off("PyThreadState", "current_executor"),
+            eval_breaker=off("PyThreadState", "eval_breaker"), interp=off("PyThreadState", "interp"),
+            trace_run_counter=off("PyInterpreterState", "trace_run_counter"),
+            f_executable=off("_PyInterpreterFrame", "f_executable"),
+            instr_ptr=off("_PyInterpreterFrame", "instr_ptr"),
+            localsplus=off("_PyInterpreterFrame", "localsplus"),
+            stackpointer=off("_PyInterpreterFrame", "stackpointer"),
+            co_nlocalsplus=off("PyCodeObject", "co_nlocalsplus"),
+            co_code_adaptive=off("PyCodeObject", "co_code_adaptive"),
+            immortal_refcnt=prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
         # _PyExecutorObject.exits[k]: (offset of exits, sizeof _PyExitData, its temperature's
         # and executor's offsets)
         self.exit_layout = (prof.offset("_PyExecutorObject", "exits"), prof.sizeof("_PyExitData"),
                             prof.offset("_PyExitData", "temperature.value_and_backoff"),
                             prof.offset("_PyExitData", "executor"))
-        # (serial, address, the block's bytes) -> ObjectState of a live int, float or str: see
-        # leaf_state.
-        self._leaves: dict[tuple[int, int, bytes], ObjectState] = {}
+        # What a live object's state is read from -> its ObjectState: see known_state.
+        self._known: dict[tuple, ObjectState] = {}
+        # Per Outcome (reset by begin): address -> value_key of the object there.
+        self._value_keys: dict[int, tuple | None] = {}
+        self._none = process.symbols.get("_Py_NoneStruct")
+        self._bools = {process.symbols.get(name) for name in ("_Py_TrueStruct", "_Py_FalseStruct")}
+        o = self.o
+        # Per type: the end of the fixed fields read_object reads, relative to the object.
+        self._fixed_end = {"float": o.fval + 8, "int": o.lv_tag + 8, "str": o.str_data,
+                           "range_iterator": max(o.range_start, o.range_step, o.range_len) + 8,
+                           "list_iterator": max(o.li_index, o.li_seq) + 8,
+                           "tuple_iterator": max(o.ti_index, o.ti_seq) + 8,
+                           "tuple": o.tuple_items, "list": max(o.ob_size, o.list_items, o.list_allocated) + 8,
+                           "uop_executor": self.exit_layout[0]}
+        self._head = max(o.type + 8, o.refcnt + 4)     # ob_refcnt and ob_type, read for every type
+        self._fixed_end = {name: max(end, self._head) for name, end in self._fixed_end.items()}
+        # _PyExecutorObject: the offsets of exit_count and of the bytes holding vm_data.valid
+        # and vm_data.warm (a bit and a _Bool), what _executor_text reads besides the exits.
+        self._executor_fields = (prof.offset("_PyExecutorObject", "exit_count"),
+                                 prof.offset("_PyExecutorObject", "vm_data.valid"),
+                                 prof.offset("_PyExecutorObject", "vm_data.warm") + 1)
 
-    def leaf_state(self, process, block) -> "ObjectState | None":
-        """The ObjectState of the live int, float or str in ``block`` when everything reading it
-        reads lies inside the block (its type word, refcount, value and length fields, digits,
-        characters), memoised by the block's bytes: the same bytes read the same in every
-        Outcome. None when the object is of another type or reaches outside its block."""
-        if block.type not in _LEAF_TYPES:
+    def begin(self) -> None:
+        """A new Outcome is read: memory may have changed since the last one."""
+        self._value_keys = {}
+
+    def known_state(self, process, block) -> "ObjectState | None":
+        """The ObjectState of the live object in ``block``, memoised by everything _object_state
+        reads to make it: the block's bytes (its type word, refcount and fields, a str's
+        characters, an int's digits, a tuple's items, an executor's exits), and what lies
+        outside them: the bytes of the objects a tuple's or list's items point to (see
+        value_key) and a list's item array; the names of an executor's exit targets. The same
+        inputs read the same in every Outcome. None (read it afresh) when the block's type word
+        disagrees with the heap's books, when something read would lie outside what the key
+        holds (a corrupt size, a nested tuple), or for the types not handled here."""
+        name = block.type
+        end = self._fixed_end.get(name)
+        if end is None:
             return None
         op, o = block.address, self.o
         data = self.mem.read(op, block.end - op)
-        key = (block.serial, op, data)
-        state = self._leaves.get(key)
-        if state is not None:
-            return state
         n = len(data)
-        if n < o.type + 8:
+        if name in _SELF_CONTAINED:
+            # The block's bytes are the key; an entry is stored under them only once the checks
+            # below have passed, so a hit needs none.
+            key = (block.serial, op, data)
+            state = self._known.get(key)
+            if state is None:
+                if n < end or self._type_by_addr.get(
+                        int.from_bytes(data[o.type:o.type + 8], "little")) != name:
+                    return None
+                if (name == "int" or name == "str") and not self._leaf_inside(name, data):
+                    return None
+                state = self._remember(key, _object_state(process, self, block, "live"))
+            if name in _VALUE_TYPES:
+                self._value_keys[op] = (op, data)   # value_key(op), for a tuple or list holding it
+            return state
+        if n < end or self._type_by_addr.get(int.from_bytes(data[o.type:o.type + 8], "little")) \
+                != name:
             return None
-        name = self._type_by_addr.get(int.from_bytes(data[o.type:o.type + 8], "little"))
-        if name != block.type:
-            return None
-        if name == "float":
-            inside = o.fval + 8 <= n
-        elif name == "int":
-            inside = o.lv_tag + 8 <= n and \
-                o.digits + 4 * max(1, int.from_bytes(data[o.lv_tag:o.lv_tag + 8], "little") >> 3) <= n
-        elif name == "str":
-            inside = o.str_data <= n and \
-                0 <= int.from_bytes(data[o.str_length:o.str_length + 8], "little", signed=True) <= n - o.str_data
+        if name == "tuple":
+            count = int.from_bytes(data[o.ob_size:o.ob_size + 8], "little", signed=True)
+            if not 0 <= count <= 1 << 20 or o.tuple_items + 8 * count > n:
+                return None
+            items = self._item_keys(data, o.tuple_items, count)
+            if items is None:
+                return None
+            key = (block.serial, op, data, items)
+        elif name == "list":
+            count = int.from_bytes(data[o.ob_size:o.ob_size + 8], "little", signed=True)
+            array = b""
+            if count:
+                if not 0 < count <= 1 << 20:
+                    return None
+                at = int.from_bytes(data[o.list_items:o.list_items + 8], "little")
+                try:
+                    array = self.mem.read(at, 8 * count)
+                except RefjitError:
+                    return None
+            items = self._item_keys(array, 0, count)
+            if items is None:
+                return None
+            key = (block.serial, op, data, array, items)
+        else:   # uop_executor: its exits lie inside the block; their targets are named
+            at, size, _temperature, target = self.exit_layout
+            count_at, vm_at, vm_end = self._executor_fields
+            count = int.from_bytes(data[count_at:count_at + 4], "little")
+            exits_end = at + size * count
+            if exits_end > n:
+                return None
+            ident = self.ident
+            names = tuple(ident(int.from_bytes(data[x:x + 8], "little"))
+                          for x in range(at + target, exits_end, size))
+            # Only the fields read: jit_code and the other fields linking sets differ between a
+            # machine run and the semantics, with the same state.
+            key = (block.serial, op, data[:self._head], data[vm_at:vm_end],
+                   data[count_at:count_at + 4], data[at:exits_end], names)
+        state = self._known.get(key)
+        if state is None:
+            state = self._remember(key, _object_state(process, self, block, "live"))
+        return state
+
+    def _remember(self, key: tuple, state: ObjectState) -> ObjectState:
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()
+        self._known[key] = state
+        return state
+
+    def _leaf_inside(self, name: str, data: bytes) -> bool:
+        """Whether an int's digits or a str's characters lie inside ``data`` (the object's bytes
+        from its address on), its fixed fields being known to."""
+        o, n = self.o, len(data)
+        if name == "int":
+            return o.digits + 4 * max(1, int.from_bytes(data[o.lv_tag:o.lv_tag + 8], "little") >> 3) <= n
+        return 0 <= int.from_bytes(data[o.str_length:o.str_length + 8], "little", signed=True) \
+            <= n - o.str_data
+
+    def _item_keys(self, data: bytes, at: int, count: int) -> tuple | None:
+        """value_key of each of the ``count`` item pointers at ``data[at:]`` (None: one has none)."""
+        keys = []
+        cache, value_key = self._value_keys, self.value_key
+        for i in range(at, at + 8 * count, 8):
+            x = int.from_bytes(data[i:i + 8], "little")
+            k = cache.get(x, False)
+            if k is False:
+                k = cache[x] = value_key(x)
+            if k is None:
+                return None
+            keys.append(k)
+        return tuple(keys)
+
+    def value_key(self, x: int) -> tuple | None:
+        """``(x, bytes)`` holding everything ``to_python(x)`` reads, as an item of a tuple or
+        list: its type word and, for an int, bool, float or str, its value's fields. ``bytes``
+        runs from ``x`` to the end of its heap block, or over a small int, bool or None. None
+        for what cannot be bounded that way (a nested tuple or list, any other static)."""
+        heap = self.heap
+        if heap.owns(x):
+            block = heap.block_at(x)
+            if block is None:
+                return None
+            end = block.end
+        elif x == self._none:
+            end = x + 16
+        elif x in self._bools or (0 <= x - self.small_base < 262 * self.small_size
+                                  and (x - self.small_base) % self.small_size == 0):
+            end = x + self.small_size
         else:
             return None
-        if not inside:
+        o = self.o
+        if end - x < o.type + 8:
             return None
-        state = _object_state(process, self, block, "live")
-        if len(self._leaves) >= MAX_LEAVES:
-            self._leaves.clear()
-        self._leaves[key] = state
-        return state
+        try:
+            data = self.mem.read(x, end - x)
+        except RefjitError:
+            return None
+        name = self._type_by_addr.get(int.from_bytes(data[o.type:o.type + 8], "little"))
+        if name == "tuple" or name == "list":
+            return None                 # to_python would read its items too
+        if name == "int" or name == "bool":
+            fixed = o.lv_tag + 8 <= len(data) and self._leaf_inside("int", data)
+        elif name == "float":
+            fixed = o.fval + 8 <= len(data)
+        elif name == "str":
+            fixed = o.str_data <= len(data) and self._leaf_inside("str", data)
+        else:
+            fixed = True                # None, or no value: the type word decides
+        return (x, data) if fixed else None
 
     def changed_statics(self, immortal_refcnt: int) -> list[tuple[str, int]]:
         """Static objects whose 32-bit refcount is no longer the immortal initial value."""
@@ -376,9 +525,11 @@ class _Namer:
         words = region.view.cast("I")
         first = (self.small_base - region.base) // 4
         step = self.small_size // 4
-        for i, rc in enumerate(words[first:first + 262 * step:step].tolist()):
-            if rc != immortal_refcnt:
-                out.append((f"small_int[{i - 5}]", rc))
+        refcounts = words[first:first + 262 * step:step].tolist()
+        if refcounts.count(immortal_refcnt) != 262:     # (usually all are: no loop)
+            for i, rc in enumerate(refcounts):
+                if rc != immortal_refcnt:
+                    out.append((f"small_int[{i - 5}]", rc))
         return out
 
     def ident(self, addr: int) -> str:
@@ -428,6 +579,17 @@ def render_stackref(bits: int, ident) -> str:
     return f"{ident(bits & ~1)} {'borrowed' if bits & 1 else 'owned'}"
 
 
+def _stackrefs(mem, at: int, count: int, ident) -> tuple[str, ...]:
+    """render_stackref of the ``count`` stack refs from ``at``, read at once."""
+    if count <= 0:
+        return ()
+    try:
+        words = struct.unpack(f"<{count}Q", mem.read(at, 8 * count))
+    except RefjitError:     # they run out of a region: one by one, failing where a slot does
+        words = [mem.u64(at + 8 * i) for i in range(count)]
+    return tuple(render_stackref(w, ident) for w in words)
+
+
 def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
                   executor: int | None = None) -> Outcome:
     """Read the Outcome of a run that ended as ``ending`` out of ``process``.
@@ -438,22 +600,23 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     else ``executor``) and, when that is not ``executor`` (the run followed a chain), names that
     executor too, so every side says "exit k of executor E" the same way.
     """
-    mem, prof = process.mem, process.profile
+    mem = process.mem
     namer = _namer(process)
+    namer.begin()
     ident = namer.ident
-    off = prof.offset
+    at = namer.at
 
-    current_frame = mem.u64(tstate + off("PyThreadState", "current_frame"))
+    current_frame = mem.u64(tstate + at.current_frame)
     f = current_frame or frame
     fields: dict = {}
     try:
-        code = mem.u64(f + off("_PyInterpreterFrame", "f_executable")) & ~1
-        nlocals = mem.i32(code + off("PyCodeObject", "co_nlocalsplus"))
-        bytecode = code + off("PyCodeObject", "co_code_adaptive")
-        ip = mem.u64(f + off("_PyInterpreterFrame", "instr_ptr"))
-        base = f + off("_PyInterpreterFrame", "localsplus")
+        code = mem.u64(f + at.f_executable) & ~1
+        nlocals = mem.i32(code + at.co_nlocalsplus)
+        bytecode = code + at.co_code_adaptive
+        ip = mem.u64(f + at.instr_ptr)
+        base = f + at.localsplus
         sp = ending.stack_pointer if ending.stack_pointer is not None \
-            else mem.u64(f + off("_PyInterpreterFrame", "stackpointer"))
+            else mem.u64(f + at.stackpointer)
         fields["instr_ptr"] = (ip - bytecode) // 2
         if (sp - base) % 8 or not 0 <= (sp - base) // 8 - nlocals <= 4096:
             fields["frame_note"] = f"stackpointer {sp:#x} is not a stack slot of the frame"
@@ -461,9 +624,8 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
         else:
             depth = (sp - base) // 8 - nlocals
         fields["stack_depth"] = depth
-        fields["locals"] = tuple(render_stackref(mem.u64(base + 8 * i), ident) for i in range(nlocals))
-        fields["stack"] = tuple(render_stackref(mem.u64(base + 8 * (nlocals + i)), ident)
-                                for i in range(depth))
+        fields["locals"] = _stackrefs(mem, base, nlocals, ident)
+        fields["stack"] = _stackrefs(mem, base + 8 * nlocals, depth, ident)
     except RefjitError as err:
         fields["frame_note"] = f"frame at {f:#x} cannot be read: {err.why}"
 
@@ -491,23 +653,23 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     objects = []
     for block in process.heap.in_order():
         state = block.state                     # "live", "freelist" or "freed"
-        known = namer.leaf_state(process, block) if state == "live" else None
+        known = namer.known_state(process, block) if state == "live" else None
         objects.append(known or _object_state(process, namer, block, state))
 
-    statics = namer.changed_statics(prof.const("_Py_IMMORTAL_INITIAL_REFCNT"))
+    statics = namer.changed_statics(at.immortal_refcnt)
 
-    exc = mem.u64(tstate + off("PyThreadState", "current_exception"))
+    exc = mem.u64(tstate + at.current_exception)
     try:
-        interp = mem.u64(tstate + off("PyThreadState", "interp"))
-        run_counter = mem.u64(interp + off("PyInterpreterState", "trace_run_counter"))
+        interp = mem.u64(tstate + at.interp)
+        run_counter = mem.u64(interp + at.trace_run_counter)
     except RefjitError:
         run_counter = None
     return Outcome(
         kind=ending.kind,
         objects=tuple(objects),
         statics=tuple(statics),
-        current_executor=ident(mem.u64(tstate + off("PyThreadState", "current_executor"))),
-        eval_breaker=mem.u64(tstate + off("PyThreadState", "eval_breaker")),
+        current_executor=ident(mem.u64(tstate + at.current_executor)),
+        eval_breaker=mem.u64(tstate + at.eval_breaker),
         exception=_type_name(process, exc) if exc else None,
         trace_run_counter=run_counter,
         heap_problems=tuple(process.check_heap()),

@@ -267,3 +267,49 @@ def test_an_int_too_long_for_decimal_text_reads_in_hex():
     values = {o.ident: o.value for o in out.objects}
     assert values[f"#{p.heap.block(a).serial}"] == hex(big)
     assert values[f"#{p.heap.block(t).serial}"] == f"({hex(big)}, 3)"
+
+
+def test_memoised_object_states_follow_every_byte_they_are_read_from():
+    """build_outcome memoises a live object's state by what it is read from (its block, the
+    objects a tuple's or list's items point to, a list's item array, an executor's exit
+    targets): a change in any of them must show in the next Outcome, as the host Python's own
+    text of the value says, and the memo must give what reading afresh gives."""
+    from refjit.outcome import _namer, _object_state
+
+    p, code, frame, *_ = make()
+    o = p.o
+    s, f, big = p.new_str("ab"), p.new_float(2.5), p.new_int(10**12)
+    t = p.new_tuple([s, f, big, p.none, p.new_bool(True), p.small_int(3)])
+    lst = p.new_list([p.small_int(1), s])
+    it = p.new_list_iter(lst)
+    r = p.new_range_iter(0, 10, 2)
+    ex, other = p.new_executor([5, 9]), p.new_executor([])
+
+    def states():
+        out = outcome(p, frame, Ending.returned_value(0))
+        by = {x.ident: x for x in out.objects}
+        namer = _namer(p)
+        for x in (t, lst, it, r, ex, s, f, big):       # the memo agrees with a fresh reading
+            block = p.heap.block(x)
+            assert by[f"#{block.serial}"] == _object_state(p, namer, block, "live")
+        return {x: by[f"#{p.heap.block(x).serial}"].value for x in (t, lst, it, r, ex)}
+
+    first = states()
+    assert first[t] == repr(("ab", 2.5, 10**12, None, True, 3))
+    assert first[lst] == repr([1, "ab"]) + " allocated=2"
+    assert first[it] == repr((0, lst)) and first[r] == repr((0, 2, 5))
+    p.mem.set_u8(s + o.str_data, ord("z"))              # an item's bytes, outside the tuple
+    p.mem.set_f64(f + o.fval, -0.5)
+    assert states()[t] == repr(("zb", -0.5, 10**12, None, True, 3))
+    assert states()[lst] == repr([1, "zb"]) + " allocated=2"
+    arr = p.mem.u64(lst + o.list_items)                 # the list's array, outside the list
+    p.mem.set_u64(arr, p.small_int(2))
+    assert states()[lst] == repr([2, "zb"]) + " allocated=2"
+    three = p.small_int(3)                              # a static item's value (a stray store)
+    p.mem.set_u32(three + o.digits, 4)
+    assert states()[t] == repr(("zb", -0.5, 10**12, None, True, 4))
+    p.mem.set_u32(three + o.digits, 3)
+    p.mem.set_u64(p.exit_address(ex, 1) + p.profile.offset("_PyExitData", "executor"), other)
+    assert states()[ex].endswith(f"->#{p.heap.block(other).serial}]")
+    p.mem.set_i64(it + o.li_index, 1)
+    assert states()[it] == repr((1, lst))

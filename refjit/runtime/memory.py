@@ -186,8 +186,13 @@ class Memory:
         return None
 
     # -- raw bytes -------------------------------------------------------------------------------
+    # read, write and fill test the region of the previous access inline, as the typed
+    # accessors below do (region_at's own first test), before asking region_at.
+
     def read(self, addr: int, n: int) -> bytes:
-        r = self.region_at(addr, n)
+        r = self._last
+        if r is None or not (r.base <= addr and addr + n <= r.end):
+            r = self.region_at(addr, n)
         o = addr - r.base
         return bytes(r.view[o : o + n])
 
@@ -195,15 +200,21 @@ class Memory:
         n = len(data)
         if n == 0:
             return
-        r = self.region_at(addr, n)
+        r = self._last
+        if r is None or not (r.base <= addr and addr + n <= r.end):
+            r = self.region_at(addr, n)
         o = addr - r.base
         r.view[o : o + n] = data
-        self._touch(addr, n)
+        d = self._dirty            # _touch, inline
+        if d is not None:
+            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
 
     def fill(self, addr: int, n: int, byte: int) -> None:
         if n <= 0:
             return
-        r = self.region_at(addr, n)
+        r = self._last
+        if r is None or not (r.base <= addr and addr + n <= r.end):
+            r = self.region_at(addr, n)
         o = addr - r.base
         run = _RUNS.get(byte) if byte.__class__ is int else None
         if run is None and byte.__class__ is int and 0 <= byte <= 0xFF:
@@ -212,7 +223,9 @@ class Memory:
             r.view[o:o + n] = run[:n]  # a small fill (most are: every allocation) as a copy
         else:
             ctypes.memset(r.address_of_buffer + o, byte, n)
-        self._touch(addr, n)
+        d = self._dirty            # _touch, inline
+        if d is not None:
+            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
 
     def read_cstring(self, addr: int, limit: int = 4096) -> str:
         out = bytearray()
