@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 from refjit.backends.aarch64 import patch as a64
 from refjit.backends.x86_64 import patch as x64
 from refjit.errors import LinkError, RefjitError
-from refjit.stencils import TRAMPOLINE_FUNC, Hole, HoleValue, StencilGroup, hole_value
+from refjit.stencils import TRAMPOLINE_FUNC, Hole, HoleValue, Stencil, StencilGroup, hole_value
 
 UOP_MAX_TRACE_LENGTH = 800  # size of jit_state.instruction_starts
 CODE_ALIGNMENT = {"x86_64": 1, "aarch64": 8}
@@ -128,11 +128,18 @@ class LinkedExecutor:
     padding: int
     instruction_starts: list[int]  # absolute address of each trace entry's code
     jit_side_entry: int
-    pc_map: list[PcRange]
+    # (start, end, index, name) of each group's code, in memory order: what pc_map's PcRanges
+    # hold, as plain tuples (all a machine's uop map needs; pc_map is made from it when asked for)
+    ranges: list[tuple[int, int, int, str]]
     # What ``sites`` is made from when first asked for (the emulator and the fuzzer never ask):
-    # the placed groups as (index, name, the _Plan linked) in pc_map's order, every value passed
+    # the placed groups as (index, name, the _Plan linked) in ranges' order, every value passed
     # to a patch function in patching order, and the positions in that order of the relaxed sites.
     site_records: tuple = field(default=((), (), frozenset()), repr=False)
+
+    @cached_property
+    def pc_map(self) -> list[PcRange]:
+        """Each group's code: [start, end) addresses, index (-1 the shim) and name."""
+        return [PcRange(*r) for r in self.ranges]
 
     @cached_property
     def sites(self) -> list[PatchedSite]:
@@ -140,8 +147,8 @@ class LinkedExecutor:
         placed, values, relaxed_at = self.site_records
         sites = []
         data_addr = self.base + self.code_size + self.trampolines_size
-        for (index, name, plan), code in zip(placed, self.pc_map):
-            for part, holes, start in (("data", plan.data_holes, data_addr), ("code", plan.code_holes, code.start)):
+        for (index, name, plan), (code_addr, *_) in zip(placed, self.ranges):
+            for part, holes, start in (("data", plan.data_holes, data_addr), ("code", plan.code_holes, code_addr)):
                 for *_, hole in holes:
                     address, value = start + hole.offset, values[len(sites)]
                     width = 8 if hole.func == "patch_64" else 4
@@ -180,7 +187,7 @@ def _resolver(resolve: Resolver) -> Callable[[str], int]:
     return resolve
 
 
-class _Plan(NamedTuple):
+class _Plan:
     """What linking a group on one architecture needs from it, kept in ``StencilGroup.derived``:
     the parts it was made from (a Stencil's body and holes are bytes and a tuple, so they cannot
     change; the plan serves as long as the group still holds these very objects), the sizes,
@@ -189,15 +196,17 @@ class _Plan(NamedTuple):
     emitter's sum is not a plain addition modulo 2**64 or the function is not the architecture's
     plain one (a trampoline, a wrong name): ``_value`` and the dispatch in link() handle those."""
 
-    data_body: bytes
-    code_body: bytes
-    data_holes_of: tuple  # the data Stencil's holes, as made from
-    code_holes_of: tuple
-    data_size: int
-    code_size: int
-    aligned: bool
-    data_holes: tuple
-    code_holes: tuple
+    __slots__ = ("data_body", "code_body", "data_holes_of", "code_holes_of", "data_size", "code_size",
+                 "aligned", "data_holes", "code_holes")
+
+    def __init__(self, code: Stencil, data: Stencil, arch: str):
+        self.data_body, self.code_body = data.body, code.body
+        self.data_holes_of, self.code_holes_of = data.holes, code.holes  # the Stencils' holes, as made from
+        self.data_size, self.code_size = len(data.body), len(code.body)
+        self.aligned = not (self.code_size % CODE_ALIGNMENT[arch] or self.data_size % 8)
+        ops = _HOLE_OPS[arch]
+        self.data_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in data.holes])
+        self.code_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in code.holes])
 
 
 _PLAN_KEYS = {arch: f"link {arch}" for arch in PATCH_FUNCS}  # StencilGroup.derived keys
@@ -206,18 +215,10 @@ _PLAN_KEYS = {arch: f"link {arch}" for arch in PATCH_FUNCS}  # StencilGroup.deri
 def _plan(group: StencilGroup, arch: str) -> _Plan:
     """The group's plan for ``arch``: the one kept, if made from the parts the group holds now."""
     code, data = group.code, group.data
-    key = _PLAN_KEYS[arch]
-    plan = group.derived.get(key)
-    if plan is not None and plan.code_body is code.body and plan.code_holes_of is code.holes \
-            and plan.data_body is data.body and plan.data_holes_of is data.holes:
-        return plan
-    ops = _HOLE_OPS[arch]
-    data_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in data.holes])
-    code_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in code.holes])
-    code_size, data_size = len(code.body), len(data.body)
-    plan = group.derived[key] = _Plan(
-        data.body, code.body, data.holes, code.holes, data_size, code_size,
-        not (code_size % CODE_ALIGNMENT[arch] or data_size % 8), data_holes, code_holes)
+    plan = group.derived.get(_PLAN_KEYS[arch])
+    if plan is None or plan.code_body is not code.body or plan.code_holes_of is not code.holes \
+            or plan.data_body is not data.body or plan.data_holes_of is not data.holes:
+        plan = group.derived[_PLAN_KEYS[arch]] = _Plan(code, data, arch)
     return plan
 
 
@@ -310,14 +311,14 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
 
     values: list[int] = []  # every value passed to a patch function, for LinkedExecutor.sites
     relaxed_at: set[int] = set()  # positions in values of the sites relaxed (x86-64)
-    pc_map: list[PcRange] = []
+    ranges: list[tuple[int, int, int, str]] = []
     addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
     for index, name, group, ins, plan in entries:
         code_addr, data_addr = base + code_off, base + data_off
         group_code_size = plan.code_size
         continue_addr = code_addr + group_code_size
-        pc_map.append(PcRange(code_addr, continue_addr, index, name))
+        ranges.append((code_addr, continue_addr, index, name))
         for part, body, holes, off in (("data", plan.data_body, plan.data_holes, data_off),
                                        ("code", plan.code_body, plan.code_holes, code_off)):
             memory[off:off + len(body)] = body
@@ -380,7 +381,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
     return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,
                           trampolines_size=trampolines_size, data_size=data_size, padding=padding,
                           instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
-                          pc_map=pc_map, site_records=([(e[0], e[1], e[4]) for e in entries], values, relaxed_at))
+                          ranges=ranges, site_records=([(e[0], e[1], e[4]) for e in entries], values, relaxed_at))
 
 
 def _where(index: int, name: str, part: str, hole: Hole) -> str:

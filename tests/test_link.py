@@ -81,6 +81,9 @@ def test_x86_layout_and_every_hole():
     assert [(r.index, r.name) for r in ex.pc_map] == [(-1, "shim"), (0, "_START_EXECUTOR"), (1, "_TEST_OP"),
                                                         (2, "_TEST_TARGET"), (3, "_DEOPT"), (4, "_DEOPT"), (5, "_FATAL_ERROR")]
     assert ex.uop_at(BASE + 130).name == "_TEST_TARGET" and ex.uop_at(BASE + 4095) is None
+    assert [r.start for r in ex.pc_map] == [BASE, BASE + 33, BASE + 33, BASE + 123, BASE + 143, BASE + 154, BASE + 165]
+    assert [r.end for r in ex.pc_map] == [BASE + 33, BASE + 33, BASE + 123, BASE + 143, BASE + 154, BASE + 165, BASE + 192]
+    assert ex.ranges == [tuple(r) for r in ex.pc_map]  # the same, as plain tuples
     mem, starts = ex.memory, ex.instruction_starts
     op_data = BASE + 192            # data: _TEST_OP's, then _FATAL_ERROR's
     fatal_data = op_data + 24
