@@ -57,7 +57,9 @@ def test_loads_and_stores_at_the_limits_of_the_immediate_forms(disp):
 def test_rmw_at_the_limits_of_the_immediate_forms(disp):
     """rmw (isel's _RMW_CODE: ldr, add/sub, str through X16, the displacement in X17 when no
     immediate form takes it) and its branch on the new value being zero."""
-    deltas = [(64, 5), (64, -4095), (32, 4095), (32, -7)]
+    # beyond +-4095 the delta is not an add/sub immediate and needs X17 too (after the load)
+    deltas = [(64, 5), (64, -4095), (32, 4095), (32, -7), (64, 5000), (64, -(1 << 31)),
+              (32, (1 << 31) - 1), (32, -4096)]
 
     def build(b, store):
         base = b.add(FRAME, LOCALSPLUS + 8 * 40 - disp)

@@ -618,6 +618,8 @@ class _Sel:
             if delta >= 4096 or delta <= -4096:
                 rm = self.imm_reg(delta, 1 if width == 64 else 0)
                 code += _ADD_REG[rt, rt, rm]
+                if off.__class__ is not int:    # the delta took X17 from the displacement
+                    rb, off = self.address(base, disp, width >> 3)
             elif delta.__class__ is not int:     # (not an int proper: the Assembler explains it)
                 if delta >= 0:
                     self.a.add_imm(rt, rt, delta)
