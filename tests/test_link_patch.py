@@ -161,6 +161,17 @@ def test_32rx_jmp_near_is_relaxed(x86):
     assert [i[2] for i in insns] == ["nop", "jmp"] and num(insns[1][3]) == target
 
 
+@pytest.mark.parametrize("target", [(1 << 64) - 0x8000, 0x1000])
+def test_32rx_at_the_top_of_the_address_space(x86, target):
+    # locations at or above 2**63 are negative as jit.c's int64_t: a target just past the top of
+    # the address space (0x1000) is within reach, and the rel32 wraps around to it
+    base = (1 << 64) - 0x10000
+    buf, base, field, slot = _got_memory(x86["call_got"], target, base=base)
+    assert x64.patch_x86_64_32rx(buf, base, field, slot - 4) is True
+    insns = cs_x86(bytes(buf[:6]), base)
+    assert [i[2] for i in insns] == ["nop", "callq"] and num(insns[1][3]) == target
+
+
 def test_32rx_other_opcodes_are_never_relaxed(x86):
     buf, base, field, slot = _got_memory(x86["add_got"], 0x10800)
     assert not x64.patch_x86_64_32rx(buf, base, field, slot - 4)

@@ -65,14 +65,16 @@ def patch_x86_64_32rx(buf: bytearray, base: int, offset: int, value: int) -> boo
     becomes ``nop; jmp target`` (90 E9). Other instructions keep the GOT load. Returns whether
     the site was relaxed.
     """
-    location = base + offset
+    location = base + offset  # below 2**64 (the linker keeps the memory inside the address space)
     slot = (value + 4) & _U64
     at = slot - base
     if not 0 <= at <= len(buf) - 8:
         raise LinkError(f"patch_x86_64_32rx: GOT slot {slot:#x} (value + 4) is outside the executor's "
                         f"memory [{base:#x}, {base + len(buf):#x})")
     relaxed = (_read64(buf, at)[0] - 4) & _U64
-    relaxed_delta = _s64(relaxed) - _s64(location)
+    # (int64_t)relaxed - (int64_t)location, the two _s64 conversions written out
+    relaxed_delta = (relaxed - (1 << 64) if relaxed >> 63 else relaxed) - \
+        (location - (1 << 64) if location >> 63 else location)
     done = False
     if -(1 << 31) <= relaxed_delta and relaxed_delta + 1 < (1 << 31):
         if buf[offset - 2] == 0x8B:
@@ -84,7 +86,14 @@ def patch_x86_64_32rx(buf: bytearray, base: int, offset: int, value: int) -> boo
         elif buf[offset - 2] == 0xFF and buf[offset - 1] == 0x25:
             buf[offset - 2:offset] = b"\x90\xe9"
             value, done = relaxed, True
-    patch_32r(buf, base, offset, value)
+    # patch_32r's work, written out: the delta, if it fits 32 signed bits (else patch_32r says why)
+    delta = (value - location) & _U64
+    if delta >> 63:
+        delta -= 1 << 64
+    if -(1 << 31) <= delta < (1 << 31):
+        _write32s(buf, offset, delta)
+    else:
+        patch_32r(buf, base, offset, value)
     return done
 
 
