@@ -172,7 +172,7 @@ class _Linked:
 
     executors: list[tuple[int, Any]]            # (executor address, LinkedExecutor)
     entry: int
-    ranges: list[tuple[int, int, int, str]]     # the machine's uop map (the linkers' PcRanges)
+    ranges: list[tuple[int, int, int, str]]     # the machine's uop map: every executor's ranges
 
     def install(self, process) -> None:
         for executor, linked in self.executors:
@@ -183,15 +183,16 @@ class _Linked:
     @cached_property
     def starts(self) -> dict[int, tuple[int, int, str]]:
         """First instruction of every uop with code -> (executor, index, name)."""
-        return {r.start: (executor, r.index, r.name.split(" [")[0])
-                for executor, linked in self.executors for r in linked.pc_map
-                if r.index >= 0 and r.end > r.start}
+        return {start: (executor, index, name.split(" [")[0])
+                for executor, linked in self.executors for start, end, index, name in linked.ranges
+                if index >= 0 and end > start}
 
     @cached_property
     def sizes(self) -> dict[tuple[int, int], int]:
         """(executor, uop index) -> code size."""
-        return {(executor, r.index): r.end - r.start
-                for executor, linked in self.executors for r in linked.pc_map if r.index >= 0}
+        return {(executor, index): end - start
+                for executor, linked in self.executors for start, end, index, _name in linked.ranges
+                if index >= 0}
 
 
 def _parse_mix(mix: Mapping[Any, str] | None) -> tuple[str, dict[str, str], dict[int, str]]:
@@ -272,7 +273,7 @@ def _link_all(sc, arch: str, process, *, stencils=None, mix=None) -> _Linked:
         out.executors.append((executor, linked))
         if executor == sc.executor:
             out.entry = base
-        out.ranges += linked.pc_map
+        out.ranges += linked.ranges
         base += linked.jit_size
     if base > process.regions["jit"].end:
         raise LinkError(f"the trace's executors need {base - process.regions['jit'].base} bytes, "

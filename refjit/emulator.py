@@ -453,17 +453,18 @@ class Machine:
             self._blocks[address] = 0                 # stubs run Python models, not instructions
             return 0
         base, _end, _name, _x, reg = region
-        code = ctypes.string_at(reg.address_of_buffer + (address - base), size)
+        span = self._spans.get(base)
+        lo = address if span is None else min(span[0], address)
+        hi = address + size if span is None else max(span[1], address + size)
+        at = reg.address_of_buffer + (lo - base)
+        seen = ctypes.string_at(at, hi - lo)
+        self._spans[base] = (lo, hi, seen, at)
+        code = seen[address - lo:address - lo + size]      # the block's bytes, within the span's
         n = self._counts.get(code)
         if n is None:
             if len(self._counts) >= MAX_COUNTED_BLOCKS:
                 self._counts.clear()
             n = self._counts[code] = instruction_count(self.arch, code)
-        span = self._spans.get(base)
-        lo = address if span is None else min(span[0], address)
-        hi = address + size if span is None else max(span[1], address + size)
-        at = reg.address_of_buffer + (lo - base)
-        self._spans[base] = (lo, hi, ctypes.string_at(at, hi - lo), at)
         self._blocks[address] = n
         return n
 
@@ -906,7 +907,7 @@ class Machine:
                                  "executable region of the process (link it into the 'jit' region)")
         linked.install(self.process, executor)
         return self.run(linked.base, frame, stack_pointer, tstate, executor=executor,
-                        uop_map=linked.pc_map, **options)
+                        uop_map=linked.ranges, **options)
 
     def _locate(self, pc: int | None, uop_map) -> tuple[int | None, str | None, str]:
         """(uop index, uop name, location text) for ``pc``."""

@@ -463,8 +463,7 @@ class _Namer:
         """value_key of each of the ``count`` item pointers at ``data[at:]`` (None: one has none)."""
         keys = []
         cache, value_key = self._value_keys, self.value_key
-        for i in range(at, at + 8 * count, 8):
-            x = int.from_bytes(data[i:i + 8], "little")
+        for x in struct.unpack_from(f"<{count}Q", data, at):
             k = cache.get(x, False)
             if k is False:
                 k = cache[x] = value_key(x)
@@ -631,7 +630,7 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
 
     if ending.kind == "tier1":
         try:
-            fields["target"] = _bytecode_index(process, f, ending.returned)
+            fields["target"] = _bytecode_index(mem, at, f, ending.returned)
         except RefjitError:
             fields["target"] = None         # the frame note already says why
     elif ending.kind == "side_exit":
@@ -678,10 +677,9 @@ def build_outcome(process, ending: Ending, *, frame: int, tstate: int,
     )
 
 
-def _bytecode_index(process, frame: int, pointer: int) -> int | None:
-    mem, off = process.mem, process.profile.offset
-    code = mem.u64(frame + off("_PyInterpreterFrame", "f_executable")) & ~1
-    delta = pointer - (code + off("PyCodeObject", "co_code_adaptive"))
+def _bytecode_index(mem, at, frame: int, pointer: int) -> int | None:
+    code = mem.u64(frame + at.f_executable) & ~1
+    delta = pointer - (code + at.co_code_adaptive)
     return delta // 2 if delta % 2 == 0 else None
 
 
