@@ -383,8 +383,8 @@ class Objects:
             return sign * self.mem.u32(op + self.o.digits) if ndigits else 0
         raw = self.mem.read(op + self.o.digits, 4 * ndigits)
         mag = 0
-        for i in range(ndigits - 1, -1, -1):
-            mag = (mag << 30) | int.from_bytes(raw[4 * i : 4 * i + 4], "little")
+        for digit in reversed(struct.unpack(f"<{ndigits}I", raw)):
+            mag = (mag << 30) | digit
         return sign * mag
 
     def long_digit_count(self, op: int) -> int:
@@ -502,8 +502,7 @@ class Objects:
         n = self.mem.i64(op + self.o.ob_size)
         if not 0 <= n <= 1 << 20:
             raise RuntimeModelError(f"tuple at {op:#x} has implausible size {n}")
-        raw = self.mem.read(op + self.o.tuple_items, 8 * n)
-        return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
+        return list(struct.unpack(f"<{n}Q", self.mem.read(op + self.o.tuple_items, 8 * n)))
 
     # -- list ------------------------------------------------------------------------------------
     def new_list(self, items: Sequence[int], allocated: int | None = None, *, steal: bool = False,
@@ -560,8 +559,7 @@ class Objects:
             return []
         if not 0 < n <= 1 << 20:
             raise RuntimeModelError(f"list at {op:#x} has implausible size {n}")
-        raw = self.mem.read(arr, 8 * n)
-        return [int.from_bytes(raw[8 * i : 8 * i + 8], "little") for i in range(n)]
+        return list(struct.unpack(f"<{n}Q", self.mem.read(arr, 8 * n)))
 
     def list_resize(self, op: int, newsize: int) -> None:
         """list_resize (GIL build): over-allocation pattern 0, 4, 8, 16, 24, 32, 40, 52, ..."""
