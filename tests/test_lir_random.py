@@ -219,8 +219,9 @@ class Gen:
             entry[1] &= self.available(without)
             return entry[0]
         label = self.b.label()
-        # bound a few ops later (most branches skip a little code)
-        self.open[label.name] = [label, self.available(without), self.at + rng.randrange(1, 12)]
+        # bound a few ops later (most branches skip a little code; some, more than 127 bytes)
+        due = self.at + (rng.randrange(1, 12) if rng.random() < 0.8 else rng.randrange(12, 60))
+        self.open[label.name] = [label, self.available(without), due]
         return label
 
     def bind(self, name=None) -> None:
@@ -243,13 +244,20 @@ class Gen:
             width = rng.choice((8, 16, 32, 64))
             sign = rng.random() < 0.5 and width < 64
             base, disp = self.address(width)
-            d = self.dst()
-            self.defined(b.load(base, disp, width, sign, dst=d), d)
+            if base in self.bases and rng.random() < 0.2:     # the base becomes the value
+                del self.bases[base]
+                self.pool.append(base)
+                b.load(base, disp, width, sign, dst=base)
+            else:
+                d = self.dst()
+                self.defined(b.load(base, disp, width, sign, dst=d), d)
             self.seen.add(("load", width, sign))
         elif c < 28:
             width = rng.choice((8, 16, 32, 64))
             value = self.value() if rng.random() < 0.6 else self.const()
             base, disp = self.address(width)
+            if rng.random() < 0.1:
+                value = base                # an address stored
             b.store(value, base, disp, width)
             self.seen.add(("store", width, value.__class__ is int))
         elif c < 36:
