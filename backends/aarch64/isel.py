@@ -730,11 +730,15 @@ class _Sel:
     def same_flags(self, kind: str, operands: tuple, at: int) -> bool:
         """The previous op (the op at ``at`` has ``operands``) set the flags from the same
         comparison (cset/csel leave them): it is a ``kind`` op whose operands after its condition
-        and destination are these ones'."""
+        and destination are these ones', and its destination is neither of the two compared
+        (``x = x >u y`` then ``x >=u y`` compares the new x)."""
         if at == 0:
             return False
         prev = self.fn.ops[at - 1]
-        return prev.op == kind and prev.args[2:] == operands[2:]
+        if prev.op != kind or prev.args[2:] != operands[2:]:
+            return False
+        dst = prev.args[1]
+        return dst is not operands[2] and dst is not operands[3]
 
     def op_setcc(self, operands, at):
         cond, dst, x, y, width = operands

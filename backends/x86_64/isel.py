@@ -495,8 +495,10 @@ class _Sel:
     def op_setcc(self, operands, at):
         cond, dst, x, y, width = operands
         prev = self.ops[at - 1] if at else None
-        # setcc and movzbl leave the flags of an identical comparison just before
-        if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)):
+        # setcc and movzbl leave the flags of an identical comparison just before, unless that
+        # setcc wrote one of the two compared (``x = x >u y`` then ``x >=u y`` compares the new x)
+        if not (prev is not None and prev.op == "setcc" and prev.args[2:] == (x, y, width)
+                and prev.args[1] is not x and prev.args[1] is not y):
             self.compare(x, y, width)
         d = self.regs[dst]
         self.code += _SET_r[CC[cond]][d]
