@@ -157,21 +157,22 @@ class Gen:
             return FRAME, LOCALSPLUS + off
         return lir.SP, LOCALSPLUS + off - SP_OFFSET
 
-    def address(self, width: int):
-        """(base register, disp) of a ``width``-bit slot of the scratch area."""
+    def address(self, width: int, disp=None):
+        """(base register, disp) of a ``width``-bit slot of the scratch area (at ``disp``
+        from a new base register, if given)."""
         rng = self.rng
         off = rng.randrange(0, SIZE // (width // 8)) * (width // 8)
         target = LOCALSPLUS + off
-        if rng.random() < 0.3:           # FRAME or SP, or a base made before
+        if disp is None and rng.random() < 0.3:     # FRAME or SP, or a base made before
             choices = [(FRAME, 0), (lir.SP, SP_OFFSET)] + list(self.bases.items())
             base, k = rng.choice(choices)
-            disp = target - k
-            if self.wide or INT32[0] <= disp <= INT32[1]:
+            if self.wide or INT32[0] <= target - k <= INT32[1]:
                 self.busy.add(base)
-                return base, disp
-        disp = rng.choice(self.disps) + rng.choice((0, 0, 0, width // 8, -(width // 8), 1))
-        if not self.wide and not INT32[0] <= disp <= INT32[1]:
-            disp = 0
+                return base, target - k
+        if disp is None:
+            disp = rng.choice(self.disps) + rng.choice((0, 0, 0, width // 8, -(width // 8), 1))
+            if not self.wide and not INT32[0] <= disp <= INT32[1]:
+                disp = 0
         k = target - disp
         self.room()
         b = self.b
@@ -326,7 +327,9 @@ class Gen:
             b.jump(label)
             self.seen.add(("jump",))
             self.bind(label.name if rng.random() < 0.7 else None)
-        elif c < 91:
+        elif c < 93:
+            self.pair()
+        elif c < 95:
             x = self.value()
             d = self.dst(x)
             if d is None:
@@ -337,6 +340,65 @@ class Gen:
         else:
             if self.pool:
                 self.store_value(self.rng.choice(self.pool))
+
+    def pair(self) -> None:
+        """Two ops that a selector may fuse: a value loaded (or and-ed) only for the branch
+        after it (x86-64 tests or compares in memory), a 64-bit store or load followed by an
+        add to its base (AArch64's post-/pre-indexed str/ldr), two setccs of one comparison."""
+        rng, b = self.rng, self.b
+        kind = rng.randrange(5)
+        if kind == 0:
+            width = rng.choice((8, 16, 32, 64, 32, 64))
+            sign = rng.random() < 0.3 and width < 64
+            base, disp = self.address(width)
+            how = rng.randrange(4)
+            y = self.operand()                 # (chosen first: the load's value is not counted)
+            self.room()
+            v = b.load(base, disp, width, sign)        # read by the next op only
+            if how == 0:
+                b.brbit(v, rng.choice((0, 1, 7, 8, 15, 16, 31, 32, 63, rng.randrange(64))),
+                        rng.random() < 0.5, self.target())
+            else:
+                cond, w = rng.choice(CONDS), rng.choice((32, 64, max(width, 32), max(width, 32)))
+                if how == 1 or y.__class__ is not lir.V:
+                    b.br(cond, v, y, self.target(), w)
+                elif how == 2:
+                    b.br(cond, y, v, self.target(), w)
+                else:
+                    b.br(cond, v, v, self.target(), w)
+            self.seen.add(("pair", "load-branch"))
+        elif kind == 1:
+            x = self.value()
+            self.room()
+            v = b.and_(x, rng.choice((1, 0xFF, 0x80, 0x100, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF,
+                                      0xFF00000000, 1 << 63, self.const())))
+            b.br(rng.choice(("eq", "ne")), v, 0, self.target(), rng.choice((32, 64)))
+            self.seen.add(("pair", "and-branch"))
+        elif kind in (2, 3):
+            step = rng.choice((8, -8, 16, -16, 248, -256, 255, 256, -257, 0, 1))
+            if kind == 2:                    # str v, [base]; base += step
+                value = self.value() if rng.random() < 0.7 else rng.choice((0, 1, -1, self.const()))
+                base, _ = self.address(64, disp=0)
+                b.store(value, base, 0, 64)
+            else:                            # v = ldr [base + step]; base += step
+                base, disp = self.address(64, disp=step)
+                d = self.dst()
+                self.defined(b.load(base, disp, 64, dst=d), d)
+            b.add(base, step, dst=base)
+            del self.bases[base]             # now just a number
+            self.pool.append(base)
+            self.seen.add(("pair", "push" if kind == 2 else "pop"))
+        else:
+            cond, width = rng.choice(CONDS), rng.choice((32, 64))
+            x, y = self.value(), self.operand()
+            d = self.dst(x, y)
+            v = b.setcc(cond, x, y, width, dst=d)
+            self.defined(v, d)
+            if v is x or v is y:
+                return
+            d2 = self.dst(x, y)
+            self.defined(b.setcc(rng.choice(CONDS), x, y, width, dst=d2), d2)
+            self.seen.add(("pair", "setcc-setcc"))
 
     def build(self) -> lir.Function:
         fill = self.rng.randrange(self.n_ops)
@@ -490,6 +552,7 @@ def test_the_generator_reaches_every_limit():
         want |= {("ovf", op) for op in ("add", "sub", "mul")}
         want |= {(k, c, w) for k in ("setcc", "select", "br") for c in CONDS for w in widths}
         want |= {("lea", shift) for shift in range(4)}
+        want |= {("pair", k) for k in ("load-branch", "and-branch", "push", "pop", "setcc-setcc")}
         want |= {("disp", d) for d in DISPS + (WIDE_DISPS if kind[2] else [])}
         assert want <= seen, (arch, sorted(want - seen, key=str))
 
@@ -592,3 +655,22 @@ def test_a_setcc_after_one_that_overwrote_its_operand_compares_again(benches, ar
         start = bytes(SIZE)
         assert expected(fn, start, benches[arch])[:24] == bytes(8) + bytes([1]) + bytes(7) + bytes([1]) + bytes(7)
         check(fn, "_SETCC_TWICE", start, benches[arch])
+
+
+@pytest.mark.parametrize("arch", ISEL)
+def test_a_bit_test_folded_into_a_load_at_the_last_32_bit_displacement(benches, arch):
+    """Found by the random functions (seed 1256 of 9 registers): x86-64 tests a loaded
+    value's bit in memory (testb at disp + bit // 8) when the value only feeds the branch, and
+    refused ``load32s [b + 0x7fffffff]; if bit 15 ...`` (disp + 1 does not fit in 32 bits)
+    although the load alone is fine: it now loads, then tests."""
+    for disp, bit in ((0x7FFFFFFF, 15), (0x7FFFFFFE, 31), (0x7FFFFFF9, 63), (-0x80000000, 9)):
+        b = Builder("_TEST_FAR_BIT")
+        base = b.add(FRAME, LOCALSPLUS - disp)
+        skip = b.label()
+        b.brbit(b.load(base, disp, 64 if bit > 31 else 32, True), bit, True, skip)
+        b.store(1, FRAME, LOCALSPLUS + 8)
+        b.bind(skip)
+        fn = b.finish()
+        for value in (0, 1 << bit):
+            start = value.to_bytes(8, "little") + bytes(SIZE - 8)
+            check(fn, f"_TEST_FAR_BIT {disp:#x} {bit}", start, benches[arch])

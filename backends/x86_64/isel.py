@@ -329,7 +329,8 @@ class _Sel:
         if not _INT32_MIN <= disp <= _INT32_MAX:
             raise self.disp_error(disp)
         rb = self.regs[base]
-        if nxt.op == "brbit" and nxt.args[0] is v and nxt.args[1] < width:
+        if nxt.op == "brbit" and nxt.args[0] is v and nxt.args[1] < width \
+                and disp + nxt.args[1] // 8 <= _INT32_MAX:     # (the tested byte's disp32)
             _, bit, is_set, target = nxt.args
             self.code += _TESTB_mi8[rb, disp + bit // 8, 1 << (bit % 8)]
             self.branch("ne" if is_set else "e", target)
