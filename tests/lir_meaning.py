@@ -74,10 +74,11 @@ def exact(op: str, a: int, b: int) -> int:
 
 
 def run(fn: Function, memory: bytearray, base: int, pinned: dict[V, int],
-        taken: dict | None = None) -> None:
+        taken: dict | None = None, holes: dict[str, int] | None = None) -> None:
     """Run ``fn`` on ``memory`` (the bytes at address ``base``), the pinned registers holding
     ``pinned``'s values, until it falls off its end or branches to CONTINUE (both continue
-    with the next uop). ``taken``, if given, counts the branches taken and not taken by
+    with the next uop). A ``hole`` is ``holes[symbol]`` plus its addend (``_JIT_OPARG``: the
+    uop's oparg...). ``taken``, if given, counts the branches taken and not taken by
     (op, True/False)."""
     regs: dict[V, int | None] = dict(pinned)
     end = base + len(memory)
@@ -123,6 +124,10 @@ def run(fn: Function, memory: bytearray, base: int, pinned: dict[V, int],
         nxt = pc + 1
         if k == "const":
             regs[a[0]] = a[1] & M64
+        elif k == "hole":
+            if not holes or a[1] not in holes:
+                raise MeaningError(f"no value given for the hole {a[1]}")
+            regs[a[0]] = (holes[a[1]] + a[2]) & M64
         elif k == "mov":
             regs[a[0]] = get(a[1])
         elif k == "load":
@@ -179,6 +184,6 @@ def run(fn: Function, memory: bytearray, base: int, pinned: dict[V, int],
 
 _BRANCHING = frozenset(("rmw", "ovf", "br", "brbit"))
 # (the op names this module runs, for the tests to check their generator against)
-KNOWN = frozenset(("const", "mov", "load", "store", "rmw", "bin", "ovf", "setcc", "select", "lea",
+KNOWN = frozenset(("const", "hole", "mov", "load", "store", "rmw", "bin", "ovf", "setcc", "select", "lea",
                    "br", "brbit", "jump", "label"))
 assert KNOWN <= set(lir.SIGNATURES)

@@ -8,7 +8,8 @@ locals): constants at every immediate-form boundary, loads and stores of every w
 displacements at and past every immediate-form limit, rmw with small and large deltas and its
 eq/ne branch, bin with register and constant operands (the destination often one of the
 sources), ovf, setcc/select/br on every condition and both widths, brbit, lea with every shift,
-forward branches and joins, and as many values live at once as the ISA has registers.
+the pinned registers as operands and bases, the pairs of ops a selector fuses, forward branches
+(to labels and CONTINUE) and joins, and as many values live at once as the ISA has registers.
 
 Each function replaces _NOP's group in a tiny trace; one machine per ISA runs them one after the
 other (the set-up is the cost). What a function leaves in the scratch area is compared byte for
@@ -41,7 +42,8 @@ WORDS = LOCALS + STACK        # the scratch area: the frame's 64 locals and its 
 SIZE = 8 * WORDS
 SP_OFFSET = LOCALSPLUS + 8 * LOCALS     # stack_pointer - frame: the stack is empty
 TRACE = "\n".join(["refjit-trace 1", "code t units=4", f"frame locals={LOCALS} stacksize={STACK}",
-                   "0 _START_EXECUTOR target=0 operand0=&executor", "1 _NOP target=0",
+                   "0 _START_EXECUTOR target=0 operand0=&executor",
+                   "1 _NOP target=3 oparg=0xbeef operand0=0x8123456789abcdef operand1=0xfffff000",
                    "2 _DEOPT target=1"]) + "\n"
 ISEL = {"x86_64": x64, "aarch64": a64}
 REGISTERS = {arch: len(isel.SCRATCH) + len(isel.SAVED) for arch, isel in ISEL.items()}
@@ -237,10 +239,24 @@ class Gen:
         rng, b = self.rng, self.b
         self.busy.clear()
         c = rng.randrange(100)
-        if c < 8:
+        if c < 6:
             d = self.dst()
             self.defined(b.const(self.const(), dst=d), d)
             self.seen.add(("const",))
+        elif c < 8:
+            kind = rng.choice(sorted(lir.FIELD_HOLES))
+            if kind == "TARGET":
+                # (a 32-bit field: a negative addend wraps at 32 bits in the x86-64 group, as
+                # the C emitter's unsigned int sum, and at 64 on AArch64, where the addend is
+                # added in code; lir.py does not say which, so only sums that agree)
+                addend = rng.choice((0, 8, 0x1000, 1 << 40))
+            elif kind == "OPARG":       # (an int sum in C: no addend near the long's limits)
+                addend = rng.choice((0, 8, -8, 0x1000, -0x12345678, 1 << 40))
+            else:
+                addend = rng.choice((0, 0, 8, -8, 0x1000, -0x12345678, 1 << 40, self.const()))
+            d = self.dst()
+            self.defined(b.hole(kind, addend, dst=d), d)
+            self.seen.add(("hole", kind))
         elif c < 18:
             width = rng.choice((8, 16, 32, 64))
             sign = rng.random() < 0.5 and width < 64
@@ -473,8 +489,13 @@ def benches():
 def expected(fn: lir.Function, start: bytes, bench: Bench, taken=None) -> bytes:
     memory = bytearray(start)
     sc = bench.sc
+    nop = sc.uops[1]        # (the hole values jit.c patches in, from the trace's fields)
+    holes = {"_JIT_OPARG": nop.oparg, "_JIT_OPERAND0": nop.operand0,
+             "_JIT_OPERAND1": nop.operand1, "_JIT_TARGET": nop.target,
+             "_JIT_EXECUTOR": sc.executor}
     lir_meaning.run(fn, memory, bench.scratch,
-                    {FRAME: sc.frame, lir.SP: sc.stack_pointer, lir.TSTATE: sc.tstate}, taken)
+                    {FRAME: sc.frame, lir.SP: sc.stack_pointer, lir.TSTATE: sc.tstate}, taken,
+                    holes)
     return bytes(memory)
 
 
@@ -544,6 +565,7 @@ def test_the_generator_reaches_every_limit():
         assert most == {REGISTERS[arch]}, (arch, sorted(most))
         widths = (32, 64)
         want = {("const",), ("brbit",), ("jump",), ("mov",)}
+        want |= {("hole", kind) for kind in lir.FIELD_HOLES}
         want |= {("load", w, s) for w in (8, 16, 32) for s in (False, True)} | {("load", 64, False)}
         want |= {("store", w, k) for w in (8, 16, 32, 64) for k in (False, True)}
         want |= {("rmw", w, c) for w in widths for c in ("eq", "ne", None)}
