@@ -467,12 +467,13 @@ def check_trace(trace, *, arches=ARCHES, stencils: Mapping[str, Any] | None = No
     a mixed executor on every ISA that has a header (see _link_all). ``budget``: uops for the
     semantics; a trace that exhausts it is compared at that uop boundary instead of at its end.
     ``locate``: search the first divergent uop of each disagreement. ``prepare(scenario)``: a
-    change made to every side's initial state (e.g. a shorter loop) before anything runs.
+    change made to every side's initial state (e.g. a shorter loop) before anything runs; it
+    changes the process, never the trace (whose derived facts the ISAs share).
 
     Bad input (a trace whose scenario cannot be built, an unknown ISA, a bad mix) raises a
     RefjitError; anything an implementation does wrong, including not compiling, is an Outcome.
     """
-    from refjit.scenario import build_scenario
+    from refjit.scenario import TraceFacts, build_scenario
 
     stencils = dict(stencils or {})
     for arch in arches:
@@ -488,9 +489,11 @@ def check_trace(trace, *, arches=ARCHES, stencils: Mapping[str, Any] | None = No
     outcomes: dict[str, Outcome] = {}
     differences: list[Divergence] = []
     executed: dict[str, int] = {}
+    facts = TraceFacts(trace)           # what depends on the trace alone, derived once
     for arch in arches:
         lane = _lane(arch)
-        sc = build_scenario(trace, lane.profile, process=lane.process)  # refilled, not rebuilt
+        sc = build_scenario(trace, lane.profile, process=lane.process,  # refilled, not rebuilt
+                            facts=facts)
         if mix is not None:
             _validate_mix(mix, sc)
         if prepare is not None:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from refjit.errors import RuntimeModelError, TraceError
 from refjit.runtime.process import LayoutConfig, Process
-from refjit.trace import BUILTIN_NAMES, MAIN, ObjectDecl, Trace, all_objects, reference_counts
+from refjit.trace import (BUILTIN_NAMES, MAIN, ExecutorDecl, ExitDecl, ObjectDecl, Trace, all_objects,
+                          reference_counts)
 
 UOP_FORMAT_JUMP = 1
 MASK64 = (1 << 64) - 1
@@ -60,14 +62,51 @@ class Scenario:
         return self.objects[name]
 
 
+class TraceFacts:
+    """What build_scenario derives from the trace alone (not from the process or the ISA): every
+    object in creation order, their reference counts, the executor sections and their merged
+    exits. Each is computed when first asked for and then kept, so that the scenarios of one
+    trace on several ISAs (check_trace) compute them once. Keeping them is sound only while the
+    trace is not changed: make one for a parsed trace and use it right away, as check_trace does.
+    """
+
+    def __init__(self, trace: Trace):
+        self.trace = trace
+
+    @cached_property
+    def objects(self) -> list[ObjectDecl]:
+        return all_objects(self.trace)
+
+    @cached_property
+    def counts(self) -> dict[int, int]:
+        return reference_counts(self.trace, self.objects)
+
+    @cached_property
+    def sections(self) -> list[ExecutorDecl]:
+        return self.trace.sections()
+
+    @cached_property
+    def exits_of(self) -> dict[str, dict[int, ExitDecl]]:
+        return {sec.name: sec.exits() for sec in self.sections}       # merged once per section
+
+    @cached_property
+    def exit_count(self) -> dict[str, int]:
+        return {name: max(ex) + 1 if ex else 0 for name, ex in self.exits_of.items()}
+
+
 def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
-                   process: Process | None = None) -> Scenario:
+                   process: Process | None = None, facts: TraceFacts | None = None) -> Scenario:
     """Create ``trace``'s initial state in a new Process (deterministic: same trace, same bytes).
 
     ``process``: build in this one instead, reset first to its state as constructed; it must be
     of ``profile`` and ``layout``. The bytes are those a new Process would get, without
-    rebuilding the runtime (most of a new Process's cost).
+    rebuilding the runtime (most of a new Process's cost). ``facts``: ``TraceFacts(trace)``,
+    shared by the scenarios of one trace (by default made here for this one).
     """
+    if facts is None:
+        facts = TraceFacts(trace)
+    elif facts.trace is not trace:
+        raise RuntimeModelError("build_scenario: the TraceFacts given are of another trace")
     layout = layout or LayoutConfig()
     if process is None:
         p = Process(profile, layout=layout)
@@ -101,15 +140,15 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
             return statics[ref] if ref in BUILTIN_NAMES else addr[id(by_name[ref])]
         return addr[id(ref)]
 
-    objects = all_objects(trace)
+    objects = facts.objects
     for o in objects:
         addr[id(o)] = _create(p, o, ref_address)
 
     # The executors: the running one and every 'executor NAME' section, each with its exits
     # and its uops; then the exits that chain into another executor.
-    sections = trace.sections()
-    exits_of = {sec.name: sec.exits() for sec in sections}       # merged once per section
-    exit_count = {name: max(ex) + 1 if ex else 0 for name, ex in exits_of.items()}
+    sections = facts.sections
+    exits_of = facts.exits_of
+    exit_count = facts.exit_count
     addresses: dict[str, int] = {}
     for sec in sections:
         exits = exits_of[sec.name]
@@ -152,7 +191,7 @@ def build_scenario(trace: Trace, profile, *, layout: LayoutConfig | None = None,
 
     # Reference counts: exactly the references the state holds (computed from the trace). The
     # running executor: co_executors' reference and the one the interpreter took before entering.
-    counts = reference_counts(trace, objects)
+    counts = facts.counts
     mem = p.mem
     for o in objects:
         a = addr[id(o)]

@@ -56,3 +56,17 @@ def test_raw_accessors_agree_with_a_bytearray_model_and_refuse_what_runs_out():
     m.restore(snap)
     for base, size in spans:
         assert m.read(base, size) == bytes(size)
+
+
+def test_is_mapped_is_whether_one_region_holds_the_whole_range():
+    m = Memory()
+    # two regions back to back (a range over both is in neither), a third after a gap
+    spans = [(0x10000, 2 * PAGE_SIZE), (0x12000, PAGE_SIZE), (0x20000, PAGE_SIZE)]
+    for i, (base, size) in enumerate(spans):
+        m.add(Region(f"r{i}", base, size))
+    for start, size in spans + [(0x0, PAGE_SIZE), (0x30000, 0)]:
+        for addr in (start - PAGE_SIZE - 1, start - 1, start, start + 1, start + size - 8,
+                     start + size - 1, start + size, start + size + 1, -8):
+            for n in (0, 1, 2, 8, PAGE_SIZE, 2 * PAGE_SIZE, 3 * PAGE_SIZE + 1):
+                inside = any(b <= addr and addr + n <= b + s for b, s in spans)
+                assert m.is_mapped(addr, n) == inside, (hex(addr), n)

@@ -67,3 +67,18 @@ def test_a_process_of_another_profile_or_layout_is_refused():
         build_scenario(trace, a64, process=Process(x86))
     with pytest.raises(RuntimeModelError, match="process given"):
         build_scenario(trace, x86, layout=LayoutConfig(tstate_in_runtime=True), process=Process(x86))
+
+
+def test_trace_facts_shared_by_both_isas_give_the_bytes_a_scenario_of_its_own_gets():
+    """check_trace derives a trace's objects, counts and exits once (TraceFacts) for both ISAs."""
+    from refjit.scenario import TraceFacts
+
+    profs = [load_profile("3.14", arch) for arch in ("x86_64", "aarch64")]
+    for trace in _traces(profs[0]):
+        facts = TraceFacts(trace)
+        for prof in profs:          # the second ISA gets facts the first one computed
+            shared = build_scenario(trace, prof, facts=facts)
+            own = build_scenario(trace, prof)
+            assert shared.objects == own.objects and _state(shared.process) == _state(own.process)
+    with pytest.raises(RuntimeModelError, match="TraceFacts given are of another trace"):
+        build_scenario(trace, profs[0], facts=TraceFacts(_traces(profs[0])[0]))

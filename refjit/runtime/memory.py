@@ -177,7 +177,11 @@ class Memory:
         raise RuntimeModelError(f"address {addr:#x} is not mapped" + (f" ({n} bytes)" if n != 1 else ""))
 
     def is_mapped(self, addr: int, n: int = 1) -> bool:
-        return any(r.contains(addr, n) for r in self.regions)
+        """Whether [addr, addr + n) lies inside one region."""
+        if n < 1:  # an empty range may sit at a region's end, on a page that is not its own
+            return any(r.contains(addr, n) for r in self.regions)
+        r = self._pages.get(addr >> PAGE_SHIFT)   # the region of the first byte's page, if any
+        return r is not None and addr + n <= r.end
 
     def name_of(self, addr: int) -> str | None:
         for r in self.regions:
