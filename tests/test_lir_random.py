@@ -4,12 +4,13 @@ Both selectors keep tables keyed by register numbers and operands, and choose th
 registers (X16/X17, R10/R11) per key; a wrong choice for one rare combination (an rmw whose
 displacement and delta both need X17, 40a4e91) is invisible to the uops, the examples and the
 fuzzer. Here a seeded generator writes integer LIR functions over a scratch area (the frame's
-locals): constants at every immediate-form boundary, loads and stores of every width at
-displacements at and past every immediate-form limit, rmw with small and large deltas and its
-eq/ne branch, bin with register and constant operands (the destination often one of the
-sources), ovf, setcc/select/br on every condition and both widths, brbit, lea with every shift,
-the pinned registers as operands and bases, the pairs of ops a selector fuses, forward branches
-(to labels and CONTINUE) and joins, and as many values live at once as the ISA has registers.
+locals and stack slots): constants at every immediate-form boundary, loads and stores of every
+width at displacements at and past every immediate-form limit, rmw with small and large deltas
+and its eq/ne branch, bin with register and constant operands (the destination often one of
+the sources), ovf, setcc/select/br on every condition and both widths, brbit, lea with every
+shift, instruction-field holes with addends, the pinned registers as operands and bases, the
+pairs of ops a selector fuses, forward branches (to labels and CONTINUE) and joins, and as many
+values live at once as the ISA has registers.
 
 Each function replaces _NOP's group in a tiny trace; one machine per ISA runs them one after the
 other (the set-up is the cost). What a function leaves in the scratch area is compared byte for
@@ -254,6 +255,10 @@ class Gen:
                 addend = rng.choice((0, 8, -8, 0x1000, -0x12345678, 1 << 40))
             else:
                 addend = rng.choice((0, 0, 8, -8, 0x1000, -0x12345678, 1 << 40, self.const()))
+                if -(1 << 32) < addend <= -(1 << 31):
+                    # (on x86-64, the C emitter's "+ -0x80000000" adds an unsigned int
+                    # 0x80000000; AArch64 subtracts: the same disagreement as TARGET's)
+                    addend = 0
             d = self.dst()
             self.defined(b.hole(kind, addend, dst=d), d)
             self.seen.add(("hole", kind))
@@ -527,8 +532,8 @@ def functions(seeds, regs: int, wide: bool):
 
 # Functions that run on both ISAs: no more values at once than x86-64 has registers (9), and
 # displacements that fit in 32 bits. Then AArch64's 23 registers and 64-bit displacements.
-BOTH = (range(1200), REGISTERS["x86_64"], False)
-AARCH64_ONLY = (range(10_000, 10_600), REGISTERS["aarch64"], True)
+BOTH = (range(1000), REGISTERS["x86_64"], False)
+AARCH64_ONLY = (range(10_000, 10_500), REGISTERS["aarch64"], True)
 
 
 @functools.cache
