@@ -369,6 +369,29 @@ def test_aarch64_patch_errors_name_the_uop():
     assert e.where == "uop 1 _BAD, code+0x0 (patch_aarch64_26r CONTINUE)" and "not B/BL" in e.why
 
 
+def test_aarch64_adrp_ldr_pair_errors_name_the_hole_at_fault():
+    # An ADRP and its LDR take the same value; whichever of the two refuses it is the hole named
+    # (a linker that patches such a pair in one step must keep this).
+    h = header("aarch64")
+    code = bytes.fromhex("08000090" "080140f9" "1f2003d5" "1f2003d5")  # adrp x8, 0; ldr x8, [x8]; nop; nop
+    far = StencilGroup("_FAR", Stencil(code, [Hole(0, "patch_aarch64_21r", HoleValue.ZERO, "_Py_Other"),
+                                              Hole(4, "patch_aarch64_12", HoleValue.ZERO, "_Py_Other")]))
+    e = _err([TRACE[0], ("_FAR",)], {**h.groups, "_FAR": far}, arch="aarch64")  # ~42 TiB away
+    assert e.where == "uop 1 _FAR, code+0x0 (patch_aarch64_21r &_Py_Other)" and "21-bit range" in e.why
+    odd = StencilGroup("_ODD", Stencil(code, [Hole(0, "patch_aarch64_21r", HoleValue.ZERO, "_Py_Other", 4),
+                                              Hole(4, "patch_aarch64_12", HoleValue.ZERO, "_Py_Other", 4)]))
+    e = _err([TRACE[0], ("_ODD",)], {**h.groups, "_ODD": odd}, arch="aarch64",
+             resolve={**FAR_SYMBOLS, "_Py_Other": BASE + 0x3000})  # + 4: not a multiple of 8
+    assert e.where == "uop 1 _ODD, code+0x4 (patch_aarch64_12 &_Py_Other+0x4)" and "access size 8" in e.why
+    ex = link([TRACE[0], ("_ODD",)], {**h.groups, "_ODD": odd}, h.shim, arch="aarch64", executor=EXECUTOR,
+              base=BASE, resolve={**FAR_SYMBOLS, "_Py_Other": BASE + 0x3008 - 4})
+    pair = [s for s in ex.sites if s.name == "_ODD"]  # both holes are sites, each with the value
+    assert [(s.hole.func, s.address - ex.instruction_starts[1], s.value) for s in pair] == [
+        ("patch_aarch64_21r", 0, BASE + 0x3008), ("patch_aarch64_12", 4, BASE + 0x3008)]
+    insns = decode("aarch64", ex.memory, BASE, ex.instruction_starts[1], ex.instruction_starts[1] + 8)
+    assert [i[2] for i in insns] == ["adrp", "ldr"] and imm(insns[0][3]) + imm(insns[1][3]) == BASE + 0x3008
+
+
 def test_hole_past_the_executor_memory_is_an_error():
     h = header("x86_64")
     g = StencilGroup("_PAST", Stencil(bytes(8), [Hole(0x2000, "patch_64", HoleValue.CODE)]))
