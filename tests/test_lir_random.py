@@ -30,6 +30,7 @@ from refjit.backends.aarch64 import isel as a64
 from refjit.backends.x86_64 import isel as x64
 from refjit.compile import compile_groups, shim_group
 from refjit.emulator import Machine
+from refjit.errors import RefjitError
 from refjit.headerwriter import build_group
 from refjit.lir import FRAME, Builder
 from refjit.link import Instruction, link
@@ -76,7 +77,8 @@ BUILD = {"add": "add", "sub": "sub", "mul": "mul", "and": "and_", "or": "or_", "
 
 class Gen:
     """One random function. ``pool`` holds the data values defined on every path to here,
-    ``bases`` the address registers (value = FRAME + offset, never redefined); together they
+    ``bases`` the address registers (value = FRAME + offset; one that an op writes becomes a
+    data value first); together they
     never exceed ``regs``, so the function never needs more registers than that at once
     (a value leaves the pool before a new one enters when it is full, and is not read again).
     Forward branches go to open labels; a label remembers which values every branch to it
@@ -505,10 +507,15 @@ def expected(fn: lir.Function, start: bytes, bench: Bench, taken=None) -> bytes:
 
 
 def check(fn, seed, start, bench, taken=None) -> None:
+    """``fn`` run on ``bench``'s machine leaves what the Python meaning does; else fail with
+    its seed and LIR text (also when selection, linking or the run fails)."""
     want = expected(fn, start, bench, taken)
-    got = bench.run(fn, start)
+    try:
+        got = bench.run(fn, start)
+    except RefjitError as err:
+        pytest.fail(f"{bench.arch}: seed {seed}: {err}\n{fn}")
     if got != want:
-        words = [f"  local {i}: machine {int.from_bytes(got[8 * i:8 * i + 8], 'little'):#018x}"
+        words = [f"  word {i}: machine {int.from_bytes(got[8 * i:8 * i + 8], 'little'):#018x}"
                  f" Python {int.from_bytes(want[8 * i:8 * i + 8], 'little'):#018x}"
                  for i in range(WORDS) if got[8 * i:8 * i + 8] != want[8 * i:8 * i + 8]]
         pytest.fail(f"{bench.arch}: seed {seed} leaves the scratch area wrong:\n"
