@@ -154,7 +154,11 @@ class Memory:
         """Mark the pages of [addr, addr + n) dirty (n > 0, inside one region)."""
         d = self._dirty
         if d is not None:
-            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
+            first, last = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+            if first == last:          # most writes stay in one page: no range object
+                d.add(first)
+            else:
+                d.update(range(first, last + 1))
 
     def region(self, name: str) -> Region:
         try:
@@ -211,7 +215,11 @@ class Memory:
         r.view[o : o + n] = data
         d = self._dirty            # _touch, inline
         if d is not None:
-            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
+            first, last = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+            if first == last:
+                d.add(first)
+            else:
+                d.update(range(first, last + 1))
 
     def fill(self, addr: int, n: int, byte: int) -> None:
         if n <= 0:
@@ -229,7 +237,11 @@ class Memory:
             ctypes.memset(r.address_of_buffer + o, byte, n)
         d = self._dirty            # _touch, inline
         if d is not None:
-            d.update(range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1))
+            first, last = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
+            if first == last:
+                d.add(first)
+            else:
+                d.update(range(first, last + 1))
 
     def read_cstring(self, addr: int, limit: int = 4096) -> str:
         out = bytearray()
