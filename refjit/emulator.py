@@ -305,6 +305,10 @@ class _Stop(Exception):
         self.ending = ending
 
 
+# bytes of translated code a Machine keeps (see Machine.__init__)
+TRANSLATION_BUFFER = 64 << 20
+
+
 class Machine:
     """One Unicorn CPU for ``arch`` with every region of ``process`` mapped in place.
 
@@ -322,6 +326,10 @@ class Machine:
         self.budget = budget
         self.uc = Uc(isa.uc_arch, isa.uc_mode, cpu=isa.uc_cpu) if isa.uc_cpu is not None \
             else Uc(isa.uc_arch, isa.uc_mode)
+        # Unicorn's default buffer of translated code is 1 GiB, and a machine reused for every
+        # case of a fuzz campaign fills it with code it never runs again (about 40 KB a case):
+        # the process would grow by gigabytes. Past this size Unicorn flushes and retranslates.
+        self.uc.ctl_set_tcg_buffer_size(TRANSLATION_BUFFER)
         self._h = self.uc._uch
         self.regs = _Regs(self.uc, WIDE_REGISTERS[arch])
 

@@ -459,6 +459,14 @@ def test_instruction_count_is_exact(arch):
     assert out.instructions == len(s.w.shim("u0")) + len(uops[0][1]) + len(uops[1][1])
 
 
+def test_translated_code_is_bounded(arch):
+    """A fuzz campaign reuses one machine for thousands of traces; Unicorn keeps their translated
+    code up to its buffer size (1 GiB by default, about 40 KB a case). Unicorn itself must report
+    a buffer an order of magnitude smaller for every machine."""
+    m = Machine(arch, Process(load_profile("3.14", arch)))
+    assert 0 < m.uc.ctl_get_tcg_buffer_size() <= 128 << 20
+
+
 def test_budget_stops_a_loop(arch):
     s = Scenario(arch)
     with pytest.raises(EmulationError) as info:
