@@ -102,6 +102,23 @@ FIELD_HOLES = {"OPARG", "OPERAND0", "OPERAND1", "TARGET", "EXECUTOR"}
 INT_CONDS = {"eq", "ne", "lt", "le", "gt", "ge", "ult", "ule", "ugt", "uge"}
 F64_CONDS = {"lt", "le", "gt", "ge"}  # ordered: false when either side is a NaN
 WIDTHS = {8, 16, 32, 64}
+
+
+def _addend_problem(kind: str, addend: int) -> str:
+    """Why C's sum of hole ``kind`` and ``addend`` is not always the 64-bit sum ("" if it is)."""
+    if not _MIN64 <= addend <= _MAX64:
+        return "not a 64-bit value"
+    if kind == "TARGET":
+        return "C adds it to the 32-bit target as an unsigned int, wrapping at 2**32"
+    if kind == "OPARG":
+        if not -(1 << 31) + (1 << 16) < addend < (1 << 31) - (1 << 16):
+            return "C adds it to the oparg as an int, which must not overflow"
+        return ""
+    if -(1 << 32) < addend <= -(1 << 31):
+        return "C negates a literal of that size as a 32-bit unsigned int"
+    return ""
+
+
 # hole name -> (the name of its register, its symbol)
 _FIELD_HOLE_NAMES = {kind: (kind.lower(), f"_JIT_{kind}") for kind in FIELD_HOLES}
 _MIN64, _MAX64 = -(1 << 63), (1 << 64) - 1
@@ -372,12 +389,23 @@ class Builder:
         return dst
 
     def hole(self, kind: str, addend: int = 0, dst: V | None = None) -> V:
-        """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``."""
+        """An instruction field (``OPARG``...) or the address of a C symbol, plus ``addend``.
+
+        A backend may leave the sum to the linker, which computes it as jit.c's emitter does, in
+        C (FACTS §b.5), so the LIR takes only addends whose C sum is the 64-bit sum for every
+        value of the field: for ``TARGET`` (an ``unsigned int`` sum, wrapping at 2**32) none; for
+        ``OPARG`` (an ``int`` sum) one of magnitude under 2**31 - 2**16; for the rest any but a
+        negative one of magnitude 2**31 to 2**32 - 1 (an ``unsigned int`` literal, negated in
+        32 bits)."""
         if addend.__class__ is not int:
             self._int(f"hole {kind} addend", addend)
+        if addend:
+            why = _addend_problem(kind, addend)
+            if why:
+                raise self._err(f"hole {kind} addend {addend:#x}: {why}")
+        field_hole = _FIELD_HOLE_NAMES.get(kind)
         ops = self._ops
         p = len(ops)
-        field_hole = _FIELD_HOLE_NAMES.get(kind)
         if field_hole is not None:
             symbol = field_hole[1]
             if dst is None:

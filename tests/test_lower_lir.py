@@ -279,6 +279,42 @@ def test_lir_refuses_bad_operands():
     assert text.startswith("_Y:")
 
 
+@pytest.mark.parametrize("kind,addend", [
+    ("OPERAND0", -0xFFFFFFFF), ("EXECUTOR", -(1 << 31)), ("PyLong_Type", -0x80000001),
+    ("TARGET", -8), ("TARGET", 8), ("OPARG", 1 << 31), ("OPARG", (1 << 31) - (1 << 16)),
+    ("OPERAND1", 1 << 64), ("PyLong_Type", -(1 << 63) - 1)])
+def test_lir_refuses_hole_addends_whose_c_sum_is_not_the_64_bit_sum(kind, addend):
+    """jit.c's emitter adds an addend in C: -0xffffffff is an unsigned int there (so the sum is
+    base + 1), and TARGET + -8 wraps in 32 bits. A backend may leave the sum to the linker, so
+    the LIR takes only addends whose C sum is the 64-bit sum on every backend."""
+    from refjit.errors import LowerError
+
+    b = Builder("_BAD_UOP")
+    with pytest.raises(LowerError, match=f"hole {kind} addend"):
+        b.hole(kind, addend)
+    assert b.fn.ops == []
+    if kind == "TARGET":
+        b.hole(kind, 0)
+    elif kind == "OPARG":
+        for ok in (8, -8, (1 << 31) - (1 << 16) - 1, -(1 << 31) + (1 << 16) + 1):
+            b.hole(kind, ok)
+    else:       # C's sum is the 64-bit sum: an int literal, or a long, or a positive one
+        for ok in (-0x7FFFFFFF, -(1 << 32), 1 << 31, 0xFFFFFFFF, 1 << 40, -(1 << 63), (1 << 64) - 1):
+            b.hole(kind, ok)
+
+
+def test_the_refused_hole_addends_mean_something_else_in_c():
+    """Why the rule above: the linker's C sums (hole_value, as jit.c's emitter) of two refused
+    addends differ from the 64-bit sums."""
+    from refjit.stencils import Hole, HoleValue, hole_value
+
+    operand0 = 0x8123_4567_89AB_CDEF
+    hole = Hole(0, "patch_64", HoleValue.OPERAND0, None, -0xFFFFFFFF)
+    assert hole_value(hole, operand0, None) == operand0 + 1          # not operand0 - 0xffffffff
+    hole = Hole(0, "patch_64", HoleValue.TARGET, None, -8)
+    assert hole_value(hole, 3, None) == 0xFFFF_FFFB                   # not 2**64 - 5
+
+
 def test_lir_refuses_displacements_and_constants_that_are_not_plain_ints():
     """Displacements, hole addends, rmw deltas, shift/bit numbers and constant operands must be
     ints proper: a bool, a float or an int subclass (an IntEnum member) is a LowerError naming
