@@ -213,13 +213,8 @@ class Memory:
             r = self.region_at(addr, n)
         o = addr - r.base
         r.view[o : o + n] = data
-        d = self._dirty            # _touch, inline
-        if d is not None:
-            first, last = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
-            if first == last:
-                d.add(first)
-            else:
-                d.update(range(first, last + 1))
+        if self._dirty is not None:
+            self._touch(addr, n)
 
     def fill(self, addr: int, n: int, byte: int) -> None:
         if n <= 0:
@@ -235,13 +230,8 @@ class Memory:
             r.view[o:o + n] = run[:n]  # a small fill (most are: every allocation) as a copy
         else:
             ctypes.memset(r.address_of_buffer + o, byte, n)
-        d = self._dirty            # _touch, inline
-        if d is not None:
-            first, last = addr >> PAGE_SHIFT, (addr + n - 1) >> PAGE_SHIFT
-            if first == last:
-                d.add(first)
-            else:
-                d.update(range(first, last + 1))
+        if self._dirty is not None:
+            self._touch(addr, n)
 
     def read_cstring(self, addr: int, limit: int = 4096) -> str:
         out = bytearray()
