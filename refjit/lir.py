@@ -1202,7 +1202,8 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
             first = _FIRST_READ.get(k)
             if first is not None:
                 reg = out.get(op.args[first])       # (None for a pinned register)
-                if reg is not None and reg in pool:
+                # (a register freed at this op is the last in its pool, most often)
+                if reg is not None and (pool[-1] == reg or reg in pool):
                     hint = reg
                 elif k == "bin" and op.args[0] in _COMMUTATIVE:
                     reg = out.get(op.args[3])       # (or an int: None)
@@ -1213,7 +1214,10 @@ def allocate(fn: Function, scratch: tuple, saved: tuple, fregs: tuple, where: st
                 if reg is not None and reg in pool:
                     hint = reg
         if hint is not None:            # (a hint is always a free register of the pool)
-            pool.remove(hint)
+            if pool[-1] == hint:
+                pool.pop()
+            else:
+                pool.remove(hint)
             reg = hint
         else:
             reg = pool.pop(0)
