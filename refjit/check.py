@@ -23,9 +23,9 @@ instruction to hook; they are counted together with the uop that follows them.
 
 Speed (the fuzzer calls check_trace in a loop): one persistent Process and Machine per ISA; each
 scenario is built in that Process (reset to its state as constructed, not rebuilt), snapshotted,
-and every run starts by restoring the snapshot. Memory tracks the pages written through it, so
-the snapshot and the restore before a machine run copy a few pages; only the reset after a
-machine run (whose stores are not tracked) copies every region. refjit's groups are cached per
+and every run starts by restoring the snapshot. Memory tracks the pages written through it, and
+the machine reports the pages its CPU stored to, so every snapshot and restore copies a few
+pages, not every region. refjit's groups are cached per
 (uop, arch) by ``refjit.compile``. What a case still costs (benchmarks/fuzz.py --profile):
 parsing, building the scenario's objects, reading four Outcomes back, linking, and running.
 """

@@ -35,6 +35,12 @@ never hangs. Every fault becomes an :class:`~refjit.errors.EmulationError` that 
 Unicorn keeps translated code across runs. The machine remembers the bytes of every block it has
 seen translated and, before each run, compares them with memory: code rewritten in place (a new
 trace linked into the same "jit" region) has its translations dropped with ``ctl_remove_cache``.
+
+The CPU's stores bypass :class:`~refjit.runtime.memory.Memory`'s books of dirty pages, so the
+machine keeps its own: it fills Unicorn's TLB itself (``UC_TLB_VIRTUAL``, addresses mapped as the
+CPU's own TLB maps them), entering a page read-only until a store asks for it again; every run
+starts with a TLB flush, and the pages stored to are handed to ``Memory.mark_dirty`` at its end.
+A restore after a run then copies those pages instead of every region.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from unicorn.unicorn_py3.unicorn import (
     HOOK_CODE_CFUNC,
     HOOK_INTR_CFUNC,
     HOOK_MEM_INVALID_CFUNC,
+    HOOK_TLB_FILL_CFUNC,
     uclib,
 )
 
@@ -63,6 +70,7 @@ from refjit.disasm import disassemble, disassemble_one, instruction_count
 from refjit.errors import EmulationError, RefjitError
 from refjit.outcome import Ending, Outcome, build_outcome
 from refjit.runtime.cfuncs import FatalError
+from refjit.runtime.memory import PAGE_SHIFT
 
 MASK64 = (1 << 64) - 1
 DEFAULT_BUDGET = 50_000_000
@@ -99,6 +107,10 @@ class Isa:
     flags_poison: int                     # all condition flags set, nothing else
     sp_mod16_at_call: int                 # SP % 16 at the first instruction of a called function
     nop_width: int                        # smallest instruction size (for partial-block counting)
+    # The physical address Unicorn's own TLB (no paging) gives a virtual one: x86-64 keeps its
+    # low 52 bits (0xffff800000000000 reaches 0xf800000000000), AArch64 all 64 (measured on
+    # Unicorn 2.1). The machine fills the TLB itself (Machine._on_tlb_fill) with the same map.
+    physical_mask: int
 
 
 def _x86_64() -> Isa:
@@ -125,7 +137,7 @@ def _x86_64() -> Isa:
                       r.UC_X86_REG_R14, r.UC_X86_REG_R15),
         reg_names=names,
         flags=r.UC_X86_REG_EFLAGS, flags_poison=0x8D5 | 0x2,   # CF PF AF ZF SF OF, reserved bit 1
-        sp_mod16_at_call=8, nop_width=1,
+        sp_mod16_at_call=8, nop_width=1, physical_mask=(1 << 52) - 1,
     )
 
 
@@ -151,7 +163,7 @@ def _aarch64() -> Isa:
                       *(getattr(r, f"UC_ARM64_REG_D{i}") for i in range(8, 16))),
         reg_names=names,
         flags=r.UC_ARM64_REG_NZCV, flags_poison=0xF0000000,
-        sp_mod16_at_call=0, nop_width=4,
+        sp_mod16_at_call=0, nop_width=4, physical_mask=(1 << 64) - 1,
     )
 
 
@@ -305,6 +317,8 @@ class _Stop(Exception):
         self.ending = ending
 
 
+# uc_ctl's code for "flush the TLB" (a write with no arguments; see the binding's Uc.ctl)
+_TLB_FLUSH = (UC.UC_CTL_IO_WRITE << 30) | UC.UC_CTL_TLB_FLUSH
 # bytes of translated code a Machine keeps (see Machine.__init__)
 TRANSLATION_BUFFER = 64 << 20
 
@@ -330,6 +344,14 @@ class Machine:
         # case of a fuzz campaign fills it with code it never runs again (about 40 KB a case):
         # the process would grow by gigabytes. Past this size Unicorn flushes and retranslates.
         self.uc.ctl_set_tcg_buffer_size(TRANSLATION_BUFFER)
+        # The CPU stores straight into the process's buffers, where Memory cannot see them. To
+        # learn which pages a run wrote (so that the next restore copies those, not every region)
+        # the machine fills Unicorn's TLB itself ("virtual" mode, see _on_tlb_fill): a page
+        # entered by a load or a fetch is not writable, so the first store to each page after
+        # the flush that starts a run asks again, as a write.
+        self.uc.ctl_set_tlb_mode(UC.UC_TLB_VIRTUAL)
+        self._written: set[int] = set()      # pages (numbers) stored to since the run began
+        self._physical_mask = isa.physical_mask
         self._h = self.uc._uch
         self.regs = _Regs(self.uc, WIDE_REGISTERS[arch])
 
@@ -353,7 +375,6 @@ class Machine:
                                  f"{process.model_at(self.return_trap).name}; it is needed as the "
                                  "return trap")
         self.stack_top = (cstack[1] - STACK_HEADROOM) & ~15
-        self._stack_base, self._stack_buffer = cstack[0], cstack[4].address_of_buffer
         self._trap_bytes = self.return_trap.to_bytes(8, "little")
 
         # The pinned stack_pointer register between uops (a side exit hands it over live).
@@ -403,6 +424,7 @@ class Machine:
         self._add_hook(UC.UC_HOOK_CODE, HOOK_CODE_CFUNC(self._on_stub), stubs[0], stubs[1] - 1)
         self._add_hook(UC.UC_HOOK_MEM_INVALID, HOOK_MEM_INVALID_CFUNC(self._on_bad_access), 1, 0)
         self._add_hook(UC.UC_HOOK_INTR, HOOK_INTR_CFUNC(self._on_interrupt), 1, 0)
+        self._add_hook(UC.UC_HOOK_TLB_FILL, HOOK_TLB_FILL_CFUNC(self._on_tlb_fill), 1, 0)
 
     # -- set-up helpers ----------------------------------------------------------------------
 
@@ -538,6 +560,23 @@ class Machine:
         except BaseException as exc:
             self._pending = exc
         uclib.uc_emu_stop(self._h)
+
+    def _on_tlb_fill(self, _h, address: int, access: int, entry, _user) -> bool:
+        # Addresses map as the CPU's own TLB maps them (no paging: Isa.physical_mask). Unicorn
+        # still checks each access against the regions' mappings and permissions, so an unmapped
+        # or protected access faults as before; these perms only decide when the hook runs again.
+        try:
+            e = entry[0]
+            e.paddr = physical = address & self._physical_mask
+            if access == UC.UC_MEM_WRITE:
+                self._written.add(physical >> PAGE_SHIFT)
+                e.perms = UC.UC_PROT_ALL
+            else:
+                e.perms = UC.UC_PROT_READ | UC.UC_PROT_EXEC   # a store must come back here
+        except BaseException as exc:
+            self._pending = exc
+            uclib.uc_emu_stop(self._h)
+        return True
 
     def _on_bad_access(self, _h, access: int, address: int, size: int, _value: int, _user) -> bool:
         try:
@@ -792,13 +831,11 @@ class Machine:
         isa = self.isa
         if self._spans:
             self._sync_code()
-        # The CPU writes the process's buffers directly, where Memory cannot see which pages.
-        self.process.mem.mark_all_dirty()
         self.uc.context_restore(self._clean)
         sp = self.stack_top
         if isa.link is None:
             sp -= 8                                    # the call pushed the return address
-            ctypes.memmove(self._stack_buffer + (sp - self._stack_base), self._trap_bytes, 8)
+            self.process.mem.write(sp, self._trap_bytes)
             self._entry.write((frame, stack_pointer, tstate, sp))
         else:
             self._entry.write((frame, stack_pointer, tstate, sp, self.return_trap))
@@ -811,8 +848,14 @@ class Machine:
         self._tstate, self._running = tstate, executor
         if profile is not None or self._profile_map is not None:
             self._profile_map, self._block_uops, self.uop_profile = profile, {}, {}
+        # Every page starts unwritable in the TLB: the first store to each reaches _on_tlb_fill.
+        uclib.uc_ctl(self._h, _TLB_FLUSH)
+        self._written.clear()
         # Unicorn stops by itself, before executing anything there, when the pc reaches the trap.
-        err = uclib.uc_emu_start(self._h, entry, self.return_trap, 0, 0)
+        try:
+            err = uclib.uc_emu_start(self._h, entry, self.return_trap, 0, 0)
+        finally:
+            self.process.mem.mark_dirty(self._written)   # the CPU's stores, for the next restore
         if self._pending is not None:
             exc, self._pending = self._pending, None
             raise exc

@@ -775,3 +775,121 @@ def test_instruction_count_is_the_number_of_disassembled_lines():
     # push rbp; mov rbp, rsp; ret  /  nop; ret
     assert instruction_count("x86_64", bytes.fromhex("554889e5c3")) == 3
     assert instruction_count("aarch64", bytes.fromhex("1f2003d5c0035fd6")) == 2
+
+
+def _scribble(arch, addresses, value, read_first=False):
+    """Store the 64-bit ``value`` at each address (after loading it, with ``read_first``)."""
+    lines = []
+    for a in addresses:
+        if arch == "x86_64":
+            lines += [f"movabsq ${a:#x}, %rax", f"movabsq ${value:#x}, %rcx"]
+            lines += ["movq (%rax), %rdx"] if read_first else []
+            lines += ["movq %rcx, (%rax)"]
+        else:
+            lines += _mov64_a64("x9", a) + _mov64_a64("x10", value)
+            lines += ["ldr x11, [x9]"] if read_first else []
+            lines += ["str x10, [x9]"]
+    return lines
+
+
+def _every_byte_is(p, snap):
+    return all(bytes(p.regions[name].view) == data for name, data in snap.memory.regions)
+
+
+def test_restore_after_a_run_undoes_every_store_of_the_cpu(arch):
+    # The CPU stores into the process's buffers behind Memory's back; the machine names the pages
+    # it stored to, and a restore copies only pages named dirty. Stores far from anything a
+    # Python model writes (a heap page no object uses, a store across two pages, a runtime and a
+    # statics page, one read before it is written) must all be undone, run after run on one
+    # machine (each run starts with every page unwritable in Unicorn's TLB again). The
+    # reference is the snapshot's own bytes of every region.
+    from refjit.runtime.memory import PAGE_SIZE
+
+    s = Scenario(arch)
+    heap, runtime, statics = (s.p.regions[n] for n in ("heap", "runtime", "statics"))
+    spots = [heap.end - 8, heap.end - 3 * PAGE_SIZE - 4, runtime.base + 5 * PAGE_SIZE + 8,
+             statics.end - 16]
+    read_then_written = [heap.end - 7 * PAGE_SIZE]
+    m = Machine(arch, s.p)
+    entry, uop_map = s.program([
+        ("_SCRIBBLE", _scribble(arch, spots, 0x1122334455667788)
+         + _scribble(arch, read_then_written, 0x99aabbccddeeff00, read_first=True)),
+        _exit(s.w)])
+    snap = s.p.snapshot()
+    sp = s.p.frame_stack_pointer(s.frame)
+    for _ in range(3):
+        out = m.run(entry, s.frame, sp, s.p.tstate, uop_map=uop_map)
+        assert out.kind == "tier1"
+        assert [s.p.mem.u64(a) for a in spots] == [0x1122334455667788] * len(spots)
+        assert s.p.mem.u64(read_then_written[0]) == 0x99aabbccddeeff00
+        assert not _every_byte_is(s.p, snap)
+        s.p.restore(snap)
+        assert _every_byte_is(s.p, snap)
+
+
+def test_restore_after_a_faulting_store(arch):
+    # A store that faults (into the read+exec stub page, or where nothing is mapped) leaves a
+    # page to name that holds nothing written, or no region at all: the restore still works.
+    s = Scenario(arch)
+    m = Machine(arch, s.p)
+    heap = s.p.regions["heap"]
+    for target in (s.p.regions["stubs"].base + 8, 0x1000_0000_0000):
+        entry, uop_map = s.program([
+            ("_SCRIBBLE", _scribble(arch, [heap.end - 8, target], 0x5a5a5a5a5a5a5a5a)),
+            _exit(s.w)])
+        snap = s.p.snapshot()
+        out = m.run(entry, s.frame, s.p.frame_stack_pointer(s.frame), s.p.tstate,
+                    uop_map=uop_map, raise_on_fault=False)
+        assert out.kind == "fault" and f"{target:#x}" in out.message, out.message
+        assert s.p.mem.u64(heap.end - 8) == 0x5a5a5a5a5a5a5a5a
+        s.p.restore(snap)
+        assert _every_byte_is(s.p, snap)
+
+
+def _bare_unicorn_fault_address(arch, address):
+    """Where a load from ``address`` faults on a bare Unicorn with its own TLB (the default)."""
+    from unicorn import Uc, UcError
+    from unicorn import arm64_const as A, unicorn_const as U, x86_const as X
+    if arch == "x86_64":
+        uc, code, reg = Uc(U.UC_ARCH_X86, U.UC_MODE_64), bytes.fromhex("488b00"), X.UC_X86_REG_RAX
+    else:
+        uc = Uc(U.UC_ARCH_ARM64, U.UC_MODE_ARM, cpu=A.UC_CPU_ARM64_MAX)
+        code, reg = bytes.fromhex("000040f9"), A.UC_ARM64_REG_X0      # ldr x0, [x0]
+    uc.mem_map(0x1000, 0x1000)
+    uc.mem_write(0x1000, code)
+    seen = []
+    uc.hook_add(U.UC_HOOK_MEM_INVALID, lambda _uc, _a, addr, _s, _v, _u: seen.append(addr) or False)
+    uc.reg_write(reg, address)
+    with pytest.raises(UcError):
+        uc.emu_start(0x1000, 0x1000 + len(code))
+    return seen[0]
+
+
+@pytest.mark.parametrize("address", [0xbad0bad0bad00001, 0xffff800000000000, 0x0010_0000_0000_3000,
+                                     0x7fff_ffff_ffff_fff8, 0x0000_8000_0000_0000, 0x8])
+def test_faults_name_the_address_unicorns_own_tlb_names(arch, address):
+    # The machine fills Unicorn's TLB itself (to learn which pages the CPU writes); an address
+    # must reach memory, and a fault name it, exactly as with Unicorn's own TLB (x86-64 keeps
+    # 52 bits of it, AArch64 all).
+    s = Scenario(arch)
+    entry, uop_map = s.program([("_PEEK", _scribble(arch, [address], 1, read_first=True)),
+                                _exit(s.w)])
+    out = Machine(arch, s.p).run(entry, s.frame, s.p.frame_stack_pointer(s.frame), s.p.tstate,
+                                 uop_map=uop_map, raise_on_fault=False)
+    expected = _bare_unicorn_fault_address(arch, address)
+    assert out.kind == "fault" and f"address {expected:#x} " in out.message, (out.message, expected)
+
+
+def test_a_store_through_an_x86_64_alias_is_undone():
+    # On x86-64, address bits 52 and up are dropped on the way to memory: a store through such
+    # an alias of a heap page lands in the heap, and the restore must find that page.
+    s = Scenario("x86_64")
+    target = s.p.regions["heap"].end - 8
+    entry, uop_map = s.program([("_SCRIBBLE", _scribble("x86_64", [(1 << 52) | target], 77)),
+                                _exit(s.w)])
+    snap = s.p.snapshot()
+    out = Machine("x86_64", s.p).run(entry, s.frame, s.p.frame_stack_pointer(s.frame),
+                                     s.p.tstate, uop_map=uop_map)
+    assert out.kind == "tier1" and s.p.mem.u64(target) == 77
+    s.p.restore(snap)
+    assert _every_byte_is(s.p, snap)

@@ -48,7 +48,8 @@ class Region:
     """``size`` bytes of memory at emulated address ``base``; both page-aligned.
 
     Write through :class:`Memory`, which keeps track of dirty pages; a write straight into
-    ``buffer`` (as the machine's CPU does) must be followed by ``Memory.mark_all_dirty()``."""
+    ``buffer`` (as the machine's CPU does) must be followed by ``Memory.mark_dirty(pages)`` or
+    ``Memory.mark_all_dirty()``."""
 
     def __init__(self, name: str, base: int, size: int, perms: int = PROT_RW):
         if base % PAGE_SIZE or size % PAGE_SIZE or size <= 0:
@@ -118,8 +119,8 @@ class Memory:
     Snapshots and restores copy only what changed: every write made through this class marks
     its pages dirty, so a restore rewrites just those pages (and a snapshot copies just those)
     relative to the last snapshot taken or restored. Writers it cannot see (the machine's CPU,
-    which shares the buffers) must call :meth:`mark_all_dirty` first; then the next restore
-    copies every region whole.
+    which shares the buffers) must name the pages they wrote with :meth:`mark_dirty`, or call
+    :meth:`mark_all_dirty`, after which the next restore copies every region whole.
     """
 
     def __init__(self) -> None:
@@ -149,6 +150,14 @@ class Memory:
         """Bytes may change behind this class's back (a machine runs on the shared buffers):
         the next restore copies every region whole."""
         self._dirty = None
+
+    def mark_dirty(self, pages) -> None:
+        """Pages (numbers: address >> PAGE_SHIFT) that were written behind this class's back
+        (the machine's CPU names those it stored to): the next restore copies them too. Pages
+        outside every region (a store that faulted) hold nothing to restore."""
+        d = self._dirty
+        if d is not None and pages:
+            d |= self._pages.keys() & pages
 
     def _touch(self, addr: int, n: int) -> None:
         """Mark the pages of [addr, addr + n) dirty (n > 0, inside one region)."""
