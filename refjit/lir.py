@@ -416,6 +416,8 @@ class Builder:
             else:
                 self._mention(self._reg(dst), p)
         else:
+            if kind.startswith("_JIT_"):
+                raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
             if dst is None:
                 fn = self.fn    # self.new(), without the call
                 n = fn.nregs = fn.nregs + 1
@@ -423,8 +425,6 @@ class Builder:
                 self._iv[dst] = [p, p]
             else:
                 self._mention(self._reg(dst), p)
-            if kind.startswith("_JIT_"):
-                raise self._err(f"name the hole {kind[5:]!r}, not {kind!r}")
             symbol = kind
         ops.append(Op("hole", (dst, symbol, addend)))
         return dst

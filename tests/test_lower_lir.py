@@ -279,6 +279,21 @@ def test_lir_refuses_bad_operands():
     assert text.startswith("_Y:")
 
 
+def test_lir_refuses_a_hole_named_with_its_jit_prefix_and_records_nothing():
+    """A hole is named as jit.c's HoleValue (``OPARG``) or as its C symbol; ``_JIT_OPARG`` is a
+    mistake the Builder explains, and a refused hole leaves no op and no live interval behind
+    (the liveness would otherwise hold a register no op mentions)."""
+    from refjit.errors import LowerError
+
+    b = Builder("_BAD_UOP")
+    with pytest.raises(LowerError, match="name the hole 'OPARG', not '_JIT_OPARG'"):
+        b.hole("_JIT_OPARG")
+    assert b.fn.ops == [] and b._iv == {} and b.fn.nregs == 0
+    v = b.hole("OPARG")
+    b.ret(v)
+    assert lir.live_intervals(b.finish()) == {v: [0, 1]}
+
+
 @pytest.mark.parametrize("kind,addend", [
     ("OPERAND0", -0xFFFFFFFF), ("EXECUTOR", -(1 << 31)), ("PyLong_Type", -0x80000001),
     ("TARGET", -8), ("TARGET", 8), ("OPARG", 1 << 31), ("OPARG", (1 << 31) - (1 << 16)),
