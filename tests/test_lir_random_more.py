@@ -199,7 +199,8 @@ class Gen:
             v = self.rng.choice(free)
             self.ints.remove(v)
             if self.rng.random() < 0.5:
-                self.b.store(v, FRAME, self.int_slot(), self.rng.choice((8, 16, 32, 64)))
+                width = self.rng.choice((8, 16, 32, 64))
+                self.b.store(v, FRAME, self.int_slot(width), width)
 
     def froom(self, n: int = 1) -> None:
         while len(self.floats) > self.fregs - n:
@@ -211,7 +212,8 @@ class Gen:
             if self.rng.random() < 0.5:
                 self.b.fstore(v, FRAME, self.f64_slot())
 
-    def int_slot(self, width: int = 8) -> int:
+    def int_slot(self, width: int) -> int:
+        """A ``width``-bit slot inside one int word (never reaching into the f64 words)."""
         word = self.rng.choice(INT_WORDS)
         return LOCALSPLUS + 8 * word + self.rng.randrange(0, 8, width // 8 if width < 64 else 8)
 
@@ -372,7 +374,7 @@ class Gen:
         else:
             b.br("eq", b.fsetcc("le", lo, x), 0, skip)
             b.br("eq", b.fsetcc("gt", hi, x), 0, skip)
-        b.store(b.f2i(x), FRAME, self.int_slot())
+        b.store(b.f2i(x), FRAME, self.int_slot(64))
         b.bind(skip)
         self.seen.add(("f2i",))
 
