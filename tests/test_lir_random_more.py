@@ -175,10 +175,10 @@ class Gen:
     together with the op being made they never need more than ``regs`` int registers (``fregs``
     f64). No f64 value is live at a call; a loop's counter takes one int register while it runs."""
 
-    def __init__(self, seed: int, regs: int):
+    def __init__(self, seed: int, regs: int, fregs: int):
         self.rng = rng = random.Random(seed)
         self.b = Builder(f"_F{seed}")
-        self.regs, self.fregs = regs, 10
+        self.regs, self.fregs = regs, fregs
         self.ints: list = []
         self.floats: list = []
         self.busy: set = set()
@@ -443,11 +443,18 @@ class Gen:
         b.br("ne", counter, 0, head)
         self.in_loop = False
         self.outer = set()
-        self.outer: set = set()           # in a loop: the int values from before it
         self.seen.add(("loop",))
 
     def build(self) -> lir.Function:
-        for _ in range(self.n_ops):
+        fill = self.rng.randrange(self.n_ops)
+        for at in range(self.n_ops):
+            if at == fill and not self.in_loop:     # as many f64 values as there are registers
+                while len(self.floats) < self.fregs:
+                    self.busy.clear()
+                    self.new_float()
+                for v in self.floats:                # (all live until the last is stored)
+                    self.b.fstore(v, FRAME, self.f64_slot())
+                self.seen.add(("every f64 register",))
             self.step()
         for v in self.ints:
             width = self.rng.choice((8, 16, 32, 64))
@@ -513,16 +520,18 @@ def check(fn: lir.Function, seed, start: bytes, bench: Bench) -> str:
 
 
 @functools.cache
-def generated(seeds: range, regs: int) -> list:
+def generated(seeds: range, regs: int, fregs: int) -> list:
     out = []
     for seed in seeds:
-        gen = Gen(seed, regs)
+        gen = Gen(seed, regs, fregs)
         out.append((seed, gen, gen.build(), start_bytes(seed)))
     return out
 
 
-BOTH = (range(400), REGISTERS["x86_64"])
-AARCH64_ONLY = (range(50_000, 50_200), REGISTERS["aarch64"])
+# f64 registers: x86-64 allocates xmm0-xmm14, AArch64 23 of its 32 (both keep one for moves)
+FREGS = {arch: len(isel.FREGS) for arch, isel in ISEL.items()}
+BOTH = (range(400), REGISTERS["x86_64"], FREGS["x86_64"])
+AARCH64_ONLY = (range(50_000, 50_200), REGISTERS["aarch64"], FREGS["aarch64"])
 
 
 @pytest.mark.parametrize("arch", ISEL)
@@ -548,7 +557,7 @@ def test_the_generator_reaches_every_form():
             ("fload", "frame"), ("fload", "rodata")}
     want |= {("fbin", op) for op in ("add", "sub", "mul", "div")}
     want |= {("fsetcc", c) for c in lir.F64_CONDS}
-    want |= {("exit", e) for e in EXITS}
+    want |= {("exit", e) for e in EXITS} | {("every f64 register",)}
     for kind, arch in ((BOTH, "x86_64"), (AARCH64_ONLY, "aarch64")):
         seen: set = set()
         most = set()
