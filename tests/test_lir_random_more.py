@@ -341,13 +341,8 @@ class Gen:
             self.call()
         elif c < 84 and not self.in_loop and depth == 0:
             self.loop()
-        elif c < 87:
-            cond = rng.choice(sorted(lir.INT_CONDS))
-            target = rng.choice((lir.JUMP_TARGET, lir.ERROR_TARGET, lir.JUMP_TARGET,
-                                 lir.ERROR_TARGET, lir.CONTINUE))
-            b.br(cond, self.value(), self.value() if rng.random() < 0.5 else rng.choice(CONSTS),
-                 target, rng.choice((32, 64)))
-            self.seen.add(("exit", target.name))
+        elif c < 90:
+            self.exit_branch()
         else:
             x = self.fvalue()
             d = self.dst(self.floats, x)
@@ -356,6 +351,47 @@ class Gen:
                 self.floats.append(d)
             b.mov(d, x)
             self.seen.add(("fmov",))
+
+    def exit_branch(self) -> None:
+        """A branch out of the uop, from each kind of branching op: br (a register or a
+        constant; a loaded value, which x86-64 compares in memory), brbit (likewise), rmw on
+        the new word being zero or not, ovf (its result a value on the other path)."""
+        rng, b = self.rng, self.b
+        target = rng.choice((lir.JUMP_TARGET, lir.ERROR_TARGET, lir.JUMP_TARGET,
+                             lir.ERROR_TARGET, lir.CONTINUE))
+        how = rng.choice(("br", "br", "load-br", "brbit", "load-brbit", "rmw", "ovf"))
+        if how in ("br", "load-br"):
+            cond = rng.choice(sorted(lir.INT_CONDS))
+            y = self.value() if rng.random() < 0.5 else rng.choice(CONSTS)
+            if how == "load-br":
+                width = rng.choice((8, 16, 32, 64))
+                self.room()
+                x = b.load(FRAME, self.int_slot(width), width, rng.random() < 0.3 and width < 64)
+            else:
+                x = self.value()
+            b.br(cond, x, y, target, rng.choice((32, 64)))
+        elif how in ("brbit", "load-brbit"):
+            if how == "load-brbit":
+                self.room()
+                x = b.load(FRAME, self.int_slot(64), rng.choice((32, 64)))
+            else:
+                x = self.value()
+            b.brbit(x, rng.randrange(64), rng.random() < 0.5, target)
+        elif how == "rmw":
+            width = rng.choice((32, 64))
+            disp = self.int_slot(width)
+            delta = rng.choice((1, -1, 5, -4096, 1 << 20))
+            if rng.random() < 0.4:                  # the new word will be zero
+                b.store(-delta, FRAME, disp, width)
+            b.rmw(FRAME, disp, width, delta, rng.choice(("eq", "ne")), target)
+        else:
+            x, y = self.value(), self.value()
+            d = self.dst(self.ints, x, y)
+            v = getattr(b, rng.choice(("add", "sub", "mul")) + "_ovf")(x, y, target, dst=d)
+            if d is None:
+                self.ints.append(v)
+        self.seen.add(("exit", target.name))
+        self.seen.add(("exit from", how))
 
     def f2i(self) -> None:
         """``(int64_t)x`` behind the check C code makes first: -2**63 <= x < 2**63 (false for
@@ -558,6 +594,7 @@ def test_the_generator_reaches_every_form():
     want |= {("fbin", op) for op in ("add", "sub", "mul", "div")}
     want |= {("fsetcc", c) for c in lir.F64_CONDS}
     want |= {("exit", e) for e in EXITS} | {("every f64 register",)}
+    want |= {("exit from", how) for how in ("br", "load-br", "brbit", "load-brbit", "rmw", "ovf")}
     for kind, arch in ((BOTH, "x86_64"), (AARCH64_ONLY, "aarch64")):
         seen: set = set()
         most = set()
