@@ -139,7 +139,7 @@ _B_OVER_EXIT = {(cond, in_frame): _B_COND[INVERT[cond], 12 if in_frame else 8]
                 for cond in INVERT for in_frame in (False, True)}
 _RET = Encoded("ret")[()]
 _BR = Encoded("br")
-_LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see epilogue)
+_LDR_X30_POST = _LDR_POST[X[30], A.SP, 16]    # the X30 restore of a frame (see _Sel.run)
 _STR_X30_PRE = _STR_PRE[X[30], A.SP, -16]
 _WORD = struct.Struct("<I")      # an instruction word, to fill in a branch's offset
 _reloc = Reloc._make             # a Reloc from a tuple of its four fields (cheaper than Reloc(...))
@@ -157,9 +157,9 @@ def _page_relocs(at: int, symbol: str) -> tuple[Reloc, Reloc]:
 _PAGE_RELOCS: dict[tuple[int, str], tuple[Reloc, Reloc]] = {}
 # (offset, symbol) -> the relocation of a ``b`` at that offset leaving the uop (see exit_branch)
 _EXIT_RELOCS: dict[tuple[int, str], Reloc] = {}
-# (branch field kind, byte offset) -> the field's bits, a memo of asm.pcrel_field: for imm26,
+# branch field kind -> {byte offset: the field's bits}, a memo of asm.pcrel_field: for imm26,
 # imm19 and imm14 (the only kinds fill is given) the field depends on the offset alone
-_BRANCH_FIELD: dict[tuple[str, int], int] = {}
+_BRANCH_FIELD: dict[str, dict[int, int]] = {"imm26": {}, "imm19": {}, "imm14": {}}
 
 
 def _load_slot(a: Assembler, rd) -> None:
@@ -301,24 +301,20 @@ class _Sel:
     def reach(self, kind: str, lbl: Lbl) -> None:
         """The branch just emitted, its ``kind`` offset field (imm26, imm19 or imm14) zero, goes
         to ``lbl``: the field is filled in now if the label is bound, else by :meth:`op_label`."""
-        at = len(self.code) - 4
         name = lbl.name
         pos = self.bound.get(name)
-        if pos is not None:
-            self.fill(at, kind, pos, name)
-            return
-        waiting = self.forward.get(name)
-        if waiting is None:     # (mostly: a label has one branch to it)
-            self.forward[name] = [(at, kind)]
+        if pos is None:     # (mostly: labels come after the branches to them)
+            self.forward.setdefault(name, []).append((len(self.code) - 4, kind))
         else:
-            waiting.append((at, kind))
+            self.fill(len(self.code) - 4, kind, pos, name)
 
     def fill(self, at: int, kind: str, pos: int, name: str) -> None:
         """OR the offset from ``at`` to ``pos`` (label ``name``) into the ``kind`` field there."""
         code = self.code
-        field = _BRANCH_FIELD.get((kind, pos - at))
+        fields = _BRANCH_FIELD[kind]
+        field = fields.get(pos - at)
         if field is None:       # (an offset out of range raises here, and is never memoised)
-            field = _BRANCH_FIELD[kind, pos - at] = A.pcrel_field(kind, pos, at, name)
+            field = fields[pos - at] = A.pcrel_field(kind, pos, at, name)
         _WORD.pack_into(code, at, _WORD.unpack_from(code, at)[0] | field)
 
     # -- helpers
@@ -366,10 +362,6 @@ class _Sel:
         reg = (X if sf else W)[TMP]
         self.mov_imm(X[TMP], value & ((1 << 64) - 1) if sf else value & 0xFFFFFFFF)
         return reg
-
-    def epilogue(self) -> None:
-        if self.in_frame:
-            self.code += _LDR_X30_POST
 
     def exit_branch(self, ex: Exit) -> None:
         code = self.code
@@ -528,9 +520,9 @@ class _Sel:
         if waiting is not None:
             code = self.code
             for branch, kind in waiting:     # (fill, inline)
-                field = _BRANCH_FIELD.get((kind, pos - branch))
+                field = _BRANCH_FIELD[kind].get(pos - branch)
                 if field is None:       # (an offset out of range raises here, and is never memoised)
-                    field = _BRANCH_FIELD[kind, pos - branch] = A.pcrel_field(kind, pos, branch, name)
+                    field = _BRANCH_FIELD[kind][pos - branch] = A.pcrel_field(kind, pos, branch, name)
                 _WORD.pack_into(code, branch, _WORD.unpack_from(code, branch)[0] | field)
 
     def op_const(self, operands, at):
@@ -867,16 +859,19 @@ class _Sel:
     op_call_ptr = op_call
 
     def op_ret(self, operands, at):
-        value = operands[0]
-        if self.regs[value] != 0:
-            self.code += _MOV[X[0], X[self.regs[value]]]
-        self.epilogue()
-        self.code += _RET
+        reg = self.regs[operands[0]]
+        code = self.code
+        if reg != 0:
+            code += _MOV[X[0], X[reg]]
+        if self.in_frame:       # X30 restored (as before every exit)
+            code += _LDR_X30_POST
+        code += _RET
 
     def op_tail_jump(self, operands, at):
-        address = operands[0]
-        self.epilogue()
-        self.code += _BR[X[self.regs[address]]]
+        code = self.code
+        if self.in_frame:
+            code += _LDR_X30_POST
+        code += _BR[X[self.regs[operands[0]]]]
 
 
 # the instruction (its Encoded table) for each LIR operation spelled by name
@@ -1028,19 +1023,21 @@ def _frame_position(fn: Function, calls: int) -> int | None:
     if exits >= limit:
         return None
     start = None
-    for i, op in enumerate(ops):
-        at = _FRAME_START.get(op.op)
-        if at is not None and (at < 0 or op.args[at].__class__ is Lbl):
-            start = i
-            break
+    for i, op in enumerate(ops):     # (most ops are in neither table: one test each)
+        if op.op in _FRAME_START:
+            at = _FRAME_START[op.op]
+            if at < 0 or op.args[at].__class__ is Lbl:
+                start = i
+                break
     if start is None:
         return None
     for op in islice(reversed(ops), len(ops) - start):     # the ops from start on
-        at = _EXIT_AT.get(op.op)
-        if at is not None and (at < 0 or op.args[at].__class__ is Exit):
-            exits += 1
-            if exits >= limit:
-                return None
+        if op.op in _EXIT_AT:
+            at = _EXIT_AT[op.op]
+            if at < 0 or op.args[at].__class__ is Exit:
+                exits += 1
+                if exits >= limit:
+                    return None
     return start
 
 
