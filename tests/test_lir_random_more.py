@@ -19,7 +19,9 @@ what tests/lir_meaning.py computes. The functions here mix
 * loops: a counted backward branch whose body may hold any of the above, calls included;
 * rodata blobs of doubles read through ``data`` addresses, and C symbols' addresses
   (``hole``) with addends, stored and compared;
-* branches to JUMP_TARGET and ERROR_TARGET (and CONTINUE): the trace's stubs say which was taken.
+* branches to JUMP_TARGET and ERROR_TARGET (and CONTINUE) from br, brbit (both also on a loaded
+  value), rmw and ovf: the trace's stubs say which exit was taken;
+* once per function, as many f64 values live at once as the ISA has f64 registers to allocate.
 
 A failure prints the seed, the ISA, the exit and every differing word (machine and Python), and
 the function's LIR text."""
