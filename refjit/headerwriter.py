@@ -23,10 +23,10 @@ from refjit.stencils import (
     PATCH_WIDTHS,
     Hole,
     HoleValue,
-    Stencil,
     StencilGroup,
     StencilHeader,
     arch_of_triple,
+    new_group,
 )
 
 CODE_ALIGNMENT = {"x86_64": 1, "aarch64": 8}  # _targets.py: alignment=8 for aarch64-*-linux-gnu
@@ -79,6 +79,36 @@ def _got_slot(offset: int, symbol: str) -> tuple[Hole, str]:
     return hole, f"{offset:x}: " + (f"&{hole.symbol}+0x0" if hole.symbol else hole.value.name)
 
 
+# What a code reloc gives whatever group it is in, per architecture, keyed by the Reloc itself (a
+# tuple, so equal relocs of different groups find one entry): ``(offset, width, symbol, hole)``,
+# the hole being None when the reloc goes through a GOT slot (its DATA addend depends on the
+# group). Only relocs with a known patch function and a non-negative offset get an entry, so an
+# entry found leaves one check to make: that the field ends inside this group's code.
+_CODE_RELOCS: dict[str, dict[tuple, tuple]] = {arch: {} for arch in _GOT_FUNCS}
+_CODE_RELOCS_MAX = 1 << 14  # a bound, as for the caches above: past it the table starts again
+
+
+def _code_reloc(reloc: Reloc, arch: str, name: str, code_size: int) -> tuple:
+    """The entry of ``reloc`` (an error if its patch function or offset is wrong in any group)."""
+    offset, kind, symbol, addend = reloc
+    width_got = _RELOC_KINDS[arch].get(kind)
+    if width_got is None or offset < 0:
+        _bad_reloc(name, arch, kind, symbol, offset, code_size, "code")
+    width, via_got = width_got
+    entry = (offset, width, symbol, None if via_got else _symbol_hole(offset, kind, symbol, addend))
+    table = _CODE_RELOCS[arch]
+    if len(table) >= _CODE_RELOCS_MAX:
+        table.clear()
+    table[reloc] = entry
+    return entry
+
+
+# Stencil.remove_jump(), per architecture: the jump to _JIT_CONTINUE that may end the code, as
+# (patch function, addend, its bytes from the start of the instruction, bytes before the field).
+_JUMPS = {"x86_64": ("patch_32r", -4, b"\xe9\x00\x00\x00\x00", 1),
+          "aarch64": ("patch_aarch64_26r", 0, b"\x00\x00\x00\x14", 0)}
+
+
 def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (), data: bytes = b"",
                 data_labels: Mapping[str, int] | None = None, data_relocs: Iterable[Reloc] = (),
                 listing: Sequence[str] = ()) -> StencilGroup:
@@ -89,12 +119,14 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     On x86-64 a ``patch_x86_64_32rx`` reloc, and on aarch64 a ``patch_aarch64_21r``/``_12`` reloc
     whose symbol is not a data label, goes through a GOT slot, as LLVM's output does.
     """
-    kinds = _RELOC_KINDS.get(arch)
-    if kinds is None:
+    known = _CODE_RELOCS.get(arch)
+    if known is None:
         raise StencilError(f"unknown architecture {arch!r}", where=name)
-    widths = PATCH_WIDTHS[arch]
     labels = data_labels or _NO_LABELS
-    code, data = bytes(code), bytes(data)
+    if code.__class__ is not bytes:
+        code = bytes(code)
+    if data.__class__ is not bytes:
+        data = bytes(data)
     code_size = len(code)
     got_base = len(data) + (-len(data) % 8)  # Stencil.pad(8); the GOT follows the padded data
     got: dict[str, int] = {}  # symbol -> offset of its slot from got_base
@@ -104,19 +136,20 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     code_holes: list[Hole] = []
     code_sorted = True
     last, top = 0, -1  # the first hole at the highest offset: Stencil.remove_jump()'s candidate
-    for offset, kind, symbol, addend in relocs:
-        width_got = kinds.get(kind)
-        if width_got is None or not 0 <= offset <= code_size - width_got[0]:
-            _bad_reloc(name, arch, kind, symbol, offset, code_size, "code")
+    for reloc in relocs:
+        entry = known.get(reloc)
+        if entry is None:
+            entry = _code_reloc(reloc, arch, name, code_size)
+        offset, width, symbol, hole = entry
+        if offset > code_size - width:
+            _bad_reloc(name, arch, reloc[1], symbol, offset, code_size, "code")
         if symbol in labels:
-            hole = _data_hole(offset, kind, addend + labels[symbol])
-        elif width_got[1]:
+            hole = _data_hole(offset, reloc[1], reloc[3] + labels[symbol])
+        elif hole is None:  # through a GOT slot
             slot = got.get(symbol)
             if slot is None:
                 slot = got[symbol] = 8 * len(got)
-            hole = _data_hole(offset, kind, addend + got_base + slot)
-        else:
-            hole = _symbol_hole(offset, kind, symbol, addend)
+            hole = _data_hole(offset, reloc[1], reloc[3] + got_base + slot)
         if offset > top:
             last, top = len(code_holes), offset
         elif offset < top:
@@ -124,17 +157,19 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
         code_holes.append(hole)
     data_holes: list[Hole] = []
     data_sorted = True
-    for offset, kind, symbol, addend in data_relocs:
-        width = widths.get(kind)
-        if width is None or not 0 <= offset <= len(data) - width:
-            _bad_reloc(name, arch, kind, symbol, offset, len(data), "data")
-        if symbol in labels:
-            hole = _data_hole(offset, kind, addend + labels[symbol])
-        else:
-            hole = _symbol_hole(offset, kind, symbol, addend)
-        if data_holes and offset < data_holes[-1].offset:
-            data_sorted = False
-        data_holes.append(hole)
+    if data_relocs:
+        widths = PATCH_WIDTHS[arch]
+        for offset, kind, symbol, addend in data_relocs:
+            width = widths.get(kind)
+            if width is None or not 0 <= offset <= len(data) - width:
+                _bad_reloc(name, arch, kind, symbol, offset, len(data), "data")
+            if symbol in labels:
+                hole = _data_hole(offset, kind, addend + labels[symbol])
+            else:
+                hole = _symbol_hole(offset, kind, symbol, addend)
+            if data_holes and offset < data_holes[-1].offset:
+                data_sorted = False
+            data_holes.append(hole)
 
     # Stencil.remove_jump(): if the last hole is a jump to _JIT_CONTINUE that ends the code and
     # lands right after itself, the jump goes and the next uop is reached by falling through.
@@ -142,22 +177,21 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
     if code_holes:
         jump = code_holes[last]
         if jump.value is _CONTINUE and jump.symbol is None:
-            if arch == "x86_64" and jump.func == "patch_32r" and jump.addend == -4 \
-                    and code[jump.offset - 1:] == b"\xe9\x00\x00\x00\x00":
-                body = code[:jump.offset - 1]
+            func, addend, tail, before = _JUMPS[arch]
+            if jump.func == func and jump.addend == addend and code[jump.offset - before:] == tail:
+                body = code[:jump.offset - before]
                 del code_holes[last]
-            elif arch == "aarch64" and jump.func == "patch_aarch64_26r" and jump.addend == 0 \
-                    and code[jump.offset:] == b"\x00\x00\x00\x14":
-                body = code[:jump.offset]
-                del code_holes[last]
+        if not code_sorted:  # stable sorts by offset, as Stencil's holes are kept
+            code_holes.sort(key=_offset)
 
     gap = -len(body) % CODE_ALIGNMENT[arch]  # Stencil.add_nops()
     if gap:
         body += NOP[arch] * (gap // len(NOP[arch]))
-    # Stable sorts by offset, as Stencil's holes are kept; the GOT's holes all lie past the
-    # data's, in slot order, so they are appended after the data holes are sorted.
-    if not code_sorted:
-        code_holes.sort(key=_offset)
+    listing = listing if listing.__class__ is tuple else tuple(listing)
+    if not (data or got):
+        return new_group(name, body, tuple(code_holes), listing, data, tuple(data_holes), ())
+    # The GOT's holes all lie past the data's, in slot order, so they are appended after the
+    # data holes are sorted.
     if not data_sorted:
         data_holes.sort(key=_offset)
     data_listing: list[str] = []
@@ -171,8 +205,7 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
         data_holes.append(hole)
         data_listing.append(line)
     data_body = data + bytes(pad + 8 * len(got)) if pad or got else data
-    return StencilGroup(name, Stencil(body, code_holes, listing),
-                        Stencil(data_body, data_holes, data_listing))
+    return new_group(name, body, tuple(code_holes), listing, data_body, tuple(data_holes), tuple(data_listing))
 
 
 def _offset(hole: Hole) -> int:

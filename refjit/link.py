@@ -75,14 +75,14 @@ def as_instruction(item: Any, index: int) -> Instruction:
             ins = Instruction(name, *(getattr(item, f) for f in Instruction._fields[1:]))
         except AttributeError as err:
             raise LinkError(f"trace entry {item!r} lacks a field: {err}", where=f"uop {index}") from None
-    _, oparg, operand0, operand1, target, jump_target, error_target = ins
-    if (isinstance(ins.name, str) and isinstance(oparg, int) and 0 <= oparg < 1 << 16
-            and isinstance(operand0, int) and 0 <= operand0 < 1 << 64
-            and isinstance(operand1, int) and 0 <= operand1 < 1 << 64
-            and isinstance(target, int) and 0 <= target < 1 << 32
-            and isinstance(jump_target, int) and 0 <= jump_target < 1 << 16
-            and isinstance(error_target, int) and 0 <= error_target < 1 << 16):
-        return ins  # every field fits (the same test as below, which says what does not)
+    name, oparg, operand0, operand1, target, jump_target, error_target = ins
+    # Every field fits: the test below, which says what does not, made with one shift per width
+    # (for ints, 0 <= v < 2**n exactly when v >> n is 0; a negative one shifts to -1).
+    if (isinstance(name, str) and isinstance(oparg, int) and isinstance(operand0, int)
+            and isinstance(operand1, int) and isinstance(target, int) and isinstance(jump_target, int)
+            and isinstance(error_target, int) and not (oparg | jump_target | error_target) >> 16
+            and not target >> 32 and not (operand0 | operand1) >> 64):
+        return ins
     if not isinstance(ins.name, str):
         raise LinkError(f"uop name {ins.name!r} is not a string", where=f"uop {index}")
     for fname, bits in _FIELD_BITS.items():
@@ -132,8 +132,9 @@ class LinkedExecutor:
     # hold, as plain tuples (all a machine's uop map needs; pc_map is made from it when asked for)
     ranges: list[tuple[int, int, int, str]]
     # What ``sites`` is made from when first asked for (the emulator and the fuzzer never ask):
-    # the placed groups as (index, name, the _Plan linked) in ranges' order, every value passed
-    # to a patch function in patching order, and the positions in that order of the relaxed sites.
+    # link's entries (index, name, the _Plan linked, group, instruction) in ranges' order, every
+    # value passed to a patch function in patching order, and the positions in that order of the
+    # relaxed sites.
     site_records: tuple = field(default=((), (), frozenset()), repr=False)
 
     @cached_property
@@ -147,7 +148,7 @@ class LinkedExecutor:
         placed, values, relaxed_at = self.site_records
         sites = []
         data_addr = self.base + self.code_size + self.trampolines_size
-        for (index, name, plan), (code_addr, *_) in zip(placed, self.ranges):
+        for (index, name, plan, _, _), (code_addr, *_) in zip(placed, self.ranges):
             for part, holes, start in (("data", plan.data_holes, data_addr), ("code", plan.code_holes, code_addr)):
                 for *_, hole in holes:
                     address, value = start + hole.offset, values[len(sites)]
@@ -194,7 +195,8 @@ class _Plan:
     whether they keep the architecture's alignment, and the holes as ``(offset, patch function,
     base, symbol, addend, hole)`` in patching order. The patch function is None where the
     emitter's sum is not a plain addition modulo 2**64 or the function is not the architecture's
-    plain one (a trampoline, a wrong name): ``_value`` and the dispatch in link() handle those."""
+    plain one (a trampoline, a wrong name): ``_value`` and ``_patch_other`` handle those. Each
+    hole's entry is made once and kept with the hole (``_hole_op``)."""
 
     __slots__ = ("data_body", "code_body", "data_holes_of", "code_holes_of", "data_size", "code_size",
                  "aligned", "data_holes", "code_holes")
@@ -204,12 +206,14 @@ class _Plan:
         self.data_holes_of, self.code_holes_of = data.holes, code.holes  # the Stencils' holes, as made from
         self.data_size, self.code_size = len(data.body), len(code.body)
         self.aligned = not (self.code_size % CODE_ALIGNMENT[arch] or self.data_size % 8)
-        ops = _HOLE_OPS[arch]
-        self.data_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in data.holes])
-        self.code_holes = tuple([ops.get(id(hole)) or _hole_op(hole, arch) for hole in code.holes])
+        key = _PLAN_KEYS[arch]
+        self.data_holes = tuple([hole.derived.get(key) or _hole_op(hole, arch) for hole in data.holes]) \
+            if data.holes else ()
+        self.code_holes = tuple([hole.derived.get(key) or _hole_op(hole, arch) for hole in code.holes]) \
+            if code.holes else ()
 
 
-_PLAN_KEYS = {arch: f"link {arch}" for arch in PATCH_FUNCS}  # StencilGroup.derived keys
+_PLAN_KEYS = {arch: f"link {arch}" for arch in PATCH_FUNCS}  # StencilGroup.derived and Hole.derived keys
 
 
 def _plan(group: StencilGroup, arch: str) -> _Plan:
@@ -220,13 +224,6 @@ def _plan(group: StencilGroup, arch: str) -> _Plan:
             or plan.data_body is not data.body or plan.data_holes_of is not data.holes:
         plan = group.derived[_PLAN_KEYS[arch]] = _Plan(code, data, arch)
     return plan
-
-
-# Each hole's entry in a plan, per architecture. Holes are immutable and shared between groups
-# (build_group takes them from its caches), so the entry is kept per Hole object, keyed by its
-# id: the entry holds the hole, so no other object can have that id while the entry lives.
-_HOLE_OPS: dict[str, dict[int, tuple]] = {arch: {} for arch in PATCH_FUNCS}
-_HOLE_OPS_MAX = 1 << 15  # a bound, as for the encoders' tables: past it the table starts again
 
 
 def _hole_op(hole: Hole, arch: str) -> tuple:
@@ -240,11 +237,9 @@ def _hole_op(hole: Hole, arch: str) -> tuple:
     if v is HoleValue.GOT or (addend and not (-0x80000000 < addend < 0x80000000
                                               and v is not _OPARG and v is not _TARGET)):
         func = None
-    op = (hole.offset, func, v, hole.symbol, addend, hole)
-    ops = _HOLE_OPS[arch]
-    if len(ops) >= _HOLE_OPS_MAX:
-        ops.clear()
-    ops[id(hole)] = op
+    # Kept with the hole (Hole.derived), under the key the group's plan has: holes are immutable
+    # and shared between groups (build_group takes them from its caches), so it is made once.
+    op = hole.derived[_PLAN_KEYS[arch]] = (hole.offset, func, v, hole.symbol, addend, hole)
     return op
 
 
@@ -278,9 +273,11 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
     if not plan.aligned:
         raise LinkError(f"shim sizes {shim.code_size}/{shim.data_size} are not aligned", where="shim")
     # First pass: each entry's group and plan, instruction_starts (as offsets), the union of the
-    # trampoline masks. An entry is (index, name, group, instruction or None, plan).
-    entries = [(-1, "shim", shim, None, plan)]
+    # trampoline masks and the symbols_map tables of the groups that use trampolines. An entry is
+    # (index, name, plan, group, instruction or None).
+    entries = [(-1, "shim", plan, shim, None)]
     code_size, data_size, mask = plan.code_size, plan.data_size, shim.trampoline_mask
+    symbols_maps = {shim.symbols_map} if mask else set()
     starts: list[int] = []
     for index, ins in enumerate([*instructions, None]):
         name = ins.name if ins is not None else FATAL_ERROR
@@ -291,12 +288,14 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         if not plan.aligned:
             raise LinkError(f"code size {plan.code_size} / data size {plan.data_size} break the "
                             f"{align}/8-byte alignment every {arch} stencil has", where=f"uop {index} {name}")
-        entries.append((index, name, group, ins, plan))
+        entries.append((index, name, plan, group, ins))
         if ins is not None:
             starts.append(code_size)
         code_size += plan.code_size
         data_size += plan.data_size
-        mask |= group.trampoline_mask
+        if group.trampoline_mask:
+            mask |= group.trampoline_mask
+            symbols_maps.add(group.symbols_map)
     trampolines_size = bin(mask).count("1") * TRAMPOLINE_SIZE[arch]
     total = code_size + trampolines_size + data_size
     padding = page_size - (total & (page_size - 1))  # a full page when already aligned, as jit.c
@@ -305,16 +304,16 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
         raise LinkError(f"executor memory at {base:#x} would wrap around the address space")
     instruction_starts = [base + s for s in starts]
     tramp = a64.TrampolineState(code_size, mask, trampolines_size)
-    symbols_maps = {e[2].symbols_map for e in entries if e[2].trampoline_mask}
     if len(symbols_maps) > 1:
         raise LinkError("groups with trampolines come from headers with different symbols_map tables")
 
     values: list[int] = []  # every value passed to a patch function, for LinkedExecutor.sites
+    add_value = values.append
     relaxed_at: set[int] = set()  # positions in values of the sites relaxed (x86-64)
     ranges: list[tuple[int, int, int, str]] = []
     addresses: dict[str, int] = {}  # each C symbol resolved once per executor
     code_off, data_off = 0, code_size + trampolines_size
-    for index, name, group, ins, plan in entries:
+    for index, name, plan, group, ins in entries:
         code_addr, data_addr = base + code_off, base + data_off
         group_code_size = plan.code_size
         continue_addr = code_addr + group_code_size
@@ -345,8 +344,7 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                 else:
                     field_of = _INSTRUCTION_FIELDS.get(v)
                     b = field_of(ins) if field_of else None
-                at = off + offset
-                if b is not None and func is not None:  # the plain sum (see _Plan)
+                if func is not None and b is not None:  # the plain sum and patch function (see _Plan)
                     if symbol:
                         address = addresses.get(symbol)
                         if address is None:
@@ -354,34 +352,50 @@ def link(trace: Iterable[Any], groups: Mapping[str, StencilGroup], shim: Stencil
                                 symbol, lookup, partial(_where, index, name, part, hole))
                         b += address
                     value = (b + addend) & _U64
+                    try:
+                        if func(memory, base, off + offset, value):
+                            relaxed_at.add(len(values))
+                    except LinkError as err:
+                        raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
+                    except struct.error:  # the patch functions read and write the field in place
+                        raise LinkError(f"the field lies outside the executor's memory ({len(memory)} bytes)",
+                                        where=_where(index, name, part, hole)) from None
                 else:
                     value = _value(hole, ins, group, code_addr, data_addr, executor, instruction_starts,
                                    lookup, partial(_where, index, name, part, hole))
-                try:
-                    if func is not None:
-                        if func(memory, base, at, value):
-                            relaxed_at.add(len(values))
-                    elif hole.func == TRAMPOLINE_FUNC:
-                        if arch != "aarch64":
-                            raise LinkError("trampolines exist only on aarch64")
-                        a64.patch_aarch64_trampoline(memory, base, at, hole.addend, value, tramp)
-                    elif hole.func in PATCH_FUNCS[arch]:
-                        if PATCH_FUNCS[arch][hole.func](memory, base, at, value):
-                            relaxed_at.add(len(values))
-                    else:
-                        raise LinkError(f"{hole.func} is not a patch function for {arch}")
-                except LinkError as err:
-                    raise LinkError(f"{err.why} (value {value:#x})", where=_where(index, name, part, hole)) from None
-                except struct.error:  # the patch functions read and write the field in place
-                    raise LinkError(f"the field lies outside the executor's memory ({len(memory)} bytes)",
-                                    where=_where(index, name, part, hole)) from None
-                values.append(value)
+                    _patch_other(arch, hole, func, memory, base, off + offset, value, tramp, len(values),
+                                 relaxed_at, partial(_where, index, name, part, hole))
+                add_value(value)
         code_off += group_code_size
         data_off += plan.data_size
     return LinkedExecutor(arch=arch, base=base, memory=bytes(memory), code_size=code_size,
                           trampolines_size=trampolines_size, data_size=data_size, padding=padding,
                           instruction_starts=instruction_starts, jit_side_entry=base + shim.code_size,
-                          ranges=ranges, site_records=([(e[0], e[1], e[4]) for e in entries], values, relaxed_at))
+                          ranges=ranges, site_records=(entries, values, relaxed_at))
+
+
+def _patch_other(arch: str, hole: Hole, func: Callable | None, memory: bytearray, base: int, at: int,
+                 value: int, tramp: a64.TrampolineState, position: int, relaxed_at: set[int],
+                 where: Callable[[], str]) -> None:
+    """Apply a hole that is not a plain sum and patch function (see _Plan): a trampoline, an
+    architecture's patch function given a value ``_value`` worked out, or a wrong name."""
+    try:
+        if func is not None:
+            if func(memory, base, at, value):
+                relaxed_at.add(position)
+        elif hole.func == TRAMPOLINE_FUNC:
+            if arch != "aarch64":
+                raise LinkError("trampolines exist only on aarch64")
+            a64.patch_aarch64_trampoline(memory, base, at, hole.addend, value, tramp)
+        elif hole.func in PATCH_FUNCS[arch]:
+            if PATCH_FUNCS[arch][hole.func](memory, base, at, value):
+                relaxed_at.add(position)
+        else:
+            raise LinkError(f"{hole.func} is not a patch function for {arch}")
+    except LinkError as err:
+        raise LinkError(f"{err.why} (value {value:#x})", where=where()) from None
+    except struct.error:  # the patch functions read and write the field in place
+        raise LinkError(f"the field lies outside the executor's memory ({len(memory)} bytes)", where=where()) from None
 
 
 def _where(index: int, name: str, part: str, hole: Hole) -> str:

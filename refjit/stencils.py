@@ -110,6 +110,10 @@ class Hole:
     symbol: str | None = None
     addend: int = 0
     line: int = field(default=0, compare=False)  # header line it came from (0: built by refjit)
+    # What other modules work out from the hole alone (the linker's entry per architecture), keyed
+    # by whoever derives it, as in StencilGroup.derived; the hole cannot change, so neither can
+    # that. It takes no part in equality, hash or repr.
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def __init__(self, offset: int, func: str, value: HoleValue, symbol: str | None = None, addend: int = 0,
                  line: int = 0):
@@ -122,6 +126,7 @@ class Hole:
         fields["symbol"] = symbol
         fields["addend"] = addend
         fields["line"] = line
+        fields["derived"] = {}
 
     def c_value(self) -> str:
         """The value argument exactly as CPython's ``Hole.as_c`` spells it."""
@@ -202,6 +207,25 @@ class StencilGroup:
         """All holes in emission order: data first, then code."""
         yield from (("data", h) for h in self.data.holes)
         yield from (("code", h) for h in self.code.holes)
+
+
+_new = object.__new__
+
+
+def new_group(name: str, code_body: bytes, code_holes: tuple[Hole, ...], code_listing: tuple[str, ...],
+              data_body: bytes, data_holes: tuple[Hole, ...], data_listing: tuple[str, ...]) -> StencilGroup:
+    """``StencilGroup(name, Stencil(code_body, code_holes, code_listing), Stencil(data_body, ...))``
+    for parts that already are bytes and tuples (build_group's): the objects those constructors
+    make, field for field, in one function call instead of three class calls, which cost several
+    times more (a group is built for every uop compiled)."""
+    code = _new(Stencil)
+    code.body, code.holes, code.listing = code_body, code_holes, code_listing
+    data = _new(Stencil)
+    data.body, data.holes, data.listing = data_body, data_holes, data_listing
+    group = _new(StencilGroup)
+    group.name, group.code, group.data = name, code, data
+    group.trampoline_mask, group.symbols_map, group.line, group.derived = 0, (), 0, {}
+    return group
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """build_group's bookkeeping where the backends' usual output does not reach it: relocs out of
 offset order, several relocs at one offset, the trailing jump not last in the list, GOT slots
-shared by the references to one symbol, data relocs, which holes are shared between groups, and that a group's parts cannot change.
+shared by the references to one symbol, data relocs, which holes are shared between groups, that a
+group's parts cannot change, that what it keeps per reloc is still checked per group, and that its
+groups are what the constructors make.
 
 The expected groups are written out from what ``Tools/jit/_stencils.py`` does (holes kept in
 offset order, a stable sort; ``remove_jump`` looks at the hole with the highest offset; one GOT
@@ -13,8 +15,9 @@ import dataclasses
 import pytest
 
 from refjit.codebuf import Reloc
+from refjit.errors import StencilError
 from refjit.headerwriter import build_group
-from refjit.stencils import Hole, HoleValue, Stencil
+from refjit.stencils import Hole, HoleValue, Stencil, StencilGroup
 
 JMP = b"\xe9\0\0\0\0"
 
@@ -102,3 +105,44 @@ def test_a_groups_parts_cannot_change():
     holes.clear()
     body[0] = 1
     assert s.holes == (Hole(0, "patch_64", HoleValue.OPARG),) and s.body == bytes(8) and s.listing == ("x",)
+
+
+def test_a_reloc_is_checked_against_each_groups_code():
+    """build_group keeps what a reloc gives whatever its group (keyed by the reloc); whether its
+    field lies inside the code is still asked of every group, and a reloc refused once is refused
+    every time with the same message."""
+    reloc = Reloc(8, "patch_64", "_JIT_OPARG", 0)
+    big = build_group("_BIG", "x86_64", bytes(16), [reloc])
+    assert big.code.holes == (Hole(8, "patch_64", HoleValue.OPARG),)
+    for size in (15, 8, 0):
+        with pytest.raises(StencilError, match=rf"relocation patch_64 _JIT_OPARG at 0x8 is outside the code \({size} bytes\)"):
+            build_group("_SMALL", "x86_64", bytes(size), [reloc])
+    assert build_group("_AGAIN", "x86_64", bytes(16), [reloc]).code.holes == big.code.holes
+    for bad, message in ((Reloc(-1, "patch_64", "_JIT_OPARG", 0), r"relocation patch_64 _JIT_OPARG at -0x1 is outside"),
+                         (Reloc(0, "patch_aarch64_26r", "_JIT_OPARG", 0), "unknown patch function patch_aarch64_26r")):
+        for _ in range(2):
+            with pytest.raises(StencilError, match=message):
+                build_group("_BAD", "x86_64", bytes(16), [bad])
+    # the same reloc means a GOT slot on one ISA and a symbol's hole on the other: one entry per ISA
+    got = Reloc(0, "patch_aarch64_21r", "_Py_Dealloc", 0)
+    g = build_group("_G", "aarch64", (0x90000008).to_bytes(4, "little") * 2, [got])
+    assert _holes(g.code) == [(0, "patch_aarch64_21r", HoleValue.DATA, None, 0)]
+    assert _holes(g.data) == [(0, "patch_64", HoleValue.ZERO, "_Py_Dealloc", 0)]
+    with pytest.raises(StencilError, match="unknown patch function patch_aarch64_21r for x86_64"):
+        build_group("_G", "x86_64", bytes(8), [got])
+
+
+def test_built_groups_are_what_the_constructors_make():
+    """build_group makes its groups with stencils.new_group; they must be the objects the
+    StencilGroup and Stencil constructors make, field for field."""
+    code = b"\x48\xb8" + bytes(8) + b"\xff\x15" + bytes(4)
+    relocs = [Reloc(2, "patch_64", "_JIT_OPERAND0", 0), Reloc(12, "patch_x86_64_32rx", "_Py_Dealloc", -4)]
+    for g in (build_group("_X", "x86_64", code, relocs, b"\x01", listing=["a", "b"]),
+              build_group("_Y", "x86_64", code[:10], relocs[:1])):
+        made = StencilGroup(g.name, Stencil(g.code.body, list(g.code.holes), list(g.code.listing)),
+                            Stencil(g.data.body, list(g.data.holes), list(g.data.listing)))
+        assert type(g) is StencilGroup and type(g.code) is type(g.data) is Stencil
+        assert vars(g).keys() == vars(made).keys() and vars(g.code) == vars(made.code) and vars(g.data) == vars(made.data)
+        assert {k: v for k, v in vars(g).items() if k not in ("code", "data")} == \
+            {k: v for k, v in vars(made).items() if k not in ("code", "data")}
+        assert g == made and repr(g) == repr(made)

@@ -574,3 +574,45 @@ def test_real_every_stencil_patched_site_decodes_to_its_value(arch):
             raise AssertionError(func)
         checked[func] += 1
     assert sum(checked.values()) == len(ex.sites) > 1000
+
+
+# The fields of a _PyUOpInstruction and their C widths (FACTS §a.5): uint16_t opcode-sized oparg,
+# uint64_t operands, uint32_t target, uint16_t jump/error targets.
+FIELD_WIDTHS = {"oparg": 16, "operand0": 64, "operand1": 64, "target": 32, "jump_target": 16, "error_target": 16}
+
+
+@pytest.mark.parametrize("field", FIELD_WIDTHS)
+def test_every_instruction_field_is_checked_at_its_edges(field):
+    """as_instruction tests all fields at once by their bits; each must still be refused on its
+    own just past either end of its C type, and accepted at both ends (bools are ints)."""
+    from refjit.link import as_instruction
+    bits = FIELD_WIDTHS[field]
+    for value, ok in ((0, True), ((1 << bits) - 1, True), (True, True), (1 << bits, False), (-1, False),
+                      (-(1 << bits), False), (1 << 64, False), (1.0, False), ("1", False), (None, False)):
+        ins = Instruction("_X")._replace(**{field: value})
+        if ok:
+            assert as_instruction(ins, 3) is ins
+            assert as_instruction(tuple(ins), 3) == ins
+        else:
+            with pytest.raises(LinkError) as err:
+                as_instruction(ins, 3)
+            assert err.value.why == f"{field} {value!r} does not fit the field's {bits} unsigned bits"
+            assert err.value.where == "uop 3 _X"
+    with pytest.raises(LinkError, match="uop name 7 is not a string"):
+        as_instruction(Instruction(7), 0)
+
+
+def test_a_holes_link_entry_stays_with_the_hole_and_out_of_its_identity():
+    """link keeps each hole's entry in Hole.derived, one per ISA: holes shared by two groups share
+    it, and it takes no part in equality, hash or repr."""
+    hole = Hole(0, "patch_64", HoleValue.OPARG)
+    twin = Hole(0, "patch_64", HoleValue.OPARG)
+    groups = {"_START_EXECUTOR": StencilGroup("_START_EXECUTOR"), "_FATAL_ERROR": StencilGroup("_FATAL_ERROR"),
+              "_A": StencilGroup("_A", Stencil(bytes(8), [hole])), "_B": StencilGroup("_B", Stencil(bytes(8), [hole]))}
+    trace = [Instruction("_START_EXECUTOR"), Instruction("_A", 5), Instruction("_B", 6)]
+    for arch in ("x86_64", "aarch64"):
+        ex = link(trace, groups, StencilGroup("shim"), arch=arch, executor=EXECUTOR, base=BASE, resolve={})
+        assert u64(ex.memory, BASE, ex.instruction_starts[1]) == 5 and u64(ex.memory, BASE, ex.instruction_starts[2]) == 6
+    assert sorted(hole.derived) == ["link aarch64", "link x86_64"] and not twin.derived
+    assert hole == twin and hash(hole) == hash(twin) and repr(hole) == repr(twin)
+    assert groups["_A"].derived["link x86_64"].code_holes[0] is groups["_B"].derived["link x86_64"].code_holes[0]

@@ -82,7 +82,7 @@ def patch_aarch64_12(buf: bytearray, base: int, offset: int, value: int) -> None
     (insn,) = _read32(buf, offset)
     if insn & 0x3B000000 == 0x39000000:  # is_ldr_or_str
         shift = insn >> 30  # the access size (bits 30-31) scales the offset
-        if insn >> 23 & 1 and insn >> 26 & 1:
+        if insn & 0x04800000 == 0x04800000:  # bits 23 and 26 both set
             raise LinkError(f"patch_aarch64_12: {insn:#010x} at {base + offset:#x} is a 128-bit access "
                             f"(shift 4), which jit.c does not handle")
     elif insn & 0x11C00000 == 0x11000000:  # is_add_or_sub
@@ -91,10 +91,13 @@ def patch_aarch64_12(buf: bytearray, base: int, offset: int, value: int) -> None
         raise LinkError(f"patch_aarch64_12: {insn:#010x} at {base + offset:#x} is neither ADD/SUB (immediate) "
                         f"nor LDR/STR (immediate)")
     value &= 0xFFF
-    if value & ((1 << shift) - 1):
+    if value & _BELOW[shift]:
         raise LinkError(f"patch_aarch64_12: offset {value:#x} at {base + offset:#x} is not a multiple of "
                         f"the access size {1 << shift}")
-    _write32(buf, offset, insn & 0xFFC003FF | (value >> shift) << 10)  # imm12, bits 10-21
+    _write32(buf, offset, insn & 0xFFC003FF | value >> shift << 10)  # imm12, bits 10-21
+
+
+_BELOW = (0, 1, 3, 7)  # shift -> (1 << shift) - 1: the offset bits an access of that size must leave clear
 
 
 def _patch_16(part: int):
