@@ -279,8 +279,10 @@ def _tokens(text: str) -> list[str]:
     """A line's tokens: each of ``= [ ] ,`` alone, and the runs of other characters between them
     and white space (padding the punctuation with spaces lets one split() find both). '#' is
     not in a token: it starts a comment, which the caller has removed."""
-    return text.replace("=", " = ").replace("[", " [ ").replace("]", " ] ") \
-        .replace(",", " , ").split()
+    if "[" in text or "]" in text or "," in text:
+        return text.replace("=", " = ").replace("[", " [ ").replace("]", " ] ") \
+            .replace(",", " , ").split()
+    return text.replace("=", " = ").split()     # most lines: only '=' to pad
 
 
 class _Line:
@@ -726,21 +728,15 @@ class _Parser:
     def operand(self, ln: _Line, text: str, tok: int) -> Operand:
         if not text.startswith("&"):
             return Operand("int", ln.int_value(text, tok, "operand", 0, (1 << 64) - 1))
-        m = _OPERAND.fullmatch(text)
-        if m is None:
+        read = _address_operand(text)
+        if read is None:
             raise ln.error(f"expected an operand like 42, &name, &name+0x8, &exit3, &executor or "
                            f"&bytecode+0x22, found {text!r}", tok)
-        base, sign, off = m.groups()
-        addend = int(off, 0) * (-1 if sign == "-" else 1) if off else 0
-        if base == "executor":
-            return Operand("executor", addend=addend)
-        if base == "bytecode":
-            return Operand("bytecode", addend=addend)
-        em = _EXIT_NAME.fullmatch(base)
-        if em:
-            return Operand("exit", value=int(em.group(1)), addend=addend)
+        kind, value, base, addend = read
+        if kind != "object":
+            return Operand(kind, value, None, addend)
         if base in BUILTIN_NAMES or base in self.names:
-            return Operand("object", name=base, addend=addend)
+            return Operand("object", 0, base, addend)
         raise ln.error(f"unknown name {base!r} in operand (declare it with 'object {base} = ...')",
                        tok)
 
@@ -758,17 +754,18 @@ class _Parser:
         if spec is None:
             raise ln.error(f"unknown uop {name!r} (not a tier-2 uop of CPython "
                            f"{self.profile.version})", nt)
+        const, uses_oparg, can_jump, can_error, uses_target, needs_operand0, kind = \
+            _uop_rules(spec, name)
         opts = ln.options(_UOP_OPTIONS)
         # The fields are read and checked in this order (the first error found is the one
         # reported); the UOp is made once they all are.
         oparg = ln.int_value(*opts["oparg"], "oparg", 0, 0xFFFF) if "oparg" in opts else 0
-        const = spec.const_oparg
         if const is not None:
             if "oparg" in opts and oparg != const:
                 raise ln.error(f"{name} is the replica for oparg={const}, found oparg={oparg}",
                                opts["oparg"][1])
             oparg = const
-        elif spec.uses_oparg and "oparg" not in opts:
+        elif uses_oparg and "oparg" not in opts:
             raise ln.error(f"{name} uses its oparg: expected oparg=N", nt)
         # The format: FORMAT_JUMP carries jump_target/error_target, FORMAT_TARGET a target.
         has_jump = "jump_target" in opts or "error_target" in opts
@@ -782,7 +779,6 @@ class _Parser:
                 raise ln.error(f"expected fmt=TARGET or fmt=JUMP, found {fmt!r}", ftok)
             if fmt.lower() != format:
                 raise ln.error(f"fmt={fmt} disagrees with the target fields given", ftok)
-        can_jump, can_error = _can_jump(spec, name), _can_error(spec)
         if can_jump or can_error:
             if not has_jump:
                 need = " and ".join(x for x, c in (("jump_target=", can_jump),
@@ -804,9 +800,8 @@ class _Parser:
             jump_target = ln.int_value(*opts["jump_target"], "jump_target", 0, 0xFFFF)
         if "error_target" in opts:
             error_target = ln.int_value(*opts["error_target"], "error_target", 0, 0xFFFF)
-        if "target" not in opts and spec.uses_target:
+        if "target" not in opts and uses_target:
             raise ln.error(f"{name} uses its target: expected target=N", nt)
-        kind = OPERAND0_KIND.get(name)
         if "operand0" in opts:
             operand0 = self.operand(ln, *opts["operand0"])
         elif kind == "executor":
@@ -815,7 +810,7 @@ class _Parser:
             operand0 = Operand("int")
         operand1 = self.operand(ln, *opts["operand1"]) if "operand1" in opts else Operand("int")
         if "operand0" not in opts:
-            if _needs_operand0(spec, name):
+            if needs_operand0:
                 raise ln.error(f"{name} needs operand0=" + {
                     "bytecode": "&bytecode+N", "exit": "&exitK", "int": "N (a tier-1 index)",
                     "object": "&NAME"}.get(kind, "VALUE"), nt)
@@ -834,9 +829,9 @@ class _Parser:
         lines = text.splitlines()
         for lineno, raw in enumerate(lines, 1):
             ln = _Line(raw.split("#", 1)[0] if "#" in raw else raw, lineno, self.filename)
-            kw = ln.peek()
-            if kw is None:
+            if not ln.toks:
                 continue
+            kw = ln.toks[0]              # (ln.peek(): no token is read yet)
             if not seen_header:
                 if kw != HEADER:
                     raise ln.error(f"expected the format line '{HEADER} {FORMAT_VERSION}' first",
@@ -866,7 +861,7 @@ class _Parser:
                 raise ln.error(f"unexpected {kw!r}; expected a uop line (INDEX NAME ...) or one of: "
                                "code, executor, tstate, interp, object, frame, local, stack, exit, enter_executor",
                                0)
-            if not ln.at_end():
+            if ln.i < len(ln.toks):      # (not ln.at_end())
                 raise ln.error("expected end of line")
         end = f"{self.filename}:{len(lines) + 1}:1"
         if not seen_header:
@@ -887,6 +882,40 @@ class _Parser:
             if not sec.uops:
                 raise TraceError(f"executor {sec.name} has no uops", f"{self.filename}:{sec.line}:1")
         return self.t
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _address_operand(text: str) -> tuple[str, int, str, int] | None:
+    """An ``&...`` operand's text read: (kind, value, base name, addend), kind "executor",
+    "bytecode", "exit" (value: the exit number) or "object" (whether the name is declared is
+    the parser's question); None when it is not of that form."""
+    m = _OPERAND.fullmatch(text)
+    if m is None:
+        return None
+    base, sign, off = m.groups()
+    addend = int(off, 0) * (-1 if sign == "-" else 1) if off else 0
+    if base == "executor" or base == "bytecode":
+        return base, 0, base, addend
+    em = _EXIT_NAME.fullmatch(base)
+    if em:
+        return "exit", int(em.group(1)), base, addend
+    return "object", 0, base, addend
+
+
+_RULES: dict[str, tuple] = {}    # uop name -> (its spec, _uop_rules of it)
+
+
+def _uop_rules(spec, name: str) -> tuple:
+    """What a uop line of ``name`` is checked against, read from its spec once: (const_oparg,
+    uses_oparg, _can_jump, _can_error, uses_target, _needs_operand0, OPERAND0_KIND). Kept per
+    name, and made again when another profile's spec of that name comes."""
+    known = _RULES.get(name)
+    if known is not None and known[0] is spec:
+        return known[1]
+    rules = (spec.const_oparg, spec.uses_oparg, _can_jump(spec, name), _can_error(spec),
+             spec.uses_target, _needs_operand0(spec, name), OPERAND0_KIND.get(name))
+    _RULES[name] = (spec, rules)
+    return rules
 
 
 def _needs_operand0(spec, name: str) -> bool:

@@ -434,3 +434,21 @@ def test_a_trace_built_by_hand_prints_error_pop_n_operand0_zero(profile):
         u.operand0_required = False
     printed = format_trace(t)
     assert "_ERROR_POP_N" in printed and " operand0=0" in printed.split("_ERROR_POP_N")[1]
+
+
+def test_uop_rules_follow_the_spec_they_are_asked_with():
+    # The parser reads a uop's rules from its spec once per name; a spec of the same name from
+    # another profile (here: a changed copy) must give that spec's rules, not the remembered ones.
+    import dataclasses
+    from refjit.trace import OPERAND0_KIND, _uop_rules
+    spec = load_profile("3.14", "x86_64").uops["_GUARD_NOS_FLOAT"]
+    first = _uop_rules(spec, spec.name)
+    assert first == (spec.const_oparg, spec.uses_oparg, "HAS_EXIT" in spec.flags
+                     or "HAS_DEOPT" in spec.flags, "HAS_ERROR" in spec.flags, spec.uses_target,
+                     bool(spec.uses_operand0) or OPERAND0_KIND.get(spec.name, "executor") != "executor",
+                     OPERAND0_KIND.get(spec.name))
+    other = dataclasses.replace(spec, const_oparg=3, flags=frozenset({"HAS_ERROR"}),
+                                uses_target=not spec.uses_target)
+    assert _uop_rules(other, spec.name)[:5] == (3, spec.uses_oparg, False, True,
+                                                not spec.uses_target)
+    assert _uop_rules(spec, spec.name) == first
