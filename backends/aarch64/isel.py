@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import struct
 from itertools import islice
+from typing import NamedTuple
 
 from refjit import lir
 from refjit.backends.aarch64 import asm as A
@@ -253,14 +254,17 @@ _RMW_CODE = {width: Encoded(_rmw, (X if width == 64 else W)[CALL_REG], width >> 
 _SAVE, _CALL_REST = Encoded(_save), Encoded(_call_rest)
 
 
-class Code:
+class Code(NamedTuple):
     """What selection made of a Function: its code bytes, relocations, read-only data and the
     offsets of the data's labels (build_group's inputs)."""
 
-    __slots__ = ("code", "relocs", "data", "data_labels")
+    code: bytes
+    relocs: list
+    data: bytes
+    data_labels: dict[str, int]
 
-    def __init__(self, code: bytes, relocs, data: bytes, data_labels: dict[str, int]):
-        self.code, self.relocs, self.data, self.data_labels = code, relocs, data, data_labels
+
+_new_tuple = tuple.__new__      # a Code from a tuple of its fields, without NamedTuple's __new__
 
 
 def _signed64(v: int) -> int:
@@ -464,7 +468,7 @@ class _Sel:
         if self.forward:    # (a Function from the Builder has none: it checks its labels)
             names = ", ".join(repr(name) for name in self.forward)
             raise AsmError(f"unbound label(s) referenced: {names}")
-        return Code(bytes(self.code), self.relocs, data, labels)
+        return _new_tuple(Code, (bytes(self.code), self.relocs, data, labels))
 
     # A push (``store v, [b]`` then ``b += n``) or a pop (``v = load [b - n]`` then ``b -= n``)
     # is one post-/pre-indexed access, as clang emits them for stack_pointer. An access that
@@ -902,7 +906,7 @@ class _Sel:
             self.relocs += _PAGE_RELOCS.get((here, callee)) or _page_relocs(here, callee)
             code += _LOAD_SLOT_X16
         code += _CALL_REST[1 if self.in_frame else 0, tuple(int_moves), tuple(out_slots),
-                           tuple(enumerate(float_regs)), None if dst is None else r[dst],
+                           tuple(enumerate(float_regs)) if float_regs else (), None if dst is None else r[dst],
                            None if out is None else r[out], saved]
 
     op_call_ptr = op_call
