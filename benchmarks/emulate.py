@@ -6,10 +6,11 @@ The short trace is hand-written in the stencils' style (a CPython-like shim, the
 with PyStackRef_DUP, read a borrowed local, two PyStackRef_CLOSEs, Py_INCREF/Py_DECREF, the
 tier-1 exit) and leaves the process as it found it, so it can be re-run without restoring
 memory. "execute" is the machine alone (entry, run, how it ended); "run" adds reading the
-Outcome back; "us/restore" is the process refilled from a snapshot after a machine run (every
-region copied whole, since the CPU's writes are not tracked; as refjit.check resets a lane after
-each case), "us/pages" an int allocated and freed through Memory, then the restore that
-rewrites only the pages written (as before each machine run of a case). The call benchmark is one uop
+Outcome back; "us/restore" is the process refilled from a snapshot with every region copied
+whole (what resetting a lane after a machine run cost before the machines reported the pages the
+CPU stores to; kept as the reference for the next figure), "us/pages" an int allocated and freed
+through Memory, then the restore that rewrites only the pages written (what refjit.check pays
+now before and after each machine run of a case). The call benchmark is one uop
 that calls PyLong_FromLong(5) in a loop, so each iteration is a trip into the stub page, the
 Python model and back.
 """
