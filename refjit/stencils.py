@@ -114,19 +114,9 @@ class Hole:
     # by whoever derives it, as in StencilGroup.derived; the hole cannot change, so neither can
     # that. It takes no part in equality, hash or repr.
     derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)
-
-    def __init__(self, offset: int, func: str, value: HoleValue, symbol: str | None = None, addend: int = 0,
-                 line: int = 0):
-        # What the generated __init__ does, minus its frozen-guarded setattr per field (holes are
-        # made by the thousand when groups are built): fill the new instance's dict directly.
-        fields = self.__dict__
-        fields["offset"] = offset
-        fields["func"] = func
-        fields["value"] = value
-        fields["symbol"] = symbol
-        fields["addend"] = addend
-        fields["line"] = line
-        fields["derived"] = {}
+    # The generated __init__ (object.__setattr__ per field, as a frozen dataclass must) is kept:
+    # a hole is read far more often than made (build_group takes holes from its caches), and
+    # fields stored that way read several times faster than fields written into self.__dict__.
 
     def c_value(self) -> str:
         """The value argument exactly as CPython's ``Hole.as_c`` spells it."""
