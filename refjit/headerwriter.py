@@ -80,10 +80,10 @@ def _got_slot(offset: int, symbol: str) -> tuple[Hole, str]:
 
 
 # What a code reloc gives whatever group it is in, per architecture, keyed by the Reloc itself (a
-# tuple, so equal relocs of different groups find one entry): ``(offset, width, symbol, hole)``,
-# the hole being None when the reloc goes through a GOT slot (its DATA addend depends on the
-# group). Only relocs with a known patch function and a non-negative offset get an entry, so an
-# entry found leaves one check to make: that the field ends inside this group's code.
+# tuple, so equal relocs of different groups find one entry): ``(offset, width, symbol, hole,
+# kind, addend)``, the hole being None when the reloc goes through a GOT slot (its DATA addend
+# depends on the group). Only relocs with a known patch function and a non-negative offset get
+# an entry, so an entry found leaves one check to make: that the field ends inside the code.
 _CODE_RELOCS: dict[str, dict[tuple, tuple]] = {arch: {} for arch in _GOT_FUNCS}
 _CODE_RELOCS_MAX = 1 << 14  # a bound, as for the caches above: past it the table starts again
 
@@ -95,7 +95,8 @@ def _code_reloc(reloc: Reloc, arch: str, name: str, code_size: int) -> tuple:
     if width_got is None or offset < 0:
         _bad_reloc(name, arch, kind, symbol, offset, code_size, "code")
     width, via_got = width_got
-    entry = (offset, width, symbol, None if via_got else _symbol_hole(offset, kind, symbol, addend))
+    hole = None if via_got else _symbol_hole(offset, kind, symbol, addend)
+    entry = (offset, width, symbol, hole, kind, addend)
     table = _CODE_RELOCS[arch]
     if len(table) >= _CODE_RELOCS_MAX:
         table.clear()
@@ -140,16 +141,16 @@ def build_group(name: str, arch: str, code: bytes, relocs: Iterable[Reloc] = (),
         entry = known.get(reloc)
         if entry is None:
             entry = _code_reloc(reloc, arch, name, code_size)
-        offset, width, symbol, hole = entry
+        offset, width, symbol, hole, kind, addend = entry
         if offset > code_size - width:
-            _bad_reloc(name, arch, reloc[1], symbol, offset, code_size, "code")
+            _bad_reloc(name, arch, kind, symbol, offset, code_size, "code")
         if symbol in labels:
-            hole = _data_hole(offset, reloc[1], reloc[3] + labels[symbol])
+            hole = _data_hole(offset, kind, addend + labels[symbol])
         elif hole is None:  # through a GOT slot
             slot = got.get(symbol)
             if slot is None:
                 slot = got[symbol] = 8 * len(got)
-            hole = _data_hole(offset, reloc[1], reloc[3] + got_base + slot)
+            hole = _data_hole(offset, kind, addend + got_base + slot)
         if offset > top:
             last, top = len(code_holes), offset
         elif offset < top:
