@@ -2,11 +2,9 @@
 ``str``, ``v = ldr [b + n]`` then ``b += n`` one pre-indexed ``ldr`` (as clang emits them for
 stack_pointer).
 
-Selection makes them two ways (isel's _Sel.fuse_step and push/pop): an access that takes its
-table (an int displacement, no hole addend folded into a displacement) is emitted plain and the
-``add`` after it rewrites it; any other access looks ahead at the ``add`` itself. Both ways are
-checked here: which instructions capstone reads in the bytes, and the values the machine leaves
-in the frame against what Python computes."""
+A 64-bit access looks ahead at the ``add`` after it (isel's _Sel.push and pop), with or without
+a hole addend folded into its displacement (``biased``). Checked here: which instructions capstone
+reads in the bytes, and the values the machine leaves in the frame against what Python computes."""
 
 from __future__ import annotations
 
@@ -23,8 +21,8 @@ AREA = 24       # locals AREA.. are the pushes' stack; the results go to locals 
 def _build(b, store, biased: bool) -> None:
     """Pushes of a register, of zero and of a constant, then pops of them back; steps the
     immediates take (8, 16) and one they do not (256: the add stays). With ``biased``, a hole
-    whose addend selection folds into the displacement of its one load comes first, so no
-    access after it takes its table."""
+    whose addend selection folds into the displacement of its one load comes first, so every
+    access after it goes through the selector's general path."""
     if biased:
         h = b.hole("_Py_NoneStruct", 8)         # read only as a base: its addend is a bias
         store(b.load(h, 0), 10)

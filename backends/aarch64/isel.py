@@ -471,52 +471,9 @@ class _Sel:
         return _new_tuple(Code, (bytes(self.code), self.relocs, data, labels))
 
     # A push (``store v, [b]`` then ``b += n``) or a pop (``v = load [b - n]`` then ``b -= n``)
-    # is one post-/pre-indexed access, as clang emits them for stack_pointer. An access that
-    # takes its table (an int displacement, no bias: nearly all) is emitted plain, and the bin
-    # after it makes it post-/pre-indexed (fuse_step, looking back: no access has to look
-    # ahead). Any other access looks ahead itself: op_store and op_load call push or pop when a
-    # 64-bit access is followed by a bin writing its base (``nxt``), and the op loop skips that
-    # bin when they return True. Either way, not when X30's save goes between them.
-
-    def fuse_step(self, at: int, base: V, step) -> bool:
-        """The bin at ``at`` is ``base += step`` (step not a register): if the op before it is a
-        push or pop that push or pop would take and that took its table (so its access is the
-        last instruction emitted), rewrite that access post-/pre-indexed and say the bin is
-        done."""
-        if at == self.frame_at or self.bias:    # X30's save between them; no table path
-            return False
-        prev = self.ops[at - 1]
-        if prev.op == "store":
-            value, b, disp, width = prev.args
-            if b is not base or width != 64 or disp.__class__ is not int or disp != 0:
-                return False
-            step = _signed64(step)
-            if not -256 <= step < 256:
-                return False
-            r = self.regs
-            if value.__class__ is V:
-                if r[value] == r[base]:
-                    return False
-                rt = X[r[value]]
-            elif value == 0:
-                rt = A.XZR
-            elif value.__class__ is int:     # (the store put it in X16 first, as push does)
-                rt = X[CALL_REG]
-            else:       # (the store looked ahead itself)
-                return False
-            self.code[-4:] = _STR_POST[rt, X[r[base]], step]
-            return True
-        if prev.op == "load":
-            dst, b, disp, width = prev.args[:4]
-            if b is not base or width != 64 or disp.__class__ is not int \
-                    or _signed64(step) != disp or not -256 <= disp < 256:
-                return False
-            r = self.regs
-            if r[dst] == r[base]:
-                return False
-            self.code[-4:] = _LDR_PRE[X[r[dst]], X[r[base]], disp]
-            return True
-        return False
+    # is one post-/pre-indexed access, as clang emits them for stack_pointer: op_store and op_load
+    # call push or pop when a 64-bit access is followed by a bin writing its base (``nxt``), and
+    # the op loop skips that bin when they return True. Not when X30's save goes between them.
 
     def push(self, operands, nxt, at: int) -> bool:
         if nxt.args[0] != "add" or nxt.args[3].__class__ is V or at + 1 == self.frame_at:
@@ -605,30 +562,20 @@ class _Sel:
 
     def op_load(self, operands, at):
         dst, base, disp, width, signed = operands
-        if disp.__class__ is int and not self.bias:     # (see _LOAD_CODE; a pop: fuse_step)
-            r = self.regs
-            tables = _LOAD_CODE[width]
-            self.code += (tables[1] if signed else tables[0])[r[dst], r[base], disp]
-            return
         if width == 64 and at < self.last:
             nxt = self.ops[at + 1]
             if nxt.op == "bin" and nxt.args[1] is base and self.pop(operands, nxt, at):
                 return True
-        mnemonic, regs = _LOADS[(width, signed and width != 64)]
-        self.mem(mnemonic, regs[self.regs[dst]], base, disp, width >> 3)
+        if disp.__class__ is int and not self.bias:     # (see _LOAD_CODE)
+            r = self.regs
+            tables = _LOAD_CODE[width]
+            self.code += (tables[1] if signed else tables[0])[r[dst], r[base], disp]
+        else:
+            mnemonic, regs = _LOADS[(width, signed and width != 64)]
+            self.mem(mnemonic, regs[self.regs[dst]], base, disp, width >> 3)
 
     def op_store(self, operands, at):
         value, base, disp, width = operands
-        if disp.__class__ is int and not self.bias:     # the tables (a push: fuse_step)
-            if value.__class__ is V:
-                self.code += _STORE_CODE[width][self.regs[value], self.regs[base], disp]
-                return
-            if value == 0:
-                self.code += _STORE_CODE[width][_ZR, self.regs[base], disp]
-                return
-            if value.__class__ is int:
-                self.code += _STORE_CONST_CODE[width][value, self.regs[base], disp]    # (see there)
-                return
         if width == 64 and disp == 0 and at < self.last:
             nxt = self.ops[at + 1]
             if nxt.op == "bin" and nxt.args[1] is base and self.push(operands, nxt, at):
@@ -637,13 +584,19 @@ class _Sel:
             t = self.regs[value]
         elif value == 0:
             t = _ZR
+        elif value.__class__ is int and disp.__class__ is int and not self.bias:
+            self.code += _STORE_CONST_CODE[width][value, self.regs[base], disp]    # (see there)
+            return
         else:
             # the displacement's register (if it needs one) is set before the value's
             rb, off = self.address(base, disp, width >> 3)
             self.mov_imm(X[CALL_REG], value)   # no call in flight: X16 is free
             self.access(_STORE[width], X[CALL_REG] if width == 64 else W[CALL_REG], rb, off)
             return
-        self.mem(_STORE[width], (_XZ if width == 64 else _WZ)[t], base, disp, width >> 3)
+        if disp.__class__ is int and not self.bias:     # (see _STORE_CODE)
+            self.code += _STORE_CODE[width][t, self.regs[base], disp]
+        else:
+            self.mem(_STORE[width], (_XZ if width == 64 else _WZ)[t], base, disp, width >> 3)
 
     def op_rmw(self, operands, at):
         base, disp, width, delta, cond, target = operands
@@ -693,8 +646,6 @@ class _Sel:
 
     def op_bin(self, operands, at):
         op, dst, x, y = operands
-        if dst is x and op == "add" and y.__class__ is not V and at and self.fuse_step(at, x, y):
-            return
         r = self.regs
         if y.__class__ is int:
             table = _BIN_IMM_CODE.get(op)
