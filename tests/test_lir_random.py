@@ -461,15 +461,19 @@ class Bench:
         self.arch = arch
         profile = load_profile("3.14", arch)
         assert profile.offset("_PyInterpreterFrame", "localsplus") == LOCALSPLUS
-        self.sc = sc = build_scenario(parse_trace(TRACE, profile), profile)
-        assert sc.stack_pointer - sc.frame == SP_OFFSET
-        self.p = sc.process
-        self.groups = compile_groups(arch, {u.name for u in sc.uops})
-        self.shim = shim_group(arch)
+        self.attach(build_scenario(parse_trace(TRACE, profile), profile))
+        assert self.sc.stack_pointer - self.sc.frame == SP_OFFSET
+
+    def attach(self, sc) -> None:
+        """Take scenario ``sc``: its process, its trace with refjit's groups, a machine, and the
+        scratch area (the frame's locals) the functions work in."""
+        self.sc, self.p = sc, sc.process
+        self.groups = compile_groups(self.arch, {u.name for u in sc.uops})
+        self.shim = shim_group(self.arch)
         self.trace = [Instruction(u.name, u.oparg, u.operand0, u.operand1, u.target,
                                   u.jump_target, u.error_target) for u in sc.uops]
         self.base = self.p.regions["jit"].base
-        self.machine = Machine(arch, self.p)
+        self.machine = Machine(self.arch, self.p)
         self.scratch = sc.frame + LOCALSPLUS
 
     def run(self, fn: lir.Function, start: bytes) -> bytes:

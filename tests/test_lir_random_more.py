@@ -37,16 +37,15 @@ import pytest
 
 import lir_meaning
 from refjit import lir
-from refjit.compile import compile_groups, shim_group
-from refjit.emulator import Machine
 from refjit.errors import RefjitError
 from refjit.headerwriter import build_group
 from refjit.lir import FRAME, Builder
-from refjit.link import Instruction, link
+from refjit.link import link
 from refjit.profile import load_profile
 from refjit.runtime import cfuncs
 from refjit.scenario import build_scenario
 from refjit.trace import parse_trace
+import test_lir_random
 from test_lir_random import CONSTS, ISEL, REGISTERS
 from test_lower_lir import LOCALSPLUS
 
@@ -131,15 +130,8 @@ class Bench:
             for name, types in SIGNATURES.items():
                 mp.setitem(cfuncs.MODELS, name, cfuncs.CModel(name, types, "int", _model(name)))
             mp.setattr(cfuncs, "EXTRA_FUNCTIONS", cfuncs.EXTRA_FUNCTIONS + tuple(SIGNATURES))
-            self.sc = sc = build_scenario(parse_trace(TRACE, profile), profile)
-        self.p = sc.process
-        self.groups = compile_groups(arch, {u.name for u in sc.uops})
-        self.shim = shim_group(arch)
-        self.trace = [Instruction(u.name, u.oparg, u.operand0, u.operand1, u.target,
-                                  u.jump_target, u.error_target) for u in sc.uops]
-        self.base = self.p.regions["jit"].base
-        self.machine = Machine(arch, self.p)
-        self.scratch = sc.frame + LOCALSPLUS
+            sc = build_scenario(parse_trace(TRACE, profile), profile)
+        test_lir_random.Bench.attach(self, sc)
         # the code address each exit returns to tier 1 (the _DEOPT stubs' targets differ)
         self.exit_at: dict[int, str] = {}
         for name in EXITS:
