@@ -476,16 +476,22 @@ class Bench:
         self.machine = Machine(self.arch, self.p)
         self.scratch = sc.frame + LOCALSPLUS
 
-    def run(self, fn: lir.Function, start: bytes) -> bytes:
+    def execute(self, fn: lir.Function, start: bytes, uop: str = "_NOP"):
+        """Select ``fn`` as ``uop``'s group, link the trace with it, put ``start`` in the scratch
+        area and run; how the run ended (always back in tier 1)."""
         code = ISEL[self.arch].select(fn)
-        group = build_group("_NOP", self.arch, code.code, code.relocs, code.data, code.data_labels)
-        ex = link(self.trace, {**self.groups, "_NOP": group}, self.shim, arch=self.arch,
+        group = build_group(uop, self.arch, code.code, code.relocs, code.data, code.data_labels)
+        ex = link(self.trace, {**self.groups, uop: group}, self.shim, arch=self.arch,
                   executor=self.sc.executor, base=self.base, resolve=self.p.stub_address)
         ex.install(self.p, self.sc.executor)
         self.p.mem.write(self.scratch, start)
         sc = self.sc
         ending = self.machine.execute(self.base, sc.frame, sc.stack_pointer, sc.tstate)
         assert ending.kind == "tier1", (ending, str(fn))
+        return ending
+
+    def run(self, fn: lir.Function, start: bytes) -> bytes:
+        self.execute(fn, start)
         return self.p.mem.read(self.scratch, SIZE)
 
 

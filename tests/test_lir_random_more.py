@@ -38,9 +38,7 @@ import pytest
 import lir_meaning
 from refjit import lir
 from refjit.errors import RefjitError
-from refjit.headerwriter import build_group
 from refjit.lir import FRAME, Builder
-from refjit.link import link
 from refjit.profile import load_profile
 from refjit.runtime import cfuncs
 from refjit.scenario import build_scenario
@@ -142,15 +140,7 @@ class Bench:
         assert len(self.exit_at) == 3
 
     def run(self, fn: lir.Function, start: bytes, raw: bool = False):
-        code = ISEL[self.arch].select(fn)
-        group = build_group(UOP, self.arch, code.code, code.relocs, code.data, code.data_labels)
-        ex = link(self.trace, {**self.groups, UOP: group}, self.shim, arch=self.arch,
-                  executor=self.sc.executor, base=self.base, resolve=self.p.stub_address)
-        ex.install(self.p, self.sc.executor)
-        self.p.mem.write(self.scratch, start)
-        sc = self.sc
-        ending = self.machine.execute(self.base, sc.frame, sc.stack_pointer, sc.tstate)
-        assert ending.kind == "tier1", (ending, str(fn))
+        ending = test_lir_random.Bench.execute(self, fn, start, UOP)
         ip = ending.returned         # (GOTO_TIER_ONE returns the stub's target)
         if raw:
             return ip
